@@ -1,0 +1,42 @@
+# geo_p2dd: two commands.
+#   make run   - set everything up (once) and serve the sample regency on http://127.0.0.1:5000
+#   make test  - run the whole test suite (browser tests included)
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SAMPLE := data/sample
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test install sample lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "geo_p2dd needs Python 3.11 or newer")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(SAMPLE)/project.toml: | $(VENV)/.installed
+	$(VENV)/bin/geo-p2dd sample $(SAMPLE)
+
+sample: $(SAMPLE)/project.toml
+
+run: install sample
+	$(VENV)/bin/geo-p2dd serve --project $(SAMPLE) --host $(HOST) --port $(PORT)
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile
+
+lint: install
+	$(VENV)/bin/ruff check geo_p2dd web tests bench
+
+bench: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/zonal_national.py
+
+clean:
+	rm -rf $(VENV) $(SAMPLE) node_modules

@@ -1,0 +1,259 @@
+"""The ``geo-p2dd`` command line.
+
+Exit codes: 0 success, 1 bad input (one readable paragraph on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from geo_p2dd.errors import GeoP2DDError
+
+PROJECT_HELP = "Project directory (default: $GEO_P2DD_PROJECT, else the current directory)."
+
+
+def _project_dir(value: str | None) -> Path:
+    return Path(value or os.environ.get("GEO_P2DD_PROJECT") or ".")
+
+
+def project_option(f):
+    return click.option("--project", "project_dir", default=None, metavar="DIR",
+                        help=PROJECT_HELP)(f)
+
+
+def friendly(f):
+    """Run a command, turning our errors into one paragraph and exit code 1."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        debug = ctx.find_root().params.get("debug", False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = f(*args, **kwargs)
+            except GeoP2DDError as exc:
+                _print_warnings(caught)
+                if debug:
+                    raise
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            except (OSError, MemoryError) as exc:
+                _print_warnings(caught)
+                if debug:
+                    raise
+                click.echo(f"error: {exc.__class__.__name__}: {exc}", err=True)
+                sys.exit(1)
+        _print_warnings(caught)
+        return result
+
+    return wrapper
+
+
+def _print_warnings(caught) -> None:
+    from geo_p2dd.io.vector import RepairWarning
+
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, RepairWarning) and str(w.message) not in seen:
+            seen.add(str(w.message))
+            click.echo(f"repaired: {w.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="geo-p2dd")
+def main(debug: bool) -> None:
+    """geo_p2dd: village connectivity gaps for Indonesia's P2DD programme.
+
+    \b
+    Example:
+      geo-p2dd sample data/sample
+      geo-p2dd analyze --project data/sample
+      geo-p2dd serve --project data/sample
+    """
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing sample project.")
+@friendly
+def sample(directory: str, force: bool) -> None:
+    """Build the fictitious sample regency "Kabupaten Contoh" in DIRECTORY.
+
+    \b
+    Example:
+      geo-p2dd sample data/sample
+    """
+    from geo_p2dd.project import CONFIG_NAME
+    from geo_p2dd.sample import build_sample
+
+    path = Path(directory)
+    if (path / CONFIG_NAME).exists():
+        if not force:
+            raise GeoP2DDError(f"{path} already holds a project; pass --force to rebuild it")
+        import shutil
+
+        shutil.rmtree(path)
+    project = build_sample(path)
+    info = project.info()
+    click.echo(f"sample project (fictitious) built in {path}: "
+               + ", ".join(f"{v['rows']} {k}" for k, v in info["layers"].items()
+                           if v["geometry"]))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", default="", help="Project name (default: from the kabupaten).")
+@click.option("--region", default=None, metavar="CODE",
+              help="Keep only this Kemendagri code prefix, e.g. 64.11.")
+@click.option("--villages", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Village (desa/kampung) boundaries.")
+@click.option("--villages-layer", default=None, help="Layer of a multi-layer villages file.")
+@click.option("--kecamatan", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--kecamatan-layer", default=None)
+@click.option("--kabupaten", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--kabupaten-layer", default=None)
+@click.option("--population", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Population per village (CSV/XLSX keyed by kode).")
+@click.option("--population-raster", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Population grid such as GHS-POP or WorldPop.")
+@click.option("--locations", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--sites", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--towers", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="OpenCelliD export (clipped to the region).")
+@click.option("--coverage", type=click.Path(exists=True, dir_okay=False), multiple=True,
+              help="Coverage raster or operator polygons; repeatable.")
+@click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--lon", default=None, help="Longitude column of point tables.")
+@click.option("--lat", default=None, help="Latitude column of point tables.")
+@friendly
+def init(directory: str, **opts) -> None:
+    """Create a project in DIRECTORY from files.
+
+    \b
+    Example (real Mahakam Ulu, from ../shared/data):
+      geo-p2dd init mahakam-ulu --region 64.11 \\
+        --villages ../shared/data/boundaries/mahakam_ulu.gpkg \\
+        --population ../shared/data/population/mahakam_ulu_census2010.csv \\
+        --population-raster ../shared/data/population/ghs_pop_1km_kalimantan_timur.tif \\
+        --towers ../shared/data/towers/opencellid_mcc510_subset.csv \\
+        --dem ../shared/data/terrain/mahakam_ulu_elevation_5arcmin.tif
+    """
+    from geo_p2dd.imports import init_project
+
+    opts["coverage"] = list(opts["coverage"])
+    project, reports = init_project(directory, **opts)
+    for r in reports:
+        for line in r.lines():
+            click.echo(line)
+    click.echo(f"project {project.name!r} created in {directory}")
+
+
+@main.command(name="import")
+@project_option
+@click.argument("kind", type=click.Choice(
+    ["villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
+     "population", "population-raster", "dem"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--layer", default=None, help="Layer (or sheet) of a multi-layer file.")
+@click.option("--region", default=None, metavar="CODE", help="Code prefix (villages).")
+@click.option("--lon", default=None, help="Longitude column of a table.")
+@click.option("--lat", default=None, help="Latitude column of a table.")
+@click.option("--operator", default="", help="Operator of a coverage layer.")
+@click.option("--technology", default="4G", type=click.Choice(["2G", "3G", "4G", "5G"]))
+@click.option("--values", default=None, type=click.Choice(["dbm", "classes"]),
+              help="What a coverage raster holds (default: dbm for floats, else classes).")
+@click.option("--licence", default=None, help="Licence of the data (recorded with it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@friendly
+def import_(project_dir, kind, path, as_json, **opts) -> None:
+    """Add or replace one layer of a project.
+
+    Boundaries and rasters are replaced; sites and locations merge by a stable
+    id, so re-importing the same sheet updates rows and never duplicates them.
+
+    \b
+    Example:
+      geo-p2dd import --project data/sample sites register_2026.xlsx
+    """
+    from geo_p2dd.imports import import_layer
+    from geo_p2dd.project import Project
+
+    report = import_layer(Project(_project_dir(project_dir)), kind, path, **opts)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines():
+            click.echo(line)
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@friendly
+def info(project_dir, as_json) -> None:
+    """What a project holds: layers, rows, CRS, extent and provenance.
+
+    \b
+    Example:
+      geo-p2dd info --project data/sample --json
+    """
+    from geo_p2dd.project import Project
+
+    data = Project(_project_dir(project_dir)).info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    sample = " (SAMPLE, fictitious data)" if data["sample"] else ""
+    click.echo(f"{data['name']}{sample} - region {data['region_code']} "
+               f"{data['region_name']} - metric CRS {data['metric_crs']}")
+    for name, layer in data["layers"].items():
+        src = layer["source"]
+        src_text = ""
+        if isinstance(src, dict):
+            src_text = f"  from {src.get('file')} ({src.get('licence')}, {src.get('imported')})"
+        elif isinstance(src, list):
+            src_text = f"  from {len(src)} file(s)"
+        extent = layer["extent"]
+        ext = f" extent {extent}" if extent else ""
+        click.echo(f"  {name}: {layer['rows']} rows {layer['geometry'] or 'table'}{ext}{src_text}")
+    for name, r in data["rasters"].items():
+        src = r.get("source") or {}
+        click.echo(f"  raster {name}: {r['file']}  from {src.get('file')} "
+                   f"({src.get('licence')})")
+
+
+@main.command()
+@project_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@friendly
+def serve(project_dir, host, port, threads) -> None:
+    """Serve the web app for a project with a production WSGI server (waitress).
+
+    \b
+    Example:
+      geo-p2dd serve --project data/sample --port 5000
+    """
+    from waitress import serve as waitress_serve
+
+    from geo_p2dd.project import Project
+    from web import create_app
+
+    project = Project(_project_dir(project_dir))
+    app = create_app({"PROJECT": str(project.path)})
+    click.echo(f"serving {project.name} on http://{host}:{port}/")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="geo_p2dd")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,419 @@
+"""Importing files into a project: villages, areas, population, points, rasters.
+
+Each ``import_*`` function works inside a :class:`~geo_p2dd.project.Transaction`
+and returns an :class:`ImportReport`; :func:`import_layer` and
+:func:`init_project` wrap them so that a failure changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_p2dd.errors import InputError, NotFoundError, RowProblem
+from geo_p2dd.grid import Grid
+from geo_p2dd.io.raster import check_raster, rasterise_polygons, write_array_cog, write_cog
+from geo_p2dd.io.table import TABLE_SUFFIXES, read_table
+from geo_p2dd.io.vector import list_layers, read_vector
+from geo_p2dd.layers import (
+    areas_from_frame,
+    is_opencellid,
+    merge_points,
+    points_from_input,
+    population_from_table,
+    towers_from_opencellid,
+    villages_from_frame,
+)
+from geo_p2dd.project import Project, Transaction, region_grid
+from geo_p2dd.schema import LOCATIONS, SIGNAL_CLASSES, SIGNAL_CODES, SITES, normalise_header
+
+KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
+         "population", "population-raster", "dem")
+MAX_GRID_CELLS = 40_000_000
+
+
+@dataclass
+class ImportReport:
+    """What one import did, in terms a user can check."""
+
+    kind: str
+    file: str
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    rejected: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        head = f"{self.kind}: {self.file}: {self.rows} row(s)"
+        if self.added or self.updated or self.unchanged:
+            head += (f"; {self.added} added, {self.updated} updated, {self.unchanged} unchanged")
+        if self.rejected:
+            head += f", {len(self.rejected)} rejected"
+        if self.skipped:
+            head += f", {self.skipped} outside the region skipped"
+        out = [head]
+        out += [f"  {n}" for n in self.notes]
+        out += [f"  rejected {r}" for r in self.rejected]
+        return out
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "file": self.file, "rows": self.rows, "added": self.added,
+                "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
+                "rejected": [{"row": r.row, "column": r.column, "reason": r.reason}
+                             for r in self.rejected], "notes": self.notes}
+
+
+class Staged:
+    """Layers as they stand inside a transaction (staged ones first)."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.frames: dict[str, gpd.GeoDataFrame] = {}
+
+    def get(self, name: str, required: bool = True):
+        if name in self.frames:
+            return self.frames[name]
+        frame = self.tx.project.read_layer(name, required=False)
+        if frame is None and required:
+            raise NotFoundError(f"import villages first: the project has no {name} layer")
+        return frame
+
+    def put(self, name: str, frame) -> None:
+        self.frames[name] = frame
+        self.tx.write_layer(name, frame)
+
+
+def _vector_or_table(path: Path, layer: str | None):
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table(path, sheet=layer)
+    return read_vector(path, layer)
+
+
+def import_areas(st: Staged, level: str, path: Path, layer: str | None,
+                 region: str | None) -> ImportReport:
+    gdf = read_vector(path, layer, prefer_layers=(level,))
+    areas = areas_from_frame(gdf, file=str(path), region=region)
+    st.put(level, areas)
+    st.tx.record_source(level, path, rows=len(areas))
+    return ImportReport(level, str(path), rows=len(areas))
+
+
+def import_villages(st: Staged, path: Path, layer: str | None = None, region: str | None = None,
+                    ) -> ImportReport:
+    """Replace the villages layer; set the region, metric CRS and project grid."""
+    gdf = read_vector(path, layer, prefer_layers=("desa", "villages", "kampung", "village"),
+                      where_prefix=("kode", region) if region else None)
+    villages = villages_from_frame(gdf, file=str(path), region=region,
+                                   kecamatan=st.get("kecamatan", required=False),
+                                   kabupaten=st.get("kabupaten", required=False))
+    old = st.get("villages", required=False)
+    if old is not None and "population" in old.columns and villages["population"].isna().all():
+        # keep a population table imported earlier
+        villages["population"] = villages["kode"].map(old.set_index("kode")["population"])
+    st.put("villages", villages)
+    report = ImportReport("villages", str(path), rows=len(villages))
+    cfg = st.tx.config
+    if region:
+        cfg["project"]["region_code"] = region
+    elif not cfg["project"].get("region_code"):
+        prefixes = villages["kabupaten_kode"].dropna().unique()
+        if len(prefixes) == 1:
+            cfg["project"]["region_code"] = str(prefixes[0])
+    _set_grid(cfg, tuple(villages.total_bounds))
+    report.notes.append(f"metric CRS {cfg['grid']['crs']}, grid {cfg['grid']['width']} x "
+                        f"{cfg['grid']['height']} cells of {cfg['grid']['transform'][0]:.0f} m")
+    st.tx.record_source("villages", path, rows=len(villages))
+    return report
+
+
+def _set_grid(cfg: dict, bounds: tuple[float, float, float, float]) -> None:
+    res = float(cfg["grid"].get("resolution_m", 100.0))
+    grid = region_grid(bounds, res)
+    if grid.width * grid.height > MAX_GRID_CELLS:
+        res = res * math.sqrt(grid.width * grid.height / MAX_GRID_CELLS)
+        res = float(math.ceil(res / 10) * 10)
+        grid = region_grid(bounds, res)
+    cfg["grid"] = {"resolution_m": cfg["grid"].get("resolution_m", 100.0), **grid.to_dict()}
+
+
+def import_population_table(st: Staged, path: Path, layer: str | None = None) -> ImportReport:
+    """Join a per-village population table into the villages layer."""
+    table = read_table(path, sheet=layer) if path.suffix.lower() in TABLE_SUFFIXES else \
+        read_vector(path, layer)
+    population = population_from_table(table, file=str(path))
+    villages = st.get("villages").copy()
+    villages["population"] = villages["kode"].map(population)
+    st.put("villages", villages)
+    report = ImportReport("population", str(path), rows=len(population))
+    joined = int(villages["population"].notna().sum())
+    missing = villages.loc[villages["population"].isna(), ["kode", "nama"]]
+    unknown = sorted(set(population.index) - set(villages["kode"]))
+    report.notes.append(f"population joined for {joined} of {len(villages)} villages "
+                        f"(total {int(np.nansum(villages['population'])):,})")
+    if len(missing):
+        shown = ", ".join(f"{k} {n}" for k, n in missing.head(10).itertuples(index=False))
+        report.notes.append(f"no population for {len(missing)} village(s): {shown}")
+    if unknown:
+        report.notes.append(f"{len(unknown)} code(s) in the table are not villages of the "
+                            f"project: {', '.join(unknown[:10])}")
+    st.tx.record_source("population", path, rows=len(population))
+    return report
+
+
+def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
+                  lon: str | None = None, lat: str | None = None,
+                  licence: str | None = None) -> ImportReport:
+    """Merge sites or locations (or towers) by stable id into the project."""
+    villages = st.get("villages")
+    frame = _vector_or_table(path, layer)
+    if kind == "towers" or (kind == "sites" and is_opencellid(list(frame.columns))):
+        if not is_opencellid(list(frame.columns)):
+            raise InputError("not an OpenCelliD export", file=str(path),
+                             expected="columns radio, mcc, net, area, cell, lon, lat",
+                             found=", ".join(map(str, frame.columns)),
+                             hint="import other tower lists as 'sites' with kind bts")
+        result = towers_from_opencellid(frame, file=str(path), villages=villages)
+        licence = licence or "CC BY-SA 4.0 (OpenCelliD)"
+        spec_kind = "sites"
+    else:
+        spec = SITES if kind == "sites" else LOCATIONS
+        result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
+                                   lat=lat, settlements=st.get("locations", required=False))
+        spec_kind = kind
+    id_col = "site_id" if spec_kind == "sites" else "location_id"
+    merged, counts = merge_points(st.get(spec_kind, required=False), result.layer, id_col)
+    st.put(spec_kind, merged)
+    report = ImportReport(kind, str(path), rows=len(frame), added=counts.added,
+                          updated=counts.updated, unchanged=counts.unchanged,
+                          skipped=result.skipped, rejected=result.rejected)
+    st.tx.record_source(f"{spec_kind}:{path.name}", path, rows=len(result.layer),
+                        licence=licence)
+    return report
+
+
+def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
+                  technology: str = "4G", values: str | None = None, name: str | None = None,
+                  licence: str | None = None) -> ImportReport:
+    """Store a coverage, population or DEM raster in the project as a COG."""
+    profile = check_raster(path)
+    cfg = st.tx.config
+    report = ImportReport(kind, str(path), rows=profile["width"] * profile["height"])
+    if kind == "coverage":
+        if values is None:
+            values = "dbm" if np.dtype(profile["dtype"]).kind == "f" else "classes"
+        if values not in ("dbm", "classes"):
+            raise InputError("unknown coverage value type", expected="dbm or classes",
+                             found=values)
+        name = name or _slug(f"coverage {operator} {technology}")
+        relative = f"rasters/{name}.tif"
+        write_cog(path, st.tx.stage_file(relative), categorical=values == "classes")
+        entries = [c for c in cfg.get("coverage", []) if c["name"] != name]
+        entries.append({"name": name, "file": relative, "operator": operator,
+                        "technology": technology, "values": values})
+        cfg["coverage"] = entries
+        report.notes.append(f"stored as {relative} ({values}, {operator or 'any operator'} "
+                            f"{technology}, {profile['crs']})")
+        st.tx.record_source(name, path, licence=licence)
+    else:
+        name = {"population-raster": "population", "dem": "dem"}[kind]
+        relative = f"rasters/{name}.tif"
+        write_cog(path, st.tx.stage_file(relative), categorical=False)
+        cfg.setdefault("rasters", {})[name] = {"file": relative, "crs": profile["crs"]}
+        report.notes.append(f"stored as {relative} ({profile['crs']})")
+        st.tx.record_source(name, path, licence=licence)
+    return report
+
+
+def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *,
+                             operator: str = "", technology: str = "4G",
+                             licence: str | None = None) -> ImportReport:
+    """Rasterise operator coverage polygons (a signal class or dBm column) onto the grid."""
+    gdf = read_vector(path, layer)
+    grid = Grid.from_dict(st.tx.config["grid"])
+    cols = {normalise_header(c): c for c in gdf.columns if c != "geometry"}
+    class_col = next((cols[c] for c in ("class", "kelas", "signal", "sinyal", "kualitas",
+                                        "signal_class") if c in cols), None)
+    dbm_col = next((cols[c] for c in ("dbm", "rsrp", "rsrp_dbm", "signal_dbm") if c in cols),
+                   None)
+    from geo_p2dd.propagation import rsrp_class
+
+    if class_col is not None:
+        codes = []
+        for i, v in enumerate(gdf[class_col]):
+            term = SIGNAL_CLASSES.parse(v)
+            if term is None:
+                raise InputError(f"unknown signal class {v!r}", file=str(path), row=i + 1,
+                                 column=class_col, expected=SIGNAL_CLASSES.describe())
+            codes.append(SIGNAL_CODES[term])
+        codes = np.array(codes)
+    elif dbm_col is not None:
+        dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
+        codes = rsrp_class(dbm, st.tx.config["thresholds"]["rsrp_dbm"])
+    else:
+        raise InputError("coverage polygons need a signal column", file=str(path),
+                         expected="a column class/kelas (good, fair, poor, marginal, none) or "
+                                  "dbm/rsrp", found=", ".join(cols.values()))
+    array = rasterise_polygons(gdf, codes, grid, fill=SIGNAL_CODES["none"])
+    name = _slug(f"coverage {operator} {technology}")
+    relative = f"rasters/{name}.tif"
+    write_array_cog(array, grid, st.tx.stage_file(relative), nodata=0, categorical=True)
+    entries = [c for c in st.tx.config.get("coverage", []) if c["name"] != name]
+    entries.append({"name": name, "file": relative, "operator": operator,
+                    "technology": technology, "values": "classes"})
+    st.tx.config["coverage"] = entries
+    st.tx.record_source(name, path, rows=len(gdf), licence=licence,
+                        note="operator polygons rasterised onto the project grid; outside the "
+                             "polygons counts as no signal")
+    return ImportReport("coverage", str(path), rows=len(gdf),
+                        notes=[f"rasterised onto the project grid as {relative}"])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
+    """Dispatch one import by kind (see :data:`KINDS`)."""
+    path = Path(path)
+    layer = opts.get("layer")
+    licence = opts.get("licence")
+    if kind not in KINDS:
+        raise InputError(f"unknown layer kind {kind!r}", expected=", ".join(KINDS))
+    if kind == "villages":
+        report = import_villages(st, path, layer, opts.get("region"))
+    elif kind in ("kecamatan", "kabupaten"):
+        report = import_areas(st, kind, path, layer, opts.get("region"))
+        villages = st.get("villages", required=False)
+        if villages is not None:  # refresh names
+            names = dict(zip(st.frames[kind]["kode"], st.frames[kind]["nama"], strict=True))
+            villages = villages.copy()
+            villages[kind] = villages[f"{kind}_kode"].map(names).fillna(villages[kind])
+            st.put("villages", villages)
+    elif kind == "population":
+        report = import_population_table(st, path, layer)
+    elif kind in ("sites", "locations", "towers"):
+        report = import_points(st, kind, path, layer, opts.get("lon"), opts.get("lat"),
+                               licence=licence)
+    elif kind == "coverage" and path.suffix.lower() not in (".tif", ".tiff", ".vrt", ".img",
+                                                            ".asc", ".nc", ".jp2"):
+        report = import_coverage_polygons(st, path, layer, operator=opts.get("operator", ""),
+                                          technology=opts.get("technology", "4G"),
+                                          licence=licence)
+    else:
+        report = import_raster(st, kind, path, operator=opts.get("operator", ""),
+                               technology=opts.get("technology", "4G"),
+                               values=opts.get("values"), licence=licence)
+    if licence and kind in ("villages", "kecamatan", "kabupaten", "population"):
+        st.tx.config["sources"][kind]["licence"] = licence
+    return report
+
+
+def import_layer(project: Project, kind: str, path: str | Path, **opts) -> ImportReport:
+    """Import one file into ``project``; on any error the project is left unchanged."""
+    with project.transaction() as tx:
+        report = run_import(Staged(tx), kind, path, **opts)
+        _invalidate_analysis(tx)
+    return report
+
+
+def _invalidate_analysis(tx: Transaction) -> None:
+    tx.config.pop("analysis", None)
+
+
+def init_project(
+    path: str | Path,
+    *,
+    villages: str | Path,
+    name: str = "",
+    region: str | None = None,
+    villages_layer: str | None = None,
+    kecamatan: str | Path | None = None,
+    kecamatan_layer: str | None = None,
+    kabupaten: str | Path | None = None,
+    kabupaten_layer: str | None = None,
+    population: str | Path | None = None,
+    population_raster: str | Path | None = None,
+    locations: str | Path | None = None,
+    sites: str | Path | None = None,
+    towers: str | Path | None = None,
+    coverage: list[str | Path] | tuple = (),
+    dem: str | Path | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
+) -> tuple[Project, list[ImportReport]]:
+    """Create a project from files. Nothing is left behind if any file fails.
+
+    Areas (kecamatan, kabupaten) are taken from the villages file too when it
+    holds layers of those names.
+    """
+    path = Path(path)
+    existed = path.exists()
+    project = Project.create(path, name=name, region_code=region or "")
+    reports: list[ImportReport] = []
+    try:
+        with project.transaction() as tx:
+            st = Staged(tx)
+            villages = Path(villages)
+            file_layers = [] if villages.suffix.lower() in (".parquet", ".geoparquet") else \
+                [n.lower() for n in list_layers(villages)]
+            for level, given, given_layer in (("kecamatan", kecamatan, kecamatan_layer),
+                                              ("kabupaten", kabupaten, kabupaten_layer)):
+                if given is not None:
+                    reports.append(run_import(st, level, given, layer=given_layer,
+                                              region=region))
+                elif level in file_layers:
+                    reports.append(run_import(st, level, villages, layer=level, region=region))
+            reports.append(run_import(st, "villages", villages, layer=villages_layer,
+                                      region=region))
+            if not name:
+                tx.config["project"]["name"] = _default_name(st)
+            tx.config["project"]["region_name"] = _region_name(st, tx.config)
+            steps = [("population", population), ("population-raster", population_raster),
+                     ("dem", dem), ("locations", locations), ("sites", sites),
+                     ("towers", towers)]
+            steps += [("coverage", c) for c in coverage]
+            for kind, given in steps:
+                if given is not None:
+                    reports.append(run_import(st, kind, given, lon=lon, lat=lat))
+    except BaseException:
+        if existed:
+            for p in path.iterdir():
+                if p.name in ("project.toml", "layers.gpkg", "rasters", "cache") or \
+                        p.name.startswith(".staging-"):
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return Project(path), reports
+
+
+def _region_name(st: Staged, cfg: dict) -> str:
+    code = cfg["project"].get("region_code", "")
+    for level in ("kabupaten", "kecamatan"):
+        areas = st.get(level, required=False)
+        if areas is not None and code in set(areas["kode"]):
+            return str(areas.set_index("kode").loc[code, "nama"])
+    villages = st.get("villages")
+    if code in set(villages["kode"]):
+        return str(villages.set_index("kode").loc[code, "nama"])
+    names = villages["kabupaten"].dropna().unique()
+    return str(names[0]) if len(names) == 1 else code
+
+
+def _default_name(st: Staged) -> str:
+    villages = st.get("villages")
+    names = villages["kabupaten"].dropna().unique()
+    if len(names) != 1:
+        return "geo_p2dd project"
+    name = str(names[0])
+    return name if name.lower().startswith(("kabupaten", "kota", "kab.")) else f"Kabupaten {name}"

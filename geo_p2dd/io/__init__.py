@@ -1,0 +1,1 @@
+"""Readers and writers: files in, canonical layers out (and back)."""

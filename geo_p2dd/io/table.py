@@ -1,0 +1,234 @@
+"""Reading tables (CSV, XLSX) and turning coordinate columns into points.
+
+Row numbers in messages are the ones a spreadsheet shows: the header is row 1,
+the first data row is row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io.vector import STORAGE_CRS, repair
+from geo_p2dd.schema import LAT_NAMES, LON_NAMES, normalise_header
+
+TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}
+ROW_COLUMN = "_row"
+
+
+def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
+    """Read a CSV or XLSX file as text columns, with a ``_row`` column of sheet rows.
+
+    CSV delimiters (comma, semicolon, tab) and encodings (UTF-8, with or without
+    BOM, and Windows-1252) are detected.
+
+    Raises
+    ------
+    InputError
+        Empty or unreadable file, unknown sheet.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", file=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            df = _read_xlsx(path, sheet)
+        else:
+            df = _read_csv(path)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot read as a table ({exc})", file=str(path)) from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    df = df.dropna(how="all")
+    if len(df) == 0:
+        raise InputError("the table has a header but no rows", file=str(path))
+    df[ROW_COLUMN] = df.index.to_numpy() + 2
+    return df.reset_index(drop=True)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    sample = text[:20000]
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    from io import StringIO
+
+    return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                       na_values=[""], skipinitialspace=True)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        names = wb.sheetnames
+        if sheet is not None and sheet not in names:
+            raise InputError(f"no sheet named {sheet!r}", file=str(path),
+                             expected="one of " + ", ".join(names))
+        ws = wb[sheet] if sheet else wb[names[0]]
+        rows = list(ws.iter_rows(values_only=True))
+    finally:
+        wb.close()
+    if not rows:
+        raise InputError("the sheet is empty", file=str(path))
+    header = [("" if h is None else str(h)) for h in rows[0]]
+    width = len(header)
+    body = [[_cell_text(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
+    return pd.DataFrame(body, columns=header)
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) > 1e3:
+        return str(int(value))
+    return str(value)
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Parse text as numbers, accepting decimal commas.
+
+    Returns
+    -------
+    numbers : ndarray of float
+        NaN where a value is missing or unparseable.
+    bad : ndarray of bool
+        True where a value is present but not a number.
+    commas : int
+        How many values used a decimal comma.
+    """
+    text = values.astype("string").str.strip().fillna("")
+    commas = text.str.match(_DECIMAL_COMMA.pattern)
+    fixed = text.where(~commas, text.str.replace(",", ".", regex=False))
+    numbers = pd.to_numeric(fixed, errors="coerce").to_numpy(dtype=float)
+    bad = (fixed != "").to_numpy() & np.isnan(numbers)
+    return numbers, bad, int(commas.sum())
+
+
+def find_coordinate_columns(
+    columns: list[str], lon: str | None = None, lat: str | None = None, *, file: str = ""
+) -> tuple[str | None, str | None]:
+    """Find the longitude and latitude columns by their usual names.
+
+    Returns (None, None) when the table has neither; raises when only one is found
+    or an explicitly named column does not exist.
+    """
+    norm = {normalise_header(c): c for c in columns}
+    for given in (lon, lat):
+        if given is not None and given not in columns:
+            raise InputError(f"no column named {given!r}", file=file,
+                             expected="one of " + ", ".join(columns))
+    lon = lon or next((norm[n] for n in LON_NAMES if n in norm), None)
+    lat = lat or next((norm[n] for n in LAT_NAMES if n in norm), None)
+    if (lon is None) != (lat is None):
+        missing = "longitude" if lon is None else "latitude"
+        raise InputError(
+            f"found one coordinate column but no {missing} column", file=file,
+            expected=f"columns such as {', '.join(LON_NAMES[:4])} and {', '.join(LAT_NAMES[:3])}",
+            found=", ".join(columns), hint="name them with --lon and --lat")
+    return lon, lat
+
+
+def points_from_table(
+    df: pd.DataFrame,
+    *,
+    file: str,
+    lon: str | None = None,
+    lat: str | None = None,
+    region_bounds: tuple[float, float, float, float] | None = None,
+    tolerance_deg: float = 0.1,
+) -> tuple[gpd.GeoDataFrame, list[RowProblem]]:
+    """Turn a table with coordinate columns into points in EPSG:4326.
+
+    Rows without coordinates keep an empty geometry (callers may place them);
+    rows with unparseable coordinates, or outside ``region_bounds`` by more than
+    ``tolerance_deg``, are rejected. Longitude/latitude given in swapped order is
+    detected from the region and repaired with a warning.
+
+    Returns
+    -------
+    points : GeoDataFrame
+        The usable rows (``_row`` keeps their sheet row), coordinate columns removed.
+    rejected : list of RowProblem
+    """
+    lon_col, lat_col = find_coordinate_columns(list(df.columns), lon, lat, file=file)
+    if lon_col is None:
+        raise InputError("the table has no coordinate columns", file=file,
+                         expected="lon/lat (or longitude/latitude, bujur/lintang, x/y)",
+                         found=", ".join(c for c in df.columns if c != ROW_COLUMN),
+                         hint="name them with --lon and --lat")
+    x, bad_x, commas_x = parse_numbers(df[lon_col])
+    y, bad_y, commas_y = parse_numbers(df[lat_col])
+    if commas_x + commas_y:
+        repair(f"{file}: {commas_x + commas_y} coordinate value(s) used a decimal comma and "
+               "were read as decimals")
+    rows = df[ROW_COLUMN].to_numpy()
+    rejected: list[RowProblem] = []
+    keep = np.ones(len(df), dtype=bool)
+    for i in np.flatnonzero(bad_x | bad_y):
+        col = lon_col if bad_x[i] else lat_col
+        value = df[col].iloc[i]
+        rejected.append(RowProblem(int(rows[i]), col, f"not a number: {value!r}"))
+        keep[i] = False
+    partial = np.isnan(x) ^ np.isnan(y)
+    for i in np.flatnonzero(partial & keep):
+        rejected.append(RowProblem(int(rows[i]), lon_col if np.isnan(x[i]) else lat_col,
+                                   "only one of the two coordinates is given"))
+        keep[i] = False
+    if region_bounds is not None:
+        west, south, east, north = region_bounds
+        t = tolerance_deg
+
+        def inside(a, b):
+            return (a >= west - t) & (a <= east + t) & (b >= south - t) & (b <= north + t)
+
+        present = ~np.isnan(x) & keep
+        ok = inside(x, y)
+        swapped = present & ~ok & inside(y, x)
+        if swapped.any():
+            x[swapped], y[swapped] = y[swapped].copy(), x[swapped].copy()
+            shown = ", ".join(str(int(r)) for r in rows[swapped][:10])
+            repair(f"{file}: longitude and latitude were swapped in {int(swapped.sum())} row(s) "
+                   f"(rows {shown}); they were put back in order")
+        outside = present & ~inside(x, y)
+        for i in np.flatnonzero(outside):
+            rejected.append(RowProblem(
+                int(rows[i]), f"{lon_col}/{lat_col}",
+                f"point ({x[i]:.5f}, {y[i]:.5f}) lies outside the region "
+                f"({west:.3f}..{east:.3f} E, {south:.3f}..{north:.3f} N) by more than "
+                f"{tolerance_deg} degrees"))
+            keep[i] = False
+    else:
+        present = ~np.isnan(x) & keep
+        wild = present & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        for i in np.flatnonzero(wild):
+            rejected.append(RowProblem(int(rows[i]), f"{lon_col}/{lat_col}",
+                                       f"({x[i]}, {y[i]}) is not a longitude/latitude"))
+            keep[i] = False
+    out = df.loc[keep].drop(columns=[lon_col, lat_col])
+    geom = np.array(gpd.points_from_xy(x[keep], y[keep]), dtype=object)
+    geom[np.isnan(x[keep])] = None  # no coordinates: callers may place the row
+    return gpd.GeoDataFrame(out, geometry=geom, crs=STORAGE_CRS), rejected

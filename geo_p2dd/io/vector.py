@@ -1,0 +1,237 @@
+"""Reading vector files: any format pyogrio reads, plus GeoParquet.
+
+Readers return GeoDataFrames in EPSG:4326 (the storage CRS of every project
+layer). Certain repairs are made with a :class:`RepairWarning`; anything else
+raises :class:`~geo_p2dd.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+from geo_p2dd.errors import InputError
+
+STORAGE_CRS = "EPSG:4326"
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".parquet",
+                   ".geoparquet", ".kml", ".kmz", ".gml", ".tab", ".mif"}
+
+
+class RepairWarning(UserWarning):
+    """Input was repaired automatically; the message says what was changed."""
+
+
+def repair(message: str) -> None:
+    """Emit a :class:`RepairWarning` (shown by the CLI, capturable in notebooks)."""
+    warnings.warn(message, RepairWarning, stacklevel=3)
+
+
+def list_layers(path: str | Path) -> list[str]:
+    """Names of the layers in a vector file (one name for single-layer formats)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        return [path.stem]
+    try:
+        return [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InputError(f"cannot open as a vector file ({exc})", file=str(path)) from exc
+
+
+def _gdal_path(path: Path) -> str:
+    if path.suffix.lower() == ".kmz":
+        return f"/vsizip/{path}"
+    return str(path)
+
+
+def read_vector(
+    path: str | Path,
+    layer: str | None = None,
+    *,
+    prefer_layers: tuple[str, ...] = (),
+    where_prefix: tuple[str, str] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a vector file into a GeoDataFrame in EPSG:4326.
+
+    Parameters
+    ----------
+    path : str or Path
+        GeoPackage, GeoJSON, Shapefile (also zipped), FlatGeobuf, GeoParquet, KML/KMZ, ...
+    layer : str, optional
+        Layer to read from a multi-layer file.
+    prefer_layers : tuple of str
+        Layer names to pick, in order, when ``layer`` is not given and the
+        file holds several layers.
+    where_prefix : (column, prefix), optional
+        Keep only rows whose ``column`` equals ``prefix`` or starts with
+        ``prefix + "."`` (Kemendagri code prefixes), filtered before geometries
+        are decoded where the format allows.
+
+    Raises
+    ------
+    InputError
+        Unreadable or empty file, unknown layer, no CRS on projected-looking
+        coordinates.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", file=str(path))
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".geoparquet"):
+        gdf = _read_parquet(path, where_prefix)
+    else:
+        layers = list_layers(path)
+        if layer is None and len(layers) > 1:
+            lowered = {name.lower(): name for name in layers}
+            layer = next((lowered[p] for p in prefer_layers if p in lowered), None)
+            if layer is None:
+                raise InputError(
+                    f"the file holds several layers ({', '.join(layers)}); say which one to use",
+                    file=str(path), hint="pass --layer NAME (or --villages-layer NAME)")
+        if layer is not None and layer not in layers:
+            raise InputError(f"no layer named {layer!r}", file=str(path),
+                             expected="one of " + ", ".join(layers), found=layer)
+        try:
+            gdf = pyogrio.read_dataframe(_gdal_path(path), layer=layer, use_arrow=True)
+        except Exception as exc:
+            raise InputError(f"cannot read as a vector file ({exc})", file=str(path)) from exc
+        if where_prefix is not None and len(gdf):
+            gdf = gdf[_prefix_mask(gdf, *where_prefix, path)]
+    if len(gdf) == 0 and where_prefix is None:
+        raise InputError("the file has no features", file=str(path))
+    if gdf.geometry.name != "geometry":
+        gdf = gdf.rename_geometry("geometry")
+    return to_storage_crs(gdf, path)
+
+
+def _prefix_mask(df, column: str, prefix: str, path: Path) -> np.ndarray:
+    from geo_p2dd.schema import match_columns, normalise_header
+
+    if column not in df.columns:
+        # the code column may carry another name in the file
+        headers = [c for c in df.columns if c != "geometry"]
+        from geo_p2dd.schema import VILLAGES
+
+        found = match_columns(VILLAGES, headers).get("kode")
+        if found is None:
+            raise InputError("cannot filter by region: no code column", file=str(path),
+                             expected="a column such as kode or KODE_DESA",
+                             found=", ".join(map(normalise_header, headers)))
+        column = found
+    codes = df[column].astype(str).str.strip()
+    return ((codes == prefix) | codes.str.startswith(prefix + ".")).to_numpy()
+
+
+def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDataFrame:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise InputError(f"cannot read as GeoParquet ({exc})", file=str(path)) from exc
+    if where_prefix is not None:
+        column, prefix = where_prefix
+        if column not in table.column_names:
+            mask = _prefix_mask(table.drop_columns(
+                [c for c in table.column_names if c == "geometry"]).to_pandas(), column, prefix,
+                path)
+            table = table.filter(mask)
+        else:
+            codes = pc.utf8_trim_whitespace(table[column].cast("string"))
+            mask = pc.or_(pc.equal(codes, prefix), pc.starts_with(codes, prefix + "."))
+            table = table.filter(mask)
+    try:
+        return gpd.GeoDataFrame.from_arrow(table)
+    except Exception:
+        try:
+            return gpd.read_parquet(path) if where_prefix is None else _decode_wkb(table)
+        except Exception as exc:
+            raise InputError(f"cannot read as GeoParquet ({exc})", file=str(path)) from exc
+
+
+def _decode_wkb(table) -> gpd.GeoDataFrame:
+    df = table.to_pandas()
+    geom = shapely.from_wkb(df.pop("geometry"))
+    return gpd.GeoDataFrame(df, geometry=geom, crs=STORAGE_CRS)
+
+
+def to_storage_crs(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in EPSG:4326, refusing data without a CRS that is not lon/lat."""
+    if gdf.crs is None:
+        if len(gdf) and _looks_lonlat(gdf.total_bounds):
+            repair(f"{path}: the file has no CRS; the coordinates look like longitude/latitude, "
+                   "so EPSG:4326 was assumed")
+            return gdf.set_crs(STORAGE_CRS)
+        if len(gdf) == 0:
+            return gdf.set_crs(STORAGE_CRS)
+        raise InputError(
+            "the layer has no CRS and its coordinates are not longitude/latitude "
+            f"(bounds {np.round(gdf.total_bounds, 1).tolist()})",
+            file=str(path),
+            hint="set the CRS in the file (e.g. add the .prj of a shapefile) or convert it to "
+                 "EPSG:4326 first")
+    if gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(STORAGE_CRS)
+    return gdf
+
+
+def _looks_lonlat(bounds) -> bool:
+    west, south, east, north = bounds
+    return -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+
+
+def repair_polygons(gdf: gpd.GeoDataFrame, id_column: str, path: str | Path) -> gpd.GeoDataFrame:
+    """Make invalid polygons valid (keeping only polygonal parts) with a warning.
+
+    Raises
+    ------
+    InputError
+        For a missing or empty geometry, or a geometry that is not a polygon.
+    """
+    geoms = gdf.geometry.values
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise InputError("feature has no geometry", file=str(path), row=i + 1,
+                         column=id_column, found=str(gdf[id_column].iloc[i]),
+                         hint=f"{int(missing.sum())} feature(s) without geometry")
+    kinds = shapely.get_type_id(geoms)
+    bad_kind = ~np.isin(kinds, (3, 6, 7))  # Polygon, MultiPolygon, GeometryCollection
+    if bad_kind.any():
+        i = int(np.flatnonzero(bad_kind)[0])
+        raise InputError("boundary is not a polygon", file=str(path), row=i + 1,
+                         column="geometry", expected="Polygon or MultiPolygon",
+                         found=geoms[i].geom_type)
+    invalid = ~shapely.is_valid(geoms)
+    if invalid.any():
+        fixed = shapely.make_valid(geoms[invalid])
+        fixed = _polygonal(fixed)
+        geoms = geoms.copy()
+        geoms[invalid] = fixed
+        names = gdf[id_column].astype(str).to_numpy()[invalid]
+        shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+        repair(f"{path}: {int(invalid.sum())} invalid polygon(s) repaired with make_valid "
+               f"({shown})")
+    geoms = _polygonal(geoms)
+    return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Every geometry as a MultiPolygon made of its polygonal parts."""
+    out = np.empty(len(geoms), dtype=object)
+    for i, g in enumerate(geoms):
+        if g.geom_type == "MultiPolygon":
+            out[i] = g
+        elif g.geom_type == "Polygon":
+            out[i] = shapely.MultiPolygon([g])
+        else:
+            parts = shapely.get_parts(shapely.get_parts(g))
+            out[i] = shapely.MultiPolygon([p for p in parts if p.geom_type == "Polygon"])
+    return out

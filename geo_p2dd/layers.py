@@ -1,0 +1,580 @@
+"""Build the canonical layers from what readers return.
+
+Pure functions: frames in, canonical GeoDataFrames (EPSG:4326) out, plus the
+list of rows rejected with their reasons. Certain repairs emit a RepairWarning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
+from geo_p2dd.io.vector import repair, repair_polygons
+from geo_p2dd.schema import (
+    AREAS,
+    FUNDING,
+    LOCATION_KINDS,
+    LOCATIONS,
+    SITE_KINDS,
+    SITE_STATUS,
+    SITES,
+    TECHNOLOGIES,
+    VILLAGES,
+    LayerSpec,
+    match_columns,
+    normalise_header,
+)
+
+CODE_RE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+
+
+def normalise_code(value: object) -> str:
+    """A Kemendagri code in dotted form: ``6411012006`` -> ``64.11.01.2006``."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d{10}", text):
+        return f"{text[:2]}.{text[2:4]}.{text[4:6]}.{text[6:]}"
+    if re.fullmatch(r"\d{6}", text):
+        return f"{text[:2]}.{text[2:4]}.{text[4:6]}"
+    if re.fullmatch(r"\d{4}", text):
+        return f"{text[:2]}.{text[2:4]}"
+    return text
+
+
+def code_matches(codes: pd.Series, prefix: str) -> pd.Series:
+    """True where a code equals ``prefix`` or lies below it (``64.11`` -> ``64.11.*``)."""
+    prefix = normalise_code(prefix)
+    return (codes == prefix) | codes.str.startswith(prefix + ".")
+
+
+def parent_code(code: str, level: int) -> str | None:
+    """The code's ancestor at ``level`` segments (2 kabupaten, 3 kecamatan)."""
+    parts = str(code).split(".")
+    return ".".join(parts[:level]) if len(parts) > level else None
+
+
+def _require(spec: LayerSpec, headers: list[str], file: str) -> dict[str, str]:
+    mapping = match_columns(spec, headers)
+    missing = [c.name for c in spec.columns if c.required and c.name not in mapping]
+    if missing:
+        col = spec.column(missing[0])
+        raise InputError(
+            f"required column(s) missing for the {spec.name} layer: {', '.join(missing)}",
+            file=file, column=missing[0],
+            expected=f"{col.name} (or {', '.join(col.synonyms[:5])})",
+            found="columns " + ", ".join(h for h in headers if h not in (ROW_COLUMN, "geometry")))
+    return mapping
+
+
+def _codes(series: pd.Series, file: str, column: str, rows) -> pd.Series:
+    raw = series.astype("string")
+    stripped = raw.str.strip()
+    spaced = (raw != stripped).fillna(False)
+    if spaced.any():
+        repair(f"{file}: removed spaces around {int(spaced.sum())} code(s) in column {column!r}")
+    dotted = stripped.map(lambda v: normalise_code(v) if isinstance(v, str) else v)
+    changed = (dotted != stripped).fillna(False)
+    if changed.any():
+        repair(f"{file}: {int(changed.sum())} code(s) in column {column!r} written without dots "
+               f"were put in Kemendagri form (e.g. {stripped[changed].iloc[0]} -> "
+               f"{dotted[changed].iloc[0]})")
+    empty = dotted.isna() | (dotted == "")
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise InputError("empty code", file=file, row=rows[i], column=column,
+                         expected="a Kemendagri code such as 64.11.01.2006", found="nothing")
+    return dotted.astype(str)
+
+
+def villages_from_frame(
+    gdf: gpd.GeoDataFrame,
+    *,
+    file: str,
+    region: str | None = None,
+    kecamatan: gpd.GeoDataFrame | None = None,
+    kabupaten: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """The canonical villages layer.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        Village boundaries as read (EPSG:4326).
+    file : str
+        Source file, for messages.
+    region : str, optional
+        Keep only villages whose code lies below this prefix (``64.11``).
+    kecamatan, kabupaten : GeoDataFrame, optional
+        Canonical area layers (``kode``, ``nama``) for the names.
+
+    Raises
+    ------
+    InputError
+        Missing ``kode``/``nama`` columns, empty or duplicate codes, missing
+        geometries, no village in ``region``.
+    """
+    headers = [c for c in gdf.columns if c != "geometry"]
+    mapping = _require(VILLAGES, headers, file)
+    rows = np.arange(len(gdf)) + 1
+    out = pd.DataFrame(index=gdf.index)
+    out["kode"] = _codes(gdf[mapping["kode"]], file, mapping["kode"], rows)
+    out["nama"] = gdf[mapping["nama"]].astype("string").str.strip().fillna("")
+    if region:
+        keep = code_matches(out["kode"], region).to_numpy()
+        if not keep.any():
+            raise InputError(f"no village code lies in region {region}", file=file,
+                             column=mapping["kode"],
+                             found=f"codes such as {', '.join(out['kode'].head(3))}")
+        gdf, out, rows = gdf[keep], out[keep], rows[keep]
+    dup = out["kode"].duplicated(keep=False)
+    if dup.any():
+        first = out["kode"][dup].iloc[0]
+        where = rows[(out["kode"] == first).to_numpy()]
+        raise InputError(
+            f"duplicate village code {first} (features {', '.join(map(str, where))}); "
+            f"{int(out['kode'][dup].nunique())} code(s) are duplicated",
+            file=file, column=mapping["kode"], expected="each code once",
+            hint="merge or fix the duplicated villages before importing")
+    bad = ~out["kode"].str.match(CODE_RE.pattern)
+    if bad.any():
+        repair(f"{file}: {int(bad.sum())} village code(s) are not in Kemendagri form "
+               f"(e.g. {out['kode'][bad].iloc[0]!r}); kecamatan and kabupaten cannot be derived "
+               "for them")
+    out["kecamatan_kode"] = [parent_code(c, 3) for c in out["kode"]]
+    out["kabupaten_kode"] = [parent_code(c, 2) for c in out["kode"]]
+    for level, areas in (("kecamatan", kecamatan), ("kabupaten", kabupaten)):
+        names = dict(zip(areas["kode"], areas["nama"], strict=True)) if areas is not None else {}
+        given = mapping.get(level)
+        given_names = (gdf[given].astype("string").str.strip() if given else
+                       pd.Series(pd.NA, index=gdf.index, dtype="string"))
+        out[level] = [names.get(k) or (None if pd.isna(g) else g) or None
+                      for k, g in zip(out[f"{level}_kode"], given_names, strict=True)]
+    if "population" in mapping:
+        values, bad_num, _ = parse_numbers(gdf[mapping["population"]])
+        if bad_num.any():
+            i = int(np.flatnonzero(bad_num)[0])
+            raise InputError("population is not a number", file=file, row=int(rows[i]),
+                             column=mapping["population"],
+                             found=repr(gdf[mapping["population"]].iloc[i]))
+        out["population"] = values
+    else:
+        out["population"] = np.nan
+    result = gpd.GeoDataFrame(out, geometry=gdf.geometry.values, crs=gdf.crs)
+    result = repair_polygons(result, "kode", file)
+    return result.sort_values("kode").reset_index(drop=True)
+
+
+def areas_from_frame(gdf: gpd.GeoDataFrame, *, file: str, region: str | None = None
+                     ) -> gpd.GeoDataFrame:
+    """A kecamatan or kabupaten layer with ``kode`` and ``nama``."""
+    headers = [c for c in gdf.columns if c != "geometry"]
+    mapping = _require(AREAS, headers, file)
+    rows = np.arange(len(gdf)) + 1
+    out = pd.DataFrame({"kode": _codes(gdf[mapping["kode"]], file, mapping["kode"], rows),
+                        "nama": gdf[mapping["nama"]].astype("string").str.strip()},
+                       index=gdf.index)
+    geoms = gdf.geometry.values
+    if region:
+        keep = (code_matches(out["kode"], region) | pd.Series(
+            [normalise_code(region).startswith(k + ".") for k in out["kode"]],
+            index=out.index)).to_numpy()
+        out, geoms = out[keep], geoms[keep]
+    result = gpd.GeoDataFrame(out, geometry=geoms, crs=gdf.crs)
+    result = repair_polygons(result, "kode", file)
+    return result.drop_duplicates("kode").sort_values("kode").reset_index(drop=True)
+
+
+def population_from_table(df: pd.DataFrame, *, file: str) -> pd.Series:
+    """Population per village code from a table (``kode`` and a population column)."""
+    headers = [c for c in df.columns if c != ROW_COLUMN]
+    mapping = match_columns(VILLAGES, headers)
+    missing = [c for c in ("kode", "population") if c not in mapping]
+    if missing:
+        raise InputError(
+            f"the population table needs a village code and a population column; missing "
+            f"{', '.join(missing)}", file=file, column=missing[0],
+            expected="kode (or kode_desa, kode_kemendagri) and population (or penduduk, jiwa)",
+            found="columns " + ", ".join(headers))
+    rows = df[ROW_COLUMN].to_numpy()
+    codes = _codes(df[mapping["kode"]], file, mapping["kode"], rows)
+    values, bad, commas = parse_numbers(df[mapping["population"]].astype("string")
+                                        .str.replace(r"(?<=\d)\.(?=\d{3}\b)", "", regex=True))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError("population is not a number", file=file, row=int(rows[i]),
+                         column=mapping["population"],
+                         found=repr(df[mapping["population"]].iloc[i]))
+    if codes.duplicated().any():
+        dup = codes[codes.duplicated()].iloc[0]
+        raise InputError(f"village code {dup} appears more than once", file=file,
+                         column=mapping["kode"], expected="one row per village")
+    return pd.Series(values, index=codes.to_numpy(), name="population")
+
+
+@dataclass
+class PointImport:
+    """The outcome of reading a sites or locations file."""
+
+    layer: gpd.GeoDataFrame
+    rejected: list[RowProblem] = field(default_factory=list)
+    skipped: int = 0  # rows outside the region that were left out on purpose (towers)
+
+
+def _village_lookup(villages: gpd.GeoDataFrame):
+    names: dict[str, list[str]] = {}
+    for kode, nama in zip(villages["kode"], villages["nama"], strict=True):
+        names.setdefault(normalise_header(nama), []).append(kode)
+    return set(villages["kode"]), names
+
+
+def assign_villages(points: gpd.GeoSeries, villages: gpd.GeoDataFrame,
+                    tolerance_deg: float = 0.1) -> np.ndarray:
+    """Village code of each point: the polygon containing it, else the nearest within tolerance.
+
+    Empty/missing points get None.
+    """
+    result = np.full(len(points), None, dtype=object)
+    geoms = points.values
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not present.any():
+        return result
+    idx = np.flatnonzero(present)
+    tree = shapely.STRtree(villages.geometry.values)
+    pt_i, vil_i = tree.query(geoms[idx], predicate="intersects")
+    codes = villages["kode"].to_numpy()
+    # a point on a shared border goes to the smallest code, deterministically
+    order = np.lexsort((codes[vil_i], pt_i))
+    pt_i, vil_i = pt_i[order], vil_i[order]
+    first = np.unique(pt_i, return_index=True)[1]
+    result[idx[pt_i[first]]] = codes[vil_i[first]]
+    missing = idx[np.array([result[i] is None for i in idx], dtype=bool)]
+    if len(missing) and tolerance_deg > 0:
+        near_pt, near_vil = tree.query_nearest(geoms[missing], max_distance=tolerance_deg,
+                                               all_matches=False)
+        result[missing[near_pt]] = codes[near_vil]
+    return result
+
+
+def points_from_input(
+    frame: pd.DataFrame,
+    spec: LayerSpec,
+    *,
+    file: str,
+    villages: gpd.GeoDataFrame,
+    lon: str | None = None,
+    lat: str | None = None,
+    settlements: gpd.GeoDataFrame | None = None,
+    tolerance_deg: float = 0.1,
+) -> PointImport:
+    """Canonical sites or locations from a table or a point layer.
+
+    Each row is checked on its own: a row that cannot be used is rejected with
+    its row number and reason, and the rest are kept. A file with no usable row
+    raises InputError.
+    """
+    if ROW_COLUMN not in frame.columns:
+        frame = frame.copy()
+        frame[ROW_COLUMN] = np.arange(len(frame)) + 1
+    bounds = tuple(villages.total_bounds)
+    if isinstance(frame, gpd.GeoDataFrame):
+        points = frame
+        kinds = shapely.get_type_id(points.geometry.values)
+        rejected = [RowProblem(int(r), "geometry", "not a point")
+                    for r, k in zip(points[ROW_COLUMN], kinds, strict=True) if k not in (0, -1)]
+        points = points[np.isin(kinds, (0, -1))]
+    else:
+        points, rejected = points_from_table(frame, file=file, lon=lon, lat=lat,
+                                             region_bounds=bounds, tolerance_deg=tolerance_deg)
+    headers = [c for c in points.columns if c not in ("geometry", ROW_COLUMN)]
+    mapping = _require(spec, headers, file)
+    codes, by_name = _village_lookup(villages)
+    n = len(points)
+    rows = points[ROW_COLUMN].to_numpy()
+    ok = np.ones(n, dtype=bool)
+    reasons: dict[int, RowProblem] = {}
+
+    def reject(i: int, column: str | None, reason: str) -> None:
+        if ok[i]:
+            reasons[i] = RowProblem(int(rows[i]), column, reason)
+            ok[i] = False
+
+    out = pd.DataFrame(index=points.index)
+    text = {k: points[v].astype("string").str.strip() for k, v in mapping.items()}
+    vocab = {"kind": SITE_KINDS if spec is SITES else LOCATION_KINDS}
+    if spec is SITES:
+        vocab["status"] = SITE_STATUS
+    for col, voc in vocab.items():
+        parsed = [voc.parse(v) if not pd.isna(v) else None for v in text[col]]
+        for i, p in enumerate(parsed):
+            if p is None:
+                reject(i, mapping[col], f"unknown {voc.name} {text[col].iloc[i]!r}; expected "
+                       f"{voc.describe()}")
+        out[col] = parsed
+    out["name"] = text["name"].fillna("")
+    for i in np.flatnonzero((out["name"] == "").to_numpy()):
+        reject(i, mapping["name"], "no name")
+    # village: explicit code, else name, else position
+    village = np.full(n, None, dtype=object)
+    if "village_kode" in text:
+        for i, v in enumerate(text["village_kode"]):
+            if pd.isna(v) or v == "":
+                continue
+            code = normalise_code(v)
+            if code in codes:
+                village[i] = code
+            else:
+                reject(i, mapping["village_kode"], f"unknown village code {v!r}")
+    if "village" in text:
+        located = assign_villages(points.geometry, villages, tolerance_deg)
+        for i, v in enumerate(text["village"]):
+            if village[i] is not None or pd.isna(v) or v == "":
+                continue
+            candidates = by_name.get(normalise_header(v), [])
+            if len(candidates) == 1:
+                village[i] = candidates[0]
+            elif len(candidates) > 1 and located[i] in candidates:
+                village[i] = located[i]
+            elif len(candidates) > 1:
+                reject(i, mapping["village"], f"village name {v!r} is ambiguous "
+                       f"({', '.join(candidates)}); give the village code")
+            elif ok[i]:
+                reject(i, mapping["village"], f"unknown village {v!r}")
+    geoms = points.geometry.values.copy()
+    no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    need = np.array([village[i] is None for i in range(n)]) & ~no_point & ok
+    if need.any():
+        village[need] = assign_villages(gpd.GeoSeries(geoms[need]), villages, tolerance_deg)
+    for i in np.flatnonzero(ok & np.array([v is None for v in village]) & ~no_point):
+        reject(i, "geometry", "point lies in no village of the project")
+    # rows without coordinates
+    placeable = no_point & ok & np.array([v is not None for v in village])
+    for i in np.flatnonzero(no_point & ok & ~placeable):
+        reject(i, None, "no coordinates and no village to place it in")
+    if placeable.any():
+        if spec is LOCATIONS:
+            for i in np.flatnonzero(placeable):
+                reject(i, None, "a location needs coordinates")
+        else:
+            anchor = village_anchor_points(villages, settlements)
+            for i in np.flatnonzero(placeable):
+                geoms[i] = anchor[village[i]]
+            repair(f"{file}: {int(placeable.sum())} row(s) without coordinates were placed at "
+                   f"their village's main settlement (rows "
+                   f"{', '.join(str(int(r)) for r in rows[placeable][:20])})")
+    out["village_kode"] = village
+    if spec is SITES:
+        _site_attributes(out, text, mapping, points, reject, file)
+        id_col = "site_id"
+    else:
+        if "people" in mapping:
+            vals, bad, _ = parse_numbers(points[mapping["people"]])
+            for i in np.flatnonzero(bad):
+                reject(i, mapping["people"], f"not a number: {points[mapping['people']].iloc[i]!r}")
+            out["people"] = vals
+        else:
+            out["people"] = np.nan
+        out["source"] = "imported"
+        id_col = "location_id"
+    given_id = text.get(id_col)
+    out[id_col] = [
+        (str(g) if given_id is not None and not pd.isna(g) and g != "" else
+         stable_id(k, nm, v))
+        for g, k, nm, v in zip(given_id if given_id is not None else [None] * n, out["kind"],
+                               out["name"], village, strict=True)]
+    dup = out[id_col].duplicated() & ok
+    for i in np.flatnonzero(dup.to_numpy()):
+        reject(i, mapping.get(id_col), f"same {id_col} as an earlier row "
+               f"({out[id_col].iloc[i]}): the same {spec.name[:-1]} twice")
+    rejected.extend(reasons[i] for i in sorted(reasons))
+    result = gpd.GeoDataFrame(out[ok], geometry=geoms[ok], crs="EPSG:4326")
+    result.insert(0, id_col, result.pop(id_col))
+    if len(result) == 0:
+        shown = "; ".join(str(r) for r in rejected[:5])
+        raise InputError(f"no usable row ({len(rejected)} rejected: {shown})", file=file)
+    return PointImport(result.reset_index(drop=True), sorted(rejected, key=lambda r: r.row))
+
+
+def _site_attributes(out, text, mapping, points, reject, file) -> None:
+    def col(name):
+        return text.get(name, pd.Series(pd.NA, index=points.index, dtype="string"))
+
+    out["agency"] = col("agency").fillna("")
+    funding = []
+    unknown = set()
+    for v in col("funding"):
+        if pd.isna(v) or v == "":
+            funding.append(None)
+            continue
+        f = FUNDING.parse(v)
+        if f is None:
+            unknown.add(v)
+            f = "other"
+        funding.append(f)
+    if unknown:
+        repair(f"{file}: funding source(s) {', '.join(sorted(map(repr, unknown)))} not "
+               f"recognised; recorded as 'other' (known: {FUNDING.describe()})")
+    out["funding"] = funding
+    for name, lo, hi in (("year", 1990, 2100), ("capacity_mbps", 0, 1e6),
+                         ("service_radius_m", 0, 1e5), ("height_m", 0, 500),
+                         ("frequency_mhz", 100, 100000), ("power_dbm", -50, 100)):
+        if name not in mapping:
+            out[name] = np.nan
+            continue
+        vals, bad, _ = parse_numbers(points[mapping[name]])
+        for i in np.flatnonzero(bad | ((vals < lo) | (vals > hi))):
+            reject(i, mapping[name], f"{name} {points[mapping[name]].iloc[i]!r} is not a number "
+                   f"between {lo:g} and {hi:g}")
+        out[name] = vals
+    out["operator"] = col("operator").fillna("")
+    tech = []
+    for v in col("technology"):
+        t = None if pd.isna(v) else str(v).upper().replace(" ", "")
+        tech.append(_TECH.get(t, t) if t else None)
+    out["technology"] = [t if t in TECHNOLOGIES else None for t in tech]
+    out["notes"] = col("notes").fillna("")
+
+
+_TECH = {"GSM": "2G", "UMTS": "3G", "WCDMA": "3G", "HSPA": "3G", "LTE": "4G", "NR": "5G",
+         "CDMA": "3G"}
+
+
+def stable_id(kind: str | None, name: str | None, village: str | None) -> str:
+    """A readable id from kind, name and village: ``starlink-sd-long-apari-64.11.04.2001``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", str(name or "").lower()).strip("-")
+    return f"{kind}-{slug}-{village or 'x'}"
+
+
+def village_anchor_points(villages: gpd.GeoDataFrame,
+                          settlements: gpd.GeoDataFrame | None) -> dict[str, object]:
+    """Each village's main settlement point, else a point inside its polygon."""
+    anchor = dict(zip(villages["kode"], villages.geometry.representative_point(), strict=True))
+    if settlements is not None and len(settlements):
+        s = settlements[settlements["kind"] == "settlement"].assign(
+            people=lambda d: d["people"].fillna(0))
+        s = s.sort_values(["village_kode", "people"], ascending=[True, False])
+        s = s.drop_duplicates("village_kode")
+        anchor.update(zip(s["village_kode"], s.geometry, strict=True))
+    return anchor
+
+
+OPENCELLID_COLUMNS = ("radio", "mcc", "net", "area", "cell", "lon", "lat")
+OPERATORS_510 = {"1": "Indosat", "8": "XL (Axis)", "9": "Smartfren", "10": "Telkomsel",
+                 "11": "XL", "21": "Indosat (IM3)", "28": "Smartfren", "89": "Tri (3)",
+                 "99": "Esia"}
+DEFAULT_FREQUENCY = {"2G": 900.0, "3G": 2000.0, "4G": 1800.0, "5G": 1800.0}
+
+
+def is_opencellid(columns: list[str]) -> bool:
+    cols = {c.strip().lower() for c in columns}
+    return all(c in cols for c in OPENCELLID_COLUMNS)
+
+
+def towers_from_opencellid(df: pd.DataFrame, *, file: str, villages: gpd.GeoDataFrame,
+                           margin_deg: float = 0.35) -> PointImport:
+    """Tower sites from an OpenCelliD export, one per operator and position.
+
+    Cells within ``margin_deg`` of the region (towers beyond the border still
+    serve it) are kept; the rest are counted as skipped, not rejected.
+    """
+    df = df.rename(columns={c: c.strip().lower() for c in df.columns})
+    x, bad_x, _ = parse_numbers(df["lon"])
+    y, bad_y, _ = parse_numbers(df["lat"])
+    rejected = [RowProblem(int(r), "lon/lat", "coordinates are not numbers")
+                for r in df[ROW_COLUMN][bad_x | bad_y]]
+    west, south, east, north = villages.total_bounds
+    near = ((x >= west - margin_deg) & (x <= east + margin_deg) &
+            (y >= south - margin_deg) & (y <= north + margin_deg))
+    skipped = int((~near & ~(bad_x | bad_y)).sum())
+    cells = df[near].copy()
+    cells["x"], cells["y"] = x[near], y[near]
+    if len(cells) == 0:
+        return PointImport(_empty_sites(), rejected, skipped)
+    cells["technology"] = cells["radio"].str.upper().map(_TECH).fillna("2G")
+    cells["net"] = cells["net"].astype(str).str.strip()
+    rng, _, _ = parse_numbers(cells.get("range", pd.Series(index=cells.index, dtype=str)))
+    cells["range"] = rng
+    cells["key"] = (cells["mcc"].astype(str) + "-" + cells["net"] + "-" +
+                    cells["x"].round(4).astype(str) + "-" + cells["y"].round(4).astype(str))
+    rank = {t: i for i, t in enumerate(TECHNOLOGIES)}
+    records = []
+    for key, g in cells.groupby("key", sort=True):
+        best = max(g["technology"], key=rank.get)
+        operator = OPERATORS_510.get(g["net"].iloc[0], f"MNC {g['net'].iloc[0]}")
+        records.append({
+            "site_id": f"ocid-{key}", "kind": "bts", "name": f"{operator} {best} "
+            f"({g['radio'].iloc[0]} cell {g['cell'].iloc[0]})", "status": "installed",
+            "village_kode": None, "agency": operator, "funding": None, "year": np.nan,
+            "capacity_mbps": np.nan, "service_radius_m": float(np.nanmax(g["range"]))
+            if np.isfinite(g["range"]).any() else np.nan,
+            "operator": operator, "technology": best, "height_m": np.nan,
+            "frequency_mhz": DEFAULT_FREQUENCY[best], "power_dbm": np.nan,
+            "notes": f"OpenCelliD: {len(g)} cell(s), radios {', '.join(sorted(set(g['radio'])))}",
+            "geometry": shapely.Point(g["x"].iloc[0], g["y"].iloc[0])})
+    towers = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
+    towers["village_kode"] = assign_villages(towers.geometry, villages, tolerance_deg=0)
+    return PointImport(towers, rejected, skipped)
+
+
+def _empty_sites() -> gpd.GeoDataFrame:
+    cols = ["site_id", "kind", "name", "status", "village_kode", "agency", "funding", "year",
+            "capacity_mbps", "service_radius_m", "operator", "technology", "height_m",
+            "frequency_mhz", "power_dbm", "notes"]
+    return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs="EPSG:4326")
+
+
+@dataclass
+class MergeCounts:
+    """What a merge of point rows did."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def merge_points(existing: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame, id_col: str
+                 ) -> tuple[gpd.GeoDataFrame, MergeCounts]:
+    """Merge ``new`` rows into ``existing`` by ``id_col``: update, add, keep the rest."""
+    counts = MergeCounts()
+    if existing is None or len(existing) == 0:
+        counts.added = len(new)
+        return new.reset_index(drop=True), counts
+    old = existing.set_index(id_col)
+    fresh = new.set_index(id_col)
+    common = [c for c in fresh.columns if c in old.columns]
+    for key in fresh.index:
+        if key not in old.index:
+            counts.added += 1
+        elif _same(old.loc[key, common], fresh.loc[key, common]):
+            counts.unchanged += 1
+        else:
+            counts.updated += 1
+    kept = old.loc[~old.index.isin(fresh.index)]
+    merged = pd.concat([kept, fresh])
+    merged = gpd.GeoDataFrame(merged.reset_index(), geometry="geometry", crs="EPSG:4326")
+    return merged.sort_values(id_col).reset_index(drop=True), counts
+
+
+def _same(a: pd.Series, b: pd.Series) -> bool:
+    for col in a.index:
+        x, y = a[col], b[col]
+        if col == "geometry":
+            if not shapely.equals_exact(x, y, tolerance=1e-7):
+                return False
+            continue
+        x_missing = x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA
+        y_missing = y is None or (isinstance(y, float) and np.isnan(y)) or y is pd.NA
+        if x_missing or y_missing:
+            if x_missing != y_missing:
+                return False
+        elif isinstance(x, int | float) and isinstance(y, int | float):
+            if not np.isclose(float(x), float(y)):
+                return False
+        elif str(x) != str(y):
+            return False
+    return True

@@ -1,0 +1,292 @@
+"""The canonical layers, their columns and the controlled vocabularies.
+
+Every vocabulary term has a stable id (used in files and code) and labels in
+Bahasa Indonesia (``id``) and English (``en``). Readers map the spellings that
+agencies actually use (``terpasang``, ``Sudah Terpasang``, ``on air``...) to ids.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+LANGS = ("id", "en")
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of a vocabulary: its id, labels and accepted spellings."""
+
+    id: str
+    label_id: str
+    label_en: str
+    synonyms: tuple[str, ...] = ()
+
+    def label(self, lang: str = "id") -> str:
+        """Label in ``lang`` ("id" or "en")."""
+        return self.label_en if lang == "en" else self.label_id
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """An ordered set of terms with a forgiving parser."""
+
+    name: str
+    terms: tuple[Term, ...]
+    _lookup: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for t in self.terms:
+            for spelling in (t.id, t.label_id, t.label_en, *t.synonyms):
+                self._lookup[_norm(spelling)] = t.id
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.terms)
+
+    def parse(self, value: object) -> str | None:
+        """Return the term id for ``value`` or None when it is not recognised."""
+        if value is None:
+            return None
+        key = _norm(str(value))
+        return self._lookup.get(key) if key else None
+
+    def label(self, term_id: str, lang: str = "id") -> str:
+        for t in self.terms:
+            if t.id == term_id:
+                return t.label(lang)
+        return str(term_id)
+
+    def labels(self, lang: str = "id") -> dict[str, str]:
+        return {t.id: t.label(lang) for t in self.terms}
+
+    def describe(self) -> str:
+        """The accepted values, for error messages."""
+        return ", ".join(f"{t.id} ({t.label_id})" for t in self.terms)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_\-/\.]+", " ", text.strip().lower()).strip()
+
+
+SITE_KINDS = Vocabulary(
+    "site kind",
+    (
+        Term("starlink", "Starlink", "Starlink", ("satelit starlink", "vsat starlink")),
+        Term("bts", "BTS / menara", "BTS / tower",
+             ("menara", "tower", "menara bts", "bts 4g", "bts bakti", "macro", "cell")),
+        Term("vsat", "VSAT", "VSAT", ("satelit", "satellite", "vsat bakti")),
+        Term("fiber", "Serat optik", "Fibre",
+             ("fibre", "fo", "fiber optik", "serat optik", "kabel")),
+        Term("wifi", "Wi-Fi publik", "Public Wi-Fi",
+             ("wi fi", "hotspot", "wifi publik", "wifi desa", "wifi kampung", "akses internet")),
+    ),
+)
+
+SITE_STATUS = Vocabulary(
+    "site status",
+    (
+        Term("installed", "Terpasang", "Installed",
+             ("terpasang", "sudah terpasang", "sudah", "selesai", "aktif", "on air", "operasional",
+              "done", "active", "sudah dilaksanakan", "beroperasi")),
+        Term("in_progress", "Proses", "In progress",
+             ("proses", "dalam proses", "sedang", "sedang dilaksanakan", "berjalan", "ongoing",
+              "progress", "in progress", "pembangunan", "konstruksi", "pengerjaan")),
+        Term("planned", "Rencana", "Planned",
+             ("rencana", "direncanakan", "akan dilaksanakan", "akan", "plan", "planned",
+              "dianggarkan")),
+        Term("proposed", "Usulan", "Proposed",
+             ("usulan", "usul", "diusulkan", "proposal", "proposed", "pengajuan")),
+    ),
+)
+
+FUNDING = Vocabulary(
+    "funding source",
+    (
+        Term("apbd", "APBD", "APBD (regional budget)",
+             ("apbd kabupaten", "apbd provinsi", "apbd kab", "apbd prov", "daerah")),
+        Term("apbn", "APBN / BAKTI", "APBN / BAKTI (national)",
+             ("apbn", "bakti", "bakti kominfo", "apbn bakti", "kominfo", "komdigi", "pusat")),
+        Term("csr", "CSR", "CSR (company)", ("swasta", "corporate", "perusahaan")),
+        Term("other", "Lainnya", "Other",
+             ("lain", "lain lain", "lainnya", "dana desa", "apbdes", "apbkam", "swadaya", "hibah")),
+    ),
+)
+
+LOCATION_KINDS = Vocabulary(
+    "location kind",
+    (
+        Term("settlement", "Permukiman", "Settlement",
+             ("pemukiman", "permukiman", "dusun", "rt", "kampung", "desa", "lamin", "hamlet")),
+        Term("school", "Sekolah", "School",
+             ("sekolah", "sd", "smp", "sma", "smk", "mi", "mts", "paud", "tk", "pendidikan")),
+        Term("health", "Fasilitas kesehatan", "Health facility",
+             ("puskesmas", "pustu", "posyandu", "polindes", "poskesdes", "klinik", "kesehatan",
+              "faskes", "health post", "clinic", "hospital", "rumah sakit", "rs")),
+        Term("village_office", "Kantor kampung/desa", "Village office",
+             ("kantor desa", "kantor kampung", "kantor petinggi", "balai desa", "balai kampung",
+              "office", "kantor")),
+        Term("other", "Lainnya", "Other", ("lain", "lainnya")),
+    ),
+)
+
+TECHNOLOGIES = ("2G", "3G", "4G", "5G")
+
+SIGNAL_CLASSES = Vocabulary(
+    "signal class",
+    (
+        Term("none", "Tidak ada sinyal", "No signal", ("blank", "no signal", "0")),
+        Term("marginal", "Sangat lemah", "Marginal", ("sangat lemah",)),
+        Term("poor", "Lemah", "Poor", ("lemah", "weak")),
+        Term("fair", "Sedang", "Fair", ("sedang", "cukup")),
+        Term("good", "Baik", "Good", ("kuat", "strong", "baik")),
+    ),
+)
+# Integer codes stored in class rasters: 0 is "unknown" (nodata), never "no signal".
+SIGNAL_CODES = {"unknown": 0, "none": 1, "marginal": 2, "poor": 3, "fair": 4, "good": 5}
+CODE_TO_SIGNAL = {v: k for k, v in SIGNAL_CODES.items()}
+
+GAP_CLASSES = Vocabulary(
+    "gap class",
+    (
+        Term("blank_spot", "Blank spot", "Blank spot", ("blankspot", "blank")),
+        Term("no_4g", "Ada sinyal, belum 4G", "Signal, not 4G", ("signal not 4g", "2g 3g")),
+        Term("partial_4g", "4G sebagian", "Partial 4G", ("partial",)),
+        Term("served", "Terlayani 4G", "Served", ("4g", "terlayani")),
+    ),
+)
+
+LOCATION_STATUS = Vocabulary(
+    "location status",
+    (
+        Term("unserved", "Tidak terlayani", "Unserved"),
+        Term("weak", "Sinyal lemah", "Weak"),
+        Term("served", "Terlayani", "Served"),
+    ),
+)
+
+PUBLIC_FACILITIES = ("school", "health", "village_office")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column and the header spellings accepted for it."""
+
+    name: str
+    required: bool
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A canonical layer: its name, geometry type and columns."""
+
+    name: str
+    geometry: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+VILLAGES = LayerSpec(
+    "villages",
+    "MultiPolygon",
+    (
+        Column("kode", True, ("kode_desa", "kd_desa", "kode_kampung", "kode_kemendagri", "kdepum",
+                              "kode_wilayah", "code", "id_desa", "desa_kode", "kode_kel")),
+        Column("nama", True, ("nama_desa", "nm_desa", "nama_kampung", "desa", "kampung", "name",
+                              "namobj", "wadmkd", "nama_kel", "kelurahan")),
+        Column("kecamatan_kode", False, ("kode_kec", "kd_kec", "kode_kecamatan")),
+        Column("kecamatan", False, ("nama_kec", "nm_kec", "nama_kecamatan", "wadmkc")),
+        Column("kabupaten_kode", False, ("kode_kab", "kd_kab", "kode_kabupaten")),
+        Column("kabupaten", False, ("nama_kab", "nm_kab", "nama_kabupaten", "wadmkk")),
+        Column("population", False, ("penduduk", "jumlah_penduduk", "jml_penduduk", "jiwa", "pop",
+                                     "populasi")),
+    ),
+)
+
+AREAS = LayerSpec(  # kecamatan / kabupaten boundaries
+    "areas",
+    "MultiPolygon",
+    (
+        Column("kode", True, ("kode_kec", "kd_kec", "kode_kab", "kd_kab", "kode_wilayah", "code")),
+        Column("nama", True, ("nama_kec", "nm_kec", "nama_kab", "nm_kab", "name", "wadmkc",
+                              "wadmkk")),
+    ),
+)
+
+LOCATIONS = LayerSpec(
+    "locations",
+    "Point",
+    (
+        Column("location_id", False, ("id", "id_lokasi", "fid_lokasi")),
+        Column("kind", True, ("jenis", "tipe", "type", "kategori", "jenis_lokasi")),
+        Column("name", True, ("nama", "nama_lokasi", "lokasi", "nama_fasilitas")),
+        Column("village_kode", False, ("kode_desa", "kode_kampung", "kd_desa", "kode")),
+        Column("village", False, ("desa", "kampung", "nama_desa", "nama_kampung")),
+        Column("people", False, ("penduduk", "jiwa", "jumlah_penduduk", "population", "kk_jiwa")),
+    ),
+)
+
+SITES = LayerSpec(
+    "sites",
+    "Point",
+    (
+        Column("site_id", False, ("id", "id_site", "id_lokasi", "kode_site")),
+        Column("kind", True, ("jenis", "tipe", "type", "jenis_infrastruktur", "teknologi_akses",
+                              "jenis_perangkat")),
+        Column("name", True, ("nama", "nama_lokasi", "lokasi", "nama_site", "site")),
+        Column("status", True, ("status_pekerjaan", "keterangan_status", "progres", "progress")),
+        Column("village_kode", False, ("kode_desa", "kode_kampung", "kd_desa")),
+        Column("village", False, ("desa", "kampung", "nama_desa", "nama_kampung")),
+        Column("agency", False, ("opd", "instansi", "dinas", "pelaksana", "pemilik", "owner")),
+        Column("funding", False, ("sumber_dana", "sumber_anggaran", "anggaran", "dana", "funding")),
+        Column("year", False, ("tahun", "tahun_anggaran", "ta", "tahun_pemasangan")),
+        Column("capacity_mbps", False, ("kapasitas", "kapasitas_mbps", "bandwidth", "mbps")),
+        Column("service_radius_m", False, ("radius", "radius_m", "jangkauan", "jangkauan_m")),
+        Column("operator", False, ("operator", "provider", "penyedia", "net")),
+        Column("technology", False, ("teknologi", "radio", "tech", "generasi")),
+        Column("height_m", False, ("tinggi", "tinggi_menara", "height", "tinggi_m")),
+        Column("frequency_mhz", False, ("frekuensi", "frequency", "freq", "frekuensi_mhz")),
+        Column("power_dbm", False, ("daya", "power", "eirp", "daya_dbm")),
+        Column("notes", False, ("keterangan", "catatan", "note", "remarks")),
+    ),
+)
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "bujur", "koordinat_x", "bt", "lon_dd")
+LAT_NAMES = ("lat", "latitude", "y", "lintang", "koordinat_y", "ls", "lu", "lat_dd")
+
+
+def normalise_header(name: str) -> str:
+    """Lower-case a header and fold spaces, dashes and dots into underscores."""
+    return re.sub(r"[\s\-\./]+", "_", str(name).strip().lower()).strip("_")
+
+
+def match_columns(spec: LayerSpec, headers: list[str]) -> dict[str, str]:
+    """Map canonical column names to the headers found (canonical -> found header)."""
+    found = {normalise_header(h): h for h in headers}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for col in spec.columns:
+        for candidate in (col.name, *col.synonyms):
+            key = normalise_header(candidate)
+            if key in found and found[key] not in used:
+                mapping[col.name] = found[key]
+                used.add(found[key])
+                break
+    # second pass: headers that carry a suffix, e.g. kode_kemendagri_2025, population_2010
+    for col in spec.columns:
+        if col.name in mapping:
+            continue
+        for candidate in (col.name, *col.synonyms):
+            key = normalise_header(candidate) + "_"
+            hit = next((h for k, h in found.items() if k.startswith(key) and h not in used), None)
+            if hit is not None:
+                mapping[col.name] = hit
+                used.add(hit)
+                break
+    return mapping
