@@ -92,6 +92,7 @@ def sample(directory: str, force: bool) -> None:
     Example:
       geo-p2dd sample data/sample
     """
+    from geo_p2dd.analysis import analyze_project
     from geo_p2dd.project import CONFIG_NAME
     from geo_p2dd.sample import build_sample
 
@@ -103,6 +104,7 @@ def sample(directory: str, force: bool) -> None:
 
         shutil.rmtree(path)
     project = build_sample(path)
+    analyze_project(project)
     info = project.info()
     click.echo(f"sample project (fictitious) built in {path}: "
                + ", ".join(f"{v['rows']} {k}" for k, v in info["layers"].items()
@@ -229,6 +231,64 @@ def info(project_dir, as_json) -> None:
         src = r.get("source") or {}
         click.echo(f"  raster {name}: {r['file']}  from {src.get('file')} "
                    f"({src.get('licence')})")
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@friendly
+def analyze(project_dir, as_json) -> None:
+    """Compute coverage, gap classes, scores and ranks; store them in the project.
+
+    Results go into layers.gpkg (village_results, location_results,
+    area_results) in one atomic write; re-running with unchanged inputs gives
+    identical results.
+
+    \b
+    Example:
+      geo-p2dd analyze --project data/sample --json
+    """
+    from geo_p2dd.analysis import GAP_ORDER, analyze_project
+    from geo_p2dd.project import Project
+    from geo_p2dd.schema import GAP_CLASSES
+
+    result = analyze_project(Project(_project_dir(project_dir)))
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    classes = [c for c in GAP_ORDER if c != "unknown" or summary["per_class"]["unknown"]]
+    header = f"{'kecamatan':<24}" + "".join(f"{GAP_CLASSES.label(c, 'en')[:14]:>16}"
+                                             for c in classes)
+    header += f"{'people unserved':>17}{'facilities':>12}"
+    click.echo(header)
+    for k in summary["per_kecamatan"]:
+        click.echo(f"{(k['kode'] + ' ' + str(k['nama']))[:23]:<24}"
+                   + "".join(f"{k[c]:>16}" for c in classes)
+                   + f"{k['people_unserved']:>17,}{k['facilities_unserved']:>12}")
+    total = summary["per_class"]
+    click.echo(f"{'total':<24}" + "".join(f"{total[c]:>16}" for c in classes)
+               + f"{summary['people_unserved']:>17,}{summary['facilities_unserved']:>12}")
+    click.echo(f"{summary['villages']} villages analysed; {summary['in_programme']} in a "
+               f"programme (in progress or planned sites would improve them)")
+
+
+@main.command()
+@project_option
+@click.argument("kode")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="en", show_default=True)
+@friendly
+def explain(project_dir, kode, lang) -> None:
+    """Why a village ranks where it does: each factor's contribution.
+
+    \b
+    Example:
+      geo-p2dd explain --project data/sample 99.01.01.2005
+    """
+    from geo_p2dd.explain import explain_village
+    from geo_p2dd.project import Project
+
+    click.echo(explain_village(Project(_project_dir(project_dir)), kode, lang))
 
 
 @main.command()

@@ -20,12 +20,13 @@ import pandas as pd
 from geo_p2dd.errors import InputError, NotFoundError, RowProblem
 from geo_p2dd.grid import Grid
 from geo_p2dd.io.raster import check_raster, rasterise_polygons, write_array_cog, write_cog
-from geo_p2dd.io.table import TABLE_SUFFIXES, read_table
+from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table
 from geo_p2dd.io.vector import list_layers, read_vector
 from geo_p2dd.layers import (
     areas_from_frame,
     is_opencellid,
     merge_points,
+    normalise_code,
     points_from_input,
     population_from_table,
     towers_from_opencellid,
@@ -37,6 +38,7 @@ from geo_p2dd.schema import LOCATIONS, SIGNAL_CLASSES, SIGNAL_CODES, SITES, norm
 KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
          "population", "population-raster", "dem")
 MAX_GRID_CELLS = 40_000_000
+POPULATION_TABLE_SOURCE = "population_table"
 
 
 @dataclass
@@ -166,7 +168,8 @@ def import_population_table(st: Staged, path: Path, layer: str | None = None) ->
     if unknown:
         report.notes.append(f"{len(unknown)} code(s) in the table are not villages of the "
                             f"project: {', '.join(unknown[:10])}")
-    st.tx.record_source("population", path, rows=len(population))
+    # not "population": that key is the population raster's (rasters.population)
+    st.tx.record_source(POPULATION_TABLE_SOURCE, path, rows=len(population))
     return report
 
 
@@ -180,7 +183,8 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         if not is_opencellid(list(frame.columns)):
             raise InputError("not an OpenCelliD export", file=str(path),
                              expected="columns radio, mcc, net, area, cell, lon, lat",
-                             found=", ".join(map(str, frame.columns)),
+                             found=", ".join(str(c) for c in frame.columns
+                                             if c not in (ROW_COLUMN, "geometry")),
                              hint="import other tower lists as 'sites' with kind bts")
         result = towers_from_opencellid(frame, file=str(path), villages=villages)
         licence = licence or "CC BY-SA 4.0 (OpenCelliD)"
@@ -287,12 +291,13 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
     path = Path(path)
     layer = opts.get("layer")
     licence = opts.get("licence")
+    region = normalise_code(opts["region"]) if opts.get("region") else None
     if kind not in KINDS:
         raise InputError(f"unknown layer kind {kind!r}", expected=", ".join(KINDS))
     if kind == "villages":
-        report = import_villages(st, path, layer, opts.get("region"))
+        report = import_villages(st, path, layer, region)
     elif kind in ("kecamatan", "kabupaten"):
-        report = import_areas(st, kind, path, layer, opts.get("region"))
+        report = import_areas(st, kind, path, layer, region)
         villages = st.get("villages", required=False)
         if villages is not None:  # refresh names
             names = dict(zip(st.frames[kind]["kode"], st.frames[kind]["nama"], strict=True))
@@ -314,7 +319,8 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
                                technology=opts.get("technology", "4G"),
                                values=opts.get("values"), licence=licence)
     if licence and kind in ("villages", "kecamatan", "kabupaten", "population"):
-        st.tx.config["sources"][kind]["licence"] = licence
+        key = POPULATION_TABLE_SOURCE if kind == "population" else kind
+        st.tx.config["sources"][key]["licence"] = licence
     return report
 
 
@@ -357,7 +363,11 @@ def init_project(
     holds layers of those names.
     """
     path = Path(path)
+    region = normalise_code(region) if region else None
     existed = path.exists()
+    created = path  # the outermost directory this call creates (removed on failure)
+    while not created.parent.exists():
+        created = created.parent
     project = Project.create(path, name=name, region_code=region or "")
     reports: list[ImportReport] = []
     try:
@@ -392,7 +402,7 @@ def init_project(
                         p.name.startswith(".staging-"):
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
         else:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         raise
     return Project(path), reports
 

@@ -342,21 +342,55 @@ class Transaction:
         self.config.setdefault("sources", {})[layer] = entry
 
     def commit(self) -> None:
+        """Move the staged files into place; if a move fails, put the old ones back."""
         config_tmp = self.staging / CONFIG_NAME
         config_tmp.write_text(_dump_config(self.config), encoding="utf-8")
-        for staged, final in self._files.items():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, final)
+        moves = list(self._files.items())
         if self._layers is not None and self._layers.exists():
-            os.replace(self._layers, self.project.layers_path)
-        os.replace(config_tmp, self.project.path / CONFIG_NAME)
-        for p in self._remove:
-            if p.exists() and p not in self._files.values():
-                p.unlink()
+            moves.append((self._layers, self.project.layers_path))
+        moves.append((config_tmp, self.project.path / CONFIG_NAME))
+        removals = [p for p in self._remove if p.exists() and p not in self._files.values()]
+        backups = self.staging / ".replaced"
+        backups.mkdir()
+        undo: list[tuple[Path, Path | None]] = []  # (final, backup of the old file or None)
+        made_dirs: list[Path] = []
+        try:
+            for i, (staged, final) in enumerate(moves):
+                if not final.parent.exists():
+                    final.parent.mkdir(parents=True)
+                    made_dirs.append(final.parent)
+                backup = None
+                if final.exists():
+                    backup = backups / str(i)
+                    _link_or_copy(final, backup)
+                os.replace(staged, final)  # atomic: either done or not
+                undo.append((final, backup))
+            for i, p in enumerate(removals):
+                backup = backups / f"removed-{i}"
+                os.replace(p, backup)
+                undo.append((p, backup))
+        except BaseException:
+            for final, backup in reversed(undo):
+                if backup is not None:
+                    os.replace(backup, final)
+                elif final.exists():
+                    final.unlink()
+            for d in reversed(made_dirs):
+                shutil.rmtree(d, ignore_errors=True)
+            self.abort()
+            raise
         shutil.rmtree(self.staging, ignore_errors=True)
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Keep the old version of a file (a hard link where the file system allows)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _dump_config(config: dict) -> str:

@@ -153,6 +153,7 @@ GAP_CLASSES = Vocabulary(
         Term("no_4g", "Ada sinyal, belum 4G", "Signal, not 4G", ("signal not 4g", "2g 3g")),
         Term("partial_4g", "4G sebagian", "Partial 4G", ("partial",)),
         Term("served", "Terlayani 4G", "Served", ("4g", "terlayani")),
+        Term("unknown", "Data sinyal belum ada", "No signal data", ("unknown",)),
     ),
 )
 
@@ -162,6 +163,7 @@ LOCATION_STATUS = Vocabulary(
         Term("unserved", "Tidak terlayani", "Unserved"),
         Term("weak", "Sinyal lemah", "Weak"),
         Term("served", "Terlayani", "Served"),
+        Term("unknown", "Belum diketahui", "Unknown"),
     ),
 )
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
+import rasterio
 import shapely
+from affine import Affine
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -36,3 +40,95 @@ def villages_gdf() -> gpd.GeoDataFrame:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# --------------------------------------------------------------------------- #
+# Helpers and fixtures for the foundation tests (io, layers, imports, project)
+# --------------------------------------------------------------------------- #
+
+# The four villages of `villages_gdf` lie in 114.0..114.4 E, 0.0..0.1 N.
+REGION_BOUNDS = (114.0, 0.0, 114.4, 0.1)
+KECAMATAN_NAMES = {"99.01.01": "Kecamatan Satu", "99.01.02": "Kecamatan Dua"}
+KABUPATEN_NAME = "Kabupaten Uji"
+
+# Four good site rows, one per village and one per status, with Indonesian headers
+# and status terms. Header is sheet row 1, so these are rows 2..5.
+SITES_HEADER = "nama lokasi,jenis,status,kode_desa,OPD,sumber dana,tahun,bujur,lintang\n"
+SITES_ROWS = [
+    "Starlink Satu,Starlink,terpasang,99.01.01.2001,Diskominfo,APBD,2024,114.05,0.05\n",
+    "Starlink Dua,Starlink,proses,99.01.01.2002,Diskominfo,APBD,2025,114.15,0.05\n",
+    "BTS Tiga,BTS,rencana,99.01.02.2001,BAKTI,APBN/BAKTI,2026,114.25,0.05\n",
+    "Wifi Empat,wifi kampung,usulan,99.01.02.2002,Dinas Pendidikan,Dana Desa,2027,114.35,0.05\n",
+]
+
+
+def area_frames(villages: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Kecamatan and kabupaten boundaries for the `villages_gdf` villages."""
+    kec = gpd.GeoDataFrame(
+        {"kode": list(KECAMATAN_NAMES), "nama": list(KECAMATAN_NAMES.values())},
+        geometry=[shapely.box(114.0, 0.0, 114.2, 0.1), shapely.box(114.2, 0.0, 114.4, 0.1)],
+        crs="EPSG:4326")
+    kab = gpd.GeoDataFrame({"kode": ["99.01"], "nama": [KABUPATEN_NAME]},
+                           geometry=[shapely.box(*REGION_BOUNDS)], crs="EPSG:4326")
+    return kec, kab
+
+
+@pytest.fixture
+def boundaries_gpkg(tmp_path, villages_gdf) -> Path:
+    """A GeoPackage with layers desa, kecamatan and kabupaten (like mahakam_ulu.gpkg)."""
+    path = tmp_path / "inputs" / "batas.gpkg"
+    path.parent.mkdir(exist_ok=True)
+    kec, kab = area_frames(villages_gdf)
+    for layer, frame in (("desa", villages_gdf), ("kecamatan", kec), ("kabupaten", kab)):
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+@pytest.fixture
+def sites_csv(tmp_path) -> Path:
+    return write_text(tmp_path / "inputs" / "sites.csv", SITES_HEADER + "".join(SITES_ROWS))
+
+
+def write_tif(path: Path, array: np.ndarray, *, transform: Affine | None = None,
+              crs: str | None = "EPSG:4326", nodata=None) -> Path:
+    """Write a single-band GeoTIFF (default: 0.01 degree cells from 114.0 E, 0.1 N)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    transform = transform or Affine(0.01, 0, 114.0, 0, -0.01, 0.1)
+    profile = {"driver": "GTiff", "width": array.shape[1], "height": array.shape[0],
+               "count": 1, "dtype": array.dtype.name, "transform": transform, "nodata": nodata}
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(array, 1)
+    return path
+
+
+@pytest.fixture
+def dem_tif(tmp_path) -> Path:
+    """A 10 x 10 elevation raster over the west of the region (metres, float32)."""
+    array = (np.arange(100, dtype=np.float32).reshape(10, 10) * 3.0 + 20.0)
+    return write_tif(tmp_path / "inputs" / "dem.tif", array, nodata=-9999.0)
+
+
+@pytest.fixture
+def project(tmp_path, boundaries_gpkg):
+    """A tiny project made by init_project from `boundaries_gpkg`."""
+    from geo_p2dd.imports import init_project
+
+    proj, _ = init_project(tmp_path / "proj", villages=boundaries_gpkg)
+    return proj
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Every file (sha256) and directory under ``directory``, hidden ones included."""
+    out = {}
+    for p in sorted(Path(directory).rglob("*")):
+        rel = str(p.relative_to(directory))
+        out[rel] = "<dir>" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out

@@ -97,8 +97,15 @@ def sample_points(path: str | Path, points: gpd.GeoSeries) -> np.ndarray:
         out = np.full(len(x), np.nan)
         if len(x) == 0:
             return out
-        rows, cols = rasterio.transform.rowcol(src.transform, x, y, op=np.floor)
-        rows, cols = np.asarray(rows), np.asarray(cols)
+        # rowcol with op=np.floor returns floats: indices must be integers, and
+        # empty points (NaN coordinates) cannot be cast, so they stay outside (-1)
+        finite = np.isfinite(x) & np.isfinite(y)
+        rows = np.full(len(x), -1, dtype=np.int64)
+        cols = np.full(len(x), -1, dtype=np.int64)
+        if finite.any():
+            r, c = rasterio.transform.rowcol(src.transform, x[finite], y[finite], op=np.floor)
+            rows[finite] = np.asarray(r, dtype=np.int64)
+            cols[finite] = np.asarray(c, dtype=np.int64)
         inside = (rows >= 0) & (rows < src.height) & (cols >= 0) & (cols < src.width)
         if inside.any():
             r0, r1 = rows[inside].min(), rows[inside].max() + 1

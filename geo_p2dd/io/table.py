@@ -72,7 +72,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     from io import StringIO
 
     return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                       na_values=[""], skipinitialspace=True)
+                       na_values=[""], skipinitialspace=True,
+                       skip_blank_lines=False)  # keep sheet row numbers after blank lines
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:

@@ -105,6 +105,11 @@ def read_vector(
             gdf = gdf[_prefix_mask(gdf, *where_prefix, path)]
     if len(gdf) == 0 and where_prefix is None:
         raise InputError("the file has no features", file=str(path))
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError("the file has no geometries", file=str(path), column="geometry",
+                         expected="points or polygons (a vector layer)",
+                         found="a table with columns " + ", ".join(map(str, gdf.columns)),
+                         hint="tables with lon/lat columns are read as sites or locations")
     if gdf.geometry.name != "geometry":
         gdf = gdf.rename_geometry("geometry")
     return to_storage_crs(gdf, path)
@@ -124,8 +129,10 @@ def _prefix_mask(df, column: str, prefix: str, path: Path) -> np.ndarray:
                              expected="a column such as kode or KODE_DESA",
                              found=", ".join(map(normalise_header, headers)))
         column = found
-    codes = df[column].astype(str).str.strip()
-    return ((codes == prefix) | codes.str.startswith(prefix + ".")).to_numpy()
+    # compare digits only: codes written without dots (6411012006) lie in 64.11 too;
+    # Kemendagri segments have fixed widths, so a digit prefix is a segment prefix
+    codes = df[column].astype(str).str.strip().str.replace(".", "", regex=False)
+    return codes.str.startswith(prefix.strip().replace(".", "")).to_numpy()
 
 
 def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDataFrame:
@@ -145,7 +152,8 @@ def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDa
             table = table.filter(mask)
         else:
             codes = pc.utf8_trim_whitespace(table[column].cast("string"))
-            mask = pc.or_(pc.equal(codes, prefix), pc.starts_with(codes, prefix + "."))
+            codes = pc.replace_substring(codes, ".", "")  # digits only, as in _prefix_mask
+            mask = pc.starts_with(codes, prefix.strip().replace(".", ""))
             table = table.filter(mask)
     try:
         return gpd.GeoDataFrame.from_arrow(table)

@@ -1,0 +1,455 @@
+"""Run the whole analysis on a project and store the results.
+
+``analyze_project`` reads the layers, computes coverage at every location (now,
+and after the sites in progress and planned), aggregates per village, scores
+and ranks the gaps, aggregates per kecamatan/kabupaten, and writes attribute
+tables keyed by code into ``layers.gpkg`` in one atomic transaction:
+
+- ``village_results`` (one row per village, keyed by ``kode``),
+- ``location_results`` (one row per location, with lon/lat),
+- ``area_results`` (one row per kecamatan, kabupaten, province and the whole),
+- modelled coverage rasters in ``rasters/`` for the map overlay.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from rasterio.enums import Resampling
+from rasterio.windows import from_bounds
+
+from geo_p2dd import coverage as cov
+from geo_p2dd import scoring, zonal
+from geo_p2dd.io.raster import read_on_grid, write_array_cog
+from geo_p2dd.project import Project, now_iso
+from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
+
+CLASS_NAMES = ("unknown", "none", "marginal", "poor", "fair", "good")
+GAP_ORDER = ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
+SITE_STATUSES = ("installed", "in_progress", "planned", "proposed")
+
+
+@dataclass
+class AnalysisResult:
+    """What :func:`analyze_project` computed (also written into the project)."""
+
+    villages: pd.DataFrame
+    locations: pd.DataFrame
+    areas: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """Villages per class, per kecamatan, and totals (for ``analyze --json``)."""
+        v = self.villages
+        per_class = {c: int((v["gap_class"] == c).sum()) for c in GAP_ORDER}
+        kec = self.areas[self.areas["level"] == "kecamatan"]
+        return {
+            "villages": len(v),
+            "per_class": per_class,
+            "in_programme": int(v["in_programme"].sum()),
+            "people_unserved": int(round(v["people_unserved"].sum())),
+            "facilities_unserved": int(v["facilities_unserved"].sum()),
+            "per_kecamatan": [
+                {"kode": r.kode, "nama": r.nama, "villages": int(r.villages),
+                 **{c: int(getattr(r, f"n_{c}")) for c in GAP_ORDER},
+                 "people_unserved": int(round(r.people_unserved)),
+                 "facilities_unserved": int(r.facilities_unserved)}
+                for r in kec.itertuples()],
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict,
+                       need: np.ndarray) -> gpd.GeoDataFrame:
+    """Settlement points for villages that have none in the locations layer.
+
+    From the population grid: the most populated cells of the village (at least
+    ``min_people_per_cell``, at most ``max_per_village``); people are scaled to
+    the village population when known. Without a grid, or with no populated
+    cell, the village's representative point carries the village population.
+    """
+    sel = villages[need]
+    rows = []
+    settle = config["settlements"]
+    if population_path is not None and len(sel):
+        with rasterio.open(population_path) as src:
+            geoms = sel.geometry.to_crs(src.crs).values
+            west, south, east, north = shapely.total_bounds(geoms)
+            window = from_bounds(west, south, east, north, src.transform).round_offsets(
+                ).round_lengths()
+            window = window.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+            pop = src.read(1, window=window, boundless=False).astype(np.float64)
+            if src.nodata is not None:
+                pop[pop == src.nodata] = 0.0
+            pop = np.nan_to_num(pop, nan=0.0)
+            wt = src.window_transform(window)
+            crs = src.crs
+        labels = zonal.label_grid(geoms, wt, pop.shape)
+        flat_l = labels.ravel()
+        flat_p = pop.ravel()
+        ok = (flat_l > 0) & (flat_p >= float(settle["min_people_per_cell"]))
+        idx = np.flatnonzero(ok)
+        order = np.lexsort((-flat_p[idx], flat_l[idx]))
+        idx = idx[order]
+        lab = flat_l[idx]
+        rank_in = np.arange(len(idx)) - np.searchsorted(lab, lab)
+        idx = idx[rank_in < int(settle["max_per_village"])]
+        r, c = np.divmod(idx, pop.shape[1])
+        xs, ys = wt * (c + 0.5, r + 0.5)
+        pts = gpd.GeoSeries(shapely.points(xs, ys), crs=crs).to_crs("EPSG:4326")
+        for k, (i, p, g) in enumerate(zip(flat_l[idx] - 1, flat_p[idx], pts.values,
+                                          strict=True)):
+            rows.append((int(i), float(p), g, k))
+    df = pd.DataFrame(rows, columns=["i", "people", "geometry", "k"])
+    codes = sel["kode"].to_numpy()
+    names = sel["nama"].to_numpy()
+    pop_known = sel["population"].to_numpy(dtype=float)
+    covered = set(df["i"]) if len(df) else set()
+    missing = [i for i in range(len(sel)) if i not in covered]
+    if missing:
+        extra = pd.DataFrame({"i": missing, "people": pop_known[missing],
+                              "geometry": sel.geometry.representative_point().values[missing],
+                              "k": 0})
+        df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
+    df["n"] = df.groupby("i").cumcount() + 1
+    total = df.groupby("i")["people"].transform("sum")
+    target = pop_known[df["i"].to_numpy()]
+    scale = np.where(np.isfinite(target) & (total > 0), target / total, 1.0)
+    df["people"] = np.round(df["people"] * scale, 1)
+    source = np.where(df["i"].isin(missing), "derived: village centre",
+                      "derived: population grid")
+    return gpd.GeoDataFrame({
+        "location_id": [f"derived-{codes[i]}-{n}" for i, n in zip(df["i"], df["n"],
+                                                                  strict=True)],
+        "kind": "settlement",
+        "name": [f"Permukiman {names[i]} (perkiraan {n})" for i, n in zip(df["i"], df["n"],
+                                                                           strict=True)],
+        "village_kode": codes[df["i"].to_numpy()],
+        "people": df["people"].to_numpy(),
+        "source": source}, geometry=list(df["geometry"]), crs="EPSG:4326")
+
+
+def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
+    """Analyse ``project`` and (by default) store the results in it atomically."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[name] = now - t0
+        t0 = now
+
+    config = project.config
+    villages = project.read_layer("villages")
+    sites = project.read_layer("sites", required=False)
+    if sites is None:
+        sites = gpd.GeoDataFrame({"site_id": [], "kind": [], "name": [], "status": [],
+                                  "village_kode": [], "technology": []}, geometry=[],
+                                 crs="EPSG:4326")
+    locations = project.read_layer("locations", required=False)
+    lap("load")
+    grid = project.grid
+    pop_path = project.raster_path("population")
+    has_settlement = set()
+    if locations is not None and len(locations):
+        has_settlement = set(locations.loc[locations["kind"] == "settlement", "village_kode"])
+    need = ~villages["kode"].isin(has_settlement).to_numpy()
+    derived = derive_settlements(villages, pop_path, config, need) if need.any() else None
+    parts = [x for x in (locations, derived) if x is not None and len(x)]
+    locs = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    locs = locs[locs["village_kode"].isin(set(villages["kode"]))].reset_index(drop=True)
+    lap("settlements")
+
+    thresholds = config["thresholds"]["rsrp_dbm"]
+    imported = [cov.load_source(e, project.path / e["file"], thresholds)
+                for e in project.coverage_entries()]
+    dem = None
+    dem_path = project.raster_path("dem")
+    has_towers = len(sites) and (sites["kind"] == "bts").any()
+    if dem_path is not None and has_towers:
+        dem = read_on_grid(dem_path, grid, resampling=Resampling.bilinear)
+    modelled_now = cov.model_towers(sites, grid, config, dem, ("installed",)) \
+        if has_towers else []
+    pipeline = ("installed", *cov.PIPELINE)
+    modelled_later = cov.model_towers(sites, grid, config, dem, pipeline) \
+        if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
+    lap("model towers")
+
+    now = cov.locations_coverage(locs, sites, imported + modelled_now, grid.crs, config)
+    later = cov.locations_coverage(locs, sites, imported + modelled_later, grid.crs, config,
+                                   statuses=pipeline)
+    lap("locations")
+
+    loc_table = _location_people(locs, villages)
+    loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
+    vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs))
+    lap("villages")
+
+    area = _area_shares(project, villages, imported + modelled_now, grid, pop_path)
+    vil = vil.join(area)
+    lap("area shares")
+
+    vil = _score(vil, config)
+    areas = _aggregate(vil, project)
+    lap("score")
+
+    loc_out = pd.DataFrame({
+        "location_id": loc_table["location_id"], "kind": loc_table["kind"],
+        "name": loc_table["name"], "village_kode": loc_table["village_kode"],
+        "people": loc_table["people_est"], "source": loc_table["source"],
+        "best_4g": [CLASS_NAMES[int(c)] for c in loc_table["best_4g"]],
+        "best_other": [CLASS_NAMES[int(c)] for c in loc_table["best_other"]],
+        "served_by_site": loc_table["by_site"], "nearest_site_km":
+            np.round(loc_table["site_m"] / 1000.0, 2),
+        "status": loc_table["status"], "status_planned": loc_table["status_planned"],
+        "reason_en": loc_table["reason_en"],
+        "lon": np.round(locs.geometry.x.to_numpy(), 6),
+        "lat": np.round(locs.geometry.y.to_numpy(), 6)})
+    result = AnalysisResult(vil.reset_index(), loc_out, areas, timings)
+    if write:
+        _write(project, result, modelled_now, grid)
+        lap("write")
+    return result
+
+
+def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.DataFrame:
+    """People per location: given, else the village population shared among its settlements."""
+    t = pd.DataFrame(locs.drop(columns="geometry"))
+    people = pd.to_numeric(t.get("people"), errors="coerce")
+    settle = t["kind"] == "settlement"
+    pop = villages.set_index("kode")["population"]
+    known = people.where(settle).groupby(t["village_kode"]).sum(min_count=1)
+    unknown_n = (settle & people.isna()).groupby(t["village_kode"]).sum()
+    rest = (pop.reindex(unknown_n.index) - known.reindex(unknown_n.index).fillna(0)).clip(lower=0)
+    share = (rest / unknown_n.replace(0, np.nan))
+    fill = t["village_kode"].map(share)
+    t["people_est"] = np.where(settle, people.fillna(fill), np.nan)
+    if "source" not in t.columns:
+        t["source"] = "imported"
+    t["source"] = t["source"].fillna("imported")
+    return t
+
+
+def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.GeoDataFrame,
+                     geom_m: gpd.GeoSeries) -> pd.DataFrame:
+    v = pd.DataFrame(villages.drop(columns="geometry")).set_index("kode")
+    g = loc.groupby("village_kode")
+    people = loc["people_est"].fillna(0.0)
+    is_settle = loc["kind"] == "settlement"
+    is_fac = loc["kind"].isin(PUBLIC_FACILITIES)
+    served = loc["status"] == "served"
+    served_later = loc["status_planned"] == "served"
+    known = loc["status"] != "unknown"
+
+    def by_village(values: pd.Series) -> pd.Series:
+        return values.groupby(loc["village_kode"]).sum().reindex(v.index).fillna(0)
+
+    v["locations"] = g.size().reindex(v.index).fillna(0).astype(int)
+    v["settlements"] = by_village(is_settle.astype(int)).astype(int)
+    v["people_located"] = by_village(people.where(is_settle, 0.0))
+    v["people_served"] = by_village(people.where(is_settle & served, 0.0))
+    v["people_unserved"] = by_village(people.where(is_settle & ~served & known, 0.0))
+    v["people_unknown"] = by_village(people.where(is_settle & ~known, 0.0))
+    v["people_unserved_planned"] = by_village(people.where(is_settle & ~served_later & known,
+                                                           0.0))
+    v["people_4g"] = by_village(people.where(is_settle & (loc["best_4g"] >= SIGNAL_CODES[
+        "poor"]), 0.0))
+    v["facilities"] = by_village(is_fac.astype(int)).astype(int)
+    v["facilities_unserved"] = by_village((is_fac & ~served).astype(int)).astype(int)
+    for kind in PUBLIC_FACILITIES:
+        v[f"{kind}_unserved"] = by_village((loc["kind"].eq(kind) & ~served).astype(int)
+                                           ).astype(int)
+    v["locations_unserved"] = by_village((~served).astype(int)).astype(int)
+    # signal at settlements (any technology, usable) and sites serving them
+    usable = SIGNAL_CODES["poor"]
+    any_signal = (loc["best_4g"] >= usable) | (loc["best_other"] >= usable)
+    v["settlements_signal"] = by_village((is_settle & any_signal).astype(int)).astype(int)
+    v["settlements_4g"] = by_village((is_settle & (loc["best_4g"] >= usable)).astype(int))
+    v["locations_by_site"] = by_village((loc["by_site"] != "").astype(int)).astype(int)
+    v["locations_known"] = by_village(known.astype(int)).astype(int)
+    # distances from settlements to the nearest installed service
+    settle_m = loc["site_m"].where(is_settle)
+    v["dist_service_km"] = (settle_m.groupby(loc["village_kode"]).max() / 1000.0).reindex(
+        v.index)
+    # share of people without 4G (by people, else by settlements)
+    tot = v["people_located"]
+    share_people = 1.0 - v["people_4g"] / tot.replace(0, np.nan)
+    share_settle = 1.0 - v["settlements_4g"] / v["settlements"].replace(0, np.nan)
+    v["no_4g_share"] = share_people.fillna(share_settle).clip(0, 1)
+    v["served_share"] = (v["people_served"] / tot.replace(0, np.nan)).fillna(
+        by_village((is_settle & served).astype(int)) / v["settlements"].replace(0, np.nan))
+    v["served_share_planned"] = 1.0 - (v["people_unserved_planned"] + v["people_unknown"]) / \
+        tot.replace(0, np.nan)
+    # sites by status and kind
+    if len(sites):
+        counts = sites.groupby(["village_kode", "status"]).size().unstack(fill_value=0)
+        kinds = sites[sites["status"] == "installed"].groupby(["village_kode", "kind"]).size(
+            ).unstack(fill_value=0)
+    else:
+        counts = kinds = pd.DataFrame()
+    for s in SITE_STATUSES:
+        v[f"sites_{s}"] = (counts[s].reindex(v.index).fillna(0).astype(int)
+                           if s in counts.columns else 0)
+    for k in ("starlink", "bts", "vsat", "wifi", "fiber"):
+        v[f"installed_{k}"] = (kinds[k].reindex(v.index).fillna(0).astype(int)
+                               if k in kinds.columns else 0)
+    # main settlement and remoteness (distance to the project's most populated settlement)
+    settle = loc[is_settle].assign(p=people[is_settle])
+    main = settle.sort_values(["village_kode", "p"], ascending=[True, False]).drop_duplicates(
+        "village_kode")
+    if len(main):
+        pts = geom_m.loc[main.index]
+        seat = pts.loc[main["p"].idxmax()]
+        v["remoteness_km"] = pd.Series(shapely.distance(pts.values, seat) / 1000.0,
+                                       index=main["village_kode"].to_numpy()).reindex(v.index)
+    else:
+        v["remoteness_km"] = np.nan
+    return v
+
+
+def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Series:
+    share = v[f"served_share{suffix}"].fillna(0)
+    any_signal = v["settlements_signal"] > 0
+    any_served = (share > 0) | (v["locations_by_site"] > 0) if not suffix else share > 0
+    no_data = v["locations_known"] == 0
+    cls = np.select(
+        [share >= served_share, any_served, any_signal, no_data & ~any_served],
+        ["served", "partial_4g", "no_4g", "unknown"], default="blank_spot")
+    return pd.Series(cls, index=v.index)
+
+
+def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
+                 grid, pop_path) -> pd.DataFrame:
+    """Area (and population) shares per 4G signal class on the reference grid."""
+    four_g = [s for s in sources if s.is_4g]
+    out = pd.DataFrame(index=villages["kode"])
+    if not four_g:
+        for name in CLASS_NAMES:
+            out[f"area_{name}"] = np.nan
+        out["area_no_4g"] = np.nan
+        return out
+    ref = next((s for s in four_g if not s.modelled), four_g[0])
+    classes = cov.best_of_classes(four_g, ref.transform, ref.crs, ref.classes.shape)
+    geoms = villages.geometry.to_crs(ref.crs).values
+    labels = zonal.cached_label_grid(project.cache_dir(), geoms, ref.transform, classes.shape,
+                                     ref.crs)
+    counts = zonal.polygon_class_counts(geoms, classes, ref.transform, len(CLASS_NAMES),
+                                        labels=labels)
+    total = counts.sum(axis=1)
+    known = total - counts[:, 0]
+    for i, name in enumerate(CLASS_NAMES):
+        out[f"area_{name}"] = np.where(total > 0, counts[:, i] / np.maximum(total, 1), np.nan)
+    usable = SIGNAL_CODES["poor"]
+    no4g = counts[:, 1:usable].sum(axis=1)
+    out["area_no_4g"] = np.where(known > 0, no4g / np.maximum(known, 1), np.nan)
+    if pop_path is not None:
+        pop = cov.population_on(pop_path, ref.transform, ref.crs, classes.shape)
+        pc = zonal.polygon_class_counts(geoms, classes, ref.transform, len(CLASS_NAMES),
+                                        labels=labels, weights=pop)
+        ptot = pc.sum(axis=1)
+        pknown = ptot - pc[:, 0]
+        out["pop_grid"] = np.round(ptot, 1)
+        out["pop_no_4g"] = np.where(pknown > 0, pc[:, 1:usable].sum(axis=1) /
+                                    np.maximum(pknown, 1e-9), np.nan)
+    return out
+
+
+def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
+    threshold = float(config["thresholds"]["served_share"])
+    v["gap_class"] = _gap_class(v, threshold)
+    v["gap_class_planned"] = _gap_class(v, threshold, "_planned")
+    order = {c: i for i, c in enumerate(GAP_ORDER)}
+    v["in_programme"] = (v["gap_class_planned"].map(order) > v["gap_class"].map(order)) & \
+        (v["gap_class"] != "served") | (v["people_unserved_planned"] < v["people_unserved"])
+    # remoteness: distance from the village's main settlement to the seat (most people)
+    raw = pd.DataFrame(index=v.index)
+    raw["unserved_people"] = v["people_unserved"]
+    raw["unserved_facilities"] = v["facilities_unserved"]
+    raw["no_4g_share"] = v["no_4g_share"]
+    raw["distance"] = v["dist_service_km"]
+    raw["remoteness"] = v.get("remoteness_km")
+    raw["nothing_planned"] = ((v["gap_class"] != "served") & ~v["in_programme"]).astype(float)
+    norm = scoring.normalise(raw)
+    score, contrib = scoring.weighted_score(norm, config["weights"])
+    v["score"] = score.round(2)
+    for k in contrib.columns:
+        v[f"f_{k}"] = norm[k].round(4)
+        v[f"c_{k}"] = contrib[k].round(2)
+    frame = v.reset_index()
+    v["rank"] = scoring.rank(frame).to_numpy()
+    v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
+    reasons_id, reasons_en = [], []
+    for _, row in v.iterrows():
+        c = {k: row[f"c_{k}"] for k in contrib.columns}
+        reasons_id.append("; ".join(scoring.explain(row, c, "id")))
+        reasons_en.append("; ".join(scoring.explain(row, c, "en")))
+    v["reasons_id"] = reasons_id
+    v["reasons_en"] = reasons_en
+    return v
+
+
+def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
+    """Per kecamatan, kabupaten, province and the whole project."""
+    v = v.reset_index()
+    v["provinsi_kode"] = v["kode"].str.slice(0, 2)
+    rows = []
+    names = {}
+    for level in ("kecamatan", "kabupaten"):
+        areas = project.read_layer(level, required=False, columns=["kode", "nama"])
+        if areas is not None:
+            names.update(dict(zip(areas["kode"], areas["nama"], strict=True)))
+    levels = [("kecamatan", "kecamatan_kode"), ("kabupaten", "kabupaten_kode"),
+              ("provinsi", "provinsi_kode")]
+    v["_all"] = project.region_code or "all"
+    levels.append(("region", "_all"))
+    for level, key in levels:
+        for code, g in v.groupby(key, sort=True):
+            name_col = {"kecamatan": "kecamatan", "kabupaten": "kabupaten"}.get(level)
+            nama = names.get(code) or (g[name_col].dropna().iloc[0]
+                                       if name_col and g[name_col].notna().any() else code)
+            if level == "region":
+                nama = project.config["project"].get("region_name") or project.name
+            row = {"level": level, "kode": code, "nama": nama, "villages": len(g)}
+            for c in GAP_ORDER:
+                row[f"n_{c}"] = int((g["gap_class"] == c).sum())
+            row["n_in_programme"] = int(g["in_programme"].sum())
+            row["people"] = float(g["people_located"].sum())
+            row["people_unserved"] = float(g["people_unserved"].sum())
+            row["people_unserved_planned"] = float(g["people_unserved_planned"].sum())
+            row["people_4g"] = float(g["people_4g"].sum())
+            row["facilities"] = int(g["facilities"].sum())
+            row["facilities_unserved"] = int(g["facilities_unserved"].sum())
+            for s in SITE_STATUSES:
+                row[f"sites_{s}"] = int(g[f"sites_{s}"].sum())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> None:
+    cfg = project.config
+    with project.transaction() as tx:
+        tx.write_layer("village_results", result.villages)
+        tx.write_layer("location_results", result.locations)
+        tx.write_layer("area_results", result.areas)
+        files = []
+        for src in modelled:
+            name = "modelled_4g" if src.is_4g else "modelled_2g3g"
+            relative = f"rasters/{name}.tif"
+            write_array_cog(src.classes, grid, tx.stage_file(relative), nodata=0)
+            files.append({"name": name, "file": relative, "technology": src.technology})
+        tx.config["analysis"] = {
+            "date": now_iso(),
+            "thresholds": cfg["thresholds"],
+            "weights": cfg["weights"],
+            "service_radius_m": cfg["service_radius_m"],
+            "propagation": cfg["propagation"],
+            "modelled": files,
+            "villages": len(result.villages),
+        }

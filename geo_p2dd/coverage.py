@@ -1,0 +1,239 @@
+"""Coverage at locations and per village.
+
+Location beats area: a kampung is served when its settlements and public
+facilities are. Each location gets its best signal class per technology from
+every coverage source (imported rasters and towers modelled on the project
+grid), whether an installed site's service radius reaches it, and a status
+(served, weak, unserved, unknown) with a reason. Per village, area shares per
+signal class come from the fast zonal counts in :mod:`geo_p2dd.zonal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+
+from geo_p2dd.grid import Grid
+from geo_p2dd.io.raster import sample_points
+from geo_p2dd.propagation import received_power_grid, rsrp_class
+from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CODES, SITE_KINDS
+
+RADIUS_KINDS = ("starlink", "vsat", "wifi", "fiber")
+TOWER_KINDS = ("bts",)
+PIPELINE = ("in_progress", "planned")
+FOUR_G = ("4G", "5G")
+
+
+@dataclass
+class Source:
+    """One source of signal: a class-code array on a grid (0 unknown .. 5 good)."""
+
+    name: str
+    operator: str
+    technology: str
+    classes: np.ndarray
+    transform: Affine
+    crs: str
+    modelled: bool = False
+
+    @property
+    def is_4g(self) -> bool:
+        return self.technology in FOUR_G
+
+
+def load_source(entry: dict, path, thresholds: dict) -> Source:
+    """Read an imported coverage raster as class codes."""
+    with rasterio.open(path) as src:
+        data = src.read(1)
+        nodata = src.nodata
+        transform, crs = src.transform, src.crs.to_string()
+    if entry.get("values") == "dbm":
+        values = data.astype(np.float32)
+        if nodata is not None:
+            values[data == nodata] = np.nan
+        classes = rsrp_class(values, thresholds)
+    else:
+        classes = np.where((data >= 0) & (data <= 5), data, 0).astype(np.uint8)
+        if nodata is not None:
+            classes[data == nodata] = 0
+    return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
+                  classes, transform, crs)
+
+
+def model_towers(sites: gpd.GeoDataFrame, grid: Grid, config: dict,
+                 dem: np.ndarray | None, statuses: tuple[str, ...]) -> list[Source]:
+    """Model the towers with the given statuses: one source per technology group.
+
+    Cells out of reach of every tower are "none" (class 1), not unknown: the
+    model says there is no signal there.
+    """
+    prop = config["propagation"]
+    thresholds = config["thresholds"]["rsrp_dbm"]
+    towers = sites[(sites["kind"] == "bts") & sites["status"].isin(statuses)]
+    out = []
+    for group, techs in (("4G", FOUR_G), ("2G/3G", ("2G", "3G"))):
+        sel = towers[towers["technology"].fillna("4G").isin(techs)]
+        if len(sel) == 0:
+            continue
+        rx, _ = received_power_grid(
+            sel.to_crs(grid.crs), grid, environment=prop["environment"],
+            mobile_height_m=prop["mobile_height_m"], max_distance_m=prop["max_distance_m"],
+            dem=dem, no_los_extra_loss_db=prop["no_los_extra_loss_db"],
+            default_power_dbm=prop["default_power_dbm"],
+            default_height_m=prop["default_height_m"],
+            default_frequency_mhz=1800.0 if group == "4G" else 900.0)
+        rsrp = rx + np.float32(prop["rsrp_offset_db"])
+        classes = rsrp_class(rsrp, thresholds)
+        classes[classes == SIGNAL_CODES["unknown"]] = SIGNAL_CODES["none"]
+        label = "installed" if statuses == ("installed",) else "with pipeline"
+        out.append(Source(f"modelled {group} ({label})", "", "4G" if group == "4G" else "3G",
+                          classes, grid.transform, grid.crs, modelled=True))
+    return out
+
+
+def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
+    """Class code of ``source`` at each point (0 where outside or unknown)."""
+    pts = points.to_crs(source.crs)
+    inv = ~source.transform
+    col, row = inv * (pts.x.to_numpy(), pts.y.to_numpy())
+    row = np.floor(row).astype(np.int64)
+    col = np.floor(col).astype(np.int64)
+    h, w = source.classes.shape
+    inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+    out = np.zeros(len(pts), dtype=np.uint8)
+    out[inside] = source.classes[row[inside], col[inside]]
+    return out
+
+
+def site_radius(sites: gpd.GeoDataFrame, defaults: dict) -> np.ndarray:
+    radius = pd.to_numeric(sites.get("service_radius_m"), errors="coerce").to_numpy(float)
+    default = sites["kind"].map(lambda k: float(defaults.get(k, 0.0))).to_numpy(float)
+    return np.where(np.isnan(radius) | (radius <= 0), default, radius)
+
+
+def locations_coverage(
+    locations: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    sources: list[Source],
+    metric_crs: str,
+    config: dict,
+    statuses: tuple[str, ...] = ("installed",),
+) -> pd.DataFrame:
+    """Signal and service at every location for the sites with ``statuses``.
+
+    Returns a frame aligned with ``locations``: ``best_4g``/``best_other``
+    (class codes), ``by_site`` (site id serving it or ""), ``site_m`` (distance to
+    the nearest site with those statuses, any kind), ``status`` and ``reason_en``.
+    """
+    usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
+    n = len(locations)
+    best_4g = np.zeros(n, dtype=np.uint8)
+    best_other = np.zeros(n, dtype=np.uint8)
+    best_src = np.full(n, "", dtype=object)
+    for src in sources:
+        vals = sample_source(src, locations.geometry)
+        if src.is_4g:
+            better = vals > best_4g
+            best_src[better] = src.name
+            best_4g = np.maximum(best_4g, vals)
+        else:
+            best_other = np.maximum(best_other, vals)
+    pts = locations.geometry.to_crs(metric_crs)
+    active = sites[sites["status"].isin(statuses)]
+    active_m = active.geometry.to_crs(metric_crs)
+    by_site = np.full(n, "", dtype=object)
+    site_m = np.full(n, np.nan)
+    near_name = np.full(n, "", dtype=object)
+    near_kind = np.full(n, "", dtype=object)
+    if len(active):
+        tree = shapely.STRtree(active_m.values)
+        i_pt, i_site = tree.query_nearest(pts.values, return_distance=False, all_matches=False)
+        d = shapely.distance(pts.values[i_pt], active_m.values[i_site])
+        site_m[i_pt] = d
+        near_name[i_pt] = active["name"].to_numpy()[i_site]
+        near_kind[i_pt] = active["kind"].to_numpy()[i_site]
+        radial = active["kind"].isin(RADIUS_KINDS).to_numpy()
+        if radial.any():
+            rad_sites = active[radial]
+            radius = site_radius(rad_sites, config["service_radius_m"])
+            rad_geoms = active_m.values[radial]
+            tree_r = shapely.STRtree(rad_geoms)
+            q_pt, q_site = tree_r.query(pts.values, predicate="dwithin",
+                                        distance=float(radius.max()))
+            dist = shapely.distance(pts.values[q_pt], rad_geoms[q_site])
+            ok = dist <= radius[q_site]
+            order = np.lexsort((dist[ok], q_pt[ok]))
+            q_pt, q_site = q_pt[ok][order], q_site[ok][order]
+            first = np.unique(q_pt, return_index=True)[1]
+            by_site[q_pt[first]] = rad_sites["site_id"].to_numpy()[q_site[first]]
+    served = (best_4g >= usable) | (by_site != "")
+    known = (best_4g > 0) | (best_other > 0)
+    weak = ~served & ((best_4g == SIGNAL_CODES["marginal"]) | (best_other >= usable))
+    status = np.where(served, "served", np.where(weak, "weak",
+                                                 np.where(known, "unserved", "unknown")))
+    reasons = [_reason(*a, usable=usable) for a in zip(
+        status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
+        strict=True)]
+    return pd.DataFrame({"best_4g": best_4g, "best_other": best_other, "by_site": by_site,
+                         "site_m": site_m, "status": status, "reason_en": reasons},
+                        index=locations.index)
+
+
+def _reason(status, b4, bo, src, by_site, site_m, near_name, near_kind, *, usable) -> str:
+    parts = []
+    if by_site:
+        parts.append(f"within the service radius of site {by_site}")
+    if b4 >= usable:
+        parts.append(f"4G {CODE_TO_SIGNAL[int(b4)]} ({src})")
+    elif b4 > 0:
+        parts.append("no usable 4G" + (f" (best {CODE_TO_SIGNAL[int(b4)]})"
+                                       if b4 > 1 else ""))
+    else:
+        parts.append("4G signal unknown")
+    if bo >= usable and b4 < usable:
+        parts.append(f"2G/3G {CODE_TO_SIGNAL[int(bo)]}")
+    if status != "served" and np.isfinite(site_m):
+        kind = SITE_KINDS.label(near_kind, "en")
+        parts.append(f"nearest installed site {kind} {near_name} {site_m / 1000:.1f} km")
+    elif status != "served":
+        parts.append("no installed site")
+    return "; ".join(parts)
+
+
+def best_of_classes(sources: list[Source], transform: Affine, crs: str,
+                    shape: tuple[int, int]) -> np.ndarray:
+    """Best class across sources on one grid (reprojecting those on other grids)."""
+    best = np.zeros(shape, dtype=np.uint8)
+    for src in sources:
+        same = (src.classes.shape == shape and src.crs == crs and
+                np.allclose(tuple(src.transform)[:6], tuple(transform)[:6]))
+        if same:
+            np.maximum(best, src.classes, out=best)
+            continue
+        dst = np.zeros(shape, dtype=np.uint8)
+        reproject(src.classes, dst, src_transform=src.transform, src_crs=src.crs,
+                  dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
+                  src_nodata=0, dst_nodata=0)
+        np.maximum(best, dst, out=best)
+    return best
+
+
+def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> np.ndarray:
+    """Population raster summed onto a grid (people per target cell)."""
+    out = np.zeros(shape, dtype=np.float32)
+    with rasterio.open(path) as src:
+        reproject(rasterio.band(src, 1), out, dst_transform=transform, dst_crs=crs,
+                  resampling=Resampling.sum, src_nodata=src.nodata, dst_nodata=0)
+    return np.nan_to_num(out, nan=0.0)
+
+
+def sample_population(path, points: gpd.GeoSeries) -> np.ndarray:
+    return sample_points(path, points)
