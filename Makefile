@@ -8,6 +8,9 @@ PY     := $(VENV)/bin/python
 SAMPLE := data/sample
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+PO     := $(wildcard web/translations/*/*.po)
+MO     := web/translations/id/LC_MESSAGES/messages.mo
+ASSETS := web/static/vendor/.installed
 
 .PHONY: run test install sample lint bench clean
 
@@ -18,9 +21,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# front-end libraries from the npm registry, pinned by package-lock.json, served by the app
+$(ASSETS): package.json package-lock.json web/assets.py | $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m web.assets
+	touch $@
 
-$(SAMPLE)/project.toml: | $(VENV)/.installed
+# Indonesian message catalogue, compiled at install (never committed)
+$(MO): $(PO) web/i18n.py | $(VENV)/.installed
+	$(PY) -m web.i18n
+
+install: $(VENV)/.installed $(ASSETS) $(MO)
+
+$(SAMPLE)/project.toml: | install
 	$(VENV)/bin/geo-p2dd sample $(SAMPLE)
 
 sample: $(SAMPLE)/project.toml
@@ -39,4 +52,4 @@ bench: install
 	$(PY) bench/zonal_national.py
 
 clean:
-	rm -rf $(VENV) $(SAMPLE) node_modules
+	rm -rf $(VENV) $(SAMPLE) node_modules web/static/vendor $(MO)

@@ -22,8 +22,9 @@ import rasterio
 import shapely
 from affine import Affine
 
+from geo_p2dd.errors import ProjectError
 from geo_p2dd.imports import init_project
-from geo_p2dd.project import Project
+from geo_p2dd.project import CONFIG_NAME, Project
 
 SEED = 20261128
 SAMPLE_EPOCH = "1764288000"  # 2025-11-28T00:00:00Z: fixed so the same seed gives the same bytes
@@ -233,6 +234,8 @@ def build_sample(directory: str | Path, seed: int = SEED) -> Project:
     SOURCE_DATE_EPOCH and GDAL's OGR_CURRENT_DATE while it runs.
     """
     directory = Path(directory)
+    if (directory / CONFIG_NAME).exists():  # before sources/ of that project is overwritten
+        raise ProjectError(f"{directory} already holds a project; choose another directory")
     saved = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = SAMPLE_EPOCH
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2025-11-28T00:00:00Z"})

@@ -27,6 +27,10 @@ def shared_data(*parts: str) -> Path:
 @pytest.fixture
 def villages_gdf() -> gpd.GeoDataFrame:
     """Four square villages in two kecamatan of a fictitious kabupaten 99.01 (EPSG:4326)."""
+    return _villages_frame()
+
+
+def _villages_frame() -> gpd.GeoDataFrame:
     squares = []
     for i in range(4):
         x0 = 114.0 + 0.1 * i
@@ -73,14 +77,23 @@ def area_frames(villages: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDa
     return kec, kab
 
 
+@pytest.fixture(scope="session")
+def _boundaries_bytes(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("boundaries") / "batas.gpkg"
+    villages = _villages_frame()
+    kec, kab = area_frames(villages)
+    for layer, frame in (("desa", villages), ("kecamatan", kec), ("kabupaten", kab)):
+        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
+    return path.read_bytes()
+
+
 @pytest.fixture
-def boundaries_gpkg(tmp_path, villages_gdf) -> Path:
-    """A GeoPackage with layers desa, kecamatan and kabupaten (like mahakam_ulu.gpkg)."""
+def boundaries_gpkg(tmp_path, _boundaries_bytes) -> Path:
+    """A GeoPackage with layers desa (`villages_gdf`), kecamatan and kabupaten, like
+    mahakam_ulu.gpkg (written once per session, copied for each test)."""
     path = tmp_path / "inputs" / "batas.gpkg"
     path.parent.mkdir(exist_ok=True)
-    kec, kab = area_frames(villages_gdf)
-    for layer, frame in (("desa", villages_gdf), ("kecamatan", kec), ("kabupaten", kab)):
-        pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG")
+    path.write_bytes(_boundaries_bytes)
     return path
 
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import gzip
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify, request
+from flask_babel import Babel
 
 DEFAULTS: dict[str, Any] = {
     "PROJECT": "data/sample",
     "DEFAULT_LANGUAGE": "id",
     "LANGUAGES": ("id", "en"),
+    "BASEMAP": "osm",  # default basemap: osm, light or none
+    "GZIP_MIN_BYTES": 1024,
+    "SEND_FILE_MAX_AGE_DEFAULT": 3600,
 }
+
+GZIP_TYPES = ("text/", "application/json", "application/geo+json", "application/javascript",
+              "image/svg+xml", "application/vnd.oai.openapi+json", "application/xml")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -20,7 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     Configuration is read, later winning: :data:`DEFAULTS`, the instance file
     ``instance/geo_p2dd.cfg`` (Python syntax) if present, environment variables
-    ``GEO_P2DD_<KEY>``, then ``config``.
+    ``GEO_P2DD_<KEY>`` (e.g. ``GEO_P2DD_PROJECT``), then ``config``.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(DEFAULTS)
@@ -30,12 +37,60 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.config["PROJECT"] = str(Path(app.config["PROJECT"]))
 
+    from web import i18n
+
+    Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
+          default_translation_directories=str(i18n.TRANSLATIONS))
+
+    from web import downloads, errors, maps, ogcapi, reports
+
+    errors.register(app)
+    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp):
+        app.register_blueprint(bp)
+
     @app.get("/health")
     def health():
-        from geo_p2dd.project import Project
+        from web.context import current_view
 
-        project = Project(app.config["PROJECT"])
-        return jsonify(status="ok", project=project.name, sample=project.is_sample,
-                       layers=project.layer_names(), pid=os.getpid())
+        view = current_view()
+        return jsonify(status="ok", project=view.project.name, sample=view.project.is_sample,
+                       villages=len(view.villages), analysed=view.results is not None)
+
+    @app.before_request
+    def remember_language():
+        g.lang = i18n.select_locale()
+
+    @app.after_request
+    def finish(response):
+        asked = request.args.get("lang")
+        if asked in app.config["LANGUAGES"]:
+            response.set_cookie(i18n.LANG_COOKIE, asked, max_age=365 * 24 * 3600,
+                                samesite="Lax")
+        return _gzip(app, response)
+
+    @app.context_processor
+    def inject():
+        from web.context import template_globals
+
+        return template_globals()
 
     return app
+
+
+def _gzip(app: Flask, response):
+    """Compress text responses when the client accepts gzip (satellite links)."""
+    if ("gzip" not in request.headers.get("Accept-Encoding", "")
+            or response.status_code < 200 or response.status_code >= 300
+            or "Content-Encoding" in response.headers
+            or not (response.mimetype or "").startswith(GZIP_TYPES)
+            or response.is_streamed and not response.direct_passthrough):
+        return response
+    response.direct_passthrough = False
+    data = response.get_data()
+    if len(data) < app.config["GZIP_MIN_BYTES"]:
+        return response
+    response.set_data(gzip.compress(data, compresslevel=6, mtime=0))
+    response.headers["Content-Encoding"] = "gzip"
+    response.headers["Content-Length"] = str(len(response.get_data()))
+    response.vary.add("Accept-Encoding")
+    return response
