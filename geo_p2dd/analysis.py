@@ -26,6 +26,7 @@ from rasterio.windows import from_bounds
 
 from geo_p2dd import coverage as cov
 from geo_p2dd import scoring, zonal
+from geo_p2dd.grid import colrow_to_xy
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
@@ -101,7 +102,7 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict
         rank_in = np.arange(len(idx)) - np.searchsorted(lab, lab)
         idx = idx[rank_in < int(settle["max_per_village"])]
         r, c = np.divmod(idx, pop.shape[1])
-        xs, ys = wt * (c + 0.5, r + 0.5)
+        xs, ys = colrow_to_xy(wt, c + 0.5, r + 0.5)
         pts = gpd.GeoSeries(shapely.points(xs, ys), crs=crs).to_crs("EPSG:4326")
         for k, (i, p, g) in enumerate(zip(flat_l[idx] - 1, flat_p[idx], pts.values,
                                           strict=True)):

@@ -21,7 +21,7 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
-from geo_p2dd.grid import Grid
+from geo_p2dd.grid import Grid, xy_to_colrow
 from geo_p2dd.io.raster import sample_points
 from geo_p2dd.propagation import received_power_grid, rsrp_class
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CODES, SITE_KINDS
@@ -102,8 +102,7 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, config: dict,
 def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
     """Class code of ``source`` at each point (0 where outside or unknown)."""
     pts = points.to_crs(source.crs)
-    inv = ~source.transform
-    col, row = inv * (pts.x.to_numpy(), pts.y.to_numpy())
+    col, row = xy_to_colrow(source.transform, pts.x.to_numpy(), pts.y.to_numpy())
     row = np.floor(row).astype(np.int64)
     col = np.floor(col).astype(np.int64)
     h, w = source.classes.shape

@@ -15,6 +15,20 @@ from affine import Affine
 from pyproj import CRS
 
 
+def xy_to_colrow(transform: Affine, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional (col, row) of map coordinates on a north-up grid (arrays welcome)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    return (x - transform.c) / transform.a, (y - transform.f) / transform.e
+
+
+def colrow_to_xy(transform: Affine, col, row) -> tuple[np.ndarray, np.ndarray]:
+    """Map coordinates of fractional (col, row) positions on a north-up grid."""
+    col = np.asarray(col, dtype=float)
+    row = np.asarray(row, dtype=float)
+    return transform.c + transform.a * col, transform.f + transform.e * row
+
+
 def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> str:
     """Pick a metric CRS for a region given its lon/lat bounds.
 

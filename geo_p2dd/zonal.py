@@ -20,6 +20,8 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 
+from geo_p2dd.grid import colrow_to_xy, xy_to_colrow
+
 CHUNK_PIXELS = 8_000_000
 
 
@@ -149,7 +151,7 @@ def _running_sums(acc: np.ndarray, cover: np.ndarray, width: int) -> np.ndarray:
 
 def _resolve_overlaps(labels, flat_idx, geoms, transform, width) -> None:
     rows, cols = np.divmod(flat_idx, width)
-    xs, ys = transform * (cols + 0.5, rows + 0.5)
+    xs, ys = colrow_to_xy(transform, cols + 0.5, rows + 0.5)
     tree = shapely.STRtree(geoms)
     pt, poly = tree.query(shapely.points(xs, ys), predicate="within")
     best = np.zeros(len(flat_idx), dtype=np.int32)
@@ -221,20 +223,19 @@ def touched_counts(
     Returns a mapping polygon index -> counts (n_classes,).
     """
     height, width = classes.shape
-    inv = ~transform
     out: dict[int, np.ndarray] = {}
     for i in which:
         g = geoms[i]
         minx, miny, maxx, maxy = g.bounds
-        c0, r0 = inv * (minx, maxy)
-        c1, r1 = inv * (maxx, miny)
+        c0, r0 = xy_to_colrow(transform, minx, maxy)
+        c1, r1 = xy_to_colrow(transform, maxx, miny)
         ra, rb = int(np.floor(min(r0, r1))), int(np.ceil(max(r0, r1))) + 1
         ca, cb = int(np.floor(min(c0, c1))), int(np.ceil(max(c0, c1))) + 1
         ra, rb, ca, cb = max(ra, 0), min(rb, height), max(ca, 0), min(cb, width)
         counts = np.zeros(n_classes, dtype=np.float64)
         if ra < rb and ca < cb:
             mask = rasterize([(g, 1)], out_shape=(rb - ra, cb - ca),
-                             transform=transform * Affine.translation(ca, ra), all_touched=True,
+                             transform=transform @ Affine.translation(ca, ra), all_touched=True,
                              dtype="uint8").astype(bool)
             cls = np.asarray(classes[ra:rb, ca:cb])[mask].astype(np.int64)
             if weights is None:

@@ -145,3 +145,111 @@ def snapshot(directory: Path) -> dict[str, str]:
         rel = str(p.relative_to(directory))
         out[rel] = "<dir>" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+# --- projects and servers shared by the analysis, web and browser tests -------------------
+
+@pytest.fixture(scope="session")
+def sample_project(tmp_path_factory):
+    """The sample regency, built and analysed once per test worker (do not modify it)."""
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.sample import build_sample
+
+    path = tmp_path_factory.mktemp("sample") / "project"
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")  # the sample's own repairs are expected
+        project = build_sample(path)
+    analyze_project(project)
+    return project
+
+
+@pytest.fixture
+def sample_copy(sample_project, tmp_path):
+    """A private copy of the analysed sample project, free to modify."""
+    import shutil
+
+    from geo_p2dd.project import Project
+
+    dst = tmp_path / "project"
+    shutil.copytree(sample_project.path, dst)
+    return Project(dst)
+
+
+class LiveServer:
+    """A real WSGI server (waitress) on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        from waitress.server import create_server
+
+        self.app = app
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
+        self.port = self.server.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+@pytest.fixture(scope="session")
+def live_server_factory():
+    """live_server_factory(project_path, **config) -> LiveServer (closed at session end)."""
+    from web import create_app
+
+    servers = []
+
+    def start(project_path, **config):
+        app = create_app({"PROJECT": str(project_path), "TESTING": True, **config})
+        server = LiveServer(app)
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def sample_server(sample_project, live_server_factory):
+    """The analysed sample project served on a live loopback server."""
+    return live_server_factory(sample_project.path)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (skips when Chromium is absent)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run "
+                    "does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser page; console errors are collected in ``page.console_errors``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    p = context.new_page()
+    p.console_errors = []
+    p.on("console", lambda m: p.console_errors.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: p.console_errors.append(str(e)))
+    yield p
+    context.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -148,12 +148,13 @@ def test_repairs_are_reported(runner, cli_project, tmp_path):
 
 def test_sample_command(runner, tmp_path):
     target = tmp_path / "sample"
-    result = _ok(runner.invoke(main, ["sample", str(target)]))
-    assert "fictitious" in result.stdout
-    assert Project(target).is_sample
+    Project.create(target, name="not the sample")
     result = runner.invoke(main, ["sample", str(target)])
     assert "--force" in _bad_input(result)
-    _ok(runner.invoke(main, ["sample", str(target), "--force"]))
+    assert Project(target).name == "not the sample"
+    result = _ok(runner.invoke(main, ["sample", str(target), "--force"]))
+    assert "fictitious" in result.stdout
+    assert Project(target).is_sample
 
 
 # --------------------------------------------------------------------------- #
