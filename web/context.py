@@ -73,7 +73,7 @@ def current_view() -> ProjectView:
 
 
 def template_globals() -> dict:
-    from web.i18n import format_int, format_pct, format_km
+    from web.i18n import format_int, format_km, format_pct
 
     lang = g.get("lang", current_app.config["DEFAULT_LANGUAGE"])
     try:

@@ -1,23 +1,331 @@
-"""The planning map: main map, village pages, map data and coverage tiles."""
+"""The planning map: main map, village pages, map data per view, coverage tiles."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import json
+
+import folium
+import pandas as pd
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
+from flask_babel import gettext as _
+from folium.plugins import Fullscreen, MarkerCluster
+from markupsafe import Markup
+
+from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.layers import normalise_code
+from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from geo_p2dd.scoring import FACTORS, factor_label
+from web import mapdata, tiles
+from web.assets import localise
+from web.context import current_view
 
 bp = Blueprint("maps", __name__)
+
+BASEMAPS = {
+    "osm": ("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+            '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'),
+    "light": ("https://{s}.basemaps.cartocdn.com/light_all/{z}/{x}/{y}.png",
+              '&copy; OpenStreetMap, &copy; CARTO'),
+}
+BASEMAP_COOKIE = "basemap"
+
+
+def _basemap() -> str:
+    chosen = request.cookies.get(BASEMAP_COOKIE) or current_app.config["BASEMAP"]
+    return chosen if chosen in ("osm", "light", "none") else "osm"
+
+
+def _coverage_layer(view) -> dict | None:
+    """The raster shown as the signal overlay: an imported 4G raster, else modelled 4G."""
+    for entry in view.project.coverage_entries():
+        if entry.get("technology") in ("4G", "5G"):
+            return {"name": entry["name"], "values": entry.get("values", "classes"),
+                    "label": f"{entry.get('operator') or ''} {entry['technology']}".strip()}
+    analysis = view.project.config.get("analysis") or {}
+    for entry in analysis.get("modelled", []):
+        if entry["name"] == "modelled_4g":
+            return {"name": "modelled_4g", "values": "classes", "label": _("modelled 4G")}
+    return None
+
+
+def _raster_file(view, name: str):
+    for entry in view.project.coverage_entries():
+        if entry["name"] == name:
+            return view.project.path / entry["file"], entry.get("values", "classes")
+    analysis = view.project.config.get("analysis") or {}
+    for entry in analysis.get("modelled", []):
+        if entry["name"] == name:
+            return view.project.path / entry["file"], "classes"
+    return None, None
+
+
+def _regions(view) -> list[dict]:
+    """Kabupaten the project holds (for the region picker)."""
+    if view.areas is None:
+        return []
+    kab = view.areas[view.areas["level"] == "kabupaten"]
+    return [{"kode": r.kode, "nama": r.nama} for r in kab.itertuples()]
+
+
+def _default_region(view) -> str:
+    regions = _regions(view)
+    if len(regions) == 1:
+        return regions[0]["kode"]
+    return view.project.region_code or ""
+
+
+def build_map(view, region: str, lang: str) -> dict:
+    """The folium map and the data our script needs, for one region."""
+    frame = mapdata.region_villages(view, region or None)
+    if len(frame) == 0:
+        raise NotFoundError(_("No village in region %(region)s.", region=region))
+    bounds = frame.total_bounds
+    zoom = mapdata.zoom_for_bounds(bounds)
+    tolerance = mapdata.degrees_per_pixel(zoom) / 2
+    embedded = len(frame) <= mapdata.MAX_EMBEDDED_VILLAGES
+    basemap = _basemap()
+    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
+                   zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
+    names = {"osm": "OpenStreetMap", "light": _("Light basemap")}
+    for key, (url, attr) in BASEMAPS.items():
+        folium.TileLayer(url, attr=attr, name=names[key], overlay=False, control=True,
+                         show=basemap == key, max_zoom=19).add_to(m)
+    cov = _coverage_layer(view)
+    if cov is not None:
+        tile_url = url_for("maps.tile", name=cov["name"], z=0, x=0, y=0).replace(
+            "/0/0/0.png", "/{z}/{x}/{y}.png")
+        folium.TileLayer(tile_url, attr=_("signal: geo_p2dd"), name=_("Signal (%(label)s)",
+                         label=cov["label"]), overlay=True, control=True, show=True,
+                         opacity=0.85, max_zoom=19).add_to(m)
+    for level in ("kabupaten", "kecamatan"):
+        data = mapdata.area_geojson(view, level, region, tolerance, lang)
+        if data is None:
+            continue
+        weight = 2.5 if level == "kabupaten" else 1.5
+        folium.GeoJson(data, name=_("Kabupaten outline") if level == "kabupaten" else
+                       _("Kecamatan outlines"), interactive=False,
+                       style_function=lambda f, w=weight: _outline_style(w)).add_to(m)
+    villages = None
+    if embedded:
+        data = mapdata.villages_geojson(frame, tolerance, lang)
+        villages = folium.GeoJson(
+            data, name=_("Villages"), zoom_on_click=False,
+            style_function=lambda f: {"fillColor": mapdata.GAP_COLOURS.get(
+                f["properties"]["cls"], "#bdbdbd"), "color": "#ffffff", "weight": 1,
+                "fillOpacity": 0.5},
+            highlight_function=lambda f: {"weight": 3, "color": "#102a43"})
+        villages.add_to(m)
+        loc = mapdata.locations_geojson(view, region, lang)
+        loc_layer = folium.FeatureGroup(name=_("Settlements and facilities"), show=True)
+        loc_layer.add_to(m)
+    else:
+        loc, loc_layer = None, None
+    sites = mapdata.sites_geojson(view, region, lang)
+    site_layer = MarkerCluster(name=_("Connectivity sites"),
+                               options={"maxClusterRadius": 30,
+                                        "disableClusteringAtZoom": 12}) if len(
+        sites["features"]) > 40 else folium.FeatureGroup(name=_("Connectivity sites"))
+    site_layer.add_to(m)
+    Fullscreen(position="topleft", title=_("Full screen"),
+               title_cancel=_("Exit full screen")).add_to(m)
+    control = folium.LayerControl(collapsed=False, position="topright")
+    control.add_to(m)
+    fig = m.get_root()
+    fig.render()
+    static = url_for("static", filename="")
+    return {
+        "header": Markup(localise(fig.header.render(), static)),
+        "html": Markup(fig.html.render()),
+        "script": Markup(localise(fig.script.render(), static)),
+        "config": {
+            "map": m.get_name(), "control": control.get_name(),
+            "villages": villages.get_name() if villages is not None else None,
+            "locations": loc_layer.get_name() if loc_layer is not None else None,
+            "sites": site_layer.get_name(),
+            "locationData": loc, "siteData": sites,
+            "basemap": basemap, "embedded": embedded,
+            "bboxUrl": url_for("maps.villages_bbox", region=region) if not embedded else None,
+            "villageMinZoom": mapdata.VILLAGE_MIN_ZOOM,
+            "villageUrl": url_for("maps.village", kode="KODE"),
+            "colours": mapdata.GAP_COLOURS, "scoreBins": mapdata.SCORE_BINS,
+            "locationColours": mapdata.LOCATION_COLOURS, "siteColours": mapdata.SITE_COLOURS,
+            "labels": _js_labels(lang),
+        },
+        "frame": frame, "coverage": cov,
+    }
+
+
+def _outline_style(weight: float) -> dict:
+    style = {"color": "#243b53", "weight": weight, "fill": False}
+    if weight < 2:
+        style["dashArray"] = "4 3"
+    return style
+
+
+def _js_labels(lang: str) -> dict:
+    return {
+        "noneBasemap": _("No basemap (offline)"),
+        "class": _("Class"), "score": _("Score"), "rank": _("Rank"),
+        "peopleUnserved": _("People unserved"),
+        "facilitiesUnserved": _("Public facilities unserved"),
+        "no4g": _("Without 4G"), "nearest": _("Farthest settlement to a site or tower"),
+        "sites": _("Sites"), "installed": SITE_STATUS.label("installed", lang),
+        "inProgress": SITE_STATUS.label("in_progress", lang),
+        "planned": SITE_STATUS.label("planned", lang),
+        "proposed": SITE_STATUS.label("proposed", lang),
+        "details": _("Village page"), "afterPlanned": _("After planned sites"),
+        "people": _("people"), "zoomIn": _("Zoom in to see villages"),
+        "agency": _("Agency"), "year": _("Year"), "kecamatan": "Kecamatan",
+        "noResults": _("No village matches"),
+    }
+
+
+def _table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
+    if "score" not in frame.columns:
+        return []
+    rows = []
+    for r in frame.sort_values("rank").itertuples():
+        rows.append({"kode": r.kode, "nama": r.nama, "kec": r.kecamatan or r.kecamatan_kode,
+                     "kec_kode": r.kecamatan_kode, "cls": r.gap_class,
+                     "cls_label": GAP_CLASSES.label(r.gap_class, lang), "score": r.score,
+                     "rank": int(r.rank), "pu": r.people_unserved,
+                     "fu": int(r.facilities_unserved), "programme": bool(r.in_programme)})
+    return rows
 
 
 @bp.get("/")
 def index():
-    return render_template("error.html", code=200, message="map coming")
+    view = current_view()
+    region = request.args.get("region")
+    region = normalise_code(region) if region else _default_region(view)
+    lang = g.lang
+    built = build_map(view, region, lang)
+    frame = built["frame"]
+    rows = _table_rows(frame, lang)
+    kecamatan = sorted({(r["kec_kode"], r["kec"]) for r in rows})
+    legend = [(c, GAP_CLASSES.label(c, lang), mapdata.GAP_COLOURS[c])
+              for c in ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
+              if c != "unknown" or any(r["cls"] == "unknown" for r in rows)]
+    region_name = view.project.config["project"].get("region_name") or view.project.name
+    return render_template(
+        "maps/index.html", built=built, rows=rows, kecamatan=kecamatan, legend=legend,
+        region=region, regions=_regions(view), region_name=region_name,
+        signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
+        refs_js=_refs_js(built["config"]),
+        analysed=view.results is not None)
+
+
+def _refs_js(config: dict) -> Markup:
+    """A script object literal pointing at folium's layer variables (some are ``let``)."""
+    keys = ("map", "control", "villages", "locations", "sites")
+    parts = [f"{k}: {config[k]}" for k in keys if config.get(k)]
+    return Markup("{" + ", ".join(parts) + "}")
+
+
+def _json(data) -> str:
+    # safe inside <script>: no closing tags, no HTML comment openers
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@bp.get("/api/villages.geojson")
+def villages_bbox():
+    view = current_view()
+    try:
+        bbox = tuple(float(v) for v in request.args["bbox"].split(","))
+        zoom = float(request.args.get("zoom", 10))
+        if len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+            raise ValueError
+    except (KeyError, ValueError) as exc:
+        raise InputError("bbox must be west,south,east,north in degrees") from exc
+    data = mapdata.bbox_villages(view, bbox, zoom, g.lang)
+    region = request.args.get("region")
+    if region:
+        data["features"] = [f for f in data["features"]
+                            if f["id"] == region or f["id"].startswith(region + ".")]
+    return Response(_json(data), mimetype="application/geo+json")
+
+
+@bp.get("/tiles/<name>/<int:z>/<int:x>/<int:y>.png")
+def tile(name: str, z: int, x: int, y: int):
+    view = current_view()
+    path, values = _raster_file(view, name)
+    if path is None or not path.exists():
+        abort(404)
+    try:
+        png = tiles.render_tile(path, z, x, y, values=values,
+                                thresholds=view.project.config["thresholds"]["rsrp_dbm"])
+    except ValueError:
+        abort(404)
+    resp = Response(png, mimetype="image/png")
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp
 
 
 @bp.get("/village/<kode>")
 def village(kode: str):
-    from geo_p2dd.errors import NotFoundError
-    from web.context import current_view
-
-    row = current_view().village(kode)
+    view = current_view()
+    kode = normalise_code(kode)
+    row = view.village(kode)
     if row is None:
-        raise NotFoundError(f"no village with code {kode}")
-    return render_template("error.html", code=200, message=str(row["nama"]))
+        raise NotFoundError(_("No village with code %(kode)s.", kode=kode))
+    lang = g.lang
+    frame = mapdata.region_villages(view, kode)
+    bounds = frame.total_bounds
+    zoom = mapdata.zoom_for_bounds(bounds, 600, 420)
+    m = folium.Map(location=[(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2],
+                   zoom_start=zoom, tiles=None, control_scale=True)
+    basemap = _basemap()
+    if basemap in BASEMAPS:
+        url, attr = BASEMAPS[basemap]
+        folium.TileLayer(url, attr=attr, name=basemap).add_to(m)
+    cov = _coverage_layer(view)
+    if cov is not None:
+        tile_url = url_for("maps.tile", name=cov["name"], z=0, x=0, y=0).replace(
+            "/0/0/0.png", "/{z}/{x}/{y}.png")
+        folium.TileLayer(tile_url, attr=_("signal: geo_p2dd"), name="signal", overlay=True,
+                         opacity=0.85).add_to(m)
+    folium.GeoJson(mapdata.villages_geojson(frame, mapdata.degrees_per_pixel(zoom) / 2, lang),
+                   style_function=lambda f: {"fillColor": mapdata.GAP_COLOURS.get(
+                       f["properties"]["cls"], "#bdbdbd"), "color": "#102a43", "weight": 2,
+                       "fillOpacity": 0.25}, interactive=False).add_to(m)
+    locs = view.locations[view.locations["village_kode"] == kode] \
+        if view.locations is not None else pd.DataFrame()
+    sites = view.sites[view.sites["village_kode"] == kode] if view.sites is not None \
+        else pd.DataFrame()
+    loc_group = folium.FeatureGroup(name="locations").add_to(m)
+    site_group = folium.FeatureGroup(name="sites").add_to(m)
+    fig = m.get_root()
+    fig.render()
+    static = url_for("static", filename="")
+    factors = []
+    if "score" in row.index:
+        for f in FACTORS:
+            c = row.get(f"c_{f}")
+            if c is None or pd.isna(c):
+                continue
+            factors.append({"label": factor_label(f, lang), "value": float(c),
+                            "norm": float(row.get(f"f_{f}", 0.0))})
+    config = {"map": m.get_name(), "locations": loc_group.get_name(),
+              "sites": site_group.get_name(),
+              "locationData": mapdata.locations_geojson(view, kode, lang),
+              "siteData": mapdata.sites_geojson(view, kode, lang),
+              "locationColours": mapdata.LOCATION_COLOURS, "siteColours": mapdata.SITE_COLOURS,
+              "labels": _js_labels(lang)}
+    n = len(view.results) if view.results is not None else len(view.villages)
+    return render_template(
+        "maps/village.html", row=row, n=n, factors=factors,
+        locations=[{**r, "kind_label": LOCATION_KINDS.label(r["kind"], lang),
+                    "status_label": LOCATION_STATUS.label(r["status"], lang)}
+                   for r in locs.to_dict("records")],
+        sites=[{**r, "kind_label": SITE_KINDS.label(r["kind"], lang),
+                "status_label": SITE_STATUS.label(r["status"], lang)}
+               for r in sites.drop(columns="geometry", errors="ignore").to_dict("records")],
+        gap_label=GAP_CLASSES.label(row.get("gap_class", "unknown") or "unknown", lang),
+        gap_planned_label=GAP_CLASSES.label(row.get("gap_class_planned", "unknown") or
+                                            "unknown", lang),
+        colour=mapdata.GAP_COLOURS.get(row.get("gap_class", "unknown"), "#bdbdbd"),
+        map_header=Markup(localise(fig.header.render(), static)),
+        map_html=Markup(fig.html.render()),
+        map_script=Markup(localise(fig.script.render(), static)),
+        config_json=Markup(_json(config)), refs_js=_refs_js(config))

@@ -1,0 +1,183 @@
+"""Map data sent to the browser: simplified, rounded, escaped by the client.
+
+Polygons are simplified for the zoom they are shown at (half a screen pixel)
+and coordinates rounded to 5 decimals (~1 m). Large regions show aggregates
+(kecamatan or kabupaten) and load villages per view (bbox) when zoomed in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_p2dd.layers import code_matches
+from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from web.context import ProjectView
+from web.i18n import format_int, format_km, format_pct
+
+MAX_EMBEDDED_VILLAGES = 3000  # above this the map shows aggregates and loads villages per view
+MAX_BBOX_FEATURES = 4000
+VILLAGE_MIN_ZOOM = 10
+
+GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5de",
+               "served": "#2166ac", "unknown": "#bdbdbd"}
+SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
+              (80, "#bd0026")]
+LOCATION_COLOURS = {"served": "#2166ac", "weak": "#f4a582", "unserved": "#b2182b",
+                    "unknown": "#969696"}
+SITE_COLOURS = {"installed": "#1b7837", "in_progress": "#5aae61", "planned": "#9970ab",
+                "proposed": "#762a83"}
+SITE_LETTERS = {"starlink": "S", "bts": "B", "vsat": "V", "wifi": "W", "fiber": "F"}
+
+
+def degrees_per_pixel(zoom: float, lat: float = 0.0) -> float:
+    """Width of one screen pixel in degrees of longitude at a web-map zoom level."""
+    return 360.0 / (256.0 * 2 ** zoom)
+
+
+def zoom_for_bounds(bounds, width_px: int = 900, height_px: int = 800) -> int:
+    west, south, east, north = bounds
+    span = max(east - west, (north - south) * width_px / height_px, 1e-6)
+    return int(max(1, min(18, math.floor(math.log2(360.0 * width_px / (256.0 * span))))))
+
+
+def _round_geojson(geoms: np.ndarray, tolerance: float) -> list[dict]:
+    simple = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    rounded = shapely.set_precision(simple, 1e-5, mode="pointwise")
+    return [json.loads(s) for s in shapely.to_geojson(rounded)]
+
+
+def region_villages(view: ProjectView, region: str | None) -> pd.DataFrame:
+    """Village results (or bare villages) with geometry, limited to a code prefix."""
+    base = view.villages[["kode", "geometry"]]
+    table = view.results if view.results is not None else view.villages.drop(
+        columns="geometry")
+    frame = base.merge(table, on="kode", how="left")
+    if region:
+        frame = frame[code_matches(frame["kode"], region)]
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
+
+
+def village_properties(row, lang: str) -> dict:
+    """Properties of one village feature; text is escaped by the client."""
+    cls = row.get("gap_class") if "gap_class" in row else None
+    cls = cls if isinstance(cls, str) else "unknown"
+    props = {"kode": row["kode"], "nama": str(row["nama"]),
+             "kec": str(row.get("kecamatan") or row.get("kecamatan_kode") or ""),
+             "cls": cls, "cls_label": GAP_CLASSES.label(cls, lang)}
+    if "score" in row and pd.notna(row.get("score")):
+        planned = row.get("gap_class_planned")
+        props.update({
+            "score": round(float(row["score"]), 1), "rank": int(row["rank"]),
+            "pu": format_int(row["people_unserved"]),
+            "fu": format_int(row["facilities_unserved"]),
+            "no4g": format_pct(row["no_4g_share"]),
+            "near": format_km(row["dist_service_km"]),
+            "inst": int(row["sites_installed"]), "prog": int(row["sites_in_progress"]),
+            "plan": int(row["sites_planned"]), "prop": int(row["sites_proposed"]),
+            "prog_label": GAP_CLASSES.label(planned, lang) if isinstance(planned, str)
+            and planned != cls else "",
+        })
+    return props
+
+
+def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> dict:
+    geoms = _round_geojson(frame.geometry.values, tolerance)
+    inside = shapely.point_on_surface(frame.geometry.values)
+    records = frame.drop(columns="geometry").to_dict("records")
+    features = []
+    for r, g, pt in zip(records, geoms, inside, strict=True):
+        props = village_properties(r, lang)
+        props["rp"] = [round(pt.x, 5), round(pt.y, 5)]  # a point inside, for labels and tests
+        features.append({"type": "Feature", "id": r["kode"], "geometry": g,
+                         "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def area_geojson(view: ProjectView, level: str, region: str | None, tolerance: float,
+                 lang: str) -> dict | None:
+    """Outlines (and class counts) of kecamatan or kabupaten in the region."""
+    areas = view.project.read_layer(level, required=False)
+    if areas is None or len(areas) == 0:
+        return None
+    if region:
+        inside = code_matches(areas["kode"], region) | pd.Series(
+            [region.startswith(k + ".") or region == k for k in areas["kode"]],
+            index=areas.index)
+        areas = areas[inside]
+    geoms = _round_geojson(areas.geometry.values, tolerance)
+    stats = {}
+    if view.areas is not None:
+        stats = view.areas[view.areas["level"] == level].set_index("kode").to_dict("index")
+    features = []
+    for kode, nama, g in zip(areas["kode"], areas["nama"], geoms, strict=True):
+        s = stats.get(kode, {})
+        props = {"kode": kode, "nama": str(nama), "level": level}
+        if s:
+            n = max(int(s.get("villages", 0)), 1)
+            props.update({"villages": int(s["villages"]),
+                          "blank": int(s["n_blank_spot"]),
+                          "blank_share": round(int(s["n_blank_spot"]) / n, 3),
+                          "pu": format_int(s["people_unserved"])})
+        features.append({"type": "Feature", "id": kode, "geometry": g, "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def locations_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
+    loc = view.locations
+    if loc is None or len(loc) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    if region:
+        loc = loc[code_matches(loc["village_kode"], region)]
+    features = []
+    for r in loc.itertuples():
+        features.append({"type": "Feature", "geometry": {
+            "type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
+            "properties": {"name": str(r.name), "kind": LOCATION_KINDS.label(r.kind, lang),
+                           "status": r.status,
+                           "status_label": LOCATION_STATUS.label(r.status, lang),
+                           "people": format_int(r.people) if pd.notna(r.people) else "",
+                           "reason": str(r.reason_en)}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
+    sites = view.sites
+    if sites is None or len(sites) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    if region:
+        sites = sites[code_matches(sites["village_kode"].fillna(""), region)]
+    features = []
+    for r in sites.itertuples():
+        year = "" if pd.isna(r.year) else str(int(r.year))
+        features.append({"type": "Feature", "geometry": {
+            "type": "Point", "coordinates": [round(r.geometry.x, 5), round(r.geometry.y, 5)]},
+            "properties": {"name": str(r.name), "kind": r.kind,
+                           "kind_label": SITE_KINDS.label(r.kind, lang),
+                           "letter": SITE_LETTERS.get(r.kind, "?"),
+                           "status": r.status,
+                           "status_label": SITE_STATUS.label(r.status, lang),
+                           "agency": str(r.agency or ""), "year": year,
+                           "operator": str(r.operator or "")}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
+                  lang: str) -> dict:
+    """Villages intersecting a view, simplified for its zoom (for large projects)."""
+    tree = view.extra.get("village_tree")
+    if tree is None:
+        tree = shapely.STRtree(view.villages.geometry.values)
+        view.extra["village_tree"] = tree
+    idx = tree.query(shapely.box(*bbox))
+    if len(idx) > MAX_BBOX_FEATURES:
+        return {"type": "FeatureCollection", "features": [], "too_many": int(len(idx))}
+    codes = view.villages["kode"].to_numpy()[np.sort(idx)]
+    frame = region_villages(view, None)
+    frame = frame[frame["kode"].isin(set(codes))]
+    return villages_geojson(frame, degrees_per_pixel(zoom) / 2, lang)

@@ -1,0 +1,211 @@
+/* geo_p2dd map behaviour: popups, tooltips, colour modes, table, search, basemaps.
+   Every text that comes from data is escaped before it becomes HTML. */
+(function () {
+  "use strict";
+  var cfgEl = document.getElementById("map-config");
+  if (!cfgEl) return;
+  var cfg = JSON.parse(cfgEl.textContent);
+  var refs = window.geoP2DDRefs || {};
+  var map = refs.map;
+  var L = window.L;
+  var labels = cfg.labels || {};
+
+  function esc(value) {
+    return String(value === undefined || value === null ? "" : value)
+      .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  }
+
+  /* ---- basemaps: "none" works offline; the choice is remembered ---- */
+  if (refs.control) {
+    var control = refs.control;
+    var none = L.layerGroup();
+    control.addBaseLayer(none, labels.noneBasemap);
+    if (cfg.basemap === "none") none.addTo(map);
+    map.on("baselayerchange", function (e) {
+      var key = e.layer === none ? "none" : (e.name === "OpenStreetMap" ? "osm" : "light");
+      document.cookie = "basemap=" + key + ";path=/;max-age=31536000;samesite=lax";
+      try { window.localStorage.setItem("geo_p2dd.basemap", key); } catch (err) { /* private mode */ }
+    });
+  }
+
+  /* ---- villages ---- */
+  var mode = "class";
+  var byKode = {};
+  function colourFor(p) {
+    if (mode === "score" && p.score !== undefined) {
+      var c = cfg.scoreBins[0][1];
+      for (var i = 0; i < cfg.scoreBins.length; i++) {
+        if (p.score >= cfg.scoreBins[i][0]) c = cfg.scoreBins[i][1];
+      }
+      return c;
+    }
+    return cfg.colours[p.cls] || "#bdbdbd";
+  }
+  function styleFor(feature) {
+    return { fillColor: colourFor(feature.properties), color: "#ffffff", weight: 1, fillOpacity: 0.5 };
+  }
+  function tooltip(p) {
+    return "<strong>" + esc(p.nama) + "</strong><br>" + esc(p.cls_label) +
+      (p.score !== undefined ? " · " + esc(labels.score) + " " + esc(p.score) : "");
+  }
+  function popup(p) {
+    var url = cfg.villageUrl.replace("KODE", encodeURIComponent(p.kode));
+    var h = '<div class="vpopup"><h3>' + esc(p.nama) + ' <small>' + esc(p.kode) + '</small></h3>' +
+      '<p class="muted">' + esc(labels.kecamatan) + ' ' + esc(p.kec) + '</p>' +
+      '<p><span class="swatch cls-' + esc(p.cls) + '"></span>' + esc(p.cls_label) +
+      (p.prog_label ? ' → ' + esc(p.prog_label) + ' <span class="muted">(' + esc(labels.afterPlanned) + ')</span>' : '') + '</p>';
+    if (p.score !== undefined) {
+      h += '<table class="kv">' +
+        '<tr><th>' + esc(labels.score) + '</th><td>' + esc(p.score) + ' · ' + esc(labels.rank) + ' ' + esc(p.rank) + '</td></tr>' +
+        '<tr><th>' + esc(labels.peopleUnserved) + '</th><td>' + esc(p.pu) + '</td></tr>' +
+        '<tr><th>' + esc(labels.facilitiesUnserved) + '</th><td>' + esc(p.fu) + '</td></tr>' +
+        '<tr><th>' + esc(labels.no4g) + '</th><td>' + esc(p.no4g) + '</td></tr>' +
+        '<tr><th>' + esc(labels.nearest) + '</th><td>' + esc(p.near) + '</td></tr>' +
+        '<tr><th>' + esc(labels.sites) + '</th><td>' + esc(labels.installed) + ' ' + esc(p.inst) + ', ' +
+        esc(labels.inProgress) + ' ' + esc(p.prog) + ', ' + esc(labels.planned) + ' ' + esc(p.plan) + ', ' +
+        esc(labels.proposed) + ' ' + esc(p.prop) + '</td></tr></table>';
+    }
+    h += '<p><a href="' + esc(url) + '">' + esc(labels.details) + ' →</a></p></div>';
+    return h;
+  }
+  function bindVillage(layer) {
+    var p = layer.feature.properties;
+    byKode[p.kode] = layer;
+    layer.bindTooltip(tooltip(p), { sticky: true });
+    layer.bindPopup(function () { return popup(p); }, { maxWidth: 320 });
+  }
+  var villages = refs.villages || null;
+  if (villages) {
+    villages.eachLayer(bindVillage);
+    map.fitBounds(villages.getBounds(), { padding: [8, 8] });
+  }
+
+  /* villages per view for large projects */
+  var dynamic = null;
+  if (cfg.bboxUrl) {
+    dynamic = L.geoJSON(null, { style: styleFor, onEachFeature: function (f, l) { bindVillage(l); } }).addTo(map);
+    var hint = document.getElementById("zoom-hint");
+    var pending = null;
+    var load = function () {
+      if (map.getZoom() < cfg.villageMinZoom) {
+        dynamic.clearLayers(); byKode = {};
+        if (hint) hint.hidden = false;
+        return;
+      }
+      if (hint) hint.hidden = true;
+      var b = map.getBounds();
+      var url = cfg.bboxUrl + (cfg.bboxUrl.indexOf("?") < 0 ? "?" : "&") + "bbox=" +
+        [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (v) { return v.toFixed(5); }).join(",") +
+        "&zoom=" + map.getZoom();
+      if (pending) pending.abort();
+      pending = new AbortController();
+      fetch(url, { signal: pending.signal }).then(function (r) { return r.json(); }).then(function (data) {
+        dynamic.clearLayers(); byKode = {};
+        dynamic.addData(data);
+      }).catch(function () { /* aborted or offline */ });
+    };
+    map.on("moveend", load);
+    load();
+  }
+
+  function restyle() {
+    var layers = [villages, dynamic].filter(Boolean);
+    layers.forEach(function (g) { g.eachLayer(function (l) { l.setStyle(styleFor(l.feature)); }); });
+    var lc = document.querySelector(".legend-class"), ls = document.querySelector(".legend-score");
+    if (lc && ls) { lc.hidden = mode !== "class"; ls.hidden = mode !== "score"; }
+  }
+  document.querySelectorAll('input[name="mode"]').forEach(function (input) {
+    input.addEventListener("change", function () { mode = input.value; restyle(); });
+  });
+  if (villages) restyle();
+
+  /* ---- locations and sites ---- */
+  if (refs.locations && cfg.locationData) {
+    var locLayer = refs.locations;
+    cfg.locationData.features.forEach(function (f) {
+      var p = f.properties, c = f.geometry.coordinates;
+      L.circleMarker([c[1], c[0]], {
+        radius: 4, weight: 1, color: "#ffffff", fillOpacity: 0.95,
+        fillColor: cfg.locationColours[p.status] || "#969696"
+      }).bindTooltip("<strong>" + esc(p.name) + "</strong><br>" + esc(p.kind) + " · " + esc(p.status_label) +
+        (p.people ? " · " + esc(p.people) + " " + esc(labels.people) : "") + "<br><small>" + esc(p.reason) + "</small>")
+        .addTo(locLayer);
+    });
+  }
+  if (refs.sites && cfg.siteData) {
+    var siteLayer = refs.sites;
+    cfg.siteData.features.forEach(function (f) {
+      var p = f.properties, c = f.geometry.coordinates;
+      var icon = L.divIcon({
+        className: "site-icon", iconSize: [18, 18], iconAnchor: [9, 9],
+        html: '<span class="badge st-' + esc(p.status) + '" style="background:' + esc(cfg.siteColours[p.status] || "#555") + '">' + esc(p.letter) + '</span>'
+      });
+      L.marker([c[1], c[0]], { icon: icon, title: p.name, keyboard: false })
+        .bindPopup('<div class="vpopup"><h3>' + esc(p.name) + '</h3><p>' + esc(p.kind_label) + ' · ' + esc(p.status_label) + '</p>' +
+          '<table class="kv"><tr><th>' + esc(labels.agency) + '</th><td>' + esc(p.agency || p.operator) + '</td></tr>' +
+          '<tr><th>' + esc(labels.year) + '</th><td>' + esc(p.year) + '</td></tr></table></div>')
+        .addTo(siteLayer);
+    });
+  }
+
+  /* ---- ranked table: filter, sort, click to zoom ---- */
+  var table = document.getElementById("gap-table");
+  function zoomTo(kode) {
+    var layer = byKode[kode];
+    if (!layer) return;
+    map.fitBounds(layer.getBounds(), { maxZoom: 12, padding: [20, 20] });
+    layer.openPopup(layer.getBounds().getCenter());
+  }
+  if (table) {
+    var tbody = table.tBodies[0];
+    var kec = document.getElementById("filter-kec"), cls = document.getElementById("filter-cls");
+    var applyFilters = function () {
+      var shown = 0;
+      Array.prototype.forEach.call(tbody.rows, function (tr) {
+        var ok = (!kec || !kec.value || tr.dataset.kec === kec.value) && (!cls || !cls.value || tr.dataset.cls === cls.value);
+        tr.hidden = !ok; if (ok) shown++;
+      });
+      var empty = document.getElementById("no-rows"); if (empty) empty.hidden = shown > 0;
+    };
+    [kec, cls].forEach(function (s) { if (s) s.addEventListener("change", applyFilters); });
+    tbody.addEventListener("click", function (e) {
+      var tr = e.target.closest("tr"); if (tr) zoomTo(tr.dataset.kode);
+    });
+    tbody.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { var tr = e.target.closest("tr"); if (tr) zoomTo(tr.dataset.kode); }
+    });
+    table.tHead.addEventListener("click", function (e) {
+      var th = e.target.closest("th"); if (!th || !th.dataset.sort) return;
+      var key = th.dataset.sort, num = th.dataset.type === "num";
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var rows = Array.prototype.slice.call(tbody.rows);
+      rows.sort(function (a, b) {
+        var x = a.dataset[key], y = b.dataset[key];
+        var d = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+        return asc ? d : -d;
+      });
+      rows.forEach(function (r) { tbody.appendChild(r); });
+    });
+  }
+
+  /* ---- search ---- */
+  var search = document.getElementById("village-search");
+  if (search) {
+    var go = function () {
+      var q = search.value.trim().toLowerCase(); if (!q) return;
+      var opts = document.querySelectorAll("#village-names option");
+      for (var i = 0; i < opts.length; i++) {
+        if (opts[i].value.toLowerCase() === q) { zoomTo(opts[i].dataset.kode); return; }
+      }
+      for (var j = 0; j < opts.length; j++) {
+        if (opts[j].value.toLowerCase().indexOf(q) >= 0) { zoomTo(opts[j].dataset.kode); return; }
+      }
+    };
+    search.addEventListener("change", go);
+    search.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); go(); } });
+  }
+  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode };
+})();
