@@ -95,6 +95,21 @@ class Staged:
         self.tx.write_layer(name, frame)
 
 
+def _hint_sheets(exc: InputError, path: Path, layer: str | None) -> None:
+    """A workbook of several sheets read without --layer: name the others in the error."""
+    if layer is not None or path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True)
+    names = wb.sheetnames
+    wb.close()
+    if len(names) > 1:
+        more = (f"the first sheet {names[0]!r} was read; this workbook also has sheets "
+                f"{', '.join(repr(n) for n in names[1:])}: name one with --layer")
+        exc.hint = f"{exc.hint}; {more}" if exc.hint else more
+
+
 def _vector_or_table(path: Path, layer: str | None):
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_table(path, sheet=layer)
@@ -191,8 +206,12 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         spec_kind = "sites"
     else:
         spec = SITES if kind == "sites" else LOCATIONS
-        result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
-                                   lat=lat, settlements=st.get("locations", required=False))
+        try:
+            result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
+                                       lat=lat, settlements=st.get("locations", required=False))
+        except InputError as exc:
+            _hint_sheets(exc, path, layer)
+            raise
         spec_kind = kind
     id_col = "site_id" if spec_kind == "sites" else "location_id"
     merged, counts = merge_points(st.get(spec_kind, required=False), result.layer, id_col)
@@ -417,13 +436,23 @@ def _region_name(st: Staged, cfg: dict) -> str:
     if code in set(villages["kode"]):
         return str(villages.set_index("kode").loc[code, "nama"])
     names = villages["kabupaten"].dropna().unique()
-    return str(names[0]) if len(names) == 1 else code
+    if len(names) == 1:
+        return str(names[0])
+    return code or _many_regions(villages)
+
+
+def _many_regions(villages: gpd.GeoDataFrame) -> str:
+    """A name for a project spanning several kabupaten."""
+    provinces = villages["kode"].str.slice(0, 2).unique()
+    if len(provinces) > 1:
+        return f"Indonesia ({len(provinces)} provinsi)"
+    return f"Provinsi {provinces[0]}"
 
 
 def _default_name(st: Staged) -> str:
     villages = st.get("villages")
     names = villages["kabupaten"].dropna().unique()
     if len(names) != 1:
-        return "geo_p2dd project"
+        return _many_regions(villages)
     name = str(names[0])
     return name if name.lower().startswith(("kabupaten", "kota", "kab.")) else f"Kabupaten {name}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import geopandas as gpd
 import pytest
 import shapely
-
 from conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser

@@ -28,6 +28,21 @@ GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5
                "served": "#2166ac", "unknown": "#bdbdbd"}
 SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
               (80, "#bd0026")]
+SHARE_BINS = [(0.0, "#fee5d9"), (0.2, "#fcae91"), (0.4, "#fb6a4a"), (0.6, "#de2d26"),
+              (0.8, "#a50f15")]
+
+
+def share_colour(share) -> str:
+    """Fill colour of an area by its share of blank-spot kampung."""
+    if share is None or share != share:
+        return "#bdbdbd"
+    colour = SHARE_BINS[0][1]
+    for lo, c in SHARE_BINS:
+        if share >= lo:
+            colour = c
+    return colour
+
+
 LOCATION_COLOURS = {"served": "#2166ac", "weak": "#f4a582", "unserved": "#b2182b",
                     "unknown": "#969696"}
 SITE_COLOURS = {"installed": "#1b7837", "in_progress": "#5aae61", "planned": "#9970ab",
@@ -46,7 +61,22 @@ def zoom_for_bounds(bounds, width_px: int = 900, height_px: int = 800) -> int:
     return int(max(1, min(18, math.floor(math.log2(360.0 * width_px / (256.0 * span))))))
 
 
+def _drop_specks(geoms: np.ndarray, min_area: float) -> np.ndarray:
+    """Drop polygon parts smaller than ``min_area`` (a pixel), keeping each largest part."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    if len(parts) == len(geoms):
+        return geoms
+    area = shapely.area(parts)
+    order = np.lexsort((-area, owner))
+    largest = np.zeros(len(parts), dtype=bool)
+    largest[order[np.r_[True, owner[order][1:] != owner[order][:-1]]]] = True
+    keep = (area >= min_area) | largest
+    out = shapely.multipolygons(parts[keep], indices=owner[keep])
+    return out
+
+
 def _round_geojson(geoms: np.ndarray, tolerance: float) -> list[dict]:
+    geoms = _drop_specks(np.asarray(geoms, dtype=object), (2 * tolerance) ** 2)
     simple = shapely.simplify(geoms, tolerance, preserve_topology=True)
     rounded = shapely.set_precision(simple, 1e-5, mode="pointwise")
     return [json.loads(s) for s in shapely.to_geojson(rounded)]
@@ -101,7 +131,15 @@ def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> di
 
 def area_geojson(view: ProjectView, level: str, region: str | None, tolerance: float,
                  lang: str) -> dict | None:
-    """Outlines (and class counts) of kecamatan or kabupaten in the region."""
+    """Outlines (and class counts) of kecamatan or kabupaten in the region (cached per view)."""
+    key = ("areas", level, region, round(tolerance, 9), lang)
+    if key not in view.extra:
+        view.extra[key] = _area_geojson(view, level, region, tolerance, lang)
+    return view.extra[key]
+
+
+def _area_geojson(view: ProjectView, level: str, region: str | None, tolerance: float,
+                  lang: str) -> dict | None:
     areas = view.project.read_layer(level, required=False)
     if areas is None or len(areas) == 0:
         return None

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.layers import normalise_code
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
-from geo_p2dd.scoring import FACTORS, factor_label
+from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import mapdata, tiles
 from web.assets import localise
 from web.context import current_view
@@ -28,6 +28,8 @@ BASEMAPS = {
               '&copy; OpenStreetMap, &copy; CARTO'),
 }
 BASEMAP_COOKIE = "basemap"
+MAX_TABLE_ROWS = 500  # the ranked table shows the top gaps; filters narrow larger regions
+MAX_KECAMATAN_FILTER = 300
 
 
 def _basemap() -> str:
@@ -67,6 +69,14 @@ def _regions(view) -> list[dict]:
     return [{"kode": r.kode, "nama": r.nama} for r in kab.itertuples()]
 
 
+def _area_name(view, code: str) -> str | None:
+    if view.areas is not None:
+        hit = view.areas[view.areas["kode"] == code]
+        if len(hit):
+            return str(hit.iloc[0]["nama"])
+    return None
+
+
 def _default_region(view) -> str:
     regions = _regions(view)
     if len(regions) == 1:
@@ -97,7 +107,21 @@ def build_map(view, region: str, lang: str) -> dict:
         folium.TileLayer(tile_url, attr=_("signal: geo_p2dd"), name=_("Signal (%(label)s)",
                          label=cov["label"]), overlay=True, control=True, show=True,
                          opacity=0.85, max_zoom=19).add_to(m)
-    for level in ("kabupaten", "kecamatan"):
+    aggregate = None
+    if not embedded:
+        level = "kecamatan" if region and len(region.split(".")) >= 2 else "kabupaten"
+        data = mapdata.area_geojson(view, level, region, tolerance, lang)
+        if data is not None:
+            aggregate = folium.GeoJson(
+                data, name=_("Share of blank-spot kampung per %(level)s", level=level),
+                zoom_on_click=False,
+                style_function=lambda f: {"fillColor": mapdata.share_colour(
+                    f["properties"].get("blank_share")), "color": "#ffffff", "weight": 0.6,
+                    "fillOpacity": 0.65},
+                highlight_function=lambda f: {"weight": 2.5, "color": "#102a43"})
+            aggregate.add_to(m)
+    outline_levels = ("kabupaten", "kecamatan") if embedded else ()
+    for level in outline_levels:
         data = mapdata.area_geojson(view, level, region, tolerance, lang)
         if data is None:
             continue
@@ -140,6 +164,8 @@ def build_map(view, region: str, lang: str) -> dict:
         "config": {
             "map": m.get_name(), "control": control.get_name(),
             "villages": villages.get_name() if villages is not None else None,
+            "aggregate": aggregate.get_name() if aggregate is not None else None,
+            "shareBins": mapdata.SHARE_BINS,
             "locations": loc_layer.get_name() if loc_layer is not None else None,
             "sites": site_layer.get_name(),
             "locationData": loc, "siteData": sites,
@@ -177,20 +203,26 @@ def _js_labels(lang: str) -> dict:
         "people": _("people"), "zoomIn": _("Zoom in to see villages"),
         "agency": _("Agency"), "year": _("Year"), "kecamatan": "Kecamatan",
         "noResults": _("No village matches"),
+        "villagesN": _("kampung"), "blankN": _("blank spots"),
+        "openRegion": _("Click to open this area"),
     }
 
 
-def _table_rows(frame: pd.DataFrame, lang: str) -> list[dict]:
+def _table_rows(frame: pd.DataFrame, lang: str, limit: int) -> tuple[list[dict], int]:
+    """The ranked table: the ``limit`` largest gaps of the region, ranked within it."""
     if "score" not in frame.columns:
-        return []
+        return [], 0
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    table["rank"] = rank(table)
+    top = table.nsmallest(limit, "rank")
     rows = []
-    for r in frame.sort_values("rank").itertuples():
+    for r in top.itertuples():
         rows.append({"kode": r.kode, "nama": r.nama, "kec": r.kecamatan or r.kecamatan_kode,
                      "kec_kode": r.kecamatan_kode, "cls": r.gap_class,
                      "cls_label": GAP_CLASSES.label(r.gap_class, lang), "score": r.score,
                      "rank": int(r.rank), "pu": r.people_unserved,
                      "fu": int(r.facilities_unserved), "programme": bool(r.in_programme)})
-    return rows
+    return rows, len(table)
 
 
 @bp.get("/")
@@ -201,15 +233,23 @@ def index():
     lang = g.lang
     built = build_map(view, region, lang)
     frame = built["frame"]
-    rows = _table_rows(frame, lang)
-    kecamatan = sorted({(r["kec_kode"], r["kec"]) for r in rows})
+    rows, total_rows = _table_rows(frame, lang, MAX_TABLE_ROWS)
+    kecamatan = []
+    if "kecamatan_kode" in frame.columns:
+        kec = frame[["kecamatan_kode", "kecamatan"]].drop_duplicates("kecamatan_kode")
+        if len(kec) <= MAX_KECAMATAN_FILTER:
+            kecamatan = sorted((k, n if isinstance(n, str) else k) for k, n in
+                               kec.itertuples(index=False))
     legend = [(c, GAP_CLASSES.label(c, lang), mapdata.GAP_COLOURS[c])
               for c in ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
               if c != "unknown" or any(r["cls"] == "unknown" for r in rows)]
     region_name = view.project.config["project"].get("region_name") or view.project.name
+    if region and region != view.project.region_code:
+        region_name = _area_name(view, region) or region
     return render_template(
         "maps/index.html", built=built, rows=rows, kecamatan=kecamatan, legend=legend,
         region=region, regions=_regions(view), region_name=region_name,
+        total_rows=total_rows, max_rows=MAX_TABLE_ROWS, project_region=view.project.region_code,
         signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
         refs_js=_refs_js(built["config"]),
         analysed=view.results is not None)
@@ -217,7 +257,7 @@ def index():
 
 def _refs_js(config: dict) -> Markup:
     """A script object literal pointing at folium's layer variables (some are ``let``)."""
-    keys = ("map", "control", "villages", "locations", "sites")
+    keys = ("map", "control", "villages", "locations", "sites", "aggregate")
     parts = [f"{k}: {config[k]}" for k in keys if config.get(k)]
     return Markup("{" + ", ".join(parts) + "}")
 

@@ -81,6 +81,21 @@
     map.fitBounds(villages.getBounds(), { padding: [8, 8] });
   }
 
+  /* aggregates (large regions): tooltip, click opens the area's own map */
+  if (refs.aggregate) {
+    refs.aggregate.eachLayer(function (layer) {
+      var p = layer.feature.properties;
+      layer.bindTooltip("<strong>" + esc(p.nama) + "</strong> " + esc(p.kode) +
+        (p.villages !== undefined ? "<br>" + esc(p.villages) + " " + esc(labels.villagesN) + ", " +
+          esc(p.blank) + " " + esc(labels.blankN) + "<br>" + esc(labels.peopleUnserved) + ": " + esc(p.pu) : "") +
+        "<br><small>" + esc(labels.openRegion) + "</small>", { sticky: true });
+      layer.on("click", function () {
+        window.location.search = "?region=" + encodeURIComponent(p.kode);
+      });
+    });
+    map.fitBounds(refs.aggregate.getBounds(), { padding: [8, 8] });
+  }
+
   /* villages per view for large projects */
   var dynamic = null;
   if (cfg.bboxUrl) {
@@ -207,5 +222,5 @@
     search.addEventListener("change", go);
     search.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); go(); } });
   }
-  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode };
+  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode, ready: performance.now() };
 })();
