@@ -8,6 +8,7 @@ install time into ``web/translations/id/LC_MESSAGES/messages.mo``
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -60,34 +61,48 @@ def _lang() -> str:
     return g.get("lang") or current_app.config["DEFAULT_LANGUAGE"]
 
 
-def format_int(value) -> str:
-    """12.345 in Indonesian, 12,345 in English; '-' for missing values."""
-    from babel.numbers import format_decimal
+@functools.lru_cache(maxsize=8)
+def _symbols(lang: str) -> tuple[str, str]:
+    """Group and decimal separators of a locale ("." and "," for Indonesian)."""
+    from babel.numbers import get_decimal_symbol, get_group_symbol
 
+    return get_group_symbol(lang), get_decimal_symbol(lang)
+
+
+def _missing(value) -> bool:
     try:
-        if value is None or value != value:
-            return "–"
-        return format_decimal(round(float(value)), locale=_lang())
+        return value is None or value != value
+    except (TypeError, ValueError):
+        return True
+
+
+def _localise(text: str, lang: str) -> str:
+    group, decimal = _symbols(lang)
+    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
+
+
+def format_int(value) -> str:
+    """12.345 in Indonesian, 12,345 in English; '–' for missing values."""
+    if _missing(value):
+        return "–"
+    try:
+        return _localise(f"{round(float(value)):,}", _lang())
     except (TypeError, ValueError):
         return "–"
 
 
 def format_pct(value, digits: int = 0) -> str:
-    from babel.numbers import format_decimal
-
-    if value is None or value != value:
+    """A share 0..1 as a percentage in the locale's format."""
+    if _missing(value):
         return "–"
-    fmt = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(100 * float(value), format=fmt, locale=_lang()) + "%"
+    return _localise(f"{100 * float(value):,.{digits}f}", _lang()) + "%"
 
 
 def format_km(value) -> str:
-    from babel.numbers import format_decimal
-
-    if value is None or value != value:
+    """A distance in km with one decimal in the locale's format."""
+    if _missing(value):
         return "–"
-    return format_decimal(float(value), format="#,##0.0", locale=_lang()) + " km"
-
+    return _localise(f"{float(value):,.1f}", _lang()) + " km"
 
 if __name__ == "__main__":  # pragma: no cover
     for path in compile_catalogues():

@@ -21,7 +21,7 @@ from web.context import ProjectView
 from web.i18n import format_int, format_km, format_pct
 
 MAX_EMBEDDED_VILLAGES = 3000  # above this the map shows aggregates and loads villages per view
-MAX_BBOX_FEATURES = 4000
+MAX_BBOX_FEATURES = 8000
 VILLAGE_MIN_ZOOM = 10
 
 GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5de",
@@ -75,11 +75,16 @@ def _drop_specks(geoms: np.ndarray, min_area: float) -> np.ndarray:
     return out
 
 
-def _round_geojson(geoms: np.ndarray, tolerance: float) -> list[dict]:
+def _geojson_strings(geoms: np.ndarray, tolerance: float) -> np.ndarray:
+    """GeoJSON geometry texts, specks dropped, simplified, rounded to 5 decimals (~1 m)."""
     geoms = _drop_specks(np.asarray(geoms, dtype=object), (2 * tolerance) ** 2)
     simple = shapely.simplify(geoms, tolerance, preserve_topology=True)
     rounded = shapely.set_precision(simple, 1e-5, mode="pointwise")
-    return [json.loads(s) for s in shapely.to_geojson(rounded)]
+    return shapely.to_geojson(rounded)
+
+
+def _round_geojson(geoms: np.ndarray, tolerance: float) -> list[dict]:
+    return [json.loads(s) for s in _geojson_strings(geoms, tolerance)]
 
 
 def region_villages(view: ProjectView, region: str | None) -> pd.DataFrame:
@@ -206,7 +211,7 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
 
 
 def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
-                  lang: str) -> dict:
+                  lang: str, region: str | None = None) -> str:
     """Villages intersecting a view, simplified for its zoom (for large projects)."""
     tree = view.extra.get("village_tree")
     if tree is None:
@@ -214,8 +219,33 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
         view.extra["village_tree"] = tree
     idx = tree.query(shapely.box(*bbox))
     if len(idx) > MAX_BBOX_FEATURES:
-        return {"type": "FeatureCollection", "features": [], "too_many": int(len(idx))}
-    codes = view.villages["kode"].to_numpy()[np.sort(idx)]
-    frame = region_villages(view, None)
-    frame = frame[frame["kode"].isin(set(codes))]
-    return villages_geojson(frame, degrees_per_pixel(zoom) / 2, lang)
+        return json.dumps({"type": "FeatureCollection", "features": [],
+                           "too_many": int(len(idx))})
+    idx = np.sort(idx)
+    base = view.villages.iloc[idx][["kode", "geometry"]]
+    if region:
+        base = base[code_matches(base["kode"], region)]
+    if view.results is not None:
+        table = view.extra.get("results_by_kode")
+        if table is None:
+            table = view.extra["results_by_kode"] = view.results.set_index("kode", drop=False)
+        extra = table.loc[base["kode"].to_numpy()].reset_index(drop=True)
+        frame = gpd.GeoDataFrame(extra, geometry=base.geometry.to_numpy(), crs="EPSG:4326")
+    else:
+        frame = base
+    return villages_geojson_text(frame, degrees_per_pixel(zoom) / 2, lang)
+
+
+def villages_geojson_text(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> str:
+    """The same FeatureCollection as :func:`villages_geojson`, built as text (large views)."""
+    geoms = _geojson_strings(frame.geometry.values, tolerance)
+    inside = shapely.point_on_surface(frame.geometry.values)
+    records = frame.drop(columns="geometry").to_dict("records")
+    parts = []
+    for r, g, pt in zip(records, geoms, inside, strict=True):
+        props = village_properties(r, lang)
+        props["rp"] = [round(pt.x, 5), round(pt.y, 5)]
+        parts.append('{"type":"Feature","id":' + json.dumps(r["kode"]) + ',"geometry":' + g +
+                     ',"properties":' + json.dumps(props, ensure_ascii=False,
+                                                   separators=(",", ":")) + "}")
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"

@@ -278,12 +278,10 @@ def villages_bbox():
             raise ValueError
     except (KeyError, ValueError) as exc:
         raise InputError("bbox must be west,south,east,north in degrees") from exc
-    data = mapdata.bbox_villages(view, bbox, zoom, g.lang)
     region = request.args.get("region")
-    if region:
-        data["features"] = [f for f in data["features"]
-                            if f["id"] == region or f["id"].startswith(region + ".")]
-    return Response(_json(data), mimetype="application/geo+json")
+    text = mapdata.bbox_villages(view, bbox, zoom, g.lang, normalise_code(region)
+                                 if region else None)
+    return Response(text, mimetype="application/geo+json")
 
 
 @bp.get("/tiles/<name>/<int:z>/<int:x>/<int:y>.png")

@@ -117,6 +117,7 @@
       pending = new AbortController();
       fetch(url, { signal: pending.signal }).then(function (r) { return r.json(); }).then(function (data) {
         dynamic.clearLayers(); byKode = {};
+        if (hint) hint.hidden = !data.too_many;
         dynamic.addData(data);
       }).catch(function () { /* aborted or offline */ });
     };
