@@ -38,6 +38,8 @@ CODE_RE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 def normalise_code(value: object) -> str:
     """A Kemendagri code in dotted form: ``6411012006`` -> ``64.11.01.2006``."""
     text = str(value).strip()
+    if re.fullmatch(r"\d+\.0", text):  # a code stored in a float column: 6411012006.0
+        text = text[:-2]
     if re.fullmatch(r"\d{10}", text):
         return f"{text[:2]}.{text[2:4]}.{text[4:6]}.{text[6:]}"
     if re.fullmatch(r"\d{6}", text):
@@ -60,7 +62,11 @@ def parent_code(code: str, level: int) -> str | None:
 
 
 def _require(spec: LayerSpec, headers: list[str], file: str) -> dict[str, str]:
-    mapping = match_columns(spec, headers)
+    # agency sheets put units in brackets: "Kapasitas (Mbps)", "Tinggi [m]" match as without
+    plain: dict[str, str] = {}
+    for h in headers:
+        plain.setdefault(re.sub(r"[()\[\]]", " ", str(h)), h)
+    mapping = {k: plain[v] for k, v in match_columns(spec, list(plain)).items()}
     missing = [c.name for c in spec.columns if c.required and c.name not in mapping]
     if missing:
         col = spec.column(missing[0])
@@ -203,8 +209,10 @@ def population_from_table(df: pd.DataFrame, *, file: str) -> pd.Series:
             found="columns " + ", ".join(headers))
     rows = df[ROW_COLUMN].to_numpy()
     codes = _codes(df[mapping["kode"]], file, mapping["kode"], rows)
+    # head counts: "12.345" and "1,250" are thousands (a separator before exactly 3 digits)
     values, bad, commas = parse_numbers(df[mapping["population"]].astype("string")
-                                        .str.replace(r"(?<=\d)\.(?=\d{3}\b)", "", regex=True))
+                                        .str.replace(r"(?<=\d)[.,](?=\d{3}\b)", "",
+                                                     regex=True))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError("population is not a number", file=file, row=int(rows[i]),

@@ -42,6 +42,9 @@ from geo_p2dd.schema import LOCATIONS, SITES
         ("6411", "64.11"),
         ("64.11.01.2006", "64.11.01.2006"),
         (6411012006, "64.11.01.2006"),
+        (6411012006.0, "64.11.01.2006"),  # read from a float (REAL) column
+        ("6411012006.0", "64.11.01.2006"),
+        ("641101.0", "64.11.01"),
         ("64", "64"),
         ("ABC", "ABC"),
     ],
@@ -99,9 +102,8 @@ def test_area_names_are_joined(villages_gdf):
 
 
 def test_names_from_village_columns(villages_gdf):
-    gdf = villages_gdf.assign(nama_kec=["Hulu", "Hulu", "Hilir", "Hilir"],
-                              penduduk=["1.000", "250", "", "17"])
-    villages = villages_from_frame(gdf.drop(columns="penduduk"), file="v.gpkg")
+    gdf = villages_gdf.assign(nama_kec=["Hulu", "Hulu", "Hilir", "Hilir"])
+    villages = villages_from_frame(gdf, file="v.gpkg")
     assert villages["kecamatan"].tolist() == ["Hulu", "Hulu", "Hilir", "Hilir"]
 
 
@@ -163,6 +165,15 @@ def test_code_repairs_warn(villages_gdf):
     assert any("removed spaces around 2 code(s)" in m for m in messages)
     assert any("2 code(s) in column 'kode' written without dots" in m for m in messages)
     assert villages["kode"].tolist() == villages_gdf["kode"].tolist()
+
+
+def test_codes_from_a_float_column(villages_gdf):
+    gdf = villages_gdf.copy()
+    gdf["kode"] = [9901012001.0, 9901012002.0, 9901022001.0, 9901022002.0]
+    with pytest.warns(RepairWarning, match="4 code.*without dots"):
+        villages = villages_from_frame(gdf, file="v.gpkg")
+    assert villages["kode"].tolist() == villages_gdf["kode"].tolist()
+    assert villages["kecamatan_kode"].tolist()[-1] == "99.01.02"
 
 
 def test_empty_code_is_refused(villages_gdf):
@@ -488,3 +499,16 @@ def test_towers_from_opencellid(villages):
     assert second["village_kode"] == "99.01.02.2001"
     assert pd.isna(towers.loc["ocid-510-10-114.6-0.05", "village_kode"])
     assert set(towers["kind"]) == {"bts"} and set(towers["status"]) == {"installed"}
+
+
+def test_population_thousands_separators_are_not_decimals():
+    """Head counts written 1,250 or 12.345 (either locale) are whole numbers."""
+    import pandas as pd
+
+    from geo_p2dd.layers import population_from_table
+
+    df = pd.DataFrame({"kode": ["64.11.01.2001", "64.11.01.2002", "64.11.01.2003"],
+                       "penduduk": ["1,250", "12.345", "1.234.567"], "_row": [2, 3, 4]})
+    got = population_from_table(df, file="p.csv")
+    assert got.to_dict() == {"64.11.01.2001": 1250.0, "64.11.01.2002": 12345.0,
+                             "64.11.01.2003": 1234567.0}
