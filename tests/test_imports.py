@@ -8,7 +8,6 @@ import hashlib
 import geopandas as gpd
 import numpy as np
 import openpyxl
-import pandas as pd
 import pyogrio
 import pytest
 import rasterio
@@ -23,6 +22,7 @@ from conftest import (
     write_text,
     write_tif,
 )
+from pyproj import Transformer
 
 import geo_p2dd.imports as imports
 from geo_p2dd.errors import InputError, NotFoundError, ProjectError
@@ -243,6 +243,9 @@ def test_xlsx_sites_with_named_coordinate_columns(project, tmp_path):
     assert sites.loc["Starlink Tiga", "village_kode"] == "99.01.02.2001"
     assert sites.loc["Starlink Tiga", "status"] == "proposed"
     assert sites.loc["Starlink Tiga", "geometry"].equals(shapely.Point(114.25, 0.05))
+    with pytest.warns(RepairWarning, match="decimal comma"):
+        again = import_layer(project, "sites", path, lon="Timur", lat="Utara")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)
 
 
 def test_swapped_coordinates_in_an_import(project, tmp_path):
@@ -268,6 +271,8 @@ def test_sites_without_coordinates_are_placed_in_their_village(project, tmp_path
     assert loc.loc["Dusun Hilir", "people"] == 450
     assert loc.loc["Dusun Hulu", "location_id"] == stable_id("settlement", "Dusun Hulu",
                                                                "99.01.02.2001")
+    again = import_layer(project, "locations", locations)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
     sites = write_text(tmp_path / "s.csv", "nama,jenis,status,kampung,OPD,bujur,lintang\n"
                        "Starlink Tiga,Starlink,usulan,Tiga,Diskominfo,,\n"
                        "Starlink Satu,Starlink,usulan,Satu,Diskominfo,,\n")
@@ -281,6 +286,9 @@ def test_sites_without_coordinates_are_placed_in_their_village(project, tmp_path
     # Satu has no settlement: a point inside the village
     satu = project.read_layer("villages").set_index("kode").geometry["99.01.01.2001"]
     assert satu.contains(placed.loc["Starlink Satu", "geometry"])
+    with pytest.warns(RepairWarning, match="without coordinates"):
+        again = import_layer(project, "sites", sites)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 2)  # placed the same way
 
 
 def test_opencellid_file_imported_as_sites_becomes_towers(project, tmp_path):
@@ -391,7 +399,8 @@ def test_coverage_raster(project, tmp_path, dtype, values):
     path = write_tif(tmp_path / "cov.tif", array)
     import_layer(project, "coverage", path, operator="Telkomsel", technology="4G")
     entries = project.coverage_entries()
-    assert entries == [{"name": "coverage_telkomsel_4g", "file": "rasters/coverage_telkomsel_4g.tif",
+    assert entries == [{"name": "coverage_telkomsel_4g",
+                        "file": "rasters/coverage_telkomsel_4g.tif",
                         "operator": "Telkomsel", "technology": "4G", "values": values}]
     assert (project.path / entries[0]["file"]).exists()
     # importing it again replaces the entry, never duplicates it
@@ -412,9 +421,6 @@ def test_coverage_polygons_are_rasterised_on_the_grid(project, tmp_path):
     with rasterio.open(project.path / entry["file"]) as src:
         assert src.transform == grid.transform and src.shape == grid.shape
         array = src.read(1)
-    xs, ys = grid.centres()
-    from pyproj import Transformer
-
     t = Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True)
     inside_x, inside_y = t.transform(114.05, 0.05)
     outside_x, outside_y = t.transform(114.3, 0.05)
