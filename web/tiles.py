@@ -17,10 +17,12 @@ import numpy as np
 import rasterio
 from affine import Affine
 from PIL import Image
+from pyproj import Transformer
 from rasterio.enums import Resampling
-from rasterio.warp import reproject, transform_bounds
-from rasterio.windows import from_bounds
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window, from_bounds
 
+from geo_p2dd.grid import xy_to_colrow
 from geo_p2dd.propagation import rsrp_class
 
 TILE = 256
@@ -78,27 +80,25 @@ def render_tile(path: Path, z: int, x: int, y: int, *, values: str = "classes",
 
 def _render(path: Path, z: int, x: int, y: int, values: str, thresholds) -> bytes:
     bounds = tile_bounds(z, x, y)
-    res = (bounds[2] - bounds[0]) / TILE
-    dst_transform = Affine(res, 0.0, bounds[0], 0.0, -res, bounds[3])
     with rasterio.open(path) as src:
         west, south, east, north = transform_bounds("EPSG:3857", src.crs, *bounds)
         sb = src.bounds
         if west >= sb.right or east <= sb.left or south >= sb.top or north <= sb.bottom:
             return empty_tile()
         window = from_bounds(west, south, east, north, transform=src.transform)
+        # clip to the raster (no boundless read: that goes through a warped VRT)
+        window = window.intersection(Window(0, 0, src.width, src.height))
         # a decimated read lets GDAL use the COG overviews at far zooms
         out_h = int(max(1, min(TILE * 2, math.ceil(window.height))))
         out_w = int(max(1, min(TILE * 2, math.ceil(window.width))))
         nodata = src.nodata
         fill = nodata if nodata is not None else 0
-        block = src.read(1, window=window, out_shape=(out_h, out_w), boundless=True,
-                         fill_value=fill, resampling=Resampling.nearest)
+        block = src.read(1, window=window, out_shape=(out_h, out_w),
+                         resampling=Resampling.nearest)
         block_transform = src.window_transform(window) @ Affine.scale(
             window.width / out_w, window.height / out_h)
-        data = np.full((TILE, TILE), fill, dtype=block.dtype)
-        reproject(block, data, src_transform=block_transform, src_crs=src.crs,
-                  dst_transform=dst_transform, dst_crs="EPSG:3857",
-                  resampling=Resampling.nearest, src_nodata=nodata, dst_nodata=nodata)
+        crs = src.crs.to_string()
+    data = _resample_nearest(block, block_transform, crs, bounds, fill)
     if values == "dbm":
         f = data.astype(np.float32)
         if nodata is not None:
@@ -114,6 +114,36 @@ def _render(path: Path, z: int, x: int, y: int, values: str, thresholds) -> byte
     buf = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
+
+
+_local = threading.local()
+
+
+def _transformer(crs: str) -> Transformer:
+    """A Web-Mercator -> ``crs`` transformer per thread (pyproj's are not thread-safe)."""
+    cache = getattr(_local, "transformers", None)
+    if cache is None:
+        cache = _local.transformers = {}
+    if crs not in cache:
+        cache[crs] = Transformer.from_crs("EPSG:3857", crs, always_xy=True)
+    return cache[crs]
+
+
+def _resample_nearest(block: np.ndarray, block_transform: Affine, crs: str, bounds,
+                      fill) -> np.ndarray:
+    """Nearest-neighbour lookup of every tile pixel centre in ``block`` (no GDAL warp)."""
+    res = (bounds[2] - bounds[0]) / TILE
+    centres = bounds[0] + res * (np.arange(TILE) + 0.5)
+    xs, ys = np.meshgrid(centres, bounds[3] - res * (np.arange(TILE) + 0.5))
+    sx, sy = _transformer(crs).transform(xs, ys)
+    col, row = xy_to_colrow(block_transform, sx, sy)
+    col = np.floor(col).astype(np.int64)
+    row = np.floor(row).astype(np.int64)
+    h, w = block.shape
+    inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+    out = np.full((TILE, TILE), fill, dtype=block.dtype)
+    out[inside] = block[row[inside], col[inside]]
+    return out
 
 
 def lonlat_to_tile(lon: float, lat: float, z: int) -> tuple[int, int]:
