@@ -82,9 +82,17 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict
         with rasterio.open(population_path) as src:
             geoms = sel.geometry.to_crs(src.crs).values
             west, south, east, north = shapely.total_bounds(geoms)
-            window = from_bounds(west, south, east, north, src.transform).round_offsets(
-                ).round_lengths()
-            window = window.intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+            # every cell the bounds reach (round_offsets().round_lengths() could drop the
+            # last column/row, whose centre may lie in a village)
+            w = from_bounds(west, south, east, north, src.transform)
+            c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
+            window = rasterio.windows.Window(c0, r0, int(np.ceil(w.col_off + w.width)) - c0,
+                                             int(np.ceil(w.row_off + w.height)) - r0)
+            try:
+                window = window.intersection(
+                    rasterio.windows.Window(0, 0, src.width, src.height))
+            except rasterio.errors.WindowError:  # the grid does not reach these villages
+                window = rasterio.windows.Window(0, 0, 0, 0)
             pop = src.read(1, window=window, boundless=False).astype(np.float64)
             if src.nodata is not None:
                 pop[pop == src.nodata] = 0.0
@@ -190,10 +198,13 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
 
     loc_table = _location_people(locs, villages)
     loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
-    vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs))
+    usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
+    vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs),
+                           usable=usable)
     lap("villages")
 
-    area = _area_shares(project, villages, imported + modelled_now, grid, pop_path)
+    area = _area_shares(project, villages, imported + modelled_now, grid, pop_path,
+                        usable=usable)
     vil = vil.join(area)
     lap("area shares")
 
@@ -239,7 +250,8 @@ def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.D
 
 
 def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.GeoDataFrame,
-                     geom_m: gpd.GeoSeries) -> pd.DataFrame:
+                     geom_m: gpd.GeoSeries, usable: int = SIGNAL_CODES["poor"]
+                     ) -> pd.DataFrame:
     v = pd.DataFrame(villages.drop(columns="geometry")).set_index("kode")
     g = loc.groupby("village_kode")
     people = loc["people_est"].fillna(0.0)
@@ -260,34 +272,40 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
     v["people_unknown"] = by_village(people.where(is_settle & ~known, 0.0))
     v["people_unserved_planned"] = by_village(people.where(is_settle & ~served_later & known,
                                                            0.0))
-    v["people_4g"] = by_village(people.where(is_settle & (loc["best_4g"] >= SIGNAL_CODES[
-        "poor"]), 0.0))
+    v["people_4g"] = by_village(people.where(is_settle & (loc["best_4g"] >= usable), 0.0))
     v["facilities"] = by_village(is_fac.astype(int)).astype(int)
-    v["facilities_unserved"] = by_village((is_fac & ~served).astype(int)).astype(int)
+    # unknown signal is not "unserved" (as for people)
+    v["facilities_unserved"] = by_village((is_fac & ~served & known).astype(int)).astype(int)
     for kind in PUBLIC_FACILITIES:
-        v[f"{kind}_unserved"] = by_village((loc["kind"].eq(kind) & ~served).astype(int)
+        v[f"{kind}_unserved"] = by_village((loc["kind"].eq(kind) & ~served & known).astype(int)
                                            ).astype(int)
-    v["locations_unserved"] = by_village((~served).astype(int)).astype(int)
+    v["locations_unserved"] = by_village((~served & known).astype(int)).astype(int)
     # signal at settlements (any technology, usable) and sites serving them
-    usable = SIGNAL_CODES["poor"]
     any_signal = (loc["best_4g"] >= usable) | (loc["best_other"] >= usable)
     v["settlements_signal"] = by_village((is_settle & any_signal).astype(int)).astype(int)
     v["settlements_4g"] = by_village((is_settle & (loc["best_4g"] >= usable)).astype(int))
     v["locations_by_site"] = by_village((loc["by_site"] != "").astype(int)).astype(int)
+    v["locations_by_site_planned"] = by_village((loc["by_site_planned"] != "").astype(int)
+                                                ).astype(int)
     v["locations_known"] = by_village(known.astype(int)).astype(int)
     # distances from settlements to the nearest installed service
     settle_m = loc["site_m"].where(is_settle)
     v["dist_service_km"] = (settle_m.groupby(loc["village_kode"]).max() / 1000.0).reindex(
         v.index)
-    # share of people without 4G (by people, else by settlements)
+    # share of people without 4G (by people, else by settlements) among those whose 4G
+    # signal is known: unknown is not "no 4G"
     tot = v["people_located"]
-    share_people = 1.0 - v["people_4g"] / tot.replace(0, np.nan)
-    share_settle = 1.0 - v["settlements_4g"] / v["settlements"].replace(0, np.nan)
+    known_4g = is_settle & (loc["best_4g"] > 0)
+    tot_4g = by_village(people.where(known_4g, 0.0))
+    share_people = 1.0 - v["people_4g"] / tot_4g.replace(0, np.nan)
+    share_settle = 1.0 - v["settlements_4g"] / by_village(known_4g.astype(int)).replace(0, np.nan)
     v["no_4g_share"] = share_people.fillna(share_settle).clip(0, 1)
     v["served_share"] = (v["people_served"] / tot.replace(0, np.nan)).fillna(
         by_village((is_settle & served).astype(int)) / v["settlements"].replace(0, np.nan))
-    v["served_share_planned"] = 1.0 - (v["people_unserved_planned"] + v["people_unknown"]) / \
-        tot.replace(0, np.nan)
+    # (people unknown now but served by a pipeline site count as served)
+    v["served_share_planned"] = (by_village(people.where(is_settle & served_later, 0.0)) /
+                                 tot.replace(0, np.nan)).fillna(
+        by_village((is_settle & served_later).astype(int)) / v["settlements"].replace(0, np.nan))
     # sites by status and kind
     if len(sites):
         counts = sites.groupby(["village_kode", "status"]).size().unstack(fill_value=0)
@@ -318,7 +336,7 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
 def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Series:
     share = v[f"served_share{suffix}"].fillna(0)
     any_signal = v["settlements_signal"] > 0
-    any_served = (share > 0) | (v["locations_by_site"] > 0) if not suffix else share > 0
+    any_served = (share > 0) | (v[f"locations_by_site{suffix}"] > 0)
     no_data = v["locations_known"] == 0
     cls = np.select(
         [share >= served_share, any_served, any_signal, no_data & ~any_served],
@@ -327,7 +345,7 @@ def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Ser
 
 
 def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
-                 grid, pop_path) -> pd.DataFrame:
+                 grid, pop_path, usable: int = SIGNAL_CODES["poor"]) -> pd.DataFrame:
     """Area (and population) shares per 4G signal class on the reference grid."""
     four_g = [s for s in sources if s.is_4g]
     out = pd.DataFrame(index=villages["kode"])
@@ -347,7 +365,6 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     known = total - counts[:, 0]
     for i, name in enumerate(CLASS_NAMES):
         out[f"area_{name}"] = np.where(total > 0, counts[:, i] / np.maximum(total, 1), np.nan)
-    usable = SIGNAL_CODES["poor"]
     no4g = counts[:, 1:usable].sum(axis=1)
     out["area_no_4g"] = np.where(known > 0, no4g / np.maximum(known, 1), np.nan)
     if pop_path is not None:
@@ -367,6 +384,7 @@ def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
     v["gap_class"] = _gap_class(v, threshold)
     v["gap_class_planned"] = _gap_class(v, threshold, "_planned")
     order = {c: i for i, c in enumerate(GAP_ORDER)}
+    order["unknown"] = -1  # unknown -> any class is progress too
     v["in_programme"] = (v["gap_class_planned"].map(order) > v["gap_class"].map(order)) & \
         (v["gap_class"] != "served") | (v["people_unserved_planned"] < v["people_unserved"])
     # remoteness: distance from the village's main settlement to the seat (most people)
@@ -385,15 +403,58 @@ def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
         v[f"c_{k}"] = contrib[k].round(2)
     frame = v.reset_index()
     v["rank"] = scoring.rank(frame).to_numpy()
+    v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
+    v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     reasons_id, reasons_en = [], []
-    for _, row in v.iterrows():
+    cells = _Cells(v)  # what iterrows would give, without a Series per row
+    for i in range(len(v)):
+        row = cells.row(i)
         c = {k: row[f"c_{k}"] for k in contrib.columns}
         reasons_id.append("; ".join(scoring.explain(row, c, "id")))
         reasons_en.append("; ".join(scoring.explain(row, c, "en")))
     v["reasons_id"] = reasons_id
     v["reasons_en"] = reasons_en
     return v
+
+
+class _Cells:
+    """Row access to a frame with ``row[name]``/``row.get(name, default)``, like iterrows.
+
+    Each column is converted to Python objects once (as ``DataFrame.iterrows``
+    converts every row), so 83,246 rows cost no Series construction each.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.names = set(frame.columns)
+        self.columns: dict = {}
+
+    def column(self, name):
+        col = self.columns.get(name)
+        if col is None:
+            col = self.columns[name] = self.frame[name].to_numpy(dtype=object)
+        return col
+
+    def row(self, i: int) -> _CellRow:
+        return _CellRow(self, i)
+
+
+class _CellRow:
+    __slots__ = ("cells", "i")
+
+    def __init__(self, cells: _Cells, i: int) -> None:
+        self.cells, self.i = cells, i
+
+    def __getitem__(self, name):
+        if name not in self.cells.names:
+            raise KeyError(name)
+        return self.cells.column(name)[self.i]
+
+    def get(self, name, default=None):
+        if name not in self.cells.names:
+            return default
+        return self.cells.column(name)[self.i]
 
 
 def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
@@ -410,25 +471,53 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
               ("provinsi", "provinsi_kode")]
     v["_all"] = project.region_code or "all"
     levels.append(("region", "_all"))
+    # the groups of each level as slices of one stable sort (as groupby(sort=True) iterates:
+    # sorted keys, rows in their order, missing keys dropped); counts summed per slice with
+    # reduceat, people with the same per-group sum pandas uses (NaN as 0)
+    flags = {f"n_{c}": (v["gap_class"] == c).to_numpy() for c in GAP_ORDER}
+    flags["n_in_programme"] = v["in_programme"].to_numpy()
+    int_cols = {"facilities": "facilities", "facilities_unserved": "facilities_unserved",
+                **{f"sites_{s}": f"sites_{s}" for s in SITE_STATUSES}}
+    float_cols = {"people": "people_located", "people_unserved": "people_unserved",
+                  "people_unserved_planned": "people_unserved_planned",
+                  "people_4g": "people_4g"}
+    as_float = {out: np.nan_to_num(v[col].to_numpy(dtype=np.float64), nan=0.0)
+                for out, col in float_cols.items()}
+    as_int = {out: v[col].to_numpy() for out, col in int_cols.items()}
     for level, key in levels:
-        for code, g in v.groupby(key, sort=True):
-            name_col = {"kecamatan": "kecamatan", "kabupaten": "kabupaten"}.get(level)
-            nama = names.get(code) or (g[name_col].dropna().iloc[0]
-                                       if name_col and g[name_col].notna().any() else code)
+        keys, uniques = pd.factorize(v[key], sort=True)
+        present = np.flatnonzero(keys >= 0)
+        order = present[np.argsort(keys[present], kind="stable")]
+        bounds = np.searchsorted(keys[order], np.arange(len(uniques) + 1))
+        starts = bounds[:-1]
+        name_col = {"kecamatan": "kecamatan", "kabupaten": "kabupaten"}.get(level)
+        given = v[name_col].to_numpy(dtype=object)[order] if name_col else None
+        counted = {k: np.add.reduceat(f[order].astype(np.int64), starts) if len(order) else []
+                   for k, f in flags.items()}
+        summed = {k: np.add.reduceat(a[order], starts) if len(order) else []
+                  for k, a in as_int.items()}
+        floats = {k: a[order] for k, a in as_float.items()}
+        for gi, code in enumerate(uniques):
+            a, b = int(bounds[gi]), int(bounds[gi + 1])
+            nama = names.get(code)
+            if not nama:
+                nama = code
+                if name_col:
+                    known = [x for x in given[a:b] if not pd.isna(x)]
+                    if known:
+                        nama = known[0]
             if level == "region":
                 nama = project.config["project"].get("region_name") or project.name
-            row = {"level": level, "kode": code, "nama": nama, "villages": len(g)}
+            row = {"level": level, "kode": code, "nama": nama, "villages": b - a}
             for c in GAP_ORDER:
-                row[f"n_{c}"] = int((g["gap_class"] == c).sum())
-            row["n_in_programme"] = int(g["in_programme"].sum())
-            row["people"] = float(g["people_located"].sum())
-            row["people_unserved"] = float(g["people_unserved"].sum())
-            row["people_unserved_planned"] = float(g["people_unserved_planned"].sum())
-            row["people_4g"] = float(g["people_4g"].sum())
-            row["facilities"] = int(g["facilities"].sum())
-            row["facilities_unserved"] = int(g["facilities_unserved"].sum())
+                row[f"n_{c}"] = int(counted[f"n_{c}"][gi])
+            row["n_in_programme"] = int(counted["n_in_programme"][gi])
+            for k in ("people", "people_unserved", "people_unserved_planned", "people_4g"):
+                row[k] = float(floats[k][a:b].sum())
+            row["facilities"] = int(summed["facilities"][gi])
+            row["facilities_unserved"] = int(summed["facilities_unserved"][gi])
             for s in SITE_STATUSES:
-                row[f"sites_{s}"] = int(g[f"sites_{s}"].sum())
+                row[f"sites_{s}"] = int(summed[f"sites_{s}"][gi])
             rows.append(row)
     return pd.DataFrame(rows)
 

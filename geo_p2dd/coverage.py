@@ -175,7 +175,9 @@ def locations_coverage(
             by_site[q_pt[first]] = rad_sites["site_id"].to_numpy()[q_site[first]]
     served = (best_4g >= usable) | (by_site != "")
     known = (best_4g > 0) | (best_other > 0)
-    weak = ~served & ((best_4g == SIGNAL_CODES["marginal"]) | (best_other >= usable))
+    # weak: some 4G below the usable class (not just "marginal": usable_class is
+    # configurable), or a usable 2G/3G signal
+    weak = ~served & ((best_4g >= SIGNAL_CODES["marginal"]) | (best_other >= usable))
     status = np.where(served, "served", np.where(weak, "weak",
                                                  np.where(known, "unserved", "unknown")))
     reasons = [_reason(*a, usable=usable) for a in zip(
@@ -227,10 +229,12 @@ def best_of_classes(sources: list[Source], transform: Affine, crs: str,
 
 def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> np.ndarray:
     """Population raster summed onto a grid (people per target cell)."""
-    out = np.zeros(shape, dtype=np.float32)
+    # NaN, not 0, as the destination nodata: with dst_nodata=0 GDAL leaves cells whose
+    # sources are all nodata at the *source* nodata value (-1 people for GHS-POP)
+    out = np.full(shape, np.nan, dtype=np.float32)
     with rasterio.open(path) as src:
         reproject(rasterio.band(src, 1), out, dst_transform=transform, dst_crs=crs,
-                  resampling=Resampling.sum, src_nodata=src.nodata, dst_nodata=0)
+                  resampling=Resampling.sum, src_nodata=src.nodata, dst_nodata=np.nan)
     return np.nan_to_num(out, nan=0.0)
 
 
