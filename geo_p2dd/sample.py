@@ -121,13 +121,18 @@ def build_sources(out: Path, seed: int = SEED) -> dict[str, Path]:
     # connectivity sites: towers downstream, Starlink and others at every status
     sites = []
     settlements = loc[loc["jenis"] == "settlement"].reset_index(drop=True)
-    for j, i in enumerate([44, 38, 30, 33, 46]):
+    # towers downstream: three 4G, one old 2G tower upstream, one in progress, one planned
+    for j, i in enumerate([44, 38, 30, 20, 33, 46]):
         r = settlements[settlements["kode_desa"] == codes[i]].iloc[0]
-        status = ["terpasang", "terpasang", "terpasang", "proses", "rencana"][j]
+        status = ["terpasang", "terpasang", "terpasang", "terpasang", "proses", "rencana"][j]
+        operator = ["Telkomsel", "Telkomsel", "Telkomsel", "Indosat", "Telkomsel",
+                    "Telkomsel"][j]
+        tech = "2G" if operator == "Indosat" else "4G"
         sites.append(("BTS", f"BTS {names[i]}", codes[i], r.bujur + 0.004, r.lintang + 0.003,
-                      status, ["Telkomsel", "Telkomsel", "Telkomsel", "BAKTI", "BAKTI"][j],
-                      ["CSR", "CSR", "APBN/BAKTI", "APBN/BAKTI", "APBN/BAKTI"][j],
-                      2019 + j, None, None, "Telkomsel", "4G", 42, 900, 58, ""))
+                      status, ["Telkomsel", "Telkomsel", "Telkomsel", "Indosat", "BAKTI",
+                               "BAKTI"][j],
+                      ["CSR", "CSR", "APBN/BAKTI", "CSR", "APBN/BAKTI", "APBN/BAKTI"][j],
+                      2019 + j, None, None, operator, tech, 42, 900, 58, ""))
     statuses = ["terpasang"] * 12 + ["proses"] * 4 + ["rencana"] * 6 + ["usulan"] * 5
     picks = rng.choice(np.arange(0, 40), size=len(statuses), replace=False)
     for status, i in zip(statuses, picks, strict=True):
