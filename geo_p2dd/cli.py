@@ -315,5 +315,166 @@ def serve(project_dir, host, port, threads) -> None:
     waitress_serve(app, host=host, port=port, threads=threads, ident="geo_p2dd")
 
 
+# --- export (gap layers for telco partners; issue 5) ------------------------------------------
+
+@main.command()
+@project_option
+@click.option("--layer", required=True,
+              type=click.Choice(["villages", "locations", "sites", "aggregates"]),
+              help="Layer to export.")
+@click.option("--format", "fmt", default=None,
+              type=click.Choice(["gpkg", "geojson", "shp", "csv", "kml", "kmz", "fgb",
+                                 "parquet"]),
+              help="File format (default: from --out's extension, else gpkg).")
+@click.option("--out", default=None, metavar="FILE",
+              help="Output file or directory (default: <region>_<layer>_<date>.<ext> in the "
+                   "current directory).")
+@click.option("--region", default=None, metavar="CODE",
+              help="Kemendagri code prefix, e.g. 64.11 or 64.11.05.")
+@click.option("--class", "gap_class", default=None, metavar="CLASSES",
+              help="Gap classes, comma-separated: blank_spot, no_4g, partial_4g, served, "
+                   "unknown (villages, locations).")
+@click.option("--min-score", default=None, type=float, help="Minimum gap score (villages).")
+@click.option("--bbox", default=None, metavar="W,S,E,N",
+              help="Keep features intersecting this lon/lat box.")
+@click.option("--status", "site_status", default=None, metavar="STATUSES",
+              help="Site statuses, comma-separated: installed, in_progress, planned, proposed "
+                   "(sites).")
+@click.option("--level", default=None, metavar="LEVELS",
+              help="Aggregate levels: kecamatan, kabupaten (aggregates).")
+@click.option("--wkt", is_flag=True, help="CSV: add the geometry as WKT.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@friendly
+def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, site_status, level,
+           wkt, as_json) -> None:
+    """Export a gap layer for GIS: GeoPackage, GeoJSON, Shapefile, CSV, KML/KMZ,
+    FlatGeobuf or GeoParquet, with its metadata (sources, licences, thresholds,
+    weights, analysis date, column dictionary).
+
+    \b
+    Example:
+      geo-p2dd export --project data/sample --layer villages --format gpkg \\
+        --region 99.01 --out villages.gpkg
+      geo-p2dd export --project data/sample --layer villages --class blank_spot --format shp
+    """
+    from geo_p2dd.export import Filters, export_layer
+    from geo_p2dd.project import Project
+
+    filters = Filters.parse(region=region, gap_class=gap_class, min_score=min_score, bbox=bbox,
+                            site_status=site_status, level=level)
+    result = export_layer(Project(_project_dir(project_dir)), layer, out, fmt, filters=filters,
+                          wkt=wkt)
+    if as_json:
+        click.echo(json.dumps({"path": str(result.path), "layer": layer,
+                               "format": result.format.key, "rows": result.rows,
+                               "bytes": result.path.stat().st_size,
+                               "sidecar": str(result.sidecar) if result.sidecar else None,
+                               "ignored_filters": result.ignored_filters}, indent=2))
+        return
+    for name in result.ignored_filters:
+        click.echo(f"note: the {name} filter does not apply to the {layer} layer; ignored",
+                   err=True)
+    size = result.path.stat().st_size
+    click.echo(f"wrote {result.rows} {layer} to {result.path} ({result.format.label}, "
+               f"{size / 1e6:.1f} MB)" if size >= 1e5 else
+               f"wrote {result.rows} {layer} to {result.path} ({result.format.label}, "
+               f"{size / 1e3:.1f} kB)")
+    if result.sidecar:
+        click.echo(f"metadata in {result.sidecar}")
+
+
+# --- end export ---------------------------------------------------------------------------------
+
+
+# --- report and register (printable summaries, infrastructure register; issue 6) --------------
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@main.command()
+@project_option
+@click.option("--region", default=None, metavar="CODE",
+              help="Kabupaten (64.11) or kecamatan (64.11.01) code; default: the project's "
+                   "region.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+              help="Language of the summary.")
+@friendly
+def report(project_dir, region, out, lang) -> None:
+    """Write the printable A4 coverage summary of a kabupaten or kecamatan as PDF.
+
+    The same template as the web page /report/<region> (rendered by WeasyPrint):
+    headline figures, a map, the ranked gaps, a table per kecamatan, the
+    register by agency and status, and the data sources and thresholds.
+
+    \b
+    Example:
+      geo-p2dd report --project data/sample --region 99.01 --out ringkasan.pdf
+      geo-p2dd report --project data/sample --region 99.01.02 --out summary.pdf --lang en
+    """
+    from geo_p2dd.project import Project
+    from web import create_app
+    from web.reports import render_pdf
+
+    project = Project(_project_dir(project_dir))
+    region = region or project.region_code
+    if not region:
+        raise GeoP2DDError("the project has no region code; name one with --region CODE")
+    # the web app renders the one template; the library itself never imports Flask
+    app = create_app({"PROJECT": str(project.path)})
+    with app.test_request_context(f"/report/{region}.pdf", query_string={"lang": lang}):
+        app.preprocess_request()
+        data = render_pdf(region)
+    path = Path(out)
+    _write_atomic(path, data)
+    click.echo(f"wrote the summary of {region} ({lang}) to {path} ({len(data) / 1e3:.0f} kB)")
+
+
+@main.command()
+@project_option
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="XLSX file to write.")
+@click.option("--region", default=None, metavar="CODE",
+              help="Only the sites in the villages of this kabupaten or kecamatan.")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+              help="Language of the headers and labels.")
+@friendly
+def register(project_dir, out, region, lang) -> None:
+    """Export the infrastructure register (the sites layer) as an XLSX workbook.
+
+    A summary sheet by agency (OPD), year and status, then one sheet per status
+    (Terpasang, Proses, Rencana, Usulan) with every column and the stable ID,
+    so an edited sheet imports back with 'geo-p2dd import ... sites FILE
+    --layer SHEET' and updates rows instead of duplicating them.
+
+    \b
+    Example:
+      geo-p2dd register --project data/sample --out register.xlsx
+    """
+    from geo_p2dd.errors import NotFoundError
+    from geo_p2dd.layers import normalise_code
+    from geo_p2dd.project import Project
+    from geo_p2dd.register import write_register
+    from geo_p2dd.summary import in_region
+
+    project = Project(_project_dir(project_dir))
+    if region is not None:
+        region = normalise_code(region)
+        villages = project.read_layer("villages", columns=["kode"])
+        if not in_region(villages["kode"], region).any():
+            raise NotFoundError(f"no village of the project lies in {region!r}; codes look "
+                                f"like {villages['kode'].iloc[0]}")
+    counts = write_register(project, out, lang=lang, region=region)
+    total = sum(counts.values())
+    click.echo(f"wrote {total} site(s) to {out}: " + ", ".join(
+        f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
+
+
+# --- end report and register ------------------------------------------------------------------
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,238 @@
+"""The sites layer as the P2DD infrastructure register, exported as XLSX.
+
+The workbook has a summary sheet ("Ringkasan": sites per agency (OPD) and year
+and status, with totals) and one sheet per status (Terpasang, Proses, Rencana,
+Usulan). Headers are Indonesian by default and every status sheet carries all
+the register's columns, the stable ``ID`` and the coordinates, so an agency can
+edit a sheet and import it back with
+``geo-p2dd import --project DIR sites register.xlsx --layer Terpasang``: rows
+are updated by their ID, never duplicated.
+
+Import of agency spreadsheets lives in :mod:`geo_p2dd.imports`.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from geo_p2dd.project import Project, now_iso
+from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS
+from geo_p2dd.summary import NO_AGENCY, STATUS_ORDER, in_region, phase_label
+
+# canonical column, Indonesian header, English header, width (characters)
+# The Indonesian headers are ones the importer recognises (see geo_p2dd.schema.SITES).
+COLUMNS = (
+    ("site_id", "ID", "ID", 34),
+    ("kind", "Jenis", "Kind", 14),
+    ("name", "Nama lokasi", "Name", 30),
+    ("village_kode", "Kode kampung", "Village code", 15),
+    ("village", "Kampung", "Village", 20),
+    ("kecamatan", "Kecamatan", "Kecamatan", 16),
+    ("status", "Status", "Status", 11),
+    ("agency", "OPD", "Agency", 20),
+    ("funding", "Sumber dana", "Funding", 14),
+    ("year", "Tahun", "Year", 7),
+    ("capacity_mbps", "Kapasitas Mbps", "Capacity Mbps", 10),
+    ("lat", "Lintang", "Latitude", 11),
+    ("lon", "Bujur", "Longitude", 11),
+    ("notes", "Keterangan", "Notes", 30),
+    ("operator", "Operator", "Operator", 14),
+    ("technology", "Teknologi", "Technology", 10),
+    ("service_radius_m", "Radius m", "Service radius m", 9),
+    ("height_m", "Tinggi m", "Height m", 9),
+    ("frequency_mhz", "Frekuensi MHz", "Frequency MHz", 10),
+    ("power_dbm", "Daya dBm", "Power dBm", 9),
+)
+NUMERIC = {"year", "capacity_mbps", "lat", "lon", "service_radius_m", "height_m",
+           "frequency_mhz", "power_dbm"}
+SHEET_SUMMARY = ("Ringkasan", "Summary")
+TEXT = {
+    "title": ("Register infrastruktur konektivitas", "Connectivity infrastructure register"),
+    "made": ("Dibuat", "Made"),
+    "sample": ("SAMPEL: data fiktif, bukan tempat nyata", "SAMPLE: fictitious data, not a real "
+               "place"),
+    "agency": ("OPD", "Agency"),
+    "year": ("Tahun", "Year"),
+    "total": ("Jumlah", "Total"),
+    "no_year": ("(tahun tidak diisi)", "(year not given)"),
+    "outside": ("site di luar kampung wilayah ini (mis. menara di seberang batas)",
+                "sites outside the region's villages (e.g. towers across the border)"),
+}
+
+
+def _t(key: str, lang: str) -> str:
+    return TEXT[key][1 if lang == "en" else 0]
+
+
+def register_table(project: Project, *, region: str | None = None, sites=None,
+                   villages=None) -> pd.DataFrame:
+    """The register as a plain table with canonical column names (see :data:`COLUMNS`).
+
+    Every site of the layer (or those whose village lies in ``region``), with
+    the village and kecamatan names joined and the coordinates as ``lon``/``lat``;
+    ordered by status, kecamatan, village and name.
+    """
+    if sites is None:
+        sites = project.read_layer("sites", required=False)
+    if villages is None:
+        villages = project.read_layer("villages", columns=["kode", "nama", "kecamatan"])
+    names = [c for c, *_ in COLUMNS]
+    if sites is None or len(sites) == 0:
+        return pd.DataFrame(columns=names)
+    if region is not None:
+        sites = sites[in_region(sites["village_kode"], region).to_numpy()]
+    v = pd.DataFrame(villages.drop(columns="geometry", errors="ignore")).set_index("kode")
+    t = pd.DataFrame(sites.drop(columns="geometry"))
+    t["village"] = t["village_kode"].map(v["nama"])
+    t["kecamatan"] = t["village_kode"].map(v["kecamatan"]) if "kecamatan" in v.columns else None
+    geom = sites.geometry
+    empty = geom.isna() | geom.is_empty
+    t["lon"] = np.where(empty, np.nan, geom.x.where(~empty))
+    t["lat"] = np.where(empty, np.nan, geom.y.where(~empty))
+    for c in names:
+        if c not in t.columns:
+            t[c] = np.nan if c in NUMERIC else None
+    order = {s: i for i, s in enumerate(STATUS_ORDER)}
+    t["_o"] = t["status"].map(order).fillna(len(order))
+    t = t.sort_values(["_o", "village_kode", "name", "site_id"], na_position="last",
+                      kind="mergesort")
+    return t[names].reset_index(drop=True)
+
+
+def summary_by_agency_year(table: pd.DataFrame, lang: str = "id") -> pd.DataFrame:
+    """Sites per agency and year (rows) and status (columns), with a total row."""
+    blank = NO_AGENCY[1 if lang == "en" else 0]
+    agency = table["agency"].astype("string").str.strip().fillna("").replace("", blank)
+    year = pd.to_numeric(table["year"], errors="coerce")
+    key = pd.DataFrame({"agency": agency, "year": year.fillna(-1).astype(int),
+                        "status": table["status"]})
+    out = pd.crosstab([key["agency"], key["year"]], key["status"]).reindex(
+        columns=list(STATUS_ORDER), fill_value=0)
+    out["total"] = out.sum(axis=1)
+    out = out.reset_index()
+    totals = out.groupby("agency")["total"].transform("sum")
+    out = out.assign(_t=totals).sort_values(["_t", "agency", "year"],
+                                            ascending=[False, True, True], kind="mergesort")
+    return out.drop(columns="_t").reset_index(drop=True)
+
+
+def _cell(column: str, value, lang: str):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    if column == "kind":
+        return SITE_KINDS.label(value, lang)
+    if column == "status":
+        return SITE_STATUS.label(value, lang)
+    if column == "funding":
+        return FUNDING.label(value, lang)
+    if column == "year":
+        return int(value)
+    if column in NUMERIC:
+        v = float(value)
+        return int(v) if v.is_integer() and column not in ("lat", "lon") else v
+    text = str(value)
+    return text if text != "" else None
+
+
+def write_register(project: Project, target: str | Path | IO[bytes], *, lang: str = "id",
+                   region: str | None = None, sites=None, villages=None) -> dict[str, int]:
+    """Write the register workbook to ``target`` (a path or a binary file).
+
+    Returns the number of sites written per status (the status sheets' rows).
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    table = register_table(project, region=region, sites=sites, villages=villages)
+    en = lang == "en"
+    bold = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="D9E2EC")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = SHEET_SUMMARY[1 if en else 0]
+
+    # -- summary sheet ------------------------------------------------------------------------
+    region_name = project.config["project"].get("region_name") or project.name
+    where = f"{region_name} ({project.region_code})" if project.region_code else region_name
+    if region is not None and region != project.region_code:
+        where += f" – {region}"
+    ws.append([f"{_t('title', lang)} – {where}"])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append([f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
+    if project.is_sample:
+        ws.append([_t("sample", lang)])
+        ws.cell(ws.max_row, 1).font = Font(bold=True, color="B2182B")
+    ws.append([])
+    header = [_t("agency", lang), _t("year", lang),
+              *[f"{phase_label(s, lang)} ({SITE_STATUS.label(s, lang)})"
+                if s != "proposed" else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
+              _t("total", lang)]
+    ws.append(header)
+    head_row = ws.max_row
+    for cell in ws[head_row]:
+        cell.font = bold
+        cell.fill = head_fill
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    summary = summary_by_agency_year(table, lang) if len(table) else pd.DataFrame(
+        columns=["agency", "year", *STATUS_ORDER, "total"])
+    for r in summary.itertuples(index=False):
+        year = None if r.year < 0 else int(r.year)
+        ws.append([r.agency, year if year is not None else _t("no_year", lang),
+                   *[int(getattr(r, s)) for s in STATUS_ORDER], int(r.total)])
+    counts = {s: int((table["status"] == s).sum()) for s in STATUS_ORDER}
+    ws.append([_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
+               int(sum(counts.values()))])
+    for cell in ws[ws.max_row]:
+        cell.font = bold
+    outside = int(table["village_kode"].isna().sum()) if len(table) else 0
+    if outside:
+        ws.append([])
+        ws.append([f"{outside} {_t('outside', lang)}"])
+    ws.freeze_panes = ws.cell(head_row + 1, 1)
+    for i, width in enumerate((28, 16, 22, 22, 22, 12, 10), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.row_dimensions[head_row].height = 30
+
+    # -- one sheet per status -----------------------------------------------------------------
+    headers = [(h_en if en else h_id) for _, h_id, h_en, _ in COLUMNS]
+    for status in STATUS_ORDER:
+        sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
+        sheet.append(headers)
+        for cell in sheet[1]:
+            cell.font = bold
+            cell.fill = head_fill
+        rows = table[table["status"] == status]
+        for rec in rows.itertuples(index=False):
+            sheet.append([_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
+        for i, (c, _, _, width) in enumerate(COLUMNS, start=1):
+            letter = get_column_letter(i)
+            sheet.column_dimensions[letter].width = width
+            if c in ("lat", "lon"):
+                for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = "0.000000"
+        sheet.freeze_panes = "A2"
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(sheet.max_row, 1)}"
+    wb.properties.title = _t("title", lang)
+    wb.properties.creator = "geo_p2dd"
+    if isinstance(target, str | Path):
+        target = Path(target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        wb.save(tmp)
+        tmp.replace(target)
+    else:
+        wb.save(target)
+    return counts
+
+
+def register_xlsx(project: Project, *, lang: str = "id", region: str | None = None,
+                  sites=None, villages=None) -> bytes:
+    """The register workbook as bytes (for downloads)."""
+    buf = io.BytesIO()
+    write_register(project, buf, lang=lang, region=region, sites=sites, villages=villages)
+    return buf.getvalue()

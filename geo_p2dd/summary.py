@@ -1,0 +1,400 @@
+"""Figures for printable summaries of a kabupaten or kecamatan (no HTML here).
+
+Everything a report shows is computed here from the stored analysis results
+(``village_results``, ``area_results``) and the ``sites`` layer, so the web page,
+the PDF and a notebook user get the same numbers:
+
+- :func:`headline`: kampung per gap class, people and public facilities
+  unserved, share of people with 4G, sites per status;
+- :func:`top_gaps`: the ranked gaps with their reasons;
+- :func:`kecamatan_overview` and :func:`kecamatan_tables`: one row per
+  kecamatan, and one table of kampung per kecamatan;
+- :func:`register_by_agency`: the infrastructure register per agency (OPD) and
+  status ("sudah / sedang / akan dilaksanakan");
+- :func:`provenance` and :func:`method`: where the data came from and the
+  thresholds and weights the analysis used.
+
+:func:`build_summary` puts them together for one region code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from geo_p2dd.errors import NotFoundError
+from geo_p2dd.layers import normalise_code
+from geo_p2dd.project import Project
+from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
+
+GAP_ORDER = ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
+STATUS_ORDER = ("installed", "in_progress", "planned", "proposed")
+LEVELS = {1: "provinsi", 2: "kabupaten", 3: "kecamatan"}
+
+# The words Indonesian reports use for the register's statuses.
+STATUS_PHASE = {
+    "installed": ("Sudah dilaksanakan", "Done"),
+    "in_progress": ("Sedang dilaksanakan", "Under way"),
+    "planned": ("Akan dilaksanakan", "Planned"),
+    "proposed": ("Usulan", "Proposed"),
+}
+NO_AGENCY = ("(OPD tidak diisi)", "(agency not given)")
+
+SOURCE_LABELS = {
+    "villages": ("Batas kampung/desa", "Village boundaries"),
+    "kecamatan": ("Batas kecamatan", "Kecamatan boundaries"),
+    "kabupaten": ("Batas kabupaten", "Kabupaten boundaries"),
+    "population_table": ("Penduduk per kampung", "Population per village"),
+    "population": ("Grid penduduk", "Population grid"),
+    "dem": ("Elevasi (DEM)", "Elevation (DEM)"),
+    "locations": ("Lokasi permukiman dan fasilitas", "Settlements and facilities"),
+    "sites": ("Register infrastruktur / menara", "Infrastructure register / towers"),
+}
+
+
+def phase_label(status: str, lang: str = "id") -> str:
+    """"Sudah dilaksanakan" / "Done" ... for a site status id."""
+    label_id, label_en = STATUS_PHASE[status]
+    return label_en if lang == "en" else label_id
+
+
+@dataclass(frozen=True)
+class Region:
+    """A kabupaten or kecamatan (or province) of the project."""
+
+    kode: str
+    nama: str
+    level: str
+    parent: str | None = None  # kabupaten name of a kecamatan
+
+    def title(self) -> str:
+        """The name as printed: "Kecamatan Long Bagun", "Kabupaten Mahakam Ulu"."""
+        prefix = {"kecamatan": "Kecamatan", "kabupaten": "Kabupaten",
+                  "provinsi": "Provinsi"}[self.level]
+        name = str(self.nama)
+        known = ("kabupaten", "kota", "kecamatan", "distrik", "provinsi")
+        return name if name.lower().startswith(known) else f"{prefix} {name}"
+
+
+def region_level(code: str) -> str | None:
+    """"kabupaten" for ``64.11``, "kecamatan" for ``64.11.01``, None for villages."""
+    return LEVELS.get(len(normalise_code(code).split(".")))
+
+
+def in_region(codes: pd.Series, region: str) -> pd.Series:
+    """True for codes at or below ``region`` (``64.11`` -> ``64.11.*``)."""
+    codes = codes.astype("string")
+    return ((codes == region) | codes.str.startswith(region + ".")).fillna(False).astype(bool)
+
+
+def list_regions(results: pd.DataFrame, areas: pd.DataFrame | None = None) -> list[Region]:
+    """The kabupaten and kecamatan of an analysed project, kabupaten first, by code."""
+    out = []
+    for level, key, name_col in (("kabupaten", "kabupaten_kode", "kabupaten"),
+                                 ("kecamatan", "kecamatan_kode", "kecamatan")):
+        if key not in results.columns:
+            continue
+        for code in sorted(results[key].dropna().unique()):
+            out.append(_region(results, areas, str(code), level, key, name_col))
+    return out
+
+
+def _region(results, areas, code, level, key, name_col) -> Region:
+    nama = None
+    if areas is not None and len(areas):
+        hit = areas[(areas["level"] == level) & (areas["kode"] == code)]
+        if len(hit):
+            nama = hit["nama"].iloc[0]
+    members = results[results[key] == code]
+    if (nama is None or pd.isna(nama)) and name_col in results.columns:
+        names = members[name_col].dropna()
+        nama = names.iloc[0] if len(names) else None
+    parent = None
+    if level == "kecamatan" and "kabupaten" in results.columns:
+        names = members["kabupaten"].dropna()
+        parent = str(names.iloc[0]) if len(names) else None
+    return Region(code, str(nama) if nama is not None and not pd.isna(nama) else code, level,
+                  parent)
+
+
+def resolve_region(results: pd.DataFrame, areas: pd.DataFrame | None, code: str) -> Region:
+    """The region ``code`` names; NotFoundError when the project has no such region."""
+    code = normalise_code(str(code).strip())
+    level = region_level(code)
+    inside = in_region(results["kode"], code)
+    if level is None or not inside.any():
+        choices = list_regions(results, areas)
+        shown = ", ".join(f"{r.kode} ({r.nama})" for r in choices[:8])
+        raise NotFoundError(f"no kabupaten or kecamatan with code {code!r} in this project; "
+                            f"choose one of: {shown}")
+    key = {"kabupaten": "kabupaten_kode", "kecamatan": "kecamatan_kode"}.get(level)
+    if level == "provinsi" or key not in results.columns:
+        return Region(code, code, level)
+    return _region(results, areas, code, level, key, level)
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+def _int(value) -> int:
+    return int(round(float(value))) if value is not None and np.isfinite(float(value)) else 0
+
+
+def _share(part: float, whole: float) -> float:
+    return float(part) / float(whole) if whole and float(whole) > 0 else float("nan")
+
+
+def headline(villages: pd.DataFrame) -> dict:
+    """The headline figures of a set of analysed villages (``village_results`` rows).
+
+    People are the people located in settlements (the analysis' population);
+    facilities are public facilities (schools, health posts, village offices).
+
+    Returns
+    -------
+    dict
+        ``villages``; ``classes`` {gap class: kampung}; ``in_programme``;
+        ``people``, ``people_unserved``, ``people_unserved_planned``,
+        ``people_4g`` (rounded to whole people) and ``share_unserved``,
+        ``share_4g`` (0..1, NaN without people); ``facilities``,
+        ``facilities_unserved`` and ``school_unserved``, ``health_unserved``,
+        ``village_office_unserved``; ``sites`` {status: count}.
+    """
+    v = villages
+    people = float(v["people_located"].sum())
+    out = {
+        "villages": int(len(v)),
+        "classes": {c: int((v["gap_class"] == c).sum()) for c in GAP_ORDER},
+        "in_programme": int(v["in_programme"].astype(bool).sum()),
+        "people": _int(people),
+        "people_unserved": _int(v["people_unserved"].sum()),
+        "people_unserved_planned": _int(v["people_unserved_planned"].sum()),
+        "people_4g": _int(v["people_4g"].sum()),
+        "share_unserved": _share(v["people_unserved"].sum(), people),
+        "share_4g": _share(v["people_4g"].sum(), people),
+        "facilities": int(v["facilities"].sum()),
+        "facilities_unserved": int(v["facilities_unserved"].sum()),
+        "sites": {s: int(v[f"sites_{s}"].sum()) for s in STATUS_ORDER},
+    }
+    for kind in ("school", "health", "village_office"):
+        col = f"{kind}_unserved"
+        out[col] = int(v[col].sum()) if col in v.columns else 0
+    return out
+
+
+def top_gaps(villages: pd.DataFrame, n: int = 10, lang: str = "id") -> pd.DataFrame:
+    """The ``n`` largest gaps (served villages left out), rank 1 first.
+
+    Columns: ``rank`` (within the given villages), ``rank_project`` (the stored
+    rank), ``kode``, ``nama``, ``kecamatan``, ``gap_class``, ``score``,
+    ``people``, ``people_unserved``, ``facilities_unserved``, ``no_4g_share``,
+    ``in_programme``, ``reasons`` (in ``lang``).
+    """
+    v = villages.sort_values(["rank", "kode"]).reset_index(drop=True)
+    v = v.assign(region_rank=np.arange(1, len(v) + 1))
+    gaps = v[v["gap_class"] != "served"].head(n)
+    reasons = gaps["reasons_en" if lang == "en" else "reasons_id"].fillna("")
+    return pd.DataFrame({
+        "rank": gaps["region_rank"].astype(int),
+        "rank_project": gaps["rank"].astype(int),
+        "kode": gaps["kode"], "nama": gaps["nama"],
+        "kecamatan": gaps.get("kecamatan", pd.Series("", index=gaps.index)).fillna(""),
+        "gap_class": gaps["gap_class"], "score": gaps["score"].astype(float),
+        "people": gaps["people_located"].round().astype(int),
+        "people_unserved": gaps["people_unserved"].round().astype(int),
+        "facilities_unserved": gaps["facilities_unserved"].astype(int),
+        "no_4g_share": gaps["no_4g_share"].astype(float),
+        "in_programme": gaps["in_programme"].astype(bool),
+        "reasons": [r.split("; ") if r else [] for r in reasons],
+    }).reset_index(drop=True)
+
+
+def village_rows(villages: pd.DataFrame) -> pd.DataFrame:
+    """One printable row per village, worst gap first (by the stored rank)."""
+    v = villages.sort_values(["rank", "kode"])
+    share_4g = v["people_4g"] / v["people_located"].where(v["people_located"] > 0)
+    return pd.DataFrame({
+        "rank": np.arange(1, len(v) + 1), "rank_project": v["rank"].astype(int),
+        "kode": v["kode"], "nama": v["nama"], "gap_class": v["gap_class"],
+        "gap_class_planned": v["gap_class_planned"],
+        "people": v["people_located"].round().astype(int),
+        "people_unserved": v["people_unserved"].round().astype(int),
+        "share_4g": share_4g.astype(float),
+        "facilities": v["facilities"].astype(int),
+        "facilities_unserved": v["facilities_unserved"].astype(int),
+        **{f"sites_{s}": v[f"sites_{s}"].astype(int) for s in STATUS_ORDER},
+        "score": v["score"].astype(float),
+    }).reset_index(drop=True)
+
+
+@dataclass
+class KecamatanTable:
+    """The kampung of one kecamatan, with its totals."""
+
+    region: Region
+    totals: dict
+    rows: pd.DataFrame
+
+
+def kecamatan_overview(villages: pd.DataFrame, areas: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
+    """One row per kecamatan: kampung per class, people, facilities and sites."""
+    rows = []
+    for region in list_regions(villages, areas):
+        if region.level != "kecamatan":
+            continue
+        h = headline(villages[villages["kecamatan_kode"] == region.kode])
+        rows.append({"kode": region.kode, "nama": region.nama, "villages": h["villages"],
+                     **{f"n_{c}": h["classes"][c] for c in GAP_ORDER},
+                     "people": h["people"], "people_unserved": h["people_unserved"],
+                     "share_4g": h["share_4g"], "facilities": h["facilities"],
+                     "facilities_unserved": h["facilities_unserved"],
+                     **{f"sites_{s}": h["sites"][s] for s in STATUS_ORDER}})
+    return pd.DataFrame(rows)
+
+
+def kecamatan_tables(villages: pd.DataFrame, areas: pd.DataFrame | None = None
+                     ) -> list[KecamatanTable]:
+    """A table of kampung for each kecamatan among ``villages``, by code."""
+    out = []
+    for region in list_regions(villages, areas):
+        if region.level != "kecamatan":
+            continue
+        members = villages[villages["kecamatan_kode"] == region.kode]
+        out.append(KecamatanTable(region, headline(members), village_rows(members)))
+    return out
+
+
+def register_by_agency(sites: pd.DataFrame | None, lang: str = "id") -> pd.DataFrame:
+    """Sites per agency (OPD) and status, largest agency first, with a total row.
+
+    Columns: ``agency`` and one count column per status (``installed``,
+    ``in_progress``, ``planned``, ``proposed``) plus ``total``. The last row is
+    the total (``agency`` = "Jumlah"/"Total").
+    """
+    cols = ["agency", *STATUS_ORDER, "total"]
+    if sites is None or len(sites) == 0:
+        return pd.DataFrame(columns=cols)
+    agency = sites["agency"].astype("string").str.strip() if "agency" in sites.columns else \
+        pd.Series("", index=sites.index, dtype="string")
+    blank = NO_AGENCY[1] if lang == "en" else NO_AGENCY[0]
+    agency = agency.fillna("").replace("", blank)
+    table = pd.crosstab(agency, sites["status"]).reindex(columns=list(STATUS_ORDER),
+                                                         fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table = table.reset_index(names="agency")
+    table = table.sort_values(["total", "agency"], ascending=[False, True], kind="mergesort")
+    total = {"agency": "Total" if lang == "en" else "Jumlah",
+             **{c: int(table[c].sum()) for c in (*STATUS_ORDER, "total")}}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    for c in (*STATUS_ORDER, "total"):
+        table[c] = table[c].astype(int)
+    return table[cols]
+
+
+def sites_in_region(sites: pd.DataFrame | None, region: str) -> pd.DataFrame | None:
+    """The sites whose village lies in ``region`` (sites outside every village are left out)."""
+    if sites is None:
+        return None
+    return sites[in_region(sites["village_kode"], region)]
+
+
+def provenance(project: Project, lang: str = "id") -> list[dict]:
+    """Where each layer came from: label, file name, licence, import date, rows, note."""
+    out = []
+    for key, entry in project.config.get("sources", {}).items():
+        base = key.split(":", 1)[0]
+        labels = SOURCE_LABELS.get(base)
+        label = (labels[1] if lang == "en" else labels[0]) if labels else key
+        if key.startswith("coverage"):  # coverage_<operator>_<technology>
+            label = "Coverage" if lang == "en" else "Cakupan sinyal"
+        out.append({"key": key, "label": label,
+                    "file": Path(str(entry.get("file", ""))).name,
+                    "licence": entry.get("licence", ""),
+                    "imported": str(entry.get("imported", ""))[:10],
+                    "rows": entry.get("rows"), "note": entry.get("note", "")})
+    order = list(SOURCE_LABELS)
+    out.sort(key=lambda e: (order.index(e["key"].split(":", 1)[0])
+                            if e["key"].split(":", 1)[0] in order else len(order), e["key"]))
+    return out
+
+
+def method(project: Project) -> dict:
+    """The thresholds and weights of the stored analysis (else the configured ones)."""
+    analysis = project.config.get("analysis") or {}
+    thresholds = analysis.get("thresholds") or project.config["thresholds"]
+    return {
+        "date": str(analysis.get("date", ""))[:10],
+        "rsrp_dbm": dict(thresholds.get("rsrp_dbm", {})),
+        "usable_class": thresholds.get("usable_class", "poor"),
+        "served_share": float(thresholds.get("served_share", 0.9)),
+        "weights": dict(analysis.get("weights") or project.config["weights"]),
+        "service_radius_m": dict(analysis.get("service_radius_m")
+                                 or project.config["service_radius_m"]),
+        "modelled": [m.get("name") for m in analysis.get("modelled", [])],
+        "coverage": [c.get("name") for c in project.coverage_entries()],
+    }
+
+
+@dataclass
+class Summary:
+    """Everything a printed summary of one region shows."""
+
+    project_name: str
+    is_sample: bool
+    region: Region
+    lang: str
+    headline: dict
+    top_gaps: pd.DataFrame
+    kecamatan: pd.DataFrame
+    kecamatan_tables: list[KecamatanTable]
+    register: pd.DataFrame
+    provenance: list[dict]
+    method: dict
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def class_labels(self) -> dict[str, str]:
+        return GAP_CLASSES.labels(self.lang)
+
+    @property
+    def status_labels(self) -> dict[str, str]:
+        return SITE_STATUS.labels(self.lang)
+
+
+def build_summary(project: Project, region: str, *, lang: str = "id", top: int = 10,
+                  results: pd.DataFrame | None = None, areas: pd.DataFrame | None = None,
+                  sites: pd.DataFrame | None = None) -> Summary:
+    """The summary of ``region`` (a kabupaten or kecamatan code) of an analysed project.
+
+    ``results``, ``areas`` and ``sites`` may be given when already read (the
+    web app keeps them in memory); otherwise they are read from the project.
+
+    Raises
+    ------
+    NotFoundError
+        The project has not been analysed, or has no such region.
+
+    Examples
+    --------
+    >>> s = build_summary(Project("data/sample"), "99.01")       # doctest: +SKIP
+    >>> s.headline["classes"]["blank_spot"]                     # doctest: +SKIP
+    22
+    """
+    if results is None:
+        results = project.read_table("village_results")
+    if areas is None:
+        areas = project.read_table("area_results", required=False)
+    if sites is None:
+        sites = project.read_layer("sites", required=False)
+    reg = resolve_region(results, areas, region)
+    members = results[in_region(results["kode"], reg.kode)]
+    return Summary(
+        project_name=project.name, is_sample=project.is_sample, region=reg, lang=lang,
+        headline=headline(members), top_gaps=top_gaps(members, top, lang),
+        kecamatan=kecamatan_overview(members, areas),
+        kecamatan_tables=kecamatan_tables(members, areas),
+        register=register_by_agency(sites_in_region(sites, reg.kode), lang),
+        provenance=provenance(project, lang), method=method(project))

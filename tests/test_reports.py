@@ -1,0 +1,368 @@
+"""Tests for the printable summaries (web/reports.py, templates/reports/, report.css)
+and the ``geo-p2dd report`` command.
+
+PDFs are read back with pypdf; the figures they must show are computed here from
+the stored tables with pyogrio and pandas, never through geo_p2dd.summary.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+from click.testing import CliRunner
+from conftest import ARTIFACTS, shared_data
+from pypdf import PdfReader
+
+from geo_p2dd.cli import main
+from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
+
+A4_PT = (595.28, 841.89)
+STATUSES = ("installed", "in_progress", "planned", "proposed")
+
+
+def _id_int(n: float) -> str:
+    """12.345 as Indonesian prints it."""
+    return f"{round(n):,}".replace(",", ".")
+
+
+def _pages(pdf: bytes) -> list[str]:
+    return [re.sub(r"\s+", " ", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def _assert_a4(pdf: bytes) -> int:
+    reader = PdfReader(io.BytesIO(pdf))
+    for page in reader.pages:
+        box = page.mediabox
+        assert float(box.width) == pytest.approx(A4_PT[0], abs=0.5)
+        assert float(box.height) == pytest.approx(A4_PT[1], abs=0.5)
+    return len(reader.pages)
+
+
+def _tables(project) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    path = project.layers_path
+    return (pyogrio.read_dataframe(path, layer="village_results", read_geometry=False),
+            pyogrio.read_dataframe(path, layer="area_results", read_geometry=False),
+            pyogrio.read_dataframe(path, layer="sites", read_geometry=False))
+
+
+def _save_pngs(pdf: bytes, name: str) -> None:
+    """Keep the pages as PNGs in test-artifacts/ for a human to look at."""
+    if shutil.which("pdftoppm") is None:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    target = ARTIFACTS / f"{name}.pdf"
+    target.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(target), str(ARTIFACTS / name)],
+                   check=True, timeout=60)
+
+
+def _check_headline(text: str, villages: pd.DataFrame, lang: str = "id") -> None:
+    """The headline figures on page 1 equal the analysis results (``villages`` rows)."""
+    people = villages["people_located"].sum()
+    unserved = villages["people_unserved"].sum()
+    fmt = _id_int if lang == "id" else (lambda n: f"{round(n):,}")
+    word = "jiwa" if lang == "id" else "people"
+    assert f"{fmt(unserved)} {word}" in text
+    share = f"{100 * villages['people_4g'].sum() / people:.1f}%"
+    assert (share.replace(".", ",") if lang == "id" else share) in text
+    fac, fac_un = villages["facilities"].sum(), villages["facilities_unserved"].sum()
+    if fac:
+        assert f"{fmt(fac_un)} {'dari' if lang == 'id' else 'of'} {fmt(fac)}" in text
+    for cls in ("blank_spot", "no_4g", "partial_4g", "served"):
+        n = int((villages["gap_class"] == cls).sum())
+        assert f"{n} {GAP_CLASSES.label(cls, lang)}" in text, cls
+    for st in STATUSES:
+        n = int(villages[f"sites_{st}"].sum())
+        label = re.escape(SITE_STATUS.label(st, lang))
+        assert re.search(rf"(?<![\d.]){n} [●▲■◆] {label}", text), (st, n)
+
+
+# -- the PDF -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def app(sample_project):
+    from web import create_app
+
+    return create_app({"PROJECT": str(sample_project.path), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def test_kabupaten_pdf(app, sample_project):
+    """The sample kabupaten summary, laid out once (one test, so one render per run)."""
+    from web.reports import render_document
+
+    with app.test_request_context("/report/99.01.pdf"):
+        app.preprocess_request()
+        doc = render_document("99.01")
+    pdf = doc.write_pdf()
+    _save_pngs(pdf, "report_sample_99.01")
+    villages, areas, sites = _tables(sample_project)
+
+    # A4, every page labelled SAMPLE and numbered
+    assert 3 <= _assert_a4(pdf) <= 8
+    pages = _pages(pdf)
+    for i, page_text in enumerate(pages, start=1):
+        assert "SAMPEL – data fiktif" in page_text, f"page {i}"
+        assert re.search(rf"Halaman {i} / {len(pages)}", page_text)
+    meta = PdfReader(io.BytesIO(pdf)).metadata
+    assert meta.title == "Ringkasan konektivitas – Kabupaten Contoh (SAMPEL) (99.01)"
+
+    # headline figures equal the analysis results
+    assert "Kabupaten Contoh (SAMPEL)" in pages[0] and "kode 99.01" in pages[0]
+    _check_headline(pages[0], villages)
+    assert f"{len(villages)} kampung" in pages[0]
+
+    # every kecamatan table, with every kampung
+    text = " ".join(pages)
+    kecamatan = areas[areas["level"] == "kecamatan"]
+    assert len(kecamatan) == 5
+    for k in kecamatan.itertuples():
+        assert f"Kecamatan {k.nama} {k.kode}" in text
+        assert f"{int((villages['kecamatan_kode'] == k.kode).sum())} kampung · " in text
+    for v in villages.itertuples():
+        assert f"{v.nama} {v.kode}" in text, v.kode
+
+    # ranked gaps with their reasons
+    assert "Peringkat kesenjangan terbesar" in text
+    top = villages[villages["gap_class"] != "served"].sort_values("rank").head(3)
+    for i, v in enumerate(top.itertuples(), start=1):
+        assert re.search(rf"\b{i} {re.escape(v.nama)} {re.escape(v.kode)}", text)
+        assert v.reasons_id.split("; ")[0] in text
+
+    # register by agency and status
+    assert "Register infrastruktur menurut OPD dan status" in text
+    for phase in ("Sudah dilaksanakan", "Sedang dilaksanakan", "Akan dilaksanakan"):
+        assert phase in text
+    counts = [int((sites["status"] == st).sum()) for st in STATUSES]
+    assert f"Jumlah {' '.join(map(str, counts))} {len(sites)}" in text
+
+    # provenance and thresholds
+    squeezed = re.sub(r"\s+", "", text)
+    for entry in sample_project.config["sources"].values():
+        assert entry["file"].rsplit("/", 1)[-1] in squeezed
+    assert "lemah ≥ -105 dBm" in text and "90%" in text
+
+    # no table row cut between pages; the header on every page a table spans
+    rows, headers = _row_pages(doc)
+    assert len(rows) > 60
+    assert all(len(p) == 1 for p in rows.values())
+    assert all(all(has for has in p.values()) for p in headers.values())
+
+
+def _row_pages(doc):
+    """{tr element: pages} for body rows and {table element: {page: has header}}."""
+    from weasyprint.formatting_structure import boxes
+
+    rows, headers = defaultdict(set), defaultdict(dict)
+
+    def walk(box, page, table=None, header=False):
+        if isinstance(box, boxes.TableBox):
+            table = box.element
+        if isinstance(box, boxes.TableRowGroupBox):
+            header = box.is_header
+        if isinstance(box, boxes.TableRowBox):
+            if header:
+                headers[table][page] = True
+            else:
+                rows[box.element].add(page)
+                headers[table].setdefault(page, False)
+        for child in getattr(box, "children", None) or []:
+            walk(child, page, table, header)
+
+    for i, page in enumerate(doc.pages):
+        walk(page._page_box, i)
+    return rows, headers
+
+
+def test_long_tables_repeat_their_header(app):
+    """On small pages the tables must split: rows stay whole and the header repeats."""
+    from weasyprint import CSS
+
+    from web.reports import render_document
+
+    with app.test_request_context("/report/99.01.02.pdf"):
+        app.preprocess_request()
+        doc = render_document("99.01.02", stylesheets=[CSS(string="@page { size: A6 !important }")])
+    rows, headers = _row_pages(doc)
+    assert all(len(pages) == 1 for pages in rows.values())
+    split = [pages for pages in headers.values() if len(pages) > 1]
+    assert split, "no table spans two A6 pages"
+    assert all(all(has for has in pages.values()) for pages in split)
+
+
+# -- the web pages -----------------------------------------------------------------------------
+
+def test_index_lists_the_kabupaten_and_each_kecamatan(client, app, sample_project):
+    with app.test_request_context():
+        from flask import url_for
+
+        assert url_for("reports.index") == "/report/"
+    response = client.get("/report/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    _, areas, _ = _tables(sample_project)
+    for code in ["99.01", *areas.loc[areas["level"] == "kecamatan", "kode"]]:
+        assert f'href="/report/{code}"' in html and f'href="/report/{code}.pdf"' in html
+    assert 'href="/report/register.xlsx"' in html
+    assert "SAMPEL" in html
+
+
+def test_html_report_with_print_stylesheet(client):
+    response = client.get("/report/99.01.03")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert '<html lang="id">' in html
+    assert 'href="/static/report.css"' in html
+    assert "Kecamatan Batu Contoh" in html and "Penduduk belum terlayani" in html
+    assert 'href="/report/99.01.03.pdf?lang=id"' in html
+    img = re.search(r'<img src="([^"]+)"', html).group(1)
+    assert img.startswith("/report/99.01.03/map.png")
+    png = client.get(img.replace("&amp;", "&"))
+    assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    with client.get("/static/report.css") as static:  # a file response: close it
+        css = static.get_data(as_text=True)
+    for rule in ("size: A4", "display: table-header-group", "break-inside: avoid",
+                 "@media print"):
+        assert rule in css, rule
+    assert "http" not in css and "@import" not in css and "url(" not in css  # nothing external
+
+
+def test_english_on_request(client):
+    html = client.get("/report/99.01?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in html
+    assert "People without service" in html and "Largest gaps, ranked" in html
+    assert "Blank spot" in html and "Partial 4G" in html and "Penduduk" not in html
+
+
+def test_pdf_endpoint(client, sample_project):
+    response = client.get("/report/99.01.02.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert "ringkasan_990102_id.pdf" in response.headers["Content-Disposition"]
+    _assert_a4(response.data)
+    pages = _pages(response.data)
+    villages, _, _ = _tables(sample_project)
+    _check_headline(pages[0], villages[villages["kecamatan_kode"] == "99.01.02"])
+    assert all("SAMPEL – data fiktif" in p for p in pages)
+    assert "Kecamatan Long Sampel 99.01.02" in " ".join(pages)
+
+
+def test_unknown_region_is_a_404_page(client):
+    for url in ("/report/12.34", "/report/12.34.pdf", "/report/99.01/map.gif"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert b"Traceback" not in response.data
+    assert "99.01.01 (Hulu Contoh)" in client.get("/report/12.34").get_data(as_text=True)
+
+
+def test_register_download(client, sample_project):
+    response = client.get("/report/register.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    wb = openpyxl.load_workbook(io.BytesIO(response.data))
+    _, _, sites = _tables(sample_project)
+    assert sum(wb[s].max_row - 1 for s in wb.sheetnames[1:]) == len(sites)
+    part = client.get("/report/register.xlsx?region=99.01.03&lang=en")
+    wb = openpyxl.load_workbook(io.BytesIO(part.data))
+    assert wb.sheetnames[0] == "Summary"
+    n = int(sites["village_kode"].str.startswith("99.01.03.").sum())
+    assert sum(wb[s].max_row - 1 for s in wb.sheetnames[1:]) == n
+    assert client.get("/report/register.xlsx?region=12.34").status_code == 404
+
+
+def test_unanalysed_project(project, live_server_factory):
+    import urllib.error
+    import urllib.request
+
+    server = live_server_factory(project.path)
+    with urllib.request.urlopen(server.url + "/report/") as response:
+        assert "geo-p2dd analyze" in response.read().decode("utf-8")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(server.url + "/report/99.01")
+    assert err.value.code == 404
+    assert "analyze" in err.value.read().decode("utf-8")
+
+
+@pytest.mark.browser
+def test_browser_prints_clean_a4_pages(sample_server, page):
+    page.goto(sample_server.url + "/report/99.01.02")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.querySelector('figure.map img').naturalWidth") > 500
+    assert page.is_visible(".report-tools")
+    page.emulate_media(media="print")
+    assert not page.is_visible(".report-tools")
+    pdf = page.pdf(prefer_css_page_size=True, print_background=True)
+    _assert_a4(pdf)
+    pages = _pages(pdf)
+    assert "Kecamatan Long Sampel" in pages[0]
+    assert all("SAMPEL" in p for p in pages)
+    assert page.console_errors == []
+
+
+# -- the command line ----------------------------------------------------------------------
+
+def test_report_command(sample_project, tmp_path):
+    out = tmp_path / "summary.pdf"
+    result = CliRunner().invoke(main, ["report", "--project", str(sample_project.path),
+                                       "--region", "99.01.05", "--out", str(out),
+                                       "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert "wrote the summary of 99.01.05 (en)" in result.output
+    pdf = out.read_bytes()
+    _assert_a4(pdf)
+    pages = _pages(pdf)
+    villages, _, _ = _tables(sample_project)
+    _check_headline(pages[0], villages[villages["kecamatan_kode"] == "99.01.05"], lang="en")
+    assert all("SAMPLE – fictitious data" in p for p in pages)
+    bad = CliRunner().invoke(main, ["report", "--project", str(sample_project.path),
+                                    "--region", "99.07", "--out", str(tmp_path / "x.pdf")])
+    assert bad.exit_code == 1 and "choose one of" in bad.output
+    assert not (tmp_path / "x.pdf").exists()
+
+
+# -- real data -------------------------------------------------------------------------------
+
+@pytest.mark.shared_data
+def test_real_mahakam_ulu_summary(tmp_path):
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.imports import init_project
+
+    files = {
+        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
+        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
+        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
+        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
+        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
+    }
+    project, _ = init_project(tmp_path / "mahakam-ulu", region="64.11", **files)
+    analyze_project(project)
+    out = tmp_path / "ringkasan.pdf"
+    result = CliRunner().invoke(main, ["report", "--project", str(project.path), "--region",
+                                       "64.11", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    pdf = out.read_bytes()
+    _save_pngs(pdf, "report_mahakam_ulu_64.11")
+    assert _assert_a4(pdf) >= 3
+    pages = _pages(pdf)
+    villages, areas, _ = _tables(project)
+    assert len(villages) == 50
+    assert "Kabupaten Mahakam Ulu" in pages[0] and "kode 64.11" in pages[0]
+    _check_headline(pages[0], villages)
+    text = " ".join(pages)
+    assert not any("SAMPEL" in p for p in pages)
+    for k in areas[areas["level"] == "kecamatan"].itertuples():
+        assert f"Kecamatan {k.nama} {k.kode}" in text
+    for v in villages.itertuples():
+        assert v.kode in text
+    assert "Ujoh Bilang" in text  # the regency seat

@@ -1,0 +1,95 @@
+"""Tests for geo_p2dd.staticmap: server-side maps of a region (PNG and SVG)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pyogrio
+import pytest
+from conftest import ARTIFACTS
+from PIL import Image
+
+from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.staticmap import GAP_COLOURS, SITE_STYLE, _nice_length, render_map
+
+
+def _rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def _share_of(img: np.ndarray, hex_colour: str, tol: int = 6) -> float:
+    return float((np.abs(img[..., :3].astype(int) - _rgb(hex_colour)).max(axis=-1) <= tol).mean())
+
+
+@pytest.fixture(scope="module")
+def kabupaten_png(sample_project) -> bytes:
+    png = render_map(sample_project, "99.01", dpi=120)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "staticmap_sample_99.01.png").write_bytes(png)
+    return png
+
+
+def test_png_size_follows_the_printed_width(kabupaten_png):
+    img = Image.open(io.BytesIO(kabupaten_png))
+    assert img.format == "PNG"
+    assert abs(img.width - 182 / 25.4 * 120) <= 1
+    assert 70 / 25.4 * 120 < img.height <= round(150 / 25.4 * 120) + 1
+
+
+def test_classes_and_sites_are_drawn_in_their_colours(kabupaten_png, sample_project):
+    img = np.asarray(Image.open(io.BytesIO(kabupaten_png)).convert("RGB"))
+    results = pyogrio.read_dataframe(sample_project.layers_path, layer="village_results",
+                                     read_geometry=False)
+    present = set(results["gap_class"])
+    assert len(present) >= 2
+    for cls in present:
+        assert _share_of(img, GAP_COLOURS[cls]) > 0.002, cls
+    assert _share_of(img, GAP_COLOURS["no_4g"]) > 0  # at least its legend patch
+    for status, (_, colour, _) in SITE_STYLE.items():  # the sample has every status
+        assert _share_of(img, colour, tol=3) > 0, status
+
+
+def test_svg_keeps_legend_text_in_both_languages(sample_project):
+    results = pyogrio.read_dataframe(sample_project.layers_path, layer="village_results",
+                                     read_geometry=False)
+    sites = pyogrio.read_dataframe(sample_project.layers_path, layer="sites",
+                                   read_geometry=False)
+    mine = results[results["kecamatan_kode"] == "99.01.02"]
+    n = mine["gap_class"].value_counts()
+    s = sites[sites["village_kode"].str.startswith("99.01.02.")]["status"].value_counts()
+    svg = render_map(sample_project, "99.01.02", fmt="svg").decode("utf-8")
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    text = re.sub(r"\s+", " ", svg)
+    for label in (f"Blank spot ({n.get('blank_spot', 0)})",
+                  f"4G sebagian ({n.get('partial_4g', 0)})",
+                  f"Terpasang ({s.get('installed', 0)})", f"Usulan ({s.get('proposed', 0)})",
+                  "Kampung lain", "Batas kecamatan"):
+        assert label in text, label
+    en = render_map(sample_project, "99.01.02", fmt="svg", lang="en").decode("utf-8")
+    for label in (f"Partial 4G ({n.get('partial_4g', 0)})",
+                  f"Installed ({s.get('installed', 0)})", f"Proposed ({s.get('proposed', 0)})",
+                  "Other villages"):
+        assert label in en, label
+
+
+def test_kecamatan_map_shows_its_neighbours_in_grey(sample_project):
+    png = render_map(sample_project, "99.01.02", dpi=80, max_height_mm=120)
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert _share_of(img, "#eeeeee", tol=2) > 0.02
+    assert img.shape[0] <= round(120 / 25.4 * 80) + 1
+
+
+def test_unknown_format_and_region(sample_project):
+    with pytest.raises(InputError, match="png, svg"):
+        render_map(sample_project, "99.01", fmt="gif")
+    with pytest.raises(NotFoundError):
+        render_map(sample_project, "99.07")
+
+
+@pytest.mark.parametrize(("span_m", "expected"), [(200_000, 50_000), (130_000, 20_000),
+                                                  (45_000, 10_000), (9_000, 2_000),
+                                                  (3_000, 500)])
+def test_scale_bar_length_is_round(span_m, expected):
+    assert _nice_length(span_m) == expected
