@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
 }
 
+GZIP_MAX_FILE_BYTES = 2_000_000  # static assets yes, big downloads no
 GZIP_TYPES = ("text/", "application/json", "application/geo+json", "application/javascript",
               "image/svg+xml", "application/vnd.oai.openapi+json", "application/xml")
 
@@ -78,12 +79,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _gzip(app: Flask, response):
-    """Compress text responses when the client accepts gzip (satellite links)."""
+    """Compress text responses when the client accepts gzip (satellite links).
+
+    Only whole 200 responses: never partial content (206), and never large files
+    sent from disk (downloads stream and bring their own pre-compressed copies).
+    """
     if ("gzip" not in request.headers.get("Accept-Encoding", "")
-            or response.status_code < 200 or response.status_code >= 300
+            or response.status_code != 200
             or "Content-Encoding" in response.headers
-            or not (response.mimetype or "").startswith(GZIP_TYPES)
-            or response.is_streamed and not response.direct_passthrough):
+            or "Content-Range" in response.headers
+            or not (response.mimetype or "").startswith(GZIP_TYPES)):
+        return response
+    if response.direct_passthrough:
+        if (response.content_length or 0) > GZIP_MAX_FILE_BYTES:
+            return response
+    elif response.is_streamed:
         return response
     response.direct_passthrough = False
     data = response.get_data()
