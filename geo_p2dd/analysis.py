@@ -141,7 +141,8 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict
                                                                            strict=True)],
         "village_kode": codes[df["i"].to_numpy()],
         "people": df["people"].to_numpy(),
-        "source": source}, geometry=list(df["geometry"]), crs="EPSG:4326")
+        "source": source}, geometry=np.asarray(df["geometry"].to_numpy(), dtype=object),
+        crs="EPSG:4326")
 
 
 def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
@@ -169,11 +170,12 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
     has_settlement = set()
     if locations is not None and len(locations):
         has_settlement = set(locations.loc[locations["kind"] == "settlement", "village_kode"])
-    need = ~villages["kode"].isin(has_settlement).to_numpy()
+    need = ~villages["kode"].astype(object).isin(has_settlement).to_numpy()
     derived = derive_settlements(villages, pop_path, config, need) if need.any() else None
     parts = [x for x in (locations, derived) if x is not None and len(x)]
     locs = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
-    locs = locs[locs["village_kode"].isin(set(villages["kode"]))].reset_index(drop=True)
+    locs = locs[locs["village_kode"].astype(object).isin(set(villages["kode"]))
+                ].reset_index(drop=True)
     lap("settlements")
 
     thresholds = config["thresholds"]["rsrp_dbm"]
@@ -261,8 +263,15 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
     served_later = loc["status_planned"] == "served"
     known = loc["status"] != "unknown"
 
+    # each location's village as an integer code, factorised once: grouping by the strings
+    # again for every figure cost more than the sums (same groups, same sums)
+    vk_codes, vk_names = pd.factorize(loc["village_kode"])
+    vk_in = vk_codes >= 0
+
     def by_village(values: pd.Series) -> pd.Series:
-        return values.groupby(loc["village_kode"]).sum().reindex(v.index).fillna(0)
+        sums = values[vk_in].groupby(vk_codes[vk_in]).sum()
+        sums.index = vk_names[sums.index]
+        return sums.reindex(v.index).fillna(0)
 
     v["locations"] = g.size().reindex(v.index).fillna(0).astype(int)
     v["settlements"] = by_village(is_settle.astype(int)).astype(int)
@@ -405,12 +414,12 @@ def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
     v["rank"] = scoring.rank(frame).to_numpy()
     v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
-    v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     reasons_id, reasons_en = [], []
     cells = _Cells(v)  # what iterrows would give, without a Series per row
+    c_cols = [(k, cells.column(f"c_{k}")) for k in contrib.columns]
     for i in range(len(v)):
         row = cells.row(i)
-        c = {k: row[f"c_{k}"] for k in contrib.columns}
+        c = {k: col[i] for k, col in c_cols}
         reasons_id.append("; ".join(scoring.explain(row, c, "id")))
         reasons_en.append("; ".join(scoring.explain(row, c, "en")))
     v["reasons_id"] = reasons_id

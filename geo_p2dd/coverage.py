@@ -51,7 +51,8 @@ class Source:
 
 def load_source(entry: dict, path, thresholds: dict) -> Source:
     """Read an imported coverage raster as class codes."""
-    with rasterio.open(path) as src:
+    # GDAL decodes the compressed tiles on every core (same pixels)
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path) as src:
         data = src.read(1)
         nodata = src.nodata
         transform, crs = src.transform, src.crs.to_string()
@@ -60,6 +61,16 @@ def load_source(entry: dict, path, thresholds: dict) -> Source:
         if nodata is not None:
             values[data == nodata] = np.nan
         classes = rsrp_class(values, thresholds)
+    elif data.dtype == np.uint8:
+        # what the branch below computes, in place and in row bands (no 197 MB temporaries
+        # for a national raster): values above 5, then nodata, become 0 (unknown)
+        classes = data
+        rows = max(1, (1 << 22) // max(data.shape[1], 1))
+        for a in range(0, data.shape[0], rows):
+            band = classes[a:a + rows]
+            np.putmask(band, band > 5, 0)
+            if nodata is not None:
+                np.putmask(band, band == nodata, 0)
     else:
         classes = np.where((data >= 0) & (data <= 5), data, 0).astype(np.uint8)
         if nodata is not None:
@@ -180,9 +191,15 @@ def locations_coverage(
     weak = ~served & ((best_4g >= SIGNAL_CODES["marginal"]) | (best_other >= usable))
     status = np.where(served, "served", np.where(weak, "weak",
                                                  np.where(known, "unserved", "unknown")))
-    reasons = [_reason(*a, usable=usable) for a in zip(
-        status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
-        strict=True)]
+    reasons = []
+    seen: dict = {}  # _reason is pure: locations with the same facts share one text
+    for a in zip(status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
+                 strict=True):
+        key = a[:5] + (None if np.isnan(a[5]) else a[5],) + a[6:]
+        text = seen.get(key)
+        if text is None:
+            text = seen[key] = _reason(*a, usable=usable)
+        reasons.append(text)
     return pd.DataFrame({"best_4g": best_4g, "best_other": best_other, "by_site": by_site,
                          "site_m": site_m, "status": status, "reason_en": reasons},
                         index=locations.index)
@@ -211,20 +228,34 @@ def _reason(status, b4, bo, src, by_site, site_m, near_name, near_kind, *, usabl
 
 def best_of_classes(sources: list[Source], transform: Affine, crs: str,
                     shape: tuple[int, int]) -> np.ndarray:
-    """Best class across sources on one grid (reprojecting those on other grids)."""
-    best = np.zeros(shape, dtype=np.uint8)
+    """Best class across sources on one grid (reprojecting those on other grids).
+
+    With a single source already on the grid, that source's own (uint8) array is
+    returned, not a copy: treat the result as read-only.
+    """
+    best, own = None, False  # the maximum with zeros is the first source itself
     for src in sources:
         same = (src.classes.shape == shape and src.crs == crs and
                 np.allclose(tuple(src.transform)[:6], tuple(transform)[:6]))
         if same:
-            np.maximum(best, src.classes, out=best)
+            if best is None:
+                best = np.asarray(src.classes, dtype=np.uint8)
+            elif own:
+                np.maximum(best, src.classes, out=best)
+            else:
+                best, own = np.maximum(best, src.classes, dtype=np.uint8), True
             continue
         dst = np.zeros(shape, dtype=np.uint8)
         reproject(src.classes, dst, src_transform=src.transform, src_crs=src.crs,
                   dst_transform=transform, dst_crs=crs, resampling=Resampling.nearest,
                   src_nodata=0, dst_nodata=0)
-        np.maximum(best, dst, out=best)
-    return best
+        if best is None:
+            best, own = dst, True
+        elif own:
+            np.maximum(best, dst, out=best)
+        else:
+            best, own = np.maximum(best, dst), True
+    return np.zeros(shape, dtype=np.uint8) if best is None else best
 
 
 def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> np.ndarray:
@@ -234,7 +265,8 @@ def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> 
     out = np.full(shape, np.nan, dtype=np.float32)
     with rasterio.open(path) as src:
         reproject(rasterio.band(src, 1), out, dst_transform=transform, dst_crs=crs,
-                  resampling=Resampling.sum, src_nodata=src.nodata, dst_nodata=np.nan)
+                  resampling=Resampling.sum, src_nodata=src.nodata, dst_nodata=np.nan,
+                  num_threads=2)  # GDAL warps chunks on both cores: same cells, faster
     return np.nan_to_num(out, nan=0.0)
 
 
