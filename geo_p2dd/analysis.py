@@ -220,10 +220,14 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
         "people": loc_table["people_est"], "source": loc_table["source"],
         "best_4g": [CLASS_NAMES[int(c)] for c in loc_table["best_4g"]],
         "best_other": [CLASS_NAMES[int(c)] for c in loc_table["best_other"]],
+        "best_source": loc_table["best_source"],
+        **{_signal_column(c): [CLASS_NAMES[int(x)] for x in loc_table[c]]
+           for c in loc_table.columns if c.startswith("signal:")},
         "served_by_site": loc_table["by_site"], "nearest_site_km":
             np.round(loc_table["site_m"] / 1000.0, 2),
+        "nearest_tower_km": np.round(loc_table["tower_m"] / 1000.0, 2),
         "status": loc_table["status"], "status_planned": loc_table["status_planned"],
-        "reason_en": loc_table["reason_en"],
+        "reason_en": loc_table["reason_en"], "reason_id": loc_table["reason_id"],
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
     result = AnalysisResult(vil.reset_index(), loc_out, areas, timings)
@@ -231,6 +235,13 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
         _write(project, result, modelled_now, grid)
         lap("write")
     return result
+
+
+def _signal_column(column: str) -> str:
+    """``signal:modelled 4G (installed)`` -> ``signal_modelled_4g_installed``."""
+    import re
+
+    return "signal_" + re.sub(r"[^a-z0-9]+", "_", column.split(":", 1)[1].lower()).strip("_")
 
 
 def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -300,6 +311,9 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
     # distances from settlements to the nearest installed service
     settle_m = loc["site_m"].where(is_settle)
     v["dist_service_km"] = (settle_m.groupby(loc["village_kode"]).max() / 1000.0).reindex(
+        v.index)
+    settle_t = loc["tower_m"].where(is_settle)
+    v["dist_tower_km"] = (settle_t.groupby(loc["village_kode"]).max() / 1000.0).reindex(
         v.index)
     # share of people without 4G (by people, else by settlements) among those whose 4G
     # signal is known: unknown is not "no 4G"
@@ -383,6 +397,8 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
         ptot = pc.sum(axis=1)
         pknown = ptot - pc[:, 0]
         out["pop_grid"] = np.round(ptot, 1)
+        for i, name in enumerate(CLASS_NAMES):  # population share per 4G signal class
+            out[f"pop_{name}"] = np.where(ptot > 0, pc[:, i] / np.maximum(ptot, 1e-9), np.nan)
         out["pop_no_4g"] = np.where(pknown > 0, pc[:, 1:usable].sum(axis=1) /
                                     np.maximum(pknown, 1e-9), np.nan)
     return out

@@ -24,7 +24,7 @@ from rasterio.warp import reproject
 from geo_p2dd.grid import Grid, xy_to_colrow
 from geo_p2dd.io.raster import sample_points
 from geo_p2dd.propagation import received_power_grid, rsrp_class
-from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CODES, SITE_KINDS
+from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
 
 RADIUS_KINDS = ("starlink", "vsat", "wifi", "fiber")
 TOWER_KINDS = ("bts",)
@@ -140,16 +140,22 @@ def locations_coverage(
     """Signal and service at every location for the sites with ``statuses``.
 
     Returns a frame aligned with ``locations``: ``best_4g``/``best_other``
-    (class codes), ``by_site`` (site id serving it or ""), ``site_m`` (distance to
-    the nearest site with those statuses, any kind), ``status`` and ``reason_en``.
+    (class codes), ``best_source`` (the 4G source giving ``best_4g``), one
+    ``signal:<source name>`` column of class codes per source (operators and
+    technologies reported separately), ``by_site`` (site id serving it or ""),
+    ``site_m`` (distance to the nearest site with those statuses, any kind),
+    ``tower_m`` (to the nearest such tower), ``status``, ``reason_en`` and
+    ``reason_id`` (the same reason in Bahasa Indonesia).
     """
     usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
     n = len(locations)
     best_4g = np.zeros(n, dtype=np.uint8)
     best_other = np.zeros(n, dtype=np.uint8)
     best_src = np.full(n, "", dtype=object)
+    per_source: dict[str, np.ndarray] = {}
     for src in sources:
         vals = sample_source(src, locations.geometry)
+        per_source[f"signal:{src.name}"] = vals
         if src.is_4g:
             better = vals > best_4g
             best_src[better] = src.name
@@ -163,6 +169,12 @@ def locations_coverage(
     site_m = np.full(n, np.nan)
     near_name = np.full(n, "", dtype=object)
     near_kind = np.full(n, "", dtype=object)
+    tower_m = np.full(n, np.nan)
+    towers = active["kind"].isin(TOWER_KINDS).to_numpy()
+    if towers.any():
+        t_tree = shapely.STRtree(active_m.values[towers])
+        t_pt, t_site = t_tree.query_nearest(pts.values, all_matches=False)
+        tower_m[t_pt] = shapely.distance(pts.values[t_pt], active_m.values[towers][t_site])
     if len(active):
         tree = shapely.STRtree(active_m.values)
         i_pt, i_site = tree.query_nearest(pts.values, return_distance=False, all_matches=False)
@@ -191,38 +203,54 @@ def locations_coverage(
     weak = ~served & ((best_4g >= SIGNAL_CODES["marginal"]) | (best_other >= usable))
     status = np.where(served, "served", np.where(weak, "weak",
                                                  np.where(known, "unserved", "unknown")))
-    reasons = []
+    reasons, reasons_id = [], []
     seen: dict = {}  # _reason is pure: locations with the same facts share one text
     for a in zip(status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
                  strict=True):
         key = a[:5] + (None if np.isnan(a[5]) else a[5],) + a[6:]
-        text = seen.get(key)
-        if text is None:
-            text = seen[key] = _reason(*a, usable=usable)
-        reasons.append(text)
-    return pd.DataFrame({"best_4g": best_4g, "best_other": best_other, "by_site": by_site,
-                         "site_m": site_m, "status": status, "reason_en": reasons},
+        texts = seen.get(key)
+        if texts is None:
+            texts = seen[key] = (_reason(*a, usable=usable),
+                                 _reason(*a, usable=usable, lang="id"))
+        reasons.append(texts[0])
+        reasons_id.append(texts[1])
+    return pd.DataFrame({"best_4g": best_4g, "best_other": best_other,
+                         "best_source": best_src, **per_source, "by_site": by_site,
+                         "site_m": site_m, "tower_m": tower_m, "status": status,
+                         "reason_en": reasons, "reason_id": reasons_id},
                         index=locations.index)
 
 
-def _reason(status, b4, bo, src, by_site, site_m, near_name, near_kind, *, usable) -> str:
+def _reason(status, b4, bo, src, by_site, site_m, near_name, near_kind, *, usable,
+            lang: str = "en") -> str:
+    """Why a location has its status, in English or Bahasa Indonesia."""
+    en = lang == "en"
+
+    def signal(code) -> str:
+        name = CODE_TO_SIGNAL[int(code)]
+        return name if en else SIGNAL_CLASSES.label(name, "id").lower()
+
     parts = []
     if by_site:
-        parts.append(f"within the service radius of site {by_site}")
+        parts.append(f"within the service radius of site {by_site}" if en else
+                     f"dalam radius layanan titik {by_site}")
     if b4 >= usable:
-        parts.append(f"4G {CODE_TO_SIGNAL[int(b4)]} ({src})")
+        parts.append(f"4G {signal(b4)} ({src})")
     elif b4 > 0:
-        parts.append("no usable 4G" + (f" (best {CODE_TO_SIGNAL[int(b4)]})"
-                                       if b4 > 1 else ""))
+        best = f" (best {signal(b4)})" if en else f" (terbaik: {signal(b4)})"
+        parts.append(("no usable 4G" if en else "tidak ada 4G yang layak") +
+                     (best if b4 > 1 else ""))
     else:
-        parts.append("4G signal unknown")
+        parts.append("4G signal unknown" if en else "sinyal 4G belum diketahui")
     if bo >= usable and b4 < usable:
-        parts.append(f"2G/3G {CODE_TO_SIGNAL[int(bo)]}")
+        parts.append(f"2G/3G {signal(bo)}")
     if status != "served" and np.isfinite(site_m):
-        kind = SITE_KINDS.label(near_kind, "en")
-        parts.append(f"nearest installed site {kind} {near_name} {site_m / 1000:.1f} km")
+        kind = SITE_KINDS.label(near_kind, lang)
+        km = f"{site_m / 1000:.1f}"
+        parts.append(f"nearest installed site {kind} {near_name} {km} km" if en else
+                     f"titik terpasang terdekat {kind} {near_name} {km.replace('.', ',')} km")
     elif status != "served":
-        parts.append("no installed site")
+        parts.append("no installed site" if en else "belum ada titik terpasang")
     return "; ".join(parts)
 
 

@@ -73,5 +73,6 @@ def explain_village(project: Project, kode: str, lang: str = "en") -> str:
         lines.append("")
         for r in mine.itertuples():
             lines.append(f"  [{LOCATION_STATUS.label(r.status, lang)}] "
-                         f"{LOCATION_KINDS.label(r.kind, lang)} {r.name}: {r.reason_en}")
+                         f"{LOCATION_KINDS.label(r.kind, lang)} {r.name}: "
+                         f"{r.reason_en if en or 'reason_id' not in mine else r.reason_id}")
     return "\n".join(lines)

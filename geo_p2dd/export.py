@@ -291,6 +291,13 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "status_planned": ("Location status once sites in progress and planned work",
                        "Status lokasi setelah site proses/rencana"),
     "reason_en": ("Why the location has this status (English)", "Alasan status (Inggris)"),
+    "reason_id": ("Why the location has this status (Indonesian)",
+                  "Alasan status (Bahasa Indonesia)"),
+    "best_source": ("Coverage source giving the best 4G signal", "Sumber sinyal 4G terbaik"),
+    "nearest_tower_km": ("Distance to the nearest installed tower (km)",
+                         "Jarak ke menara terpasang terdekat (km)"),
+    "dist_tower_km": ("Farthest distance from a settlement to the nearest installed tower (km)",
+                      "Jarak terjauh permukiman ke menara terpasang terdekat (km)"),
     "village_gap_class": ("Gap class of the village", "Kelas kesenjangan kampung"),
     "lon": ("Longitude (WGS 84); a representative point inside polygons",
             "Bujur (WGS 84); titik representatif di dalam poligon"),
@@ -339,6 +346,14 @@ def describe_column(name: str) -> tuple[str, str]:
         if name.startswith(prefix) and name[2:] in _FACTOR_DOCS:
             f_en, f_id = _FACTOR_DOCS[name[2:]]
             return en + f_en, id_ + f_id
+    m = re.fullmatch(r"signal_(\w+)", name)
+    if m:
+        return (f"Signal class from the coverage source {m[1]}",
+                f"Kelas sinyal dari sumber cakupan {m[1]}")
+    m = re.fullmatch(r"pop_(unknown|none|marginal|poor|fair|good)", name)
+    if m:
+        return (f"Share of the grid population in 4G signal class {m[1]} (0-1)",
+                f"Porsi penduduk grid pada kelas sinyal 4G {m[1]} (0-1)")
     m = re.fullmatch(r"rank_(kecamatan|kabupaten|provinsi)", name)
     if m:
         return f"Rank within the {m[1]}", f"Peringkat di dalam {m[1]}"
@@ -394,7 +409,8 @@ SHAPEFILE_FIELDS: dict[str, str] = {
     "f_remoteness": "f_remote", "c_remoteness": "c_remote",
     "f_nothing_planned": "f_no_plan", "c_nothing_planned": "c_no_plan",
     "rank_kecamatan": "rank_kec", "rank_kabupaten": "rank_kab",
-    "locations_by_site_planned": "loc_sitepl",
+    "locations_by_site_planned": "loc_sitepl", "dist_tower_km": "dist_twkm",
+    "nearest_tower_km": "near_twkm", "best_source": "best_src",
     "location_id": "loc_id", "village_kode": "vil_kode", "served_by_site": "served_by",
     "nearest_site_km": "near_sitkm", "status_planned": "status_pl",
     "village_gap_class": "vil_gap",
@@ -779,8 +795,10 @@ class ExportData:
             if "kecamatan_kode" in villages else vk.str.slice(0, 8)
         out["kabupaten_kode"] = vk.map(villages["kabupaten_kode"]) \
             if "kabupaten_kode" in villages else vk.str.slice(0, 5)
-        for c in ("people", "source", "best_4g", "best_other", "served_by_site",
-                  "nearest_site_km", "status", "status_planned", "reason_en"):
+        signal_cols = [c for c in loc.columns if c.startswith("signal_")]
+        for c in ("people", "source", "best_4g", "best_other", "best_source", *signal_cols,
+                  "served_by_site", "nearest_site_km", "nearest_tower_km", "status",
+                  "status_planned", "reason_en", "reason_id"):
             if c in loc:
                 out[c] = loc[c]
         out["village_gap_class"] = vk.map(results["gap_class"])

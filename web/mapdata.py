@@ -185,7 +185,8 @@ def locations_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
                            "status": r.status,
                            "status_label": LOCATION_STATUS.label(r.status, lang),
                            "people": format_int(r.people) if pd.notna(r.people) else "",
-                           "reason": str(r.reason_en)}})
+                           "reason": str(getattr(r, "reason_id", r.reason_en)
+                                         if lang == "id" else r.reason_en)}})
     return {"type": "FeatureCollection", "features": features}
 
 
