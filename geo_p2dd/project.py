@@ -291,10 +291,11 @@ class Transaction:
                 geometry_type = "Point"
             else:
                 geometry_type = "Unknown" if len(frame) == 0 else None
-            pyogrio.write_dataframe(frame, target, layer=name, driver="GPKG",
+            pyogrio.write_dataframe(frame, target, layer=name, driver="GPKG", use_arrow=True,
                                     geometry_type=geometry_type)
         else:
-            pyogrio.write_dataframe(pd.DataFrame(frame), target, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(pd.DataFrame(frame), target, layer=name, driver="GPKG",
+                                    use_arrow=True)
 
     def delete_layer(self, name: str) -> None:
         import sqlite3
