@@ -255,6 +255,17 @@ def page(browser):
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+def mahakam_ulu_files() -> dict[str, Path]:
+    """The real Mahakam Ulu inputs in ../shared/data, as init_project keywords (or skip)."""
+    return {
+        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
+        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
+        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
+        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
+        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
+    }
+
+
 @pytest.fixture(scope="session")
 def mahakam_ulu_project(tmp_path_factory):
     """Real Mahakam Ulu (../shared/data) imported and analysed once per worker (read-only)."""
@@ -263,13 +274,7 @@ def mahakam_ulu_project(tmp_path_factory):
     from geo_p2dd.analysis import analyze_project
     from geo_p2dd.imports import init_project
 
-    data = {
-        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
-        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
-        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
-        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
-        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
-    }
+    data = mahakam_ulu_files()
     path = tmp_path_factory.mktemp("mahakam_ulu") / "project"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # repairs of the real data are tested elsewhere

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_data
+from conftest import mahakam_ulu_files
 
 from geo_p2dd.analysis import GAP_ORDER, analyze_project
 from geo_p2dd.imports import init_project
@@ -29,13 +29,7 @@ REPORTED_BLANK_SPOTS_2021 = 23
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    files = {
-        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
-        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
-        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
-        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
-        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
-    }
+    files = mahakam_ulu_files()
     project, _ = init_project(tmp_path_factory.mktemp("real") / "mahakam-ulu",
                               region="64.11", **files)
     t0 = time.perf_counter()

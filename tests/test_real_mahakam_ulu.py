@@ -15,7 +15,7 @@ import pyogrio
 import pytest
 import rasterio
 import shapely
-from conftest import shared_data
+from conftest import mahakam_ulu_files, shared_data
 
 from geo_p2dd.imports import init_project
 from geo_p2dd.io.vector import RepairWarning, read_vector
@@ -28,13 +28,7 @@ MARGIN_DEG = 0.35  # towers this far outside the region are kept (they serve it)
 
 @pytest.fixture(scope="module")
 def mahakam_ulu(tmp_path_factory):
-    files = {
-        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
-        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
-        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
-        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
-        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
-    }
+    files = mahakam_ulu_files()
     project, reports = init_project(tmp_path_factory.mktemp("real") / "mahakam-ulu",
                                     region="64.11", **files)
     return project, {r.kind: r for r in reports}, files

@@ -18,7 +18,7 @@ import pandas as pd
 import pyogrio
 import pytest
 from click.testing import CliRunner
-from conftest import ARTIFACTS, shared_data
+from conftest import ARTIFACTS, mahakam_ulu_files
 from pypdf import PdfReader
 
 from geo_p2dd.cli import main
@@ -338,13 +338,7 @@ def test_real_mahakam_ulu_summary(tmp_path):
     from geo_p2dd.analysis import analyze_project
     from geo_p2dd.imports import init_project
 
-    files = {
-        "villages": shared_data("boundaries", "mahakam_ulu.gpkg"),
-        "population": shared_data("population", "mahakam_ulu_census2010.csv"),
-        "population_raster": shared_data("population", "ghs_pop_1km_kalimantan_timur.tif"),
-        "towers": shared_data("towers", "opencellid_mcc510_subset.csv"),
-        "dem": shared_data("terrain", "mahakam_ulu_elevation_5arcmin.tif"),
-    }
+    files = mahakam_ulu_files()
     project, _ = init_project(tmp_path / "mahakam-ulu", region="64.11", **files)
     analyze_project(project)
     out = tmp_path / "ringkasan.pdf"
