@@ -405,7 +405,11 @@ def points_from_input(
     if len(result) == 0:
         shown = "; ".join(str(r) for r in rejected[:5])
         raise InputError(f"no usable row ({len(rejected)} rejected: {shown})", file=file)
-    return PointImport(result.reset_index(drop=True), sorted(rejected, key=lambda r: r.row))
+    result = result.reset_index(drop=True)
+    # what the file actually said: a re-import must not blank what it did not mention
+    result.attrs["given_columns"] = sorted(mapping)
+    result.attrs["placed_ids"] = sorted(result[id_col][placeable[ok]])
+    return PointImport(result, sorted(rejected, key=lambda r: r.row))
 
 
 def _site_attributes(out, text, mapping, points, reject, file) -> None:
@@ -547,7 +551,13 @@ class MergeCounts:
 
 def merge_points(existing: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame, id_col: str
                  ) -> tuple[gpd.GeoDataFrame, MergeCounts]:
-    """Merge ``new`` rows into ``existing`` by ``id_col``: update, add, keep the rest."""
+    """Merge ``new`` rows into ``existing`` by ``id_col``: update, add, keep the rest.
+
+    Nothing already recorded is lost by a partial sheet: for rows that exist,
+    optional columns the new file did not have (``new.attrs["given_columns"]``)
+    keep their recorded values, and rows the import had to place at their
+    village's settlement (``new.attrs["placed_ids"]``) keep their recorded position.
+    """
     counts = MergeCounts()
     if existing is None or len(existing) == 0:
         counts.added = len(new)
@@ -555,6 +565,16 @@ def merge_points(existing: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame, id_co
     old = existing.set_index(id_col)
     fresh = new.set_index(id_col)
     common = [c for c in fresh.columns if c in old.columns]
+    both = fresh.index[fresh.index.isin(old.index)]
+    given = new.attrs.get("given_columns")
+    if given is not None and len(both):
+        derived = {"kind", "name", "status", "village_kode", "geometry", "source"}
+        for col in common:
+            if col not in given and col not in derived:
+                fresh.loc[both, col] = old.loc[both, col].to_numpy()
+    placed = [k for k in new.attrs.get("placed_ids", []) if k in old.index]
+    if placed:
+        fresh.loc[placed, "geometry"] = old.loc[placed, "geometry"].to_numpy()
     for key in fresh.index:
         if key not in old.index:
             counts.added += 1

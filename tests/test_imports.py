@@ -560,3 +560,31 @@ def test_report_to_dict(project, sites_csv):
     d = report.to_dict()
     assert d == {"kind": "sites", "file": str(sites_csv), "rows": 4, "added": 4, "updated": 0,
                  "unchanged": 0, "skipped": 0, "rejected": [], "notes": []}
+
+
+def test_reimport_of_a_partial_sheet_loses_nothing(tmp_path, project):
+    """An agency re-sends only name, kind, status and village: year, agency and the
+    recorded coordinates of rows it gives without coordinates stay as they were."""
+    from geo_p2dd.imports import import_layer
+
+    villages = project.read_layer("villages")
+    kode = villages["kode"].iloc[0]
+    pt = villages.geometry.iloc[0].representative_point()
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "jenis,nama,status,kode_desa,OPD,tahun,bujur,lintang\n"
+        f"Starlink,Starlink Satu,terpasang,{kode},Diskominfo,2024,{pt.x:.5f},{pt.y:.5f}\n",
+        encoding="utf-8")
+    import_layer(project, "sites", full)
+    before = project.read_layer("sites").iloc[0]
+    partial = tmp_path / "partial.csv"
+    partial.write_text("jenis,nama,status,kode_desa,bujur,lintang\n"
+                       f"Starlink,Starlink Satu,proses,{kode},,\n", encoding="utf-8")
+    with pytest.warns(RepairWarning, match="without coordinates"):
+        report = import_layer(project, "sites", partial)
+    assert (report.added, report.updated) == (0, 1)
+    after = project.read_layer("sites").iloc[0]
+    assert after["status"] == "in_progress"
+    assert after["agency"] == before["agency"] == "Diskominfo"
+    assert after["year"] == before["year"] == 2024
+    assert after.geometry.equals_exact(before.geometry, 1e-9)
