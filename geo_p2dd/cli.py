@@ -51,6 +51,14 @@ def friendly(f):
                     raise
                 click.echo(f"error: {exc.__class__.__name__}: {exc}", err=True)
                 sys.exit(1)
+            except Exception as exc:  # a bug of ours: say so in one line, not a traceback
+                _print_warnings(caught)
+                if debug:
+                    raise
+                click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} (this is a bug "
+                           "in geo_p2dd; run with --debug for the traceback and report it)",
+                           err=True)
+                sys.exit(1)
         _print_warnings(caught)
         return result
 
@@ -100,6 +108,11 @@ def sample(directory: str, force: bool) -> None:
     if (path / CONFIG_NAME).exists():
         if not force:
             raise GeoP2DDError(f"{path} already holds a project; pass --force to rebuild it")
+        from geo_p2dd.project import Project
+
+        if not Project(path).is_sample:
+            raise GeoP2DDError(f"{path} holds a real project, not the sample; --force only "
+                               "replaces a sample project")
         import shutil
 
         shutil.rmtree(path)
@@ -389,9 +402,14 @@ def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, sit
 # --- report and register (printable summaries, infrastructure register; issue 6) --------------
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    import uuid
+
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @main.command()

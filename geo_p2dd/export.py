@@ -52,6 +52,7 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -889,7 +890,7 @@ class ExportData:
             lambda g: shapely.union_all(shapely.make_valid(np.asarray(g.to_numpy(),
                                                                       dtype=object))))
         if cache is not None and len(made):
-            tmp = cache.with_name(f".{cache.name}.tmp")
+            tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
             gpd.GeoDataFrame({"kode": made.index.to_numpy()}, geometry=list(made.to_numpy()),
                              crs=CRS).to_parquet(tmp)
             os.replace(tmp, cache)

@@ -351,8 +351,15 @@ def import_layer(project: Project, kind: str, path: str | Path, **opts) -> Impor
     return report
 
 
+RESULT_TABLES = ("village_results", "location_results", "area_results")
+
+
 def _invalidate_analysis(tx: Transaction) -> None:
-    tx.config.pop("analysis", None)
+    """Results computed from the old inputs are removed: nothing shows stale figures."""
+    if tx.config.pop("analysis", None) is not None or any(
+            tx.project.has_layer(t) for t in RESULT_TABLES):
+        for table in RESULT_TABLES:
+            tx.delete_layer(table)
 
 
 def init_project(
@@ -387,6 +394,9 @@ def init_project(
     created = path  # the outermost directory this call creates (removed on failure)
     while not created.parent.exists():
         created = created.parent
+    # on failure remove only what this call made, never a user's own rasters/ or cache/
+    made = {n for n in ("project.toml", "layers.gpkg", "rasters", "cache")
+            if not (path / n).exists()}
     project = Project.create(path, name=name, region_code=region or "")
     reports: list[ImportReport] = []
     try:
@@ -417,8 +427,7 @@ def init_project(
     except BaseException:
         if existed:
             for p in path.iterdir():
-                if p.name in ("project.toml", "layers.gpkg", "rasters", "cache") or \
-                        p.name.startswith(".staging-"):
+                if p.name in made or p.name.startswith(".staging-"):
                     shutil.rmtree(p) if p.is_dir() else p.unlink()
         else:
             shutil.rmtree(created, ignore_errors=True)

@@ -355,13 +355,14 @@ def points_from_input(
                 reject(i, mapping["village"], f"unknown village {v!r}")
     geoms = points.geometry.values.copy()
     no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    need = np.array([village[i] is None for i in range(n)]) & ~no_point & ok
+    need = np.array([village[i] is None for i in range(n)], dtype=bool) & ~no_point & ok
     if need.any():
         village[need] = assign_villages(gpd.GeoSeries(geoms[need]), villages, tolerance_deg)
-    for i in np.flatnonzero(ok & np.array([v is None for v in village]) & ~no_point):
+    for i in np.flatnonzero(ok & np.array([v is None for v in village], dtype=bool)
+                            & ~no_point):
         reject(i, "geometry", "point lies in no village of the project")
     # rows without coordinates
-    placeable = no_point & ok & np.array([v is not None for v in village])
+    placeable = no_point & ok & np.array([v is not None for v in village], dtype=bool)
     for i in np.flatnonzero(no_point & ok & ~placeable):
         reject(i, None, "no coordinates and no village to place it in")
     if placeable.any():

@@ -148,10 +148,10 @@ def test_repairs_are_reported(runner, cli_project, tmp_path):
 
 def test_sample_command(runner, tmp_path):
     target = tmp_path / "sample"
-    Project.create(target, name="not the sample")
+    Project.create(target, name="an old sample", sample=True)
     result = runner.invoke(main, ["sample", str(target)])
     assert "--force" in _bad_input(result)
-    assert Project(target).name == "not the sample"
+    assert Project(target).name == "an old sample"
     result = _ok(runner.invoke(main, ["sample", str(target), "--force"]))
     assert "fictitious" in result.stdout
     assert Project(target).is_sample

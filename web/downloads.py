@@ -56,11 +56,17 @@ def export_data(view: ProjectView | None = None) -> ex.ExportData:
     view = view or current_view()
     data = view.extra.get("export_data")
     if data is None:
-        data = ex.ExportData(view.project, villages=view.villages, results=view.results,
-                             locations=view.locations, areas=view.areas, sites=view.sites,
-                             loaded=True)
-        view.extra["export_data"] = data
+        with _export_data_lock:  # one build per view, however many threads ask at once
+            data = view.extra.get("export_data")
+            if data is None:
+                data = ex.ExportData(view.project, villages=view.villages,
+                                     results=view.results, locations=view.locations,
+                                     areas=view.areas, sites=view.sites, loaded=True)
+                view.extra["export_data"] = data
     return data
+
+
+_export_data_lock = threading.Lock()
 
 
 def available_layers(data: ex.ExportData) -> list[str]:
@@ -154,7 +160,9 @@ def cached(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Filters,
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        tag.write_text(etag)
+        tag_tmp = tag.with_name(f"{tag.name}.{uuid.uuid4().hex[:6]}")
+        tag_tmp.write_text(etag)
+        os.replace(tag_tmp, tag)  # readers never see a half-written ETag
         _prune(root, keep=path)
         return CachedFile(path, etag)
 
@@ -326,14 +334,20 @@ def file(layer: str, fmt: str):
     fmt_ = _format_or_404(fmt)
     filters = filters_from_args(request.args)
     wkt = fmt_.key == "csv" and request.args.get("wkt") in ("1", "true", "on")
-    entry = cached(view, layer, fmt_, filters, wkt)
     encoded = fmt_.compressible and "gzip" in request.headers.get("Accept-Encoding", "")
-    if encoded:
-        entry = gzipped(entry)
-    response = send_file(entry.path, mimetype=fmt_.media_type, as_attachment=True,
-                         download_name=ex.download_name(data, layer, fmt_, filters),
-                         conditional=True, etag=entry.etag,
-                         last_modified=data_modified(view), max_age=0)
+    for attempt in (1, 2):  # a concurrent prune may remove the file just made: make it again
+        entry = cached(view, layer, fmt_, filters, wkt)
+        if encoded:
+            entry = gzipped(entry)
+        try:
+            response = send_file(entry.path, mimetype=fmt_.media_type, as_attachment=True,
+                                 download_name=ex.download_name(data, layer, fmt_, filters),
+                                 conditional=True, etag=entry.etag,
+                                 last_modified=data_modified(view), max_age=0)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     if encoded:
         response.headers["Content-Encoding"] = "gzip"
     if fmt_.compressible:

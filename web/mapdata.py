@@ -223,14 +223,16 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
         return json.dumps({"type": "FeatureCollection", "features": [],
                            "too_many": int(len(idx))})
     idx = np.sort(idx)
-    base = view.villages.iloc[idx][["kode", "geometry"]]
+    base = view.villages.iloc[idx]
     if region:
         base = base[code_matches(base["kode"], region)]
     if view.results is not None:
         table = view.extra.get("results_by_kode")
         if table is None:
             table = view.extra["results_by_kode"] = view.results.set_index("kode", drop=False)
-        extra = table.loc[base["kode"].to_numpy()].reset_index(drop=True)
+        extra = table.reindex(base["kode"].to_numpy()).reset_index(drop=True)
+        extra["kode"] = base["kode"].to_numpy()
+        extra["nama"] = extra["nama"].fillna(pd.Series(base["nama"].to_numpy()))
         frame = gpd.GeoDataFrame(extra, geometry=base.geometry.to_numpy(), crs="EPSG:4326")
     else:
         frame = base

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import folium
 import pandas as pd
@@ -274,10 +275,13 @@ def villages_bbox():
     try:
         bbox = tuple(float(v) for v in request.args["bbox"].split(","))
         zoom = float(request.args.get("zoom", 10))
-        if len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3]:
+        if len(bbox) != 4 or bbox[0] > bbox[2] or bbox[1] > bbox[3] or not all(
+                math.isfinite(v) for v in bbox):
             raise ValueError
     except (KeyError, ValueError) as exc:
         raise InputError("bbox must be west,south,east,north in degrees") from exc
+    if not (math.isfinite(zoom) and 0 <= zoom <= 24):
+        raise InputError("zoom must be a number from 0 to 24", found=request.args.get("zoom"))
     region = request.args.get("region")
     text = mapdata.bbox_villages(view, bbox, zoom, g.lang, normalise_code(region)
                                  if region else None)

@@ -91,10 +91,21 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         wb.close()
     if not rows:
         raise InputError("the sheet is empty", file=str(path))
-    header = [("" if h is None else str(h)) for h in rows[0]]
+    header = _unique_headers([("" if h is None else str(h).strip()) for h in rows[0]])
     width = len(header)
     body = [[_cell_text(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
     return pd.DataFrame(body, columns=header)
+
+
+def _unique_headers(header: list[str]) -> list[str]:
+    """Repeated headers become name, name.1, name.2 (as pandas does for CSV)."""
+    seen: dict[str, int] = {}
+    out = []
+    for h in header:
+        n = seen.get(h, 0)
+        out.append(h if n == 0 else f"{h}.{n}")
+        seen[h] = n + 1
+    return out
 
 
 def _cell_text(value: object) -> str | None:
