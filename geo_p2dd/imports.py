@@ -462,6 +462,9 @@ def _default_name(st: Staged) -> str:
     villages = st.get("villages")
     names = villages["kabupaten"].dropna().unique()
     if len(names) != 1:
+        kabupaten = villages["kabupaten_kode"].dropna().unique()
+        if len(names) == 0 and len(kabupaten) == 1:  # one kabupaten known only by its code
+            return f"Wilayah {kabupaten[0]}"
         return _many_regions(villages)
     name = str(names[0])
     return name if name.lower().startswith(("kabupaten", "kota", "kab.")) else f"Kabupaten {name}"
