@@ -22,7 +22,6 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from geo_p2dd.grid import Grid, xy_to_colrow
-from geo_p2dd.io.raster import sample_points
 from geo_p2dd.propagation import received_power_grid, rsrp_class
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
 
@@ -297,6 +296,3 @@ def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> 
                   num_threads=2)  # GDAL warps chunks on both cores: same cells, faster
     return np.nan_to_num(out, nan=0.0)
 
-
-def sample_population(path, points: gpd.GeoSeries) -> np.ndarray:
-    return sample_points(path, points)

@@ -177,17 +177,19 @@ def locations_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
         return {"type": "FeatureCollection", "features": []}
     if region:
         loc = loc[code_matches(loc["village_kode"], region)]
-    features = []
-    for r in loc.itertuples():
-        features.append({"type": "Feature", "geometry": {
-            "type": "Point", "coordinates": [round(r.lon, 5), round(r.lat, 5)]},
-            "properties": {"name": str(r.name), "kind": LOCATION_KINDS.label(r.kind, lang),
-                           "status": r.status,
-                           "status_label": LOCATION_STATUS.label(r.status, lang),
-                           "people": format_int(r.people) if pd.notna(r.people) else "",
-                           "reason": str(getattr(r, "reason_id", r.reason_en)
-                                         if lang == "id" else r.reason_en)}})
+    features = [_point(r.lon, r.lat, {
+        "name": str(r.name), "kind": LOCATION_KINDS.label(r.kind, lang), "status": r.status,
+        "status_label": LOCATION_STATUS.label(r.status, lang),
+        "people": format_int(r.people) if pd.notna(r.people) else "",
+        "reason": str(getattr(r, "reason_id", r.reason_en) if lang == "id" else r.reason_en)})
+        for r in loc.itertuples()]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _point(lon: float, lat: float, properties: dict) -> dict:
+    """A point feature with coordinates rounded to ~1 m."""
+    return {"type": "Feature", "properties": properties,
+            "geometry": {"type": "Point", "coordinates": [round(lon, 5), round(lat, 5)]}}
 
 
 def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
@@ -196,18 +198,12 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
         return {"type": "FeatureCollection", "features": []}
     if region:
         sites = sites[code_matches(sites["village_kode"].fillna(""), region)]
-    features = []
-    for r in sites.itertuples():
-        year = "" if pd.isna(r.year) else str(int(r.year))
-        features.append({"type": "Feature", "geometry": {
-            "type": "Point", "coordinates": [round(r.geometry.x, 5), round(r.geometry.y, 5)]},
-            "properties": {"name": str(r.name), "kind": r.kind,
-                           "kind_label": SITE_KINDS.label(r.kind, lang),
-                           "letter": SITE_LETTERS.get(r.kind, "?"),
-                           "status": r.status,
-                           "status_label": SITE_STATUS.label(r.status, lang),
-                           "agency": str(r.agency or ""), "year": year,
-                           "operator": str(r.operator or "")}})
+    features = [_point(r.geometry.x, r.geometry.y, {
+        "name": str(r.name), "kind": r.kind, "kind_label": SITE_KINDS.label(r.kind, lang),
+        "letter": SITE_LETTERS.get(r.kind, "?"), "status": r.status,
+        "status_label": SITE_STATUS.label(r.status, lang), "agency": str(r.agency or ""),
+        "year": "" if pd.isna(r.year) else str(int(r.year)),
+        "operator": str(r.operator or "")}) for r in sites.itertuples()]
     return {"type": "FeatureCollection", "features": features}
 
 
