@@ -202,7 +202,7 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
     loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
     usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
     vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs),
-                           usable=usable)
+                           usable=usable, seat=config["project"].get("seat_kode") or None)
     lap("villages")
 
     area = _area_shares(project, villages, imported + modelled_now, grid, pop_path,
@@ -263,8 +263,11 @@ def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.D
 
 
 def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.GeoDataFrame,
-                     geom_m: gpd.GeoSeries, usable: int = SIGNAL_CODES["poor"]
-                     ) -> pd.DataFrame:
+                     geom_m: gpd.GeoSeries, usable: int = SIGNAL_CODES["poor"],
+                     seat: str | None = None) -> pd.DataFrame:
+    """Per-village figures; remoteness is measured to the main settlement of ``seat``
+    (the regency seat's village code, ``[project] seat_kode``), else to the project's
+    most populated settlement."""
     v = pd.DataFrame(villages.drop(columns="geometry")).set_index("kode")
     g = loc.groupby("village_kode")
     people = loc["people_est"].fillna(0.0)
@@ -348,8 +351,9 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
         "village_kode")
     if len(main):
         pts = geom_m.loc[main.index]
-        seat = pts.loc[main["p"].idxmax()]
-        v["remoteness_km"] = pd.Series(shapely.distance(pts.values, seat) / 1000.0,
+        at_seat = main.index[main["village_kode"].to_numpy() == seat] if seat else []
+        centre = pts.loc[at_seat[0]] if len(at_seat) else pts.loc[main["p"].idxmax()]
+        v["remoteness_km"] = pd.Series(shapely.distance(pts.values, centre) / 1000.0,
                                        index=main["village_kode"].to_numpy()).reindex(v.index)
     else:
         v["remoteness_km"] = np.nan
@@ -412,7 +416,7 @@ def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
     order["unknown"] = -1  # unknown -> any class is progress too
     v["in_programme"] = (v["gap_class_planned"].map(order) > v["gap_class"].map(order)) & \
         (v["gap_class"] != "served") | (v["people_unserved_planned"] < v["people_unserved"])
-    # remoteness: distance from the village's main settlement to the seat (most people)
+    # remoteness: distance from the village's main settlement to the seat
     raw = pd.DataFrame(index=v.index)
     raw["unserved_people"] = v["people_unserved"]
     raw["unserved_facilities"] = v["facilities_unserved"]

@@ -45,3 +45,22 @@ def test_reasons_in_both_languages(sample_project):
     assert unserved["reason_id"].str.contains("titik terpasang terdekat|belum ada titik").all()
     served = loc[loc["status"] == "served"]
     assert not served["reason_id"].str.contains("terdekat").any()
+
+
+def test_remoteness_is_measured_to_the_configured_seat(sample_copy):
+    import tomllib
+
+    import tomli_w
+
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.project import Project
+
+    before = sample_copy.read_table("village_results").set_index("kode")
+    seat = before["remoteness_km"].idxmax()  # make the most remote village the seat
+    path = sample_copy.path / "project.toml"
+    config = tomllib.loads(path.read_text(encoding="utf-8"))
+    config["project"]["seat_kode"] = seat
+    path.write_text(tomli_w.dumps(config), encoding="utf-8")
+    after = analyze_project(Project(sample_copy.path)).villages.set_index("kode")
+    assert after.loc[seat, "remoteness_km"] == 0.0
+    assert before.loc[seat, "remoteness_km"] > 0.0
