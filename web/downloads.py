@@ -361,20 +361,19 @@ def file(layer: str, fmt: str):
 
 @bp.get("/<layer>/metadata.json")
 def metadata(layer: str):
-    data = export_data()
-    _layer_or_404(data, layer)
-    filters = filters_from_args(request.args)
-    frame = data.select(layer, filters)
-    meta = ex.build_metadata(data, layer, frame, filters)
+    meta = _layer_metadata(layer)
     return Response(json.dumps(meta, ensure_ascii=False, indent=1),
                     mimetype="application/json")
 
 
 @bp.get("/<layer>/README.txt")
 def readme(layer: str):
+    return Response(ex.readme_text(_layer_metadata(layer)), mimetype="text/plain")
+
+
+def _layer_metadata(layer: str) -> dict:
+    """Metadata of a layer as filtered by the request's query."""
     data = export_data()
     _layer_or_404(data, layer)
     filters = filters_from_args(request.args)
-    frame = data.select(layer, filters)
-    meta = ex.build_metadata(data, layer, frame, filters)
-    return Response(ex.readme_text(meta), mimetype="text/plain")
+    return ex.build_metadata(data, layer, data.select(layer, filters), filters)

@@ -121,16 +121,20 @@ def village_properties(row, lang: str) -> dict:
     return props
 
 
-def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> dict:
-    geoms = _round_geojson(frame.geometry.values, tolerance)
+def _village_features(frame: gpd.GeoDataFrame, tolerance: float, lang: str):
+    """(kode, geometry as GeoJSON text, properties) of each village, for both builders."""
+    geoms = _geojson_strings(frame.geometry.values, tolerance)
     inside = shapely.point_on_surface(frame.geometry.values)
     records = frame.drop(columns="geometry").to_dict("records")
-    features = []
     for r, g, pt in zip(records, geoms, inside, strict=True):
         props = village_properties(r, lang)
         props["rp"] = [round(pt.x, 5), round(pt.y, 5)]  # a point inside, for labels and tests
-        features.append({"type": "Feature", "id": r["kode"], "geometry": g,
-                         "properties": props})
+        yield r["kode"], g, props
+
+
+def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> dict:
+    features = [{"type": "Feature", "id": kode, "geometry": json.loads(g), "properties": props}
+                for kode, g, props in _village_features(frame, tolerance, lang)]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -237,14 +241,7 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
 
 def villages_geojson_text(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> str:
     """The same FeatureCollection as :func:`villages_geojson`, built as text (large views)."""
-    geoms = _geojson_strings(frame.geometry.values, tolerance)
-    inside = shapely.point_on_surface(frame.geometry.values)
-    records = frame.drop(columns="geometry").to_dict("records")
-    parts = []
-    for r, g, pt in zip(records, geoms, inside, strict=True):
-        props = village_properties(r, lang)
-        props["rp"] = [round(pt.x, 5), round(pt.y, 5)]
-        parts.append('{"type":"Feature","id":' + json.dumps(r["kode"]) + ',"geometry":' + g +
-                     ',"properties":' + json.dumps(props, ensure_ascii=False,
-                                                   separators=(",", ":")) + "}")
+    parts = ['{"type":"Feature","id":' + json.dumps(kode) + ',"geometry":' + g +
+             ',"properties":' + json.dumps(props, ensure_ascii=False, separators=(",", ":")) +
+             "}" for kode, g, props in _village_features(frame, tolerance, lang)]
     return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
