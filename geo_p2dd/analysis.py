@@ -146,7 +146,19 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict
 
 
 def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
-    """Analyse ``project`` and (by default) store the results in it atomically."""
+    """Analyse ``project`` and (by default) store the results in it atomically.
+
+    When writing, the project's lock is held from reading the inputs to storing
+    the results, so results always match the inputs they record
+    (``analysis.data_version``); a concurrent import waits for it.
+    """
+    if not write:
+        return _analyze(project, write=False)
+    with project.locked("analyze"):
+        return _analyze(project, write=True)
+
+
+def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -179,7 +191,7 @@ def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
     lap("settlements")
 
     thresholds = config["thresholds"]["rsrp_dbm"]
-    imported = [cov.load_source(e, project.path / e["file"], thresholds)
+    imported = [cov.load_source(e, project.file(e["file"]), thresholds)
                 for e in project.coverage_entries()]
     dem = None
     dem_path = project.raster_path("dem")
@@ -553,7 +565,7 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
 
 def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> None:
     cfg = project.config
-    with project.transaction() as tx:
+    with project.transaction("analyze", inputs=False) as tx:
         tx.write_layer("village_results", result.villages)
         tx.write_layer("location_results", result.locations)
         tx.write_layer("area_results", result.areas)
@@ -571,4 +583,5 @@ def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> No
             "propagation": cfg["propagation"],
             "modelled": files,
             "villages": len(result.villages),
+            "data_version": project.data_version,
         }

@@ -81,12 +81,18 @@ def _print_warnings(caught) -> None:
 def main(debug: bool) -> None:
     """geo_p2dd: village connectivity gaps for Indonesia's P2DD programme.
 
+    Commands that change a project wait for another change in progress (up to
+    GEO_P2DD_LOCK_TIMEOUT seconds, default 600) and say so.
+
     \b
     Example:
       geo-p2dd sample data/sample
       geo-p2dd analyze --project data/sample
       geo-p2dd serve --project data/sample
     """
+    from geo_p2dd.lock import set_wait_reporter
+
+    set_wait_reporter(lambda message: click.echo(message, err=True))
 
 
 @main.command()

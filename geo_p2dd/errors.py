@@ -72,6 +72,10 @@ class ProjectError(GeoP2DDError, RuntimeError):
     """The project directory is missing, incomplete or inconsistent."""
 
 
+class ProjectBusyError(ProjectError):
+    """Another writer holds the project's lock and did not finish in time."""
+
+
 class NotFoundError(GeoP2DDError, LookupError):
     """A village, layer or region that the project does not hold."""
 

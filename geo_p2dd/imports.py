@@ -345,7 +345,7 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
 
 def import_layer(project: Project, kind: str, path: str | Path, **opts) -> ImportReport:
     """Import one file into ``project``; on any error the project is left unchanged."""
-    with project.transaction() as tx:
+    with project.transaction(f"import {kind}") as tx:
         report = run_import(Staged(tx), kind, path, **opts)
         _invalidate_analysis(tx)
     return report
@@ -395,8 +395,9 @@ def init_project(
     while not created.parent.exists():
         created = created.parent
     # on failure remove only what this call made, never a user's own rasters/ or cache/
-    made = {n for n in ("project.toml", "layers.gpkg", "rasters", "cache")
-            if not (path / n).exists()}
+    made = {n for n in ("project.toml", "layers.gpkg", "rasters", "cache", ".lock",
+                        ".current", ".generations")
+            if not (path / n).exists() and not (path / n).is_symlink()}
     project = Project.create(path, name=name, region_code=region or "")
     reports: list[ImportReport] = []
     try:
@@ -428,7 +429,7 @@ def init_project(
         if existed:
             for p in path.iterdir():
                 if p.name in made or p.name.startswith(".staging-"):
-                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                    shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         else:
             shutil.rmtree(created, ignore_errors=True)
         raise

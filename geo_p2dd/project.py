@@ -1,8 +1,25 @@
 """The project directory: ``project.toml``, ``layers.gpkg`` and ``rasters/``.
 
-Every change goes through a :class:`Transaction`: new files are written into a
-staging folder inside the project and moved into place only when everything
-succeeded, so a failed import leaves the project byte-for-byte as it was.
+Layout
+------
+The committed state lives in *generations*: ``.generations/g000007/`` holds
+one complete, never-modified set of ``project.toml``, ``layers.gpkg`` and
+``rasters/``; the symbolic link ``.current`` names the current one, and
+``project.toml``, ``layers.gpkg`` and ``rasters`` at the top level are links
+into it for people and other tools. A project written by an older version
+(plain files at the top level) is read as it is and moved into a generation by
+its first change; a ``project.toml`` edited by hand into a plain file wins
+over the generation's copy and is committed by the next change.
+
+Changes
+-------
+Every change goes through a :class:`Transaction` under the project's lock
+(:mod:`geo_p2dd.lock`): the project is re-read under the lock, new files are
+written into a staging folder, and a complete new generation is switched in
+with one atomic rename — so a failed import leaves the project byte-for-byte as
+it was, concurrent writers never lose each other's work, and ``kill -9`` at
+any moment leaves the old state or the new one. A :class:`Project` pins the
+generation it opened, so one reader never mixes two states.
 """
 
 from __future__ import annotations
@@ -14,7 +31,7 @@ import os
 import shutil
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,11 +43,15 @@ import tomli_w
 
 from geo_p2dd.errors import NotFoundError, ProjectError
 from geo_p2dd.grid import Grid, metric_crs_for
+from geo_p2dd.io.atomic import atomic_write_text
+from geo_p2dd.lock import LOCK_NAME, project_lock
 
 CONFIG_NAME = "project.toml"
 LAYERS_NAME = "layers.gpkg"
 RASTERS_DIR = "rasters"
 CACHE_DIR = "cache"
+#: the settings an analysis records; results computed with other values are stale
+ANALYSIS_SETTINGS = ("thresholds", "weights", "service_radius_m", "propagation")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "project": {"name": "", "region_code": "", "region_name": "", "sample": False},
@@ -117,7 +138,12 @@ class Project:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: the generation directory this object reads (None for the old flat layout)
+        self.generation: Path | None = current_generation(self.path)
         config_path = self.path / CONFIG_NAME
+        if self.generation is not None and (config_path.is_symlink()
+                                            or not config_path.exists()):
+            config_path = self.generation / CONFIG_NAME
         if not config_path.exists():
             raise ProjectError(
                 f"{self.path} is not a geo_p2dd project (no {CONFIG_NAME}); create one with "
@@ -141,14 +167,48 @@ class Project:
         path.mkdir(parents=True, exist_ok=True)
         config = {"project": {"name": name, "region_code": region_code,
                               "region_name": region_name, "sample": sample,
-                              "created": now_iso()}}
-        _atomic_write_text(path / CONFIG_NAME, _dump_config(_deep_merge(DEFAULT_CONFIG, config)))
+                              "created": now_iso(), "data_version": 0}}
+        (path / LOCK_NAME).touch()
+        with project_lock(path, "create"):
+            first = path / GENERATIONS_DIR / "g000001"
+            first.mkdir(parents=True)
+            atomic_write_text(first / CONFIG_NAME,
+                              _dump_config(_deep_merge(DEFAULT_CONFIG, config)))
+            _switch_current(path, first)
+            # the user's own folders (a rasters/ of theirs) are never replaced by links
+            _link_top_level(path, migrate=False)
         return cls(path)
 
     # -- reading ----------------------------------------------------------------------------
     @property
     def layers_path(self) -> Path:
-        return self.path / LAYERS_NAME
+        """The ``layers.gpkg`` of the generation this object reads."""
+        return self.file(LAYERS_NAME)
+
+    def file(self, relative: str | Path) -> Path:
+        """A project file (e.g. ``rasters/dem.tif``) in the generation this object reads."""
+        return (self.generation or self.path) / relative
+
+    @property
+    def data_version(self) -> int:
+        """Counts committed changes of input data (not of derived results)."""
+        return int(self.config["project"].get("data_version", 0) or 0)
+
+    @property
+    def analysis_stale(self) -> bool:
+        """True when stored results were computed from other inputs or settings.
+
+        Results record the data version they were computed from and the
+        settings they used; a hand edit of ``project.toml`` or any input change
+        makes them stale, and stale results are never shown as current.
+        """
+        analysis = self.config.get("analysis")
+        if not analysis:
+            return False
+        if "data_version" in analysis and analysis["data_version"] != self.data_version:
+            return True
+        return any(key in analysis and analysis[key] != self.config.get(key)
+                   for key in ANALYSIS_SETTINGS)
 
     @property
     def name(self) -> str:
@@ -197,7 +257,7 @@ class Project:
         entry = self.config.get("rasters", {}).get(name)
         if not entry:
             return None
-        p = self.path / entry["file"]
+        p = self.file(entry["file"])
         return p if p.exists() else None
 
     def coverage_entries(self) -> list[dict]:
@@ -246,34 +306,79 @@ class Project:
                 "region_name": p.get("region_name"), "sample": bool(p.get("sample")),
                 "metric_crs": self.config.get("grid", {}).get("crs"),
                 "layers": layers, "rasters": rasters,
-                "analysis": self.config.get("analysis")}
+                "data_version": self.data_version,
+                "analysis": self.config.get("analysis"),
+                "analysis_stale": self.analysis_stale}
 
     # -- writing ----------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        """Stage changes; apply them all on success, none on failure."""
-        tx = Transaction(self)
-        try:
-            yield tx
-        except BaseException:
-            tx.abort()
-            raise
-        tx.commit()
-        # reload what was committed
-        self.__init__(self.path)
+    def locked(self, purpose: str = "", *, timeout: float | None = None,
+               on_wait: Callable[[str], None] | None = None) -> Iterator[Project]:
+        """Hold the project's write lock and re-read the project under it.
+
+        Use it around a read–compute–write cycle (``analyze``) so that no other
+        writer changes the inputs between the read and the write. Transactions
+        opened inside take the same lock again (it is re-entrant per thread).
+        See :mod:`geo_p2dd.lock`.
+        """
+        with project_lock(self.path, purpose, timeout=timeout, on_wait=on_wait):
+            recover(self.path)
+            self.__init__(self.path)
+            yield self
+
+    @contextmanager
+    def transaction(self, purpose: str = "change", *, inputs: bool = True,
+                    timeout: float | None = None,
+                    on_wait: Callable[[str], None] | None = None) -> Iterator[Transaction]:
+        """Stage changes; apply them all on success, none on failure.
+
+        The project's lock is held from before the project is re-read until the
+        new generation is switched in, so concurrent writers (CLI, web,
+        background jobs) are serialised and none loses another's change.
+
+        Parameters
+        ----------
+        purpose : str
+            Shown to writers that wait for this one.
+        inputs : bool
+            True when the change touches input data (raising :attr:`data_version`);
+            False for derived results (analysis tables) only.
+        timeout, on_wait
+            See :func:`geo_p2dd.lock.project_lock`.
+        """
+        with self.locked(purpose, timeout=timeout, on_wait=on_wait):
+            tx = Transaction(self, inputs=inputs)
+            try:
+                yield tx
+            except BaseException:
+                tx.abort()
+                raise
+            tx.commit()
+            # reload what was committed
+            self.__init__(self.path)
 
 
 class Transaction:
-    """Staged changes to a project (see :meth:`Project.transaction`)."""
+    """Staged changes to a project (see :meth:`Project.transaction`).
 
-    def __init__(self, project: Project) -> None:
+    A commit builds a complete new *generation* directory inside the staging
+    folder — the new ``project.toml``, the new or unchanged ``layers.gpkg``
+    and ``rasters/`` (unchanged files hard-linked, so no copying) — moves it
+    under ``.generations/`` and then switches the ``.current`` symbolic link
+    to it with one :func:`os.replace`. That rename is the single atomic step:
+    a process killed at any moment leaves either the old generation or the
+    new one current, never a mix (new villages with the old grid).
+    """
+
+    def __init__(self, project: Project, *, inputs: bool = True) -> None:
         self.project = project
-        self.staging = project.path / f".staging-{uuid.uuid4().hex[:8]}"
+        self.inputs = inputs
+        self.staging = project.path / f"{STAGING_PREFIX}{uuid.uuid4().hex[:8]}"
         self.staging.mkdir()
         self.config = copy.deepcopy(project.config)
         self._layers: Path | None = None
-        self._files: dict[Path, Path] = {}  # staged file -> final path
-        self._remove: list[Path] = []
+        self._files: dict[Path, str] = {}  # staged file -> relative path in the project
+        self._remove: set[str] = set()
 
     def _layers_copy(self) -> Path:
         if self._layers is None:
@@ -316,12 +421,15 @@ class Transaction:
 
     def stage_file(self, relative: str) -> Path:
         """A staging path for a file that will land at ``relative`` in the project."""
-        staged = self.staging / relative.replace("/", "__")
-        self._files[staged] = self.project.path / relative
+        relative = _check_relative(relative)
+        staged = self.staging / "files" / relative.replace("/", "__")
+        staged.parent.mkdir(exist_ok=True)
+        self._files[staged] = relative
+        self._remove.discard(relative)
         return staged
 
     def remove_file(self, relative: str) -> None:
-        self._remove.append(self.project.path / relative)
+        self._remove.add(_check_relative(relative))
 
     def record_source(self, layer: str, file: str | Path | None, *, rows: int | None = None,
                       licence: str | None = None, note: str | None = None) -> None:
@@ -343,51 +451,245 @@ class Transaction:
         self.config.setdefault("sources", {})[layer] = entry
 
     def commit(self) -> None:
-        """Move the staged files into place; if a move fails, put the old ones back."""
-        config_tmp = self.staging / CONFIG_NAME
-        config_tmp.write_text(_dump_config(self.config), encoding="utf-8")
-        moves = list(self._files.items())
-        if self._layers is not None and self._layers.exists():
-            moves.append((self._layers, self.project.layers_path))
-        moves.append((config_tmp, self.project.path / CONFIG_NAME))
-        removals = [p for p in self._remove if p.exists() and p not in self._files.values()]
-        backups = self.staging / ".replaced"
-        backups.mkdir()
-        undo: list[tuple[Path, Path | None]] = []  # (final, backup of the old file or None)
-        made_dirs: list[Path] = []
+        """Build the new generation and switch it in with one atomic rename.
+
+        A failure before the switch removes what was built and leaves the
+        project as it was; after the switch the new state is committed, and
+        the tidying that follows (top-level links, old generations) is redone
+        by :func:`recover` if it was interrupted.
+        """
+        root = self.project.path
+        final: Path | None = None
         try:
-            for i, (staged, final) in enumerate(moves):
-                if not final.parent.exists():
-                    final.parent.mkdir(parents=True)
-                    made_dirs.append(final.parent)
-                backup = None
-                if final.exists():
-                    backup = backups / str(i)
-                    _link_or_copy(final, backup)
-                os.replace(staged, final)  # atomic: either done or not
-                undo.append((final, backup))
-            for i, p in enumerate(removals):
-                backup = backups / f"removed-{i}"
-                os.replace(p, backup)
-                undo.append((p, backup))
+            final = self._build_generation()
+            _switch_current(root, final)
         except BaseException:
-            for final, backup in reversed(undo):
-                if backup is not None:
-                    os.replace(backup, final)
-                elif final.exists():
-                    final.unlink()
-            for d in reversed(made_dirs):
-                shutil.rmtree(d, ignore_errors=True)
+            if final is not None and current_generation(root) != final:
+                shutil.rmtree(final, ignore_errors=True)
             self.abort()
             raise
-        shutil.rmtree(self.staging, ignore_errors=True)
+        self.abort()
+        _link_top_level(root, migrate=self.project.generation is None)
+        _prune_generations(root)
+
+    def _build_generation(self) -> Path:
+        root = self.project.path
+        base = self.project.generation or root
+        new = self.staging / "generation"
+        new.mkdir()
+        # 1. the layers: staged copy, else the unchanged file of the current generation
+        if self._layers is not None and self._layers.exists():
+            os.replace(self._layers, new / LAYERS_NAME)
+        elif (base / LAYERS_NAME).exists():
+            _link_or_copy(base / LAYERS_NAME, new / LAYERS_NAME)
+        # 2. every other data file: unchanged ones linked, staged ones moved in
+        staged_targets = set(self._files.values())
+        for relative in _data_files(base, legacy=self.project.generation is None):
+            if relative in staged_targets or relative in self._remove:
+                continue
+            target = new / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(base / relative, target)
+        for staged, relative in self._files.items():
+            target = new / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+        # 3. the configuration, with the new data version
+        if self.inputs:
+            self.config["project"]["data_version"] = self.project.data_version + 1
+        (new / CONFIG_NAME).write_text(_dump_config(self.config), encoding="utf-8")
+        _fsync_file(new / CONFIG_NAME)
+        # 4. give it its place; nothing reads it until .current names it
+        generations = root / GENERATIONS_DIR
+        generations.mkdir(exist_ok=True)
+        number = _generation_number(self.project.generation) + 1
+        final = generations / f"g{number:06d}"  # a leftover of that name was removed by recover()
+        os.replace(new, final)
+        _fsync_dir(generations)
+        return final
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
+# -- the generation layout ---------------------------------------------------------------------
+
+GENERATIONS_DIR = ".generations"
+CURRENT_LINK = ".current"
+STAGING_PREFIX = ".staging-"
+KEEP_GENERATIONS = 3
+TOP_LEVEL = (CONFIG_NAME, LAYERS_NAME, RASTERS_DIR)
+
+
+def current_generation(path: str | Path) -> Path | None:
+    """The current generation directory of a project, None for the old flat layout."""
+    link = Path(path) / CURRENT_LINK
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    return Path(path) / target
+
+
+def generation_id(path: str | Path) -> str:
+    """A cheap identifier of the committed state (changes with every commit)."""
+    gen = current_generation(path)
+    if gen is not None:
+        return gen.name
+    stamps = []
+    for name in (CONFIG_NAME, LAYERS_NAME):
+        try:
+            stamps.append(str(os.stat(Path(path) / name).st_mtime_ns))
+        except OSError:
+            stamps.append("0")
+    return "flat-" + "-".join(stamps)
+
+
+def recover(path: str | Path) -> None:
+    """Remove what interrupted writers left; call with the project's lock held.
+
+    Staging folders, half-made links and generations newer than the current
+    one (built, never switched in) are removed; the top-level links are made to
+    point at the current generation again.
+    """
+    root = Path(path)
+    for entry in root.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) or entry.name.startswith(CURRENT_LINK + ".tmp"):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    current = current_generation(root)
+    if current is None:
+        if (root / CONFIG_NAME).is_file() and not (root / CONFIG_NAME).is_symlink():
+            # the flat layout is the truth; generations beside it come from a copy
+            # that followed the links (cp -L, shutil.copytree): drop them
+            for name in (CURRENT_LINK, GENERATIONS_DIR):
+                item = root / name
+                if item.is_dir() and not item.is_symlink():
+                    shutil.rmtree(item, ignore_errors=True)
+        return
+    number = _generation_number(current)
+    generations = root / GENERATIONS_DIR
+    if generations.is_dir():
+        for gen in generations.iterdir():
+            if gen.name.startswith(".") or _generation_number(gen) > number:
+                shutil.rmtree(gen, ignore_errors=True)
+    _link_top_level(root, committed=False, migrate=False)
+
+
+def _generation_number(gen: Path | None) -> int:
+    if gen is None:
+        return 0
+    try:
+        return int(gen.name[1:7])
+    except ValueError:
+        return 0
+
+
+def _data_files(base: Path, *, legacy: bool) -> list[str]:
+    """Relative paths of the data files of a generation (not its config or layers)."""
+    roots = [base / RASTERS_DIR] if legacy else [base]
+    out = []
+    for top in roots:
+        if not top.is_dir():
+            continue
+        for p in sorted(top.rglob("*")):
+            if p.is_file():
+                relative = p.relative_to(base).as_posix()
+                if relative not in (CONFIG_NAME, LAYERS_NAME):
+                    out.append(relative)
+    return out
+
+
+def _check_relative(relative: str) -> str:
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts or parts[0].startswith("."):
+        raise ProjectError(f"a project file must be a plain relative path, found {relative!r}")
+    return Path(relative).as_posix()
+
+
+def _switch_current(root: Path, gen: Path) -> None:
+    tmp = root / f"{CURRENT_LINK}.tmp-{uuid.uuid4().hex[:8]}"
+    os.symlink(os.path.relpath(gen, root), tmp)
+    link = root / CURRENT_LINK
+    if link.is_dir() and not link.is_symlink():
+        # a project copied with its links followed: the top-level files are the truth
+        old = root / f"{STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}"
+        os.replace(link, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(root)
+
+
+def _link_top_level(root: Path, *, committed: bool = True, migrate: bool = True) -> None:
+    """``project.toml``, ``layers.gpkg`` and ``rasters`` at the top point into ``.current``.
+
+    They are conveniences for people and other tools (QGIS opens
+    ``layers.gpkg``); the code reads through :attr:`Project.generation`. A
+    plain ``project.toml`` (edited by hand) is only replaced once a commit has
+    taken it in (``committed``); plain ``layers.gpkg`` and ``rasters/`` of the
+    old flat layout only when a commit has moved them into a generation
+    (``migrate``).
+    """
+    current = current_generation(root)
+    if current is None:
+        return
+    for name in TOP_LEVEL:
+        item = root / name
+        wanted = f"{CURRENT_LINK}/{name}"
+        exists = (current / name).exists()
+        if item.is_symlink():
+            if os.readlink(item) == wanted and exists:
+                continue
+            if not exists:
+                item.unlink()
+                continue
+        elif not exists:
+            continue
+        elif name == CONFIG_NAME and item.exists() and not committed:
+            continue
+        elif name != CONFIG_NAME and item.exists() and not migrate:
+            continue
+        if item.is_dir() and not item.is_symlink():  # a folder of the old flat layout
+            old = root / f"{STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}"
+            os.replace(item, old)
+            shutil.rmtree(old, ignore_errors=True)
+        tmp = root / f"{STAGING_PREFIX}link-{uuid.uuid4().hex[:8]}"
+        os.symlink(wanted, tmp)
+        os.replace(tmp, item)
+
+
+def _prune_generations(root: Path) -> None:
+    """Keep the newest :data:`KEEP_GENERATIONS` (readers may still be on an older one)."""
+    generations = root / GENERATIONS_DIR
+    gens = sorted((g for g in generations.iterdir() if not g.name.startswith(".")),
+                  key=_generation_number)
+    for gen in gens[:-KEEP_GENERATIONS]:
+        shutil.rmtree(gen, ignore_errors=True)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync_file(path)
+    except OSError:  # some file systems refuse fsync on directories
+        pass
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
-    """Keep the old version of a file (a hard link where the file system allows)."""
+    """Share an unchanged file between generations (a hard link where the file system allows)."""
     try:
         os.link(src, dst)
     except OSError:
@@ -403,12 +705,6 @@ def _dump_config(config: dict) -> str:
         return value
 
     return tomli_w.dumps(clean(config))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def region_grid(bounds_lonlat: tuple[float, float, float, float], resolution_m: float,

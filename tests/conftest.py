@@ -171,7 +171,7 @@ def sample_copy(sample_project, tmp_path):
     from geo_p2dd.project import Project
 
     dst = tmp_path / "project"
-    shutil.copytree(sample_project.path, dst)
+    shutil.copytree(sample_project.path, dst, symlinks=True)  # as cp -a does
     return Project(dst)
 
 

@@ -188,7 +188,7 @@ def tiny_built(tmp_path_factory):
 @pytest.fixture
 def tiny_copy(tiny_built, tmp_path):
     project, _ = tiny_built
-    shutil.copytree(project.path, tmp_path / "project")
+    shutil.copytree(project.path, tmp_path / "project", symlinks=True)
     return Project(tmp_path / "project")
 
 

@@ -67,7 +67,8 @@ def test_init_from_multilayer_geopackage(tmp_path, boundaries_gpkg):
     assert project.config["project"]["region_name"] == KABUPATEN_NAME
     assert project.name == KABUPATEN_NAME  # already starts with "Kabupaten"
     assert project.grid.crs == "EPSG:32650"
-    assert sorted(p.name for p in project.path.iterdir()) == ["layers.gpkg", "project.toml"]
+    assert sorted(p.name for p in project.path.iterdir()
+                  if not p.name.startswith(".")) == ["layers.gpkg", "project.toml"]
 
 
 def test_init_grid_covers_the_villages(project):
@@ -386,7 +387,7 @@ def test_dem_and_population_rasters_are_stored_as_cogs(project, dem_tif):
     report = import_layer(project, "dem", dem_tif)
     assert report.rows == 100
     path = project.raster_path("dem")
-    assert path == project.path / "rasters" / "dem.tif"
+    assert path.resolve() == (project.path / "rasters" / "dem.tif").resolve()
     with rasterio.open(path) as out, rasterio.open(dem_tif) as src:
         assert out.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         np.testing.assert_array_equal(out.read(1), src.read(1))

@@ -28,7 +28,10 @@ from geo_p2dd.project import (
 def test_create_empty_project(tmp_path):
     project = Project.create(tmp_path / "p", name="Uji", region_code="99.01")
     assert (tmp_path / "p" / CONFIG_NAME).is_file()
-    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [CONFIG_NAME]
+    # the visible layout is the project file; its generations and lock are hidden
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()
+                  if not p.name.startswith(".")) == [CONFIG_NAME]
+    assert (tmp_path / "p" / CONFIG_NAME).is_symlink()
     stored = tomllib.loads((tmp_path / "p" / CONFIG_NAME).read_text(encoding="utf-8"))
     assert stored["project"]["name"] == "Uji"
     assert stored["project"]["region_code"] == "99.01"
@@ -150,34 +153,160 @@ def test_transaction_failure_changes_nothing(project):
     assert project.name == "Kabupaten Uji"
 
 
-def test_commit_failure_midway_restores_the_project(project, monkeypatch):
-    """A failure while files are moved into place puts back what was already moved."""
+def _count_replaces(project) -> int:
+    calls = []
+    real_replace = os.replace
+
+    def counting(src, dst):
+        calls.append(dst)
+        return real_replace(src, dst)
+
+    os.replace = counting
+    try:
+        _change_everything(project)
+    finally:
+        os.replace = real_replace
+    return len(calls)
+
+
+def _change_everything(project) -> None:
+    points = gpd.GeoDataFrame({"site_id": ["a"]}, geometry=[shapely.Point(114.05, 0.05)],
+                              crs="EPSG:4326")
+    with project.transaction() as tx:
+        tx.write_layer("sites", points)
+        tx.stage_file("rasters/dem.tif").write_bytes(b"new raster")
+        tx.stage_file("rasters/population.tif").write_bytes(b"new population")
+        tx.config["project"]["name"] = "Baru"
+
+
+@pytest.mark.parametrize("failing_call", range(5))
+def test_commit_failure_at_any_step_changes_nothing(project, tmp_path, monkeypatch,
+                                                    failing_call):
+    """A failure at any rename of a commit, up to and including the switch, changes nothing."""
+    import shutil
+
     with project.transaction() as tx:
         tx.stage_file("rasters/dem.tif").write_bytes(b"old raster")
+    # a commit renames: layers, dem, population, the generation, then .current (the switch)
+    probe = Project(shutil.copytree(project.path, tmp_path / "probe", symlinks=True))
+    assert _count_replaces(probe) == 5
+    assert Project(probe.path).name == "Baru"
     before = snapshot(project.path)
     real_replace = os.replace
     calls = []
 
     def flaky_replace(src, dst):
-        calls.append((str(src), str(dst)))
-        if str(dst).endswith(CONFIG_NAME) and ".staging-" in str(src):
+        calls.append(str(dst))
+        if len(calls) - 1 == failing_call:
             raise OSError("disk full")
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", flaky_replace)
-    points = gpd.GeoDataFrame({"site_id": ["a"]}, geometry=[shapely.Point(114.05, 0.05)],
-                              crs="EPSG:4326")
-    with pytest.raises(OSError, match="disk full"), project.transaction() as tx:
-        tx.write_layer("sites", points)
-        tx.stage_file("rasters/dem.tif").write_bytes(b"new raster")
-        tx.stage_file("rasters/population.tif").write_bytes(b"new population")
-        tx.config["project"]["name"] = "Baru"
-    # the raster and the layers were moved before project.toml failed
-    moved = [dst for _, dst in calls]
-    assert str(project.path / "rasters" / "dem.tif") in moved
-    assert str(project.layers_path) in moved
+    with pytest.raises(OSError, match="disk full"):
+        _change_everything(project)
     monkeypatch.undo()
     assert snapshot(project.path) == before
+    reopened = Project(project.path)
+    assert reopened.name == "Kabupaten Uji"
+    assert reopened.layer_names() == ["kecamatan", "kabupaten", "villages"]
+    assert reopened.file("rasters/dem.tif").read_bytes() == b"old raster"
+
+
+def test_generations_are_switched_atomically_and_pruned(project):
+    first = project.generation
+    for i in range(5):
+        with project.transaction() as tx:
+            tx.stage_file(f"rasters/r{i}.tif").write_bytes(str(i).encode())
+    gens = sorted((project.path / ".generations").iterdir())
+    assert len(gens) == 3  # the newest three are kept for readers still on an older one
+    assert project.generation == gens[-1]
+    assert first not in gens
+    # unchanged files are shared between generations, not copied
+    assert os.stat(gens[-1] / "rasters" / "r0.tif").st_ino == \
+        os.stat(gens[-2] / "rasters" / "r0.tif").st_ino
+    # a reader keeps the generation it opened, whatever is committed meanwhile
+    reader = Project(project.path)
+    with project.transaction() as tx:
+        tx.config["project"]["name"] = "Lain"
+    assert reader.name == "Kabupaten Uji" and reader.generation != project.generation
+    assert reader.layers_path.exists()
+
+
+def test_data_version_counts_input_changes_only(project):
+    version = project.data_version
+    with project.transaction() as tx:
+        tx.config["project"]["name"] = "Baru"
+    assert project.data_version == version + 1
+    with project.transaction(inputs=False) as tx:
+        tx.write_layer("village_results", pd.DataFrame({"kode": ["99.01.01.2001"]}))
+    assert project.data_version == version + 1
+
+
+def test_stale_results_are_flagged(project):
+    with project.transaction(inputs=False) as tx:
+        tx.config["analysis"] = {"data_version": project.data_version,
+                                 "thresholds": project.config["thresholds"],
+                                 "weights": project.config["weights"]}
+    assert not project.analysis_stale
+    assert project.info()["analysis_stale"] is False
+    # an input change after the analysis
+    with project.transaction() as tx:
+        tx.config["sources"]["x"] = {"file": "x.csv"}
+    assert project.analysis_stale
+    # a hand edit of the thresholds
+    with project.transaction(inputs=False) as tx:
+        tx.config["analysis"]["data_version"] = project.data_version
+    assert not project.analysis_stale
+    text = (project.path / CONFIG_NAME).read_text(encoding="utf-8")
+    (project.path / CONFIG_NAME).unlink()  # an editor that saves by replacing the file
+    (project.path / CONFIG_NAME).write_text(text.replace("good = -85.0", "good = -80.0", 1),
+                                            encoding="utf-8")
+    edited = Project(project.path)
+    assert edited.config["thresholds"]["rsrp_dbm"]["good"] == -80.0
+    assert edited.analysis_stale
+    # the next change commits the hand edit into a generation
+    with edited.transaction():
+        pass
+    assert (project.path / CONFIG_NAME).is_symlink()
+    assert Project(project.path).config["thresholds"]["rsrp_dbm"]["good"] == -80.0
+
+
+def test_old_flat_layout_is_read_then_moved_into_a_generation(project, tmp_path):
+    import shutil
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copyfile(project.layers_path, flat / "layers.gpkg")
+    (flat / "rasters").mkdir()
+    (flat / "rasters" / "dem.tif").write_bytes(b"dem")
+    shutil.copyfile(project.file(CONFIG_NAME), flat / CONFIG_NAME)
+    before = snapshot(flat)
+    old = Project(flat)
+    assert old.generation is None and old.layer_names() == project.layer_names()
+    assert snapshot(flat) == before  # opening never writes
+    with old.transaction() as tx:
+        tx.config["project"]["name"] = "Pindah"
+    assert old.generation is not None
+    for name in (CONFIG_NAME, "layers.gpkg", "rasters"):
+        assert (flat / name).is_symlink()
+    assert (flat / "rasters" / "dem.tif").read_bytes() == b"dem"
+    assert Project(flat).name == "Pindah"
+    assert Project(flat).layer_names() == project.layer_names()
+
+
+def test_recover_removes_what_a_killed_writer_left(project):
+    from geo_p2dd.project import recover
+
+    (project.path / ".staging-deadbeef").mkdir()
+    (project.path / ".staging-deadbeef" / "big").write_bytes(b"x" * 1000)
+    orphan = project.path / ".generations" / "g999999-abcdef"
+    orphan.mkdir()
+    (project.path / "layers.gpkg").unlink()  # a top-level link lost mid-tidy
+    with project.locked():
+        recover(project.path)
+    assert not (project.path / ".staging-deadbeef").exists()
+    assert not orphan.exists()
+    assert (project.path / "layers.gpkg").is_symlink()
     assert Project(project.path).layer_names() == ["kecamatan", "kabupaten", "villages"]
 
 
@@ -240,7 +369,10 @@ def test_raster_path(project):
         tx.config["rasters"] = {"dem": {"file": "rasters/dem.tif"},
                                 "population": {"file": "rasters/population.tif"}}
         tx.stage_file("rasters/dem.tif").write_bytes(b"x")
-    assert project.raster_path("dem") == project.path / "rasters" / "dem.tif"
+    # the file of the generation this object reads (the top-level link leads to the same)
+    assert project.raster_path("dem") == project.generation / "rasters" / "dem.tif"
+    assert project.raster_path("dem").resolve() == \
+        (project.path / "rasters" / "dem.tif").resolve()
     assert project.raster_path("population") is None  # registered but missing
 
 
@@ -257,3 +389,21 @@ def test_region_grid_covers_region_plus_margin():
     assert gw > west - 2100 and gn < north + 2100
     assert grid.resolution == 100.0
     assert gw % 100 == 0 and gn % 100 == 0
+
+
+def test_a_copy_that_followed_the_links_still_works(project, tmp_path):
+    """``cp -rL`` or ``shutil.copytree`` without symlinks: plain files, stale generations."""
+    import shutil
+
+    with project.transaction() as tx:
+        tx.stage_file("rasters/dem.tif").write_bytes(b"dem")
+    copy = Project(shutil.copytree(project.path, tmp_path / "copy"))
+    assert copy.generation is None  # read as the flat layout it now is
+    assert copy.layer_names() == project.layer_names()
+    with copy.transaction() as tx:
+        tx.config["project"]["name"] = "Salinan"
+    again = Project(copy.path)
+    assert again.name == "Salinan" and again.generation is not None
+    assert again.file("rasters/dem.tif").read_bytes() == b"dem"
+    assert sorted(g.name for g in (copy.path / ".generations").iterdir()) == ["g000001"]
+    assert Project(project.path).name == "Kabupaten Uji"  # the original is untouched
