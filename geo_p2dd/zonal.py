@@ -47,6 +47,7 @@ import shapely
 from affine import Affine
 
 from geo_p2dd.grid import colrow_to_xy, xy_to_colrow
+from geo_p2dd.io.atomic import atomic_path
 
 #: pixels gathered per counting batch (keeps every temporary in cache, none above 32 MB)
 CHUNK_PIXELS = 1 << 20
@@ -838,13 +839,8 @@ def cached_label_grid(cache_dir: Path | None, geoms: np.ndarray, transform: Affi
         except (OSError, ValueError, KeyError):
             pass  # unreadable: burn again and replace it
     runs = label_runs(geoms, transform, shape)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            runs.save(fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
+        runs.save(fh)
     _prune(cache_dir)
     return runs
 
