@@ -22,8 +22,9 @@ from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
 from geo_p2dd.grid import Grid, xy_to_colrow
-from geo_p2dd.propagation import received_power_grid, rsrp_class
+from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
+from geo_p2dd.signal import rsrp_class
 
 RADIUS_KINDS = ("starlink", "vsat", "wifi", "fiber")
 TOWER_KINDS = ("bts",)

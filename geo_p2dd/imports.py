@@ -268,7 +268,7 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                                         "signal_class") if c in cols), None)
     dbm_col = next((cols[c] for c in ("dbm", "rsrp", "rsrp_dbm", "signal_dbm") if c in cols),
                    None)
-    from geo_p2dd.propagation import rsrp_class
+    from geo_p2dd.signal import rsrp_class
 
     if class_col is not None:
         codes = []

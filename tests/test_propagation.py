@@ -1,4 +1,4 @@
-"""Tests for geo_p2dd.propagation: path loss formulas, grid coverage, LOS, classes.
+"""Tests for geo_p2dd.propagation: path loss formulas, grid coverage, line of sight.
 
 Expected path losses are literals worked out by hand from the published
 formulas (Hata 1980; COST 231 final report, ch. 4) with the arithmetic shown,
@@ -23,7 +23,6 @@ from geo_p2dd.propagation import (
     okumura_hata_loss,
     path_loss,
     received_power_grid,
-    rsrp_class,
 )
 
 # --------------------------------------------------------------------------- #
@@ -472,39 +471,3 @@ def test_earth_curvature_hides_distant_cells() -> None:
         towers, long_grid, dem=np.zeros(long_grid.shape), k_factor=None, **kwargs
     )
     np.testing.assert_array_equal(flat, plain)
-
-
-# --------------------------------------------------------------------------- #
-# Signal classes
-# --------------------------------------------------------------------------- #
-
-
-def test_rsrp_class_boundaries() -> None:
-    values = np.array(
-        [-60.0, -85.0, -85.01, -95.0, -95.01, -105.0, -105.01, -115.0, -115.01, -140.0,
-         np.nan, -np.inf]
-    )
-    codes = rsrp_class(values)
-    assert codes.dtype == np.uint8
-    assert codes.tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 1]
-
-
-def test_rsrp_class_keeps_shape_and_takes_float32() -> None:
-    values = np.array([[-80.0, np.nan], [-100.0, -120.0]], dtype=np.float32)
-    codes = rsrp_class(values)
-    assert codes.shape == (2, 2)
-    assert codes.tolist() == [[5, 0], [3, 1]]
-
-
-def test_rsrp_class_custom_thresholds() -> None:
-    values = np.array([-82.0, -85.0, -100.0, -118.0])
-    assert rsrp_class(values, {"good": -80.0}).tolist() == [4, 4, 3, 1]
-    custom = {"good": -70.0, "fair": -80.0, "poor": -90.0, "marginal": -100.0}
-    assert rsrp_class(values, custom).tolist() == [3, 3, 2, 1]
-
-
-def test_rsrp_class_rejects_bad_thresholds() -> None:
-    with pytest.raises(InputError, match="decrease"):
-        rsrp_class(np.array([-90.0]), {"fair": -80.0})
-    with pytest.raises(InputError, match="unknown"):
-        rsrp_class(np.array([-90.0]), {"excellent": -70.0})
