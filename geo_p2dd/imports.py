@@ -281,7 +281,7 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
         codes = np.array(codes)
     elif dbm_col is not None:
         dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
-        codes = rsrp_class(dbm, st.tx.config["thresholds"]["rsrp_dbm"])
+        codes = rsrp_class(dbm, st.tx.project.settings.thresholds.rsrp_dbm)
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),
                          expected="a column class/kelas (good, fair, poor, marginal, none) or "

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pyproj import CRS
 
+from geo_p2dd.config import DEFAULTS, ENVIRONMENTS
 from geo_p2dd.errors import InputError
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ __all__ = [
     "path_loss",
     "received_power_grid",
 ]
-
-ENVIRONMENTS = ("urban", "suburban", "open")
 
 #: Lower bound applied to distances by :func:`path_loss` (km).
 MIN_DISTANCE_KM = 0.1
@@ -385,13 +384,13 @@ def received_power_grid(
     towers: Any,
     grid: Grid,
     *,
-    environment: str = "open",
-    mobile_height_m: float = 1.5,
-    max_distance_m: float = 35000.0,
+    environment: str = DEFAULTS.propagation.environment,
+    mobile_height_m: float = DEFAULTS.propagation.mobile_height_m,
+    max_distance_m: float = DEFAULTS.propagation.max_distance_m,
     dem: np.ndarray | None = None,
-    no_los_extra_loss_db: float = 20.0,
-    default_power_dbm: float = 43.0,
-    default_height_m: float = 30.0,
+    no_los_extra_loss_db: float = DEFAULTS.propagation.no_los_extra_loss_db,
+    default_power_dbm: float = DEFAULTS.propagation.default_power_dbm,
+    default_height_m: float = DEFAULTS.propagation.default_height_m,
     default_frequency_mhz: float = 900.0,
     large_city: bool = False,
     los_samples: int = 32,
@@ -438,6 +437,10 @@ def received_power_grid(
         Extra loss for cells without line of sight (dB).
     default_power_dbm, default_height_m, default_frequency_mhz : float
         Values for towers without ``power_dbm``, ``height_m``, ``frequency_mhz``.
+
+    The defaults of ``environment`` to ``default_height_m`` are those of
+    ``[propagation]`` in :data:`geo_p2dd.config.DEFAULTS` (open, 1.5 m,
+    35 km, 20 dB, 58 dBm EIRP, 40 m masts).
     large_city : bool
         Large-city variant of the model (urban only).
     los_samples : int

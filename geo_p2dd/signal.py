@@ -13,33 +13,24 @@ changes every one of them alike.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
-from geo_p2dd.errors import InputError
+from geo_p2dd.config import THRESHOLD_CLASSES, RsrpThresholds, rsrp_thresholds
 from geo_p2dd.schema import CODE_TO_SIGNAL
 
-__all__ = ["CLASS_ORDER", "DEFAULT_THRESHOLDS", "RSRP_CLASSES", "rsrp_class"]
-
-#: Default RSRP class thresholds (dBm); a value equal to a threshold gets the better class.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "good": -85.0,
-    "fair": -95.0,
-    "poor": -105.0,
-    "marginal": -115.0,
-}
+__all__ = ["CLASS_ORDER", "RSRP_CLASSES", "rsrp_class"]
 
 #: Class codes returned by :func:`rsrp_class` (the schema's signal codes).
 RSRP_CLASSES: dict[int, str] = dict(CODE_TO_SIGNAL)
 
 #: The classes that have a dBm threshold, weakest first (codes 2..5).
-CLASS_ORDER = ("marginal", "poor", "fair", "good")
+CLASS_ORDER = tuple(reversed(THRESHOLD_CLASSES))
 
 
-def rsrp_class(rx_dbm: np.ndarray, thresholds: Mapping[str, float] | None = None
-               ) -> np.ndarray:
+def rsrp_class(rx_dbm: np.ndarray,
+               thresholds: RsrpThresholds | Mapping[str, float] | None = None) -> np.ndarray:
     """Map received power to signal class codes.
 
     Codes (see :data:`RSRP_CLASSES`): 0 unknown (NaN), 1 none (below the
@@ -50,10 +41,12 @@ def rsrp_class(rx_dbm: np.ndarray, thresholds: Mapping[str, float] | None = None
     ----------
     rx_dbm : array_like
         Received power in dBm.
-    thresholds : mapping, optional
+    thresholds : RsrpThresholds or mapping, optional
         Lower bounds (dBm) of ``"good"``, ``"fair"``, ``"poor"`` and
-        ``"marginal"``; keys given override :data:`DEFAULT_THRESHOLDS`
-        (-85, -95, -105, -115). They must decrease from good to marginal.
+        ``"marginal"``, such as ``project.settings.thresholds.rsrp_dbm``; keys
+        of a mapping override the defaults of
+        :class:`~geo_p2dd.config.RsrpThresholds` (-85, -95, -105, -115). They
+        must decrease from good to marginal.
 
     Returns
     -------
@@ -62,28 +55,16 @@ def rsrp_class(rx_dbm: np.ndarray, thresholds: Mapping[str, float] | None = None
 
     Raises
     ------
-    InputError
-        Unknown threshold names or thresholds not in decreasing order.
+    ConfigError
+        Unknown threshold names, non-numbers or thresholds not in decreasing
+        order (checked by :func:`geo_p2dd.config.rsrp_thresholds`).
 
     Examples
     --------
     >>> rsrp_class(np.array([-80.0, -85.0, -115.0, -120.0, np.nan])).tolist()
     [5, 5, 2, 1, 0]
     """
-    limits = dict(DEFAULT_THRESHOLDS)
-    if thresholds:
-        unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
-        if unknown:
-            raise InputError("unknown RSRP class threshold", expected="good, fair, poor, "
-                             "marginal", found=", ".join(map(str, unknown)))
-        limits.update({key: float(value) for key, value in thresholds.items()})
-    ordered = [limits[name] for name in CLASS_ORDER]
-    if not all(math.isfinite(v) for v in ordered) or any(
-        lo >= hi for lo, hi in zip(ordered, ordered[1:], strict=False)
-    ):
-        raise InputError("RSRP class thresholds must decrease from good to marginal",
-                         expected="good > fair > poor > marginal",
-                         found=", ".join(f"{n}={limits[n]:g}" for n in reversed(CLASS_ORDER)))
+    limits = rsrp_thresholds(thresholds).as_dict()
     values = np.asarray(rx_dbm, dtype=float)
     codes = np.where(np.isnan(values), 0, 1).astype(np.uint8)
     for code, name in enumerate(CLASS_ORDER, start=2):

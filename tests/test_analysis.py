@@ -30,9 +30,10 @@ from conftest import snapshot, write_text, write_tif
 
 from geo_p2dd.analysis import GAP_ORDER, analyze_project, derive_settlements
 from geo_p2dd.cli import main
+from geo_p2dd.config import DEFAULTS
 from geo_p2dd.imports import import_layer, init_project
 from geo_p2dd.io.vector import RepairWarning
-from geo_p2dd.project import DEFAULT_CONFIG, Project
+from geo_p2dd.project import Project
 
 CELL = 1 / 64
 X0, Y0 = 114.0, 10 / 64
@@ -721,7 +722,7 @@ def test_derive_settlements_from_the_population_grid(tmp_path):
                   cell_box(4, 0, 6, 4), cell_box(6, 0, 10, 10)], crs="EPSG:4326")
     # P alone: the population window is cut from P's bounds (pixel columns 0.3 .. 4.6),
     # and column 4, whose centre 4.5 lies in P, must be read
-    out = derive_settlements(villages, path, DEFAULT_CONFIG, np.array([True, False, False]))
+    out = derive_settlements(villages, path, DEFAULTS, np.array([True, False, False]))
     assert set(out["village_kode"]) == {A}
     p = out.reset_index(drop=True)
     assert list(p["location_id"]) == [f"derived-{A}-1", f"derived-{A}-2"]
@@ -730,12 +731,12 @@ def test_derive_settlements_from_the_population_grid(tmp_path):
     assert list(p["name"]) == ["Permukiman P (perkiraan 1)", "Permukiman P (perkiraan 2)"]
     assert (p["source"] == "derived: population grid").all()
     assert (out["kind"] == "settlement").all()
-    out = derive_settlements(villages, path, DEFAULT_CONFIG, np.ones(3, dtype=bool))
+    out = derive_settlements(villages, path, DEFAULTS, np.ones(3, dtype=bool))
     assert out[out["village_kode"] == A]["people"].tolist() == [100.0, 40.0]
     q = out[out["village_kode"] == B]
     assert len(q) == 1 and q["people"].iloc[0] == 33.0
     assert q["source"].iloc[0] == "derived: village centre"
     assert q.geometry.iloc[0].within(villages.geometry.iloc[1])
     r = out[out["village_kode"] == C]
-    assert len(r) == DEFAULT_CONFIG["settlements"]["max_per_village"] == 8
+    assert len(r) == DEFAULTS.settlements.max_per_village == 8
     assert (r["people"] == 10.0).all()  # population unknown: grid people as they are

@@ -9,12 +9,15 @@ which checks its model against these values with a 0.1 dB tolerance).
 
 from __future__ import annotations
 
+import inspect
+
 import geopandas as gpd
 import numpy as np
 import pytest
 from affine import Affine
 from shapely.geometry import LineString, Point
 
+from geo_p2dd.config import DEFAULTS
 from geo_p2dd.errors import InputError
 from geo_p2dd.grid import Grid
 from geo_p2dd.propagation import (
@@ -277,8 +280,8 @@ def expected_rx(
     grid: Grid,
     x: float,
     y: float,
-    power: float = 43.0,
-    height: float = 30.0,
+    power: float = DEFAULTS.propagation.default_power_dbm,
+    height: float = DEFAULTS.propagation.default_height_m,
     freq: float = 900.0,
     environment: str = "open",
     max_distance_m: float = 35000.0,
@@ -294,10 +297,12 @@ def expected_rx(
 
 def test_single_tower_matches_independent_computation(grid: Grid) -> None:
     towers = towers_at([(25, 25)])
-    rx, server = received_power_grid(towers, grid)
+    rx, server = received_power_grid(towers, grid, default_power_dbm=43.0,
+                                     default_height_m=30.0)
     assert rx.shape == grid.shape and rx.dtype == np.float32
     assert server.shape == grid.shape and server.dtype == np.int32
-    np.testing.assert_allclose(rx, expected_rx(grid, *centre(25, 25)), atol=1e-4)
+    np.testing.assert_allclose(rx, expected_rx(grid, *centre(25, 25), power=43.0, height=30.0),
+                               atol=1e-4)
     assert (server == 0).all()
     # Cell 5 columns east = exactly 1 km: open area, 900 MHz, hb 30 m, hm 1.5 m.
     #   69.55 + 77.283000 - 20.413812 - 0.015882 = 126.403306 (urban, log d = 0)
@@ -316,11 +321,28 @@ def test_tower_attributes_and_defaults(grid: Grid) -> None:
     rx_a, _ = received_power_grid(gpd.GeoDataFrame(towers.iloc[[0]]), grid)
     rx_b, _ = received_power_grid(gpd.GeoDataFrame(towers.iloc[[1]]), grid)
     np.testing.assert_allclose(
-        rx_a, expected_rx(grid, *centre(10, 10), power=50, height=30, freq=1800), atol=1e-4
+        rx_a, expected_rx(grid, *centre(10, 10), power=50, freq=1800), atol=1e-4
     )
     np.testing.assert_allclose(
-        rx_b, expected_rx(grid, *centre(40, 40), power=43, height=45, freq=900), atol=1e-4
+        rx_b, expected_rx(grid, *centre(40, 40), height=45, freq=900), atol=1e-4
     )
+
+
+def test_grid_defaults_are_the_config_defaults(grid: Grid) -> None:
+    """One home for the defaults: the model's are project.toml's [propagation]."""
+    prop = DEFAULTS.propagation
+    towers = towers_at([(25, 25)])
+    implicit, _ = received_power_grid(towers, grid)
+    explicit, _ = received_power_grid(
+        towers, grid, environment=prop.environment, mobile_height_m=prop.mobile_height_m,
+        max_distance_m=prop.max_distance_m, default_power_dbm=prop.default_power_dbm,
+        default_height_m=prop.default_height_m)
+    np.testing.assert_array_equal(implicit, explicit)
+    params = inspect.signature(received_power_grid).parameters
+    for name in ("environment", "mobile_height_m", "max_distance_m", "no_los_extra_loss_db",
+                 "default_power_dbm", "default_height_m"):
+        assert params[name].default == getattr(prop, name), name
+    assert (prop.default_power_dbm, prop.default_height_m) == (58.0, 40.0)
 
 
 def test_max_distance_gives_nan_and_no_server(grid: Grid) -> None:

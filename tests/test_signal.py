@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geo_p2dd.errors import InputError
+from geo_p2dd.config import DEFAULTS, settings_from_dict
+from geo_p2dd.errors import ConfigError
 from geo_p2dd.schema import SIGNAL_CODES
-from geo_p2dd.signal import RSRP_CLASSES, rsrp_class
+from geo_p2dd.signal import CLASS_ORDER, RSRP_CLASSES, rsrp_class
 
 
 def test_class_codes_are_the_schema_codes() -> None:
@@ -39,7 +40,20 @@ def test_rsrp_class_custom_thresholds() -> None:
 
 
 def test_rsrp_class_rejects_bad_thresholds() -> None:
-    with pytest.raises(InputError, match="decrease"):
+    with pytest.raises(ConfigError, match=r"thresholds\.rsrp_dbm: thresholds must descend"):
         rsrp_class(np.array([-90.0]), {"fair": -80.0})
-    with pytest.raises(InputError, match="unknown"):
+    with pytest.raises(ConfigError, match=r"thresholds\.rsrp_dbm\.excellent: unknown key"):
         rsrp_class(np.array([-90.0]), {"excellent": -70.0})
+
+
+def test_rsrp_class_takes_the_typed_thresholds() -> None:
+    settings = settings_from_dict({"thresholds": {"rsrp_dbm": {"good": -80.0}}})
+    values = np.array([-82.0, -85.0, -100.0, -118.0])
+    assert rsrp_class(values, settings.thresholds.rsrp_dbm).tolist() == [4, 4, 3, 1]
+    assert rsrp_class(values, DEFAULTS.thresholds.rsrp_dbm).tolist() == \
+        rsrp_class(values).tolist() == [5, 5, 3, 1]
+
+
+def test_class_order_is_the_threshold_order() -> None:
+    assert CLASS_ORDER == ("marginal", "poor", "fair", "good")
+    assert [SIGNAL_CODES[name] for name in CLASS_ORDER] == [2, 3, 4, 5]
