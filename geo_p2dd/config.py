@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -93,25 +94,28 @@ _RECORD_SECTIONS = ("coverage", "sources", "rasters", "analysis")
 
 
 def _number(default: float, *, gt: float | None = None, ge: float | None = None,
-            le: float | None = None, unit: str = "") -> Any:
-    return field(default=default, metadata={"kind": "number", "gt": gt, "ge": ge, "le": le,
-                                            "unit": unit})
+            le: float | None = None) -> Any:
+    """A finite number (TOML integer or float) within the bounds given."""
+    return field(default=default, metadata={"kind": "number", "gt": gt, "ge": ge, "le": le})
 
 
-def _integer(default: int | None, *, ge: int = 0, optional: bool = False) -> Any:
-    return field(default=default, metadata={"kind": "integer", "ge": ge,
-                                            "optional": optional})
+def _integer(default: int | None, *, ge: int = 0) -> Any:
+    """A TOML integer >= ``ge``."""
+    return field(default=default, metadata={"kind": "integer", "ge": ge})
 
 
 def _text(default: str | None = "", *, optional: bool = False) -> Any:
+    """Text; an empty optional text means unset (None)."""
     return field(default=default, metadata={"kind": "text", "optional": optional})
 
 
 def _flag(default: bool) -> Any:
+    """A TOML boolean."""
     return field(default=default, metadata={"kind": "flag"})
 
 
 def _choice(default: str, choices: tuple[str, ...]) -> Any:
+    """One of ``choices``, spelled exactly."""
     return field(default=default, metadata={"kind": "choice", "choices": choices})
 
 
@@ -130,18 +134,18 @@ class ProjectInfo:
     sample: bool = _flag(False)
     created: str | None = _text(None, optional=True)
     #: village code of the regency seat; remoteness is measured to it
-    seat_kode: str | None = _text(None, optional=True)
+    seat_kode: str | None = field(default=None, metadata={"kind": "village_code"})
 
 
 @dataclass(frozen=True)
 class GridSettings:
     """``[grid]``: the resolution (a setting) and the raster frame (written on import)."""
 
-    resolution_m: float = _number(100.0, gt=0, unit="m")
+    resolution_m: float = _number(100.0, gt=0)
     crs: str | None = _text(None, optional=True)
     transform: tuple[float, ...] | None = field(default=None, metadata={"kind": "transform"})
-    width: int | None = _integer(None, ge=1, optional=True)
-    height: int | None = _integer(None, ge=1, optional=True)
+    width: int | None = _integer(None, ge=1)
+    height: int | None = _integer(None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -151,10 +155,10 @@ class RsrpThresholds:
     Field order is from the best class to the weakest; the values must descend.
     """
 
-    good: float = _number(-85.0, unit="dBm")
-    fair: float = _number(-95.0, unit="dBm")
-    poor: float = _number(-105.0, unit="dBm")
-    marginal: float = _number(-115.0, unit="dBm")
+    good: float = _number(-85.0)
+    fair: float = _number(-95.0)
+    poor: float = _number(-105.0)
+    marginal: float = _number(-115.0)
 
     def as_dict(self) -> dict[str, float]:
         """``{"good": -85.0, ...}``."""
@@ -187,15 +191,15 @@ class PropagationSettings:
     """``[propagation]``: how towers are modelled (see :mod:`geo_p2dd.propagation`)."""
 
     environment: str = _choice("open", ENVIRONMENTS)
-    mobile_height_m: float = _number(1.5, gt=0, unit="m")
-    max_distance_m: float = _number(35000.0, gt=0, unit="m")
-    no_los_extra_loss_db: float = _number(20.0, ge=0, unit="dB")
+    mobile_height_m: float = _number(1.5, gt=0)
+    max_distance_m: float = _number(35000.0, gt=0)
+    no_los_extra_loss_db: float = _number(20.0, ge=0)
     #: EIRP (transmit power plus antenna gain) of towers without power_dbm
-    default_power_dbm: float = _number(58.0, unit="dBm")
+    default_power_dbm: float = _number(58.0)
     #: antenna height of towers without height_m
-    default_height_m: float = _number(40.0, gt=0, unit="m")
+    default_height_m: float = _number(40.0, gt=0)
     #: RSRP = total received power + offset (10*log10(1200 subcarriers) for 20 MHz LTE)
-    rsrp_offset_db: float = _number(-30.8, unit="dB")
+    rsrp_offset_db: float = _number(-30.8)
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,8 @@ class _Checker:
             return self.signal_class(raw, key)
         if kind == "range":
             return self.range(raw, key)
+        if kind == "village_code":
+            return self.village_code(raw, key)
         if kind == "transform":
             if not (isinstance(raw, list) and len(raw) == 6 and
                     all(_is_number(v) for v in raw)):
@@ -412,6 +418,21 @@ class _Checker:
                  hint=f"{raw!r} means 'none' (no signal), which cannot be the lowest usable "
                  "class" if term == "none" else None)
         return MISSING
+
+    def village_code(self, raw: Any, key: str) -> Any:
+        """A Kemendagri village code; the undotted form is repaired (``6411012006``)."""
+        from geo_p2dd.layers import normalise_code  # the one home of code spellings
+
+        if raw == "":
+            return None
+        code = normalise_code(raw) if isinstance(raw, str | int) else ""
+        if not re.fullmatch(r"\d{2}\.\d{2}\.\d{2}\.\d{4}", code):
+            self.add(key, "is not a village code", expected='a code like "64.11.01.2006"',
+                     found=raw)
+            return MISSING
+        if code != raw:
+            self.repairs.append(f"{key} = {raw!r} read as {code!r}")
+        return code
 
     def range(self, raw: Any, key: str) -> Any:
         if not (isinstance(raw, list) and len(raw) == 2 and all(

@@ -273,6 +273,19 @@ def test_usable_class_refused(value, hint):
         assert hint in text
 
 
+def test_seat_kode_is_a_village_code():
+    s = settings_from_dict({"project": {"seat_kode": "64.11.01.2006"}})
+    assert s.project.seat_kode == "64.11.01.2006"
+    assert settings_from_dict({"project": {"seat_kode": ""}}).project.seat_kode is None
+    with pytest.warns(RepairWarning, match="'6411012006' read as '64.11.01.2006'"):
+        s = settings_from_dict({"project": {"seat_kode": "6411012006"}})
+    assert s.project.seat_kode == "64.11.01.2006"
+    for bad in ("64.11", "Long Bagun", 64.11):
+        assert only_problem({"project": {"seat_kode": bad}}) == (
+            f"project.seat_kode: is not a village code; expected a code like "
+            f'"64.11.01.2006", found {bad!r}')
+
+
 def test_environment_is_a_choice_with_a_suggestion():
     assert only_problem({"propagation": {"environment": "opne"}}) == (
         "propagation.environment: is not allowed; expected one of urban, suburban, open, "
