@@ -154,13 +154,13 @@ def import_villages(st: Staged, path: Path, layer: str | None = None, region: st
 
 
 def _set_grid(cfg: dict, bounds: tuple[float, float, float, float]) -> None:
-    res = float(cfg["grid"].get("resolution_m", 100.0))
+    res = float(cfg["grid"]["resolution_m"])  # always set: defaults from geo_p2dd.config
     grid = region_grid(bounds, res)
     if grid.width * grid.height > MAX_GRID_CELLS:
         res = res * math.sqrt(grid.width * grid.height / MAX_GRID_CELLS)
         res = float(math.ceil(res / 10) * 10)
         grid = region_grid(bounds, res)
-    cfg["grid"] = {"resolution_m": cfg["grid"].get("resolution_m", 100.0), **grid.to_dict()}
+    cfg["grid"] = {"resolution_m": cfg["grid"]["resolution_m"], **grid.to_dict()}
 
 
 def import_population_table(st: Staged, path: Path, layer: str | None = None) -> ImportReport:
