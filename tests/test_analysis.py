@@ -31,6 +31,7 @@ from conftest import snapshot, write_text, write_tif
 from geo_p2dd.analysis import GAP_ORDER, analyze_project, derive_settlements
 from geo_p2dd.cli import main
 from geo_p2dd.config import DEFAULTS
+from geo_p2dd.errors import ConfigError
 from geo_p2dd.imports import import_layer, init_project
 from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.project import Project
@@ -350,6 +351,28 @@ def test_usable_class_from_project_toml(tiny_copy):
     assert v.loc[B, "area_no_4g"] == pytest.approx(1.0)
     # people: nobody lives in C's poor cells (column 1), so still (4 + 15) / 30
     assert v.loc[C, "pop_no_4g"] == pytest.approx(19 / 30)
+
+
+def test_usable_class_as_an_indonesian_label(tiny_copy):
+    # "sedang" is the Indonesian label of "fair": read as fair (with a warning), not a
+    # KeyError in the middle of the analysis
+    with pytest.warns(RepairWarning, match="'sedang' read as 'fair'"):
+        project = set_config(tiny_copy, thresholds={"usable_class": "sedang"})
+    v = by_kode(analyze_project(project, write=False))
+    assert v.loc[C, "gap_class"] == "blank_spot" and v.loc[A, "gap_class"] == "served"
+
+
+def test_a_typo_in_project_toml_stops_before_the_analysis(tiny_copy):
+    with pytest.raises(ConfigError, match=r"thresholds\.usable_clas: unknown key.*"
+                                          r"Did you mean 'usable_class'\?"):
+        set_config(tiny_copy, thresholds={"usable_clas": "fair"})
+
+
+def test_the_analysis_records_the_effective_settings(tiny_copy):
+    project = set_config(tiny_copy, propagation={"max_distance_m": 20000.0})
+    analyze_project(project)
+    recorded = Project(project.path).config["analysis"]["propagation"]
+    assert recorded == DEFAULTS.to_dict()["propagation"] | {"max_distance_m": 20000.0}
 
 
 def test_starlink_radius_default_from_project_toml(tiny_copy):
