@@ -72,10 +72,10 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, settings: Se
     """Settlement points for villages that have none in the locations layer.
 
     From the population grid: the most populated cells of the village (at least
-    ``settings.settlements.min_people_per_cell``, at most ``max_per_village``); people
-    are scaled to
-    the village population when known. Without a grid, or with no populated
-    cell, the village's representative point carries the village population.
+    ``settings.settlements.min_people_per_cell``, at most ``max_per_village``);
+    people are scaled to the village population when known. Without a grid, or
+    with no populated cell, the village's representative point carries the
+    village population.
     """
     sel = villages[need]
     rows = []

@@ -28,9 +28,6 @@ from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
 from geo_p2dd.signal import rsrp_class
 
-__all__ = ["RADIUS_KINDS", "Source", "best_of_classes", "load_source", "locations_coverage",
-           "model_towers", "population_on", "sample_source", "site_radius"]
-
 TOWER_KINDS = ("bts",)
 PIPELINE = ("in_progress", "planned")
 FOUR_G = ("4G", "5G")
