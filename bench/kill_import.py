@@ -93,8 +93,8 @@ def main() -> int:
             print(f"kill {k + 1}: analyze failed: {err}")
             return 1
         left = list(project.glob(".staging-*"))
-        print(f"kill {k + 1} after {delay:.1f} s ({'already finished' if finished else 'mid-import'})"
-              f": {staged / 1e6:.0f} MB staged left by the kill; info ok ({rows} villages, "
+        state = "already finished" if finished else "mid-import"
+        print(f"kill {k + 1} after {delay:.1f} s ({state}): {staged / 1e6:.0f} MB staged left by the kill; info ok ({rows} villages, "
               f"data version {info['data_version']}); analyze ok in "
               f"{time.perf_counter() - t1:.1f} s; staging left after: {len(left)}")
         if left:

@@ -26,12 +26,13 @@ from rasterio.windows import from_bounds
 
 from geo_p2dd import coverage as cov
 from geo_p2dd import scoring, zonal
+from geo_p2dd.config import DEFAULTS, Settings
 from geo_p2dd.grid import colrow_to_xy
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
 from geo_p2dd.project import Project, now_iso
-from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
+from geo_p2dd.schema import CODE_TO_SIGNAL, PUBLIC_FACILITIES
 
-CLASS_NAMES = ("unknown", "none", "marginal", "poor", "fair", "good")
+CLASS_NAMES = tuple(CODE_TO_SIGNAL[code] for code in sorted(CODE_TO_SIGNAL))
 GAP_ORDER = ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
 SITE_STATUSES = ("installed", "in_progress", "planned", "proposed")
 
@@ -66,18 +67,19 @@ class AnalysisResult:
         }
 
 
-def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict,
+def derive_settlements(villages: gpd.GeoDataFrame, population_path, settings: Settings,
                        need: np.ndarray) -> gpd.GeoDataFrame:
     """Settlement points for villages that have none in the locations layer.
 
     From the population grid: the most populated cells of the village (at least
-    ``min_people_per_cell``, at most ``max_per_village``); people are scaled to
-    the village population when known. Without a grid, or with no populated
-    cell, the village's representative point carries the village population.
+    ``settings.settlements.min_people_per_cell``, at most ``max_per_village``);
+    people are scaled to the village population when known. Without a grid, or
+    with no populated cell, the village's representative point carries the
+    village population.
     """
     sel = villages[need]
     rows = []
-    settle = config["settlements"]
+    settle = settings.settlements
     if population_path is not None and len(sel):
         with rasterio.open(population_path) as src:
             geoms = sel.geometry.to_crs(src.crs).values
@@ -102,13 +104,13 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, config: dict
         labels = zonal.label_grid(geoms, wt, pop.shape)
         flat_l = labels.ravel()
         flat_p = pop.ravel()
-        ok = (flat_l > 0) & (flat_p >= float(settle["min_people_per_cell"]))
+        ok = (flat_l > 0) & (flat_p >= settle.min_people_per_cell)
         idx = np.flatnonzero(ok)
         order = np.lexsort((-flat_p[idx], flat_l[idx]))
         idx = idx[order]
         lab = flat_l[idx]
         rank_in = np.arange(len(idx)) - np.searchsorted(lab, lab)
-        idx = idx[rank_in < int(settle["max_per_village"])]
+        idx = idx[rank_in < settle.max_per_village]
         r, c = np.divmod(idx, pop.shape[1])
         xs, ys = colrow_to_xy(wt, c + 0.5, r + 0.5)
         pts = gpd.GeoSeries(shapely.points(xs, ys), crs=crs).to_crs("EPSG:4326")
@@ -168,7 +170,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         timings[name] = now - t0
         t0 = now
 
-    config = project.config
+    settings = project.settings
     villages = project.read_layer("villages")
     sites = project.read_layer("sites", required=False)
     if sites is None:
@@ -183,14 +185,14 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     if locations is not None and len(locations):
         has_settlement = set(locations.loc[locations["kind"] == "settlement", "village_kode"])
     need = ~villages["kode"].astype(object).isin(has_settlement).to_numpy()
-    derived = derive_settlements(villages, pop_path, config, need) if need.any() else None
+    derived = derive_settlements(villages, pop_path, settings, need) if need.any() else None
     parts = [x for x in (locations, derived) if x is not None and len(x)]
     locs = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
     locs = locs[locs["village_kode"].astype(object).isin(set(villages["kode"]))
                 ].reset_index(drop=True)
     lap("settlements")
 
-    thresholds = config["thresholds"]["rsrp_dbm"]
+    thresholds = settings.thresholds.rsrp_dbm
     imported = [cov.load_source(e, project.file(e["file"]), thresholds)
                 for e in project.coverage_entries()]
     dem = None
@@ -198,23 +200,23 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     has_towers = len(sites) and (sites["kind"] == "bts").any()
     if dem_path is not None and has_towers:
         dem = read_on_grid(dem_path, grid, resampling=Resampling.bilinear)
-    modelled_now = cov.model_towers(sites, grid, config, dem, ("installed",)) \
+    modelled_now = cov.model_towers(sites, grid, settings, dem, ("installed",)) \
         if has_towers else []
     pipeline = ("installed", *cov.PIPELINE)
-    modelled_later = cov.model_towers(sites, grid, config, dem, pipeline) \
+    modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline) \
         if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
     lap("model towers")
 
-    now = cov.locations_coverage(locs, sites, imported + modelled_now, grid.crs, config)
-    later = cov.locations_coverage(locs, sites, imported + modelled_later, grid.crs, config,
+    now = cov.locations_coverage(locs, sites, imported + modelled_now, grid.crs, settings)
+    later = cov.locations_coverage(locs, sites, imported + modelled_later, grid.crs, settings,
                                    statuses=pipeline)
     lap("locations")
 
     loc_table = _location_people(locs, villages)
     loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
-    usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
+    usable = settings.thresholds.usable_code
     vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs),
-                           usable=usable, seat=config["project"].get("seat_kode") or None)
+                           usable=usable, seat=settings.project.seat_kode)
     lap("villages")
 
     area = _area_shares(project, villages, imported + modelled_now, grid, pop_path,
@@ -222,7 +224,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     vil = vil.join(area)
     lap("area shares")
 
-    vil = _score(vil, config)
+    vil = _score(vil, settings)
     areas = _aggregate(vil, project)
     lap("score")
 
@@ -275,7 +277,7 @@ def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.D
 
 
 def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.GeoDataFrame,
-                     geom_m: gpd.GeoSeries, usable: int = SIGNAL_CODES["poor"],
+                     geom_m: gpd.GeoSeries, usable: int = DEFAULTS.thresholds.usable_code,
                      seat: str | None = None) -> pd.DataFrame:
     """Per-village figures; remoteness is measured to the main settlement of ``seat``
     (the regency seat's village code, ``[project] seat_kode``), else to the project's
@@ -384,7 +386,7 @@ def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Ser
 
 
 def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
-                 grid, pop_path, usable: int = SIGNAL_CODES["poor"]) -> pd.DataFrame:
+                 grid, pop_path, usable: int = DEFAULTS.thresholds.usable_code) -> pd.DataFrame:
     """Area (and population) shares per 4G signal class on the reference grid."""
     four_g = [s for s in sources if s.is_4g]
     out = pd.DataFrame(index=villages["kode"])
@@ -420,8 +422,8 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     return out
 
 
-def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
-    threshold = float(config["thresholds"]["served_share"])
+def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    threshold = settings.thresholds.served_share
     v["gap_class"] = _gap_class(v, threshold)
     v["gap_class_planned"] = _gap_class(v, threshold, "_planned")
     order = {c: i for i, c in enumerate(GAP_ORDER)}
@@ -437,7 +439,7 @@ def _score(v: pd.DataFrame, config: dict) -> pd.DataFrame:
     raw["remoteness"] = v.get("remoteness_km")
     raw["nothing_planned"] = ((v["gap_class"] != "served") & ~v["in_programme"]).astype(float)
     norm = scoring.normalise(raw)
-    score, contrib = scoring.weighted_score(norm, config["weights"])
+    score, contrib = scoring.weighted_score(norm, settings.weights)
     v["score"] = score.round(2)
     for k in contrib.columns:
         v[f"f_{k}"] = norm[k].round(4)
@@ -548,7 +550,7 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
                     if known:
                         nama = known[0]
             if level == "region":
-                nama = project.config["project"].get("region_name") or project.name
+                nama = project.settings.project.region_name or project.name
             row = {"level": level, "kode": code, "nama": nama, "villages": b - a}
             for c in GAP_ORDER:
                 row[f"n_{c}"] = int(counted[f"n_{c}"][gi])
@@ -564,7 +566,7 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
 
 
 def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> None:
-    cfg = project.config
+    used = project.settings.to_dict()  # the effective settings, defaults included
     with project.transaction("analyze", inputs=False) as tx:
         tx.write_layer("village_results", result.villages)
         tx.write_layer("location_results", result.locations)
@@ -577,10 +579,10 @@ def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> No
             files.append({"name": name, "file": relative, "technology": src.technology})
         tx.config["analysis"] = {
             "date": now_iso(),
-            "thresholds": cfg["thresholds"],
-            "weights": cfg["weights"],
-            "service_radius_m": cfg["service_radius_m"],
-            "propagation": cfg["propagation"],
+            "thresholds": used["thresholds"],
+            "weights": used["weights"],
+            "service_radius_m": used["service_radius_m"],
+            "propagation": used["propagation"],
             "modelled": files,
             "villages": len(result.villages),
             "data_version": project.data_version,

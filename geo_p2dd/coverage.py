@@ -10,6 +10,7 @@ signal class come from the fast zonal counts in :mod:`geo_p2dd.zonal`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -21,11 +22,12 @@ from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
 
+from geo_p2dd.config import RADIUS_KINDS, RsrpThresholds, Settings
 from geo_p2dd.grid import Grid, xy_to_colrow
-from geo_p2dd.propagation import received_power_grid, rsrp_class
+from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
+from geo_p2dd.signal import rsrp_class
 
-RADIUS_KINDS = ("starlink", "vsat", "wifi", "fiber")
 TOWER_KINDS = ("bts",)
 PIPELINE = ("in_progress", "planned")
 FOUR_G = ("4G", "5G")
@@ -48,8 +50,8 @@ class Source:
         return self.technology in FOUR_G
 
 
-def load_source(entry: dict, path, thresholds: dict) -> Source:
-    """Read an imported coverage raster as class codes."""
+def load_source(entry: dict, path, thresholds: RsrpThresholds) -> Source:
+    """Read an imported coverage raster as class codes (dBm classified with ``thresholds``)."""
     # GDAL decodes the compressed tiles on every core (same pixels)
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path) as src:
         data = src.read(1)
@@ -78,15 +80,16 @@ def load_source(entry: dict, path, thresholds: dict) -> Source:
                   classes, transform, crs)
 
 
-def model_towers(sites: gpd.GeoDataFrame, grid: Grid, config: dict,
+def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
                  dem: np.ndarray | None, statuses: tuple[str, ...]) -> list[Source]:
     """Model the towers with the given statuses: one source per technology group.
 
-    Cells out of reach of every tower are "none" (class 1), not unknown: the
-    model says there is no signal there.
+    ``settings.propagation`` sets the model, ``settings.thresholds.rsrp_dbm``
+    the classes. Cells out of reach of every tower are "none" (class 1), not
+    unknown: the model says there is no signal there.
     """
-    prop = config["propagation"]
-    thresholds = config["thresholds"]["rsrp_dbm"]
+    prop = settings.propagation
+    thresholds = settings.thresholds.rsrp_dbm
     towers = sites[(sites["kind"] == "bts") & sites["status"].isin(statuses)]
     out = []
     for group, techs in (("4G", FOUR_G), ("2G/3G", ("2G", "3G"))):
@@ -94,13 +97,13 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, config: dict,
         if len(sel) == 0:
             continue
         rx, _ = received_power_grid(
-            sel.to_crs(grid.crs), grid, environment=prop["environment"],
-            mobile_height_m=prop["mobile_height_m"], max_distance_m=prop["max_distance_m"],
-            dem=dem, no_los_extra_loss_db=prop["no_los_extra_loss_db"],
-            default_power_dbm=prop["default_power_dbm"],
-            default_height_m=prop["default_height_m"],
+            sel.to_crs(grid.crs), grid, environment=prop.environment,
+            mobile_height_m=prop.mobile_height_m, max_distance_m=prop.max_distance_m,
+            dem=dem, no_los_extra_loss_db=prop.no_los_extra_loss_db,
+            default_power_dbm=prop.default_power_dbm,
+            default_height_m=prop.default_height_m,
             default_frequency_mhz=1800.0 if group == "4G" else 900.0)
-        rsrp = rx + np.float32(prop["rsrp_offset_db"])
+        rsrp = rx + np.float32(prop.rsrp_offset_db)
         classes = rsrp_class(rsrp, thresholds)
         classes[classes == SIGNAL_CODES["unknown"]] = SIGNAL_CODES["none"]
         label = "installed" if statuses == ("installed",) else "with pipeline"
@@ -122,7 +125,8 @@ def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
     return out
 
 
-def site_radius(sites: gpd.GeoDataFrame, defaults: dict) -> np.ndarray:
+def site_radius(sites: gpd.GeoDataFrame, defaults: Mapping[str, float]) -> np.ndarray:
+    """Service radius (m) of each site: its own ``service_radius_m``, else its kind's default."""
     radius = pd.to_numeric(sites.get("service_radius_m"), errors="coerce").to_numpy(float)
     default = sites["kind"].map(lambda k: float(defaults.get(k, 0.0))).to_numpy(float)
     return np.where(np.isnan(radius) | (radius <= 0), default, radius)
@@ -133,7 +137,7 @@ def locations_coverage(
     sites: gpd.GeoDataFrame,
     sources: list[Source],
     metric_crs: str,
-    config: dict,
+    settings: Settings,
     statuses: tuple[str, ...] = ("installed",),
 ) -> pd.DataFrame:
     """Signal and service at every location for the sites with ``statuses``.
@@ -144,9 +148,10 @@ def locations_coverage(
     technologies reported separately), ``by_site`` (site id serving it or ""),
     ``site_m`` (distance to the nearest site with those statuses, any kind),
     ``tower_m`` (to the nearest such tower), ``status``, ``reason_en`` and
-    ``reason_id`` (the same reason in Bahasa Indonesia).
+    ``reason_id`` (the same reason in Bahasa Indonesia). The usable class and
+    the default service radii come from ``settings``.
     """
-    usable = SIGNAL_CODES[config["thresholds"]["usable_class"]]
+    usable = settings.thresholds.usable_code
     n = len(locations)
     best_4g = np.zeros(n, dtype=np.uint8)
     best_other = np.zeros(n, dtype=np.uint8)
@@ -184,7 +189,7 @@ def locations_coverage(
         radial = active["kind"].isin(RADIUS_KINDS).to_numpy()
         if radial.any():
             rad_sites = active[radial]
-            radius = site_radius(rad_sites, config["service_radius_m"])
+            radius = site_radius(rad_sites, settings.service_radius_m)
             rad_geoms = active_m.values[radial]
             tree_r = shapely.STRtree(rad_geoms)
             q_pt, q_site = tree_r.query(pts.values, predicate="dwithin",

@@ -80,6 +80,58 @@ class NotFoundError(GeoP2DDError, LookupError):
     """A village, layer or region that the project does not hold."""
 
 
+class ConfigError(GeoP2DDError, ValueError):
+    """A ``project.toml`` whose settings cannot be used; names the file and every bad key.
+
+    Parameters
+    ----------
+    problems : sequence of ConfigProblem
+        Every problem found (validation does not stop at the first).
+    file : str, optional
+        The configuration file.
+    """
+
+    def __init__(self, problems: list[ConfigProblem], *, file: str | None = None) -> None:
+        self.problems = list(problems)
+        self.file = None if file is None else str(file)
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        if len(self.problems) == 1:
+            return where + str(self.problems[0])
+        lines = [f"{where}{len(self.problems)} problems in the configuration:"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class ConfigProblem:
+    """One bad setting: its dotted key, what is wrong, what is allowed and what was found."""
+
+    __slots__ = ("key", "message", "expected", "found", "hint")
+
+    def __init__(self, key: str, message: str, *, expected: str | None = None,
+                 found: str | None = None, hint: str | None = None) -> None:
+        self.key = key
+        self.message = message
+        self.expected = expected
+        self.found = found
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.key}: {self.message}"
+        if self.expected is not None:
+            text += f"; expected {self.expected}"
+        if self.found is not None:
+            text += f", found {self.found}"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.key!r}, {self.message!r})"
+
+
 class RowProblem:
     """One rejected or repaired row of an import, kept for the import report."""
 

@@ -154,13 +154,13 @@ def import_villages(st: Staged, path: Path, layer: str | None = None, region: st
 
 
 def _set_grid(cfg: dict, bounds: tuple[float, float, float, float]) -> None:
-    res = float(cfg["grid"].get("resolution_m", 100.0))
+    res = float(cfg["grid"]["resolution_m"])  # always set: defaults from geo_p2dd.config
     grid = region_grid(bounds, res)
     if grid.width * grid.height > MAX_GRID_CELLS:
         res = res * math.sqrt(grid.width * grid.height / MAX_GRID_CELLS)
         res = float(math.ceil(res / 10) * 10)
         grid = region_grid(bounds, res)
-    cfg["grid"] = {"resolution_m": cfg["grid"].get("resolution_m", 100.0), **grid.to_dict()}
+    cfg["grid"] = {"resolution_m": cfg["grid"]["resolution_m"], **grid.to_dict()}
 
 
 def import_population_table(st: Staged, path: Path, layer: str | None = None) -> ImportReport:
@@ -268,7 +268,7 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                                         "signal_class") if c in cols), None)
     dbm_col = next((cols[c] for c in ("dbm", "rsrp", "rsrp_dbm", "signal_dbm") if c in cols),
                    None)
-    from geo_p2dd.propagation import rsrp_class
+    from geo_p2dd.signal import rsrp_class
 
     if class_col is not None:
         codes = []
@@ -281,7 +281,7 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
         codes = np.array(codes)
     elif dbm_col is not None:
         dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
-        codes = rsrp_class(dbm, st.tx.config["thresholds"]["rsrp_dbm"])
+        codes = rsrp_class(dbm, st.tx.project.settings.thresholds.rsrp_dbm)
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),
                          expected="a column class/kelas (good, fair, poor, marginal, none) or "

@@ -41,6 +41,7 @@ import pandas as pd
 import pyogrio
 import tomli_w
 
+from geo_p2dd.config import Settings, default_config, settings_from_dict
 from geo_p2dd.errors import NotFoundError, ProjectError
 from geo_p2dd.grid import Grid, metric_crs_for
 from geo_p2dd.io.atomic import atomic_write_text
@@ -53,44 +54,8 @@ CACHE_DIR = "cache"
 #: the settings an analysis records; results computed with other values are stale
 ANALYSIS_SETTINGS = ("thresholds", "weights", "service_radius_m", "propagation")
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "project": {"name": "", "region_code": "", "region_name": "", "sample": False},
-    "grid": {"resolution_m": 100.0},
-    "thresholds": {
-        # 4G RSRP classes (dBm): at or above the value
-        "rsrp_dbm": {"good": -85.0, "fair": -95.0, "poor": -105.0, "marginal": -115.0},
-        # lowest signal class that counts as usable
-        "usable_class": "poor",
-        # a village is "served" when at least this share of its people is served
-        "served_share": 0.9,
-    },
-    "service_radius_m": {"starlink": 300.0, "vsat": 300.0, "wifi": 200.0, "fiber": 500.0},
-    "propagation": {
-        "environment": "open",
-        "mobile_height_m": 1.5,
-        "max_distance_m": 35000.0,
-        "no_los_extra_loss_db": 20.0,
-        "default_power_dbm": 58.0,
-        "default_height_m": 40.0,
-        # RSRP = total received power + offset (10*log10(1200 subcarriers) for 20 MHz LTE)
-        "rsrp_offset_db": -30.8,
-    },
-    "weights": {
-        "unserved_people": 0.30,
-        "unserved_facilities": 0.20,
-        "no_4g_share": 0.15,
-        "distance": 0.15,
-        "remoteness": 0.10,
-        "nothing_planned": 0.10,
-    },
-    "settlements": {
-        # with no locations layer, settlements are derived from the population grid
-        "min_people_per_cell": 5.0,
-        "max_per_village": 8,
-    },
-    "coverage": [],
-    "sources": {},
-}
+#: The default project.toml content, derived from the one home of the defaults.
+DEFAULT_CONFIG: dict[str, Any] = default_config()
 
 
 def _deep_merge(base: dict, extra: dict) -> dict:
@@ -153,6 +118,8 @@ class Project:
                 stored = tomllib.load(fh)
             except tomllib.TOMLDecodeError as exc:
                 raise ProjectError(f"{config_path} is not valid TOML: {exc}") from exc
+        #: the validated, typed settings (a ConfigError names the file and each bad key)
+        self.settings: Settings = settings_from_dict(stored, file=str(config_path))
         self.config: dict[str, Any] = _deep_merge(DEFAULT_CONFIG, stored)
 
     # -- creation ---------------------------------------------------------------------------
@@ -207,7 +174,8 @@ class Project:
             return False
         if "data_version" in analysis and analysis["data_version"] != self.data_version:
             return True
-        return any(key in analysis and analysis[key] != self.config.get(key)
+        used = self.settings.to_dict()
+        return any(key in analysis and analysis[key] != used.get(key)
                    for key in ANALYSIS_SETTINGS)
 
     @property
@@ -497,6 +465,8 @@ class Transaction:
         # 3. the configuration, with the new data version
         if self.inputs:
             self.config["project"]["data_version"] = self.project.data_version + 1
+        # never commit a configuration that the next open would refuse
+        settings_from_dict(self.config, file=CONFIG_NAME)
         (new / CONFIG_NAME).write_text(_dump_config(self.config), encoding="utf-8")
         _fsync_file(new / CONFIG_NAME)
         # 4. give it its place; nothing reads it until .current names it

@@ -2,8 +2,8 @@
 
 Empirical macro-cell path loss (Okumura-Hata and its COST-231 extension), the
 received power of the best server on the project :class:`~geo_p2dd.grid.Grid`,
-an optional terrain line-of-sight penalty from a DEM, and RSRP-like signal
-classes.
+and an optional terrain line-of-sight penalty from a DEM. Signal classes from
+the power are :func:`geo_p2dd.signal.rsrp_class`.
 
 Models
 ------
@@ -34,30 +34,25 @@ grid work), frequencies in MHz, powers in dBm.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyproj import CRS
 
+from geo_p2dd.config import DEFAULTS, ENVIRONMENTS
 from geo_p2dd.errors import InputError
 
 if TYPE_CHECKING:
     from geo_p2dd.grid import Grid
 
 __all__ = [
-    "DEFAULT_THRESHOLDS",
     "ENVIRONMENTS",
     "MIN_DISTANCE_KM",
-    "RSRP_CLASSES",
     "cost231_hata_loss",
     "okumura_hata_loss",
     "path_loss",
     "received_power_grid",
-    "rsrp_class",
 ]
-
-ENVIRONMENTS = ("urban", "suburban", "open")
 
 #: Lower bound applied to distances by :func:`path_loss` (km).
 MIN_DISTANCE_KM = 0.1
@@ -68,26 +63,6 @@ MODEL_RANGE_MHZ = (150.0, 2000.0)
 
 #: Mean earth radius (m) used for the earth-curvature bulge.
 EARTH_RADIUS_M = 6_371_000.0
-
-#: Default RSRP class thresholds (dBm); a value equal to a threshold gets the better class.
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "good": -85.0,
-    "fair": -95.0,
-    "poor": -105.0,
-    "marginal": -115.0,
-}
-
-#: Class codes returned by :func:`rsrp_class`.
-RSRP_CLASSES: dict[int, str] = {
-    0: "unknown",
-    1: "none",
-    2: "marginal",
-    3: "poor",
-    4: "fair",
-    5: "good",
-}
-
-_CLASS_ORDER = ("marginal", "poor", "fair", "good")  # codes 2..5
 
 
 # --------------------------------------------------------------------------- #
@@ -409,13 +384,13 @@ def received_power_grid(
     towers: Any,
     grid: Grid,
     *,
-    environment: str = "open",
-    mobile_height_m: float = 1.5,
-    max_distance_m: float = 35000.0,
+    environment: str = DEFAULTS.propagation.environment,
+    mobile_height_m: float = DEFAULTS.propagation.mobile_height_m,
+    max_distance_m: float = DEFAULTS.propagation.max_distance_m,
     dem: np.ndarray | None = None,
-    no_los_extra_loss_db: float = 20.0,
-    default_power_dbm: float = 43.0,
-    default_height_m: float = 30.0,
+    no_los_extra_loss_db: float = DEFAULTS.propagation.no_los_extra_loss_db,
+    default_power_dbm: float = DEFAULTS.propagation.default_power_dbm,
+    default_height_m: float = DEFAULTS.propagation.default_height_m,
     default_frequency_mhz: float = 900.0,
     large_city: bool = False,
     los_samples: int = 32,
@@ -462,6 +437,10 @@ def received_power_grid(
         Extra loss for cells without line of sight (dB).
     default_power_dbm, default_height_m, default_frequency_mhz : float
         Values for towers without ``power_dbm``, ``height_m``, ``frequency_mhz``.
+
+    The defaults of ``environment`` to ``default_height_m`` are those of
+    ``[propagation]`` in :data:`geo_p2dd.config.DEFAULTS` (open, 1.5 m,
+    35 km, 20 dB, 58 dBm EIRP, 40 m masts).
     large_city : bool
         Large-city variant of the model (urban only).
     los_samples : int
@@ -621,60 +600,3 @@ def _blocked(
         own |= (rows == tower_row)[:, None] & (cols == tower_col)[None, :]
         blocked |= hit & ~own
     return blocked
-
-
-# --------------------------------------------------------------------------- #
-# Signal classes
-# --------------------------------------------------------------------------- #
-
-
-def rsrp_class(rx_dbm: np.ndarray, thresholds: dict[str, float] | None = None) -> np.ndarray:
-    """Map received power to signal class codes.
-
-    Codes (see :data:`RSRP_CLASSES`): 0 unknown (NaN), 1 none (below the
-    marginal threshold), 2 marginal, 3 poor, 4 fair, 5 good. A value equal to
-    a threshold gets the better class.
-
-    Parameters
-    ----------
-    rx_dbm : array_like
-        Received power in dBm.
-    thresholds : dict, optional
-        Lower bounds (dBm) of ``"good"``, ``"fair"``, ``"poor"`` and
-        ``"marginal"``; keys given override :data:`DEFAULT_THRESHOLDS`
-        (-85, -95, -105, -115). They must decrease from good to marginal.
-
-    Returns
-    -------
-    numpy.ndarray
-        uint8 codes, same shape as ``rx_dbm``.
-
-    Raises
-    ------
-    InputError
-        Unknown threshold names or thresholds not in decreasing order.
-
-    Examples
-    --------
-    >>> rsrp_class(np.array([-80.0, -85.0, -115.0, -120.0, np.nan])).tolist()
-    [5, 5, 2, 1, 0]
-    """
-    limits = dict(DEFAULT_THRESHOLDS)
-    if thresholds:
-        unknown = sorted(set(thresholds) - set(DEFAULT_THRESHOLDS))
-        if unknown:
-            raise InputError("unknown RSRP class threshold", expected="good, fair, poor, "
-                             "marginal", found=", ".join(map(str, unknown)))
-        limits.update({key: float(value) for key, value in thresholds.items()})
-    ordered = [limits[name] for name in _CLASS_ORDER]
-    if not all(math.isfinite(v) for v in ordered) or any(
-        lo >= hi for lo, hi in zip(ordered, ordered[1:], strict=False)
-    ):
-        raise InputError("RSRP class thresholds must decrease from good to marginal",
-                         expected="good > fair > poor > marginal",
-                         found=", ".join(f"{n}={limits[n]:g}" for n in reversed(_CLASS_ORDER)))
-    values = np.asarray(rx_dbm, dtype=float)
-    codes = np.where(np.isnan(values), 0, 1).astype(np.uint8)
-    for code, name in enumerate(_CLASS_ORDER, start=2):
-        codes[values >= limits[name]] = code
-    return codes

@@ -6,6 +6,8 @@ contribution in score points, so a rank can be explained factor by factor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -76,11 +78,12 @@ def normalise(raw: pd.DataFrame, *, distance_cap_km: float = DEFAULT_DISTANCE_CA
     return pd.DataFrame(out, index=raw.index)
 
 
-def weighted_score(normalised: pd.DataFrame, weights: dict[str, float]
+def weighted_score(normalised: pd.DataFrame, weights: Mapping[str, float]
                    ) -> tuple[pd.Series, pd.DataFrame]:
     """Score 0..100 and each factor's contribution in points (they add up to the score).
 
-    Weights of factors that are not available are dropped and the rest rescaled.
+    ``weights`` per factor, such as ``project.settings.weights``. Weights of
+    factors that are not available are dropped and the rest rescaled.
     """
     unknown = set(weights) - set(FACTORS)
     if unknown:

@@ -30,9 +30,11 @@ from conftest import snapshot, write_text, write_tif
 
 from geo_p2dd.analysis import GAP_ORDER, analyze_project, derive_settlements
 from geo_p2dd.cli import main
+from geo_p2dd.config import DEFAULTS
+from geo_p2dd.errors import ConfigError
 from geo_p2dd.imports import import_layer, init_project
 from geo_p2dd.io.vector import RepairWarning
-from geo_p2dd.project import DEFAULT_CONFIG, Project
+from geo_p2dd.project import Project
 
 CELL = 1 / 64
 X0, Y0 = 114.0, 10 / 64
@@ -349,6 +351,28 @@ def test_usable_class_from_project_toml(tiny_copy):
     assert v.loc[B, "area_no_4g"] == pytest.approx(1.0)
     # people: nobody lives in C's poor cells (column 1), so still (4 + 15) / 30
     assert v.loc[C, "pop_no_4g"] == pytest.approx(19 / 30)
+
+
+def test_usable_class_as_an_indonesian_label(tiny_copy):
+    # "sedang" is the Indonesian label of "fair": read as fair (with a warning), not a
+    # KeyError in the middle of the analysis
+    with pytest.warns(RepairWarning, match="'sedang' read as 'fair'"):
+        project = set_config(tiny_copy, thresholds={"usable_class": "sedang"})
+    v = by_kode(analyze_project(project, write=False))
+    assert v.loc[C, "gap_class"] == "blank_spot" and v.loc[A, "gap_class"] == "served"
+
+
+def test_a_typo_in_project_toml_stops_before_the_analysis(tiny_copy):
+    with pytest.raises(ConfigError, match=r"thresholds\.usable_clas: unknown key.*"
+                                          r"Did you mean 'usable_class'\?"):
+        set_config(tiny_copy, thresholds={"usable_clas": "fair"})
+
+
+def test_the_analysis_records_the_effective_settings(tiny_copy):
+    project = set_config(tiny_copy, propagation={"max_distance_m": 20000.0})
+    analyze_project(project)
+    recorded = Project(project.path).config["analysis"]["propagation"]
+    assert recorded == DEFAULTS.to_dict()["propagation"] | {"max_distance_m": 20000.0}
 
 
 def test_starlink_radius_default_from_project_toml(tiny_copy):
@@ -721,7 +745,7 @@ def test_derive_settlements_from_the_population_grid(tmp_path):
                   cell_box(4, 0, 6, 4), cell_box(6, 0, 10, 10)], crs="EPSG:4326")
     # P alone: the population window is cut from P's bounds (pixel columns 0.3 .. 4.6),
     # and column 4, whose centre 4.5 lies in P, must be read
-    out = derive_settlements(villages, path, DEFAULT_CONFIG, np.array([True, False, False]))
+    out = derive_settlements(villages, path, DEFAULTS, np.array([True, False, False]))
     assert set(out["village_kode"]) == {A}
     p = out.reset_index(drop=True)
     assert list(p["location_id"]) == [f"derived-{A}-1", f"derived-{A}-2"]
@@ -730,12 +754,12 @@ def test_derive_settlements_from_the_population_grid(tmp_path):
     assert list(p["name"]) == ["Permukiman P (perkiraan 1)", "Permukiman P (perkiraan 2)"]
     assert (p["source"] == "derived: population grid").all()
     assert (out["kind"] == "settlement").all()
-    out = derive_settlements(villages, path, DEFAULT_CONFIG, np.ones(3, dtype=bool))
+    out = derive_settlements(villages, path, DEFAULTS, np.ones(3, dtype=bool))
     assert out[out["village_kode"] == A]["people"].tolist() == [100.0, 40.0]
     q = out[out["village_kode"] == B]
     assert len(q) == 1 and q["people"].iloc[0] == 33.0
     assert q["source"].iloc[0] == "derived: village centre"
     assert q.geometry.iloc[0].within(villages.geometry.iloc[1])
     r = out[out["village_kode"] == C]
-    assert len(r) == DEFAULT_CONFIG["settlements"]["max_per_village"] == 8
+    assert len(r) == DEFAULTS.settlements.max_per_village == 8
     assert (r["people"] == 10.0).all()  # population unknown: grid people as they are

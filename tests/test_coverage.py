@@ -13,7 +13,7 @@ therefore outside the raster and reads 0 (unknown).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 
 import geopandas as gpd
 import numpy as np
@@ -23,10 +23,10 @@ from affine import Affine
 from conftest import write_tif
 
 from geo_p2dd import coverage as cov
+from geo_p2dd.config import DEFAULTS, with_changes
 from geo_p2dd.grid import Grid
-from geo_p2dd.project import DEFAULT_CONFIG
 
-THRESHOLDS = DEFAULT_CONFIG["thresholds"]["rsrp_dbm"]
+THRESHOLDS = DEFAULTS.thresholds.rsrp_dbm
 
 # A 10 x 10 raster of 1/64 degree cells (exact binary fractions, so edge positions
 # are exact in floating point) with its north-west corner at 114.0 E, 10/64 N.
@@ -78,7 +78,7 @@ def test_dbm_raster_classes_with_nodata(tmp_path):
     src = cov.load_source({"name": "d", "values": "dbm"}, path, THRESHOLDS)
     assert src.classes[0].tolist() == [5, 5, 4, 4, 3, 3, 2, 1, 0, 0]
     # thresholds come from the project: good from -80 dBm makes -85 "fair"
-    stricter = dict(THRESHOLDS, good=-80.0)
+    stricter = dataclasses.replace(THRESHOLDS, good=-80.0)
     src = cov.load_source({"name": "d", "values": "dbm"}, path, stricter)
     assert src.classes[0].tolist()[:3] == [5, 4, 4]
 
@@ -217,7 +217,7 @@ def sites() -> gpd.GeoDataFrame:
 
 
 def test_best_class_per_technology_and_status(locs, sites, sources):
-    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULT_CONFIG)
+    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULTS)
     out.index = list(LOCATIONS)
     assert out["best_4g"].to_dict() == {"L0": 5, "L1": 4, "L2": 2, "L3": 2, "L4": 0, "L5": 1,
                                         "L6": 1, "L7": 1, "L8": 0, "L9": 0, "L10": 1}
@@ -238,7 +238,7 @@ def test_best_class_per_technology_and_status(locs, sites, sources):
 
 
 def test_reasons(locs, sites, sources):
-    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULT_CONFIG)
+    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULTS)
     r = dict(zip(LOCATIONS, out["reason_en"], strict=True))
     assert r["L0"] == "4G good (op1 4G)"
     assert r["L1"] == "4G fair (op2 4G)"  # the better operator is named
@@ -257,7 +257,7 @@ def test_reasons(locs, sites, sources):
 
 
 def test_site_distance_is_to_the_nearest_site_of_those_statuses(locs, sites, sources):
-    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULT_CONFIG)
+    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULTS)
     out.index = list(LOCATIONS)
     assert out.loc["L7", "site_m"] == pytest.approx(250.0)
     assert out.loc["L8", "site_m"] == pytest.approx(800.0)
@@ -268,7 +268,7 @@ def test_site_distance_is_to_the_nearest_site_of_those_statuses(locs, sites, sou
 
 def test_pipeline_sites_are_evaluated_separately(locs, sites, sources):
     pipeline = ("installed", "in_progress", "planned")
-    later = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULT_CONFIG,
+    later = cov.locations_coverage(locs, sites, sources, "EPSG:32650", DEFAULTS,
                                    statuses=pipeline)
     later.index = list(LOCATIONS)
     # the planned S4 (50 m from L4) now serves L4; the proposed S6 still serves nobody
@@ -278,10 +278,10 @@ def test_pipeline_sites_are_evaluated_separately(locs, sites, sources):
 
 
 def test_service_radius_defaults_come_from_the_config(locs, sites, sources):
-    config = copy.deepcopy(DEFAULT_CONFIG)
-    config["service_radius_m"]["starlink"] = 450.0  # now S3 reaches L9 at 400 m
-    config["service_radius_m"]["wifi"] = 100.0      # and W5 no longer reaches L10 at 140 m
-    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", config)
+    settings = with_changes(DEFAULTS, service_radius_m={
+        "starlink": 450.0,  # now S3 reaches L9 at 400 m
+        "wifi": 100.0})     # and W5 no longer reaches L10 at 140 m
+    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", settings)
     out.index = list(LOCATIONS)
     assert out.loc["L9", "by_site"] == "S3"
     assert out.loc["L10", "by_site"] == "" and out.loc["L10", "status"] == "unserved"
@@ -291,10 +291,9 @@ def test_service_radius_defaults_come_from_the_config(locs, sites, sources):
 def test_usable_class_from_the_config(locs, sites, sources):
     # with "fair" as the lowest usable class, poor 4G/2G is no longer usable: the
     # 2G-poor L6 is unserved, and a location with poor 4G only would be weak
-    config = copy.deepcopy(DEFAULT_CONFIG)
-    config["thresholds"]["usable_class"] = "fair"
+    settings = with_changes(DEFAULTS, thresholds={"usable_class": "fair"})
     sources[1].classes[0, 1] = 0  # L1: op1 poor only
-    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", config)
+    out = cov.locations_coverage(locs, sites, sources, "EPSG:32650", settings)
     out.index = list(LOCATIONS)
     assert out.loc["L0", "status"] == "served"  # good
     assert out.loc["L1", "status"] == "weak"    # poor 4G: some signal, not usable
@@ -305,11 +304,11 @@ def test_usable_class_from_the_config(locs, sites, sources):
 def test_no_sites_and_no_sources(locs, sources):
     empty = gpd.GeoDataFrame({"site_id": [], "kind": [], "name": [], "status": [],
                               "service_radius_m": []}, geometry=[], crs="EPSG:32650")
-    out = cov.locations_coverage(locs, empty, [], "EPSG:32650", DEFAULT_CONFIG)
+    out = cov.locations_coverage(locs, empty, [], "EPSG:32650", DEFAULTS)
     assert (out["status"] == "unknown").all()  # no data is unknown, never unserved
     assert (out["reason_en"] == "4G signal unknown; no installed site").all()
     assert out["site_m"].isna().all()
-    out = cov.locations_coverage(locs, empty, sources, "EPSG:32650", DEFAULT_CONFIG)
+    out = cov.locations_coverage(locs, empty, sources, "EPSG:32650", DEFAULTS)
     assert out["reason_en"].iloc[5] == "no usable 4G; no installed site"
 
 
@@ -319,14 +318,13 @@ def test_no_sites_and_no_sources(locs, sources):
 
 def test_modelled_towers_give_none_not_unknown_out_of_reach():
     grid = Grid("EPSG:32650", Affine(1000, 0, 500000, 0, -1000, 30000), 30, 30)
-    config = copy.deepcopy(DEFAULT_CONFIG)
-    config["propagation"]["max_distance_m"] = 5000.0
+    settings = with_changes(DEFAULTS, propagation={"max_distance_m": 5000.0})
     towers = gpd.GeoDataFrame(
         {"site_id": ["T1", "T2", "T3"], "kind": ["bts", "bts", "bts"],
          "status": ["installed", "installed", "planned"], "technology": ["4G", "2G", None]},
         geometry=[shapely.Point(505500, 24500), shapely.Point(524500, 5500),
                   shapely.Point(524500, 24500)], crs="EPSG:32650").to_crs("EPSG:4326")
-    now = cov.model_towers(towers, grid, config, None, ("installed",))
+    now = cov.model_towers(towers, grid, settings, None, ("installed",))
     assert [(s.name, s.technology, s.is_4g, s.modelled) for s in now] == [
         ("modelled 4G (installed)", "4G", True, True),
         ("modelled 2G/3G (installed)", "3G", False, True)]
@@ -338,7 +336,7 @@ def test_modelled_towers_give_none_not_unknown_out_of_reach():
     assert four_g[5, 5] >= 3 and four_g[5, 12] == 1
     # the planned T3 (technology not given: modelled as 4G) is not in "installed" ...
     assert four_g[5, 24] == 1
-    later = cov.model_towers(towers, grid, config, None, ("installed", "planned"))
+    later = cov.model_towers(towers, grid, settings, None, ("installed", "planned"))
     assert later[0].name == "modelled 4G (with pipeline)"
     # ... and is with the pipeline; nothing gets worse
     assert later[0].classes[5, 24] >= 3

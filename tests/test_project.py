@@ -407,3 +407,13 @@ def test_a_copy_that_followed_the_links_still_works(project, tmp_path):
     assert again.file("rasters/dem.tif").read_bytes() == b"dem"
     assert sorted(g.name for g in (copy.path / ".generations").iterdir()) == ["g000001"]
     assert Project(project.path).name == "Kabupaten Uji"  # the original is untouched
+
+
+def test_a_change_that_breaks_the_configuration_is_never_committed(project):
+    from geo_p2dd.errors import ConfigError
+
+    before = snapshot(project.path)
+    with pytest.raises(ConfigError, match="thresholds.usable_class"):
+        with project.transaction() as tx:
+            tx.config["thresholds"]["usable_class"] = "excellent"
+    assert snapshot(project.path) == before

@@ -1,4 +1,4 @@
-"""Tests for geo_p2dd.propagation: path loss formulas, grid coverage, LOS, classes.
+"""Tests for geo_p2dd.propagation: path loss formulas, grid coverage, line of sight.
 
 Expected path losses are literals worked out by hand from the published
 formulas (Hata 1980; COST 231 final report, ch. 4) with the arithmetic shown,
@@ -9,12 +9,15 @@ which checks its model against these values with a 0.1 dB tolerance).
 
 from __future__ import annotations
 
+import inspect
+
 import geopandas as gpd
 import numpy as np
 import pytest
 from affine import Affine
 from shapely.geometry import LineString, Point
 
+from geo_p2dd.config import DEFAULTS
 from geo_p2dd.errors import InputError
 from geo_p2dd.grid import Grid
 from geo_p2dd.propagation import (
@@ -23,7 +26,6 @@ from geo_p2dd.propagation import (
     okumura_hata_loss,
     path_loss,
     received_power_grid,
-    rsrp_class,
 )
 
 # --------------------------------------------------------------------------- #
@@ -278,8 +280,8 @@ def expected_rx(
     grid: Grid,
     x: float,
     y: float,
-    power: float = 43.0,
-    height: float = 30.0,
+    power: float = DEFAULTS.propagation.default_power_dbm,
+    height: float = DEFAULTS.propagation.default_height_m,
     freq: float = 900.0,
     environment: str = "open",
     max_distance_m: float = 35000.0,
@@ -295,10 +297,12 @@ def expected_rx(
 
 def test_single_tower_matches_independent_computation(grid: Grid) -> None:
     towers = towers_at([(25, 25)])
-    rx, server = received_power_grid(towers, grid)
+    rx, server = received_power_grid(towers, grid, default_power_dbm=43.0,
+                                     default_height_m=30.0)
     assert rx.shape == grid.shape and rx.dtype == np.float32
     assert server.shape == grid.shape and server.dtype == np.int32
-    np.testing.assert_allclose(rx, expected_rx(grid, *centre(25, 25)), atol=1e-4)
+    np.testing.assert_allclose(rx, expected_rx(grid, *centre(25, 25), power=43.0, height=30.0),
+                               atol=1e-4)
     assert (server == 0).all()
     # Cell 5 columns east = exactly 1 km: open area, 900 MHz, hb 30 m, hm 1.5 m.
     #   69.55 + 77.283000 - 20.413812 - 0.015882 = 126.403306 (urban, log d = 0)
@@ -317,11 +321,28 @@ def test_tower_attributes_and_defaults(grid: Grid) -> None:
     rx_a, _ = received_power_grid(gpd.GeoDataFrame(towers.iloc[[0]]), grid)
     rx_b, _ = received_power_grid(gpd.GeoDataFrame(towers.iloc[[1]]), grid)
     np.testing.assert_allclose(
-        rx_a, expected_rx(grid, *centre(10, 10), power=50, height=30, freq=1800), atol=1e-4
+        rx_a, expected_rx(grid, *centre(10, 10), power=50, freq=1800), atol=1e-4
     )
     np.testing.assert_allclose(
-        rx_b, expected_rx(grid, *centre(40, 40), power=43, height=45, freq=900), atol=1e-4
+        rx_b, expected_rx(grid, *centre(40, 40), height=45, freq=900), atol=1e-4
     )
+
+
+def test_grid_defaults_are_the_config_defaults(grid: Grid) -> None:
+    """One home for the defaults: the model's are project.toml's [propagation]."""
+    prop = DEFAULTS.propagation
+    towers = towers_at([(25, 25)])
+    implicit, _ = received_power_grid(towers, grid)
+    explicit, _ = received_power_grid(
+        towers, grid, environment=prop.environment, mobile_height_m=prop.mobile_height_m,
+        max_distance_m=prop.max_distance_m, default_power_dbm=prop.default_power_dbm,
+        default_height_m=prop.default_height_m)
+    np.testing.assert_array_equal(implicit, explicit)
+    params = inspect.signature(received_power_grid).parameters
+    for name in ("environment", "mobile_height_m", "max_distance_m", "no_los_extra_loss_db",
+                 "default_power_dbm", "default_height_m"):
+        assert params[name].default == getattr(prop, name), name
+    assert (prop.default_power_dbm, prop.default_height_m) == (58.0, 40.0)
 
 
 def test_max_distance_gives_nan_and_no_server(grid: Grid) -> None:
@@ -472,39 +493,3 @@ def test_earth_curvature_hides_distant_cells() -> None:
         towers, long_grid, dem=np.zeros(long_grid.shape), k_factor=None, **kwargs
     )
     np.testing.assert_array_equal(flat, plain)
-
-
-# --------------------------------------------------------------------------- #
-# Signal classes
-# --------------------------------------------------------------------------- #
-
-
-def test_rsrp_class_boundaries() -> None:
-    values = np.array(
-        [-60.0, -85.0, -85.01, -95.0, -95.01, -105.0, -105.01, -115.0, -115.01, -140.0,
-         np.nan, -np.inf]
-    )
-    codes = rsrp_class(values)
-    assert codes.dtype == np.uint8
-    assert codes.tolist() == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 1]
-
-
-def test_rsrp_class_keeps_shape_and_takes_float32() -> None:
-    values = np.array([[-80.0, np.nan], [-100.0, -120.0]], dtype=np.float32)
-    codes = rsrp_class(values)
-    assert codes.shape == (2, 2)
-    assert codes.tolist() == [[5, 0], [3, 1]]
-
-
-def test_rsrp_class_custom_thresholds() -> None:
-    values = np.array([-82.0, -85.0, -100.0, -118.0])
-    assert rsrp_class(values, {"good": -80.0}).tolist() == [4, 4, 3, 1]
-    custom = {"good": -70.0, "fair": -80.0, "poor": -90.0, "marginal": -100.0}
-    assert rsrp_class(values, custom).tolist() == [3, 3, 2, 1]
-
-
-def test_rsrp_class_rejects_bad_thresholds() -> None:
-    with pytest.raises(InputError, match="decrease"):
-        rsrp_class(np.array([-90.0]), {"fair": -80.0})
-    with pytest.raises(InputError, match="unknown"):
-        rsrp_class(np.array([-90.0]), {"excellent": -70.0})

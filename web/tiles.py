@@ -23,7 +23,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from geo_p2dd.grid import xy_to_colrow
-from geo_p2dd.propagation import rsrp_class
+from geo_p2dd.signal import rsrp_class
 
 TILE = 256
 HALF = 20037508.342789244
