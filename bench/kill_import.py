@@ -94,9 +94,10 @@ def main() -> int:
             return 1
         left = list(project.glob(".staging-*"))
         state = "already finished" if finished else "mid-import"
-        print(f"kill {k + 1} after {delay:.1f} s ({state}): {staged / 1e6:.0f} MB staged left by the kill; info ok ({rows} villages, "
-              f"data version {info['data_version']}); analyze ok in "
-              f"{time.perf_counter() - t1:.1f} s; staging left after: {len(left)}")
+        print(f"kill {k + 1} after {delay:.1f} s ({state}): {staged / 1e6:.0f} MB staged "
+              f"left by the kill; info ok ({rows} villages, data version "
+              f"{info['data_version']}); analyze ok in {time.perf_counter() - t1:.1f} s; "
+              f"staging left after: {len(left)}")
         if left:
             return 1
     return 0
