@@ -19,7 +19,15 @@ import pandas as pd
 
 from geo_p2dd.errors import InputError, NotFoundError, RowProblem
 from geo_p2dd.grid import Grid
-from geo_p2dd.io.raster import check_raster, rasterise_polygons, write_array_cog, write_cog
+from geo_p2dd.io.raster import (
+    RasterLimits,
+    check_raster,
+    checked_values,
+    raster_limits,
+    rasterise_polygons,
+    write_array_cog,
+    write_cog,
+)
 from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table
 from geo_p2dd.io.vector import list_layers, read_vector
 from geo_p2dd.layers import (
@@ -48,6 +56,7 @@ class ImportReport:
     kind: str
     file: str
     rows: int = 0
+    unit: str = "row"  # what ``rows`` counts: rows of a table or layer, cells of a raster
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -56,7 +65,7 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        head = f"{self.kind}: {self.file}: {self.rows} row(s)"
+        head = f"{self.kind}: {self.file}: {self.rows:,} {self.unit}(s)"
         if self.added or self.updated or self.unchanged:
             head += (f"; {self.added} added, {self.updated} updated, {self.unchanged} unchanged")
         if self.rejected:
@@ -69,7 +78,8 @@ class ImportReport:
         return out
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "file": self.file, "rows": self.rows, "added": self.added,
+        return {"kind": self.kind, "file": self.file, "rows": self.rows, "unit": self.unit,
+                "added": self.added,
                 "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
                 "rejected": [{"row": r.row, "column": r.column, "reason": r.reason}
                              for r in self.rejected], "notes": self.notes}
@@ -227,10 +237,16 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
 def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
                   technology: str = "4G", values: str | None = None, name: str | None = None,
                   licence: str | None = None) -> ImportReport:
-    """Store a coverage, population or DEM raster in the project as a COG."""
-    profile = check_raster(path)
+    """Store a coverage, population or DEM raster in the project as a COG.
+
+    The raster is stored on its own grid (not warped), so its size is checked
+    as declared; implausible values become nodata (see :func:`checked_values`).
+    """
     cfg = st.tx.config
-    report = ImportReport(kind, str(path), rows=profile["width"] * profile["height"])
+    limits = raster_limits(cfg)
+    profile = check_raster(path, max_cells=limits.max_cells)
+    report = ImportReport(kind, str(path), rows=profile["width"] * profile["height"],
+                          unit="cell")
     if kind == "coverage":
         if values is None:
             values = "dbm" if np.dtype(profile["dtype"]).kind == "f" else "classes"
@@ -239,7 +255,7 @@ def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
                              found=values)
         name = name or _slug(f"coverage {operator} {technology}")
         relative = f"rasters/{name}.tif"
-        write_cog(path, st.tx.stage_file(relative), categorical=values == "classes")
+        _store_raster(st, path, relative, values, limits, categorical=values == "classes")
         entries = [c for c in cfg.get("coverage", []) if c["name"] != name]
         entries.append({"name": name, "file": relative, "operator": operator,
                         "technology": technology, "values": values})
@@ -250,11 +266,23 @@ def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
     else:
         name = {"population-raster": "population", "dem": "dem"}[kind]
         relative = f"rasters/{name}.tif"
-        write_cog(path, st.tx.stage_file(relative), categorical=False)
+        _store_raster(st, path, relative, name, limits, categorical=False)
         cfg.setdefault("rasters", {})[name] = {"file": relative, "crs": profile["crs"]}
         report.notes.append(f"stored as {relative} ({profile['crs']})")
         st.tx.record_source(name, path, licence=licence)
     return report
+
+
+def _store_raster(st: Staged, path: Path, relative: str, values: str, limits: RasterLimits,
+                  *, categorical: bool) -> None:
+    """Stage ``path`` as a COG at ``relative``, implausible values set to nodata first."""
+    staged = st.tx.stage_file(relative)
+    work = staged.with_name(staged.stem + ".checked.tif")
+    try:
+        source = checked_values(path, work, values, limits)
+        write_cog(source, staged, categorical=categorical)
+    finally:
+        work.unlink(missing_ok=True)
 
 
 def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -558,7 +559,8 @@ def test_region_bounds_used_for_points_are_the_villages(project, tmp_path):
 def test_report_to_dict(project, sites_csv):
     report = import_layer(project, "sites", sites_csv)
     d = report.to_dict()
-    assert d == {"kind": "sites", "file": str(sites_csv), "rows": 4, "added": 4, "updated": 0,
+    assert d == {"kind": "sites", "file": str(sites_csv), "rows": 4, "unit": "row", "added": 4,
+                 "updated": 0,
                  "unchanged": 0, "skipped": 0, "rejected": [], "notes": []}
 
 
@@ -588,3 +590,66 @@ def test_reimport_of_a_partial_sheet_loses_nothing(tmp_path, project):
     assert after["agency"] == before["agency"] == "Diskominfo"
     assert after["year"] == before["year"] == 2024
     assert after.geometry.equals_exact(before.geometry, 1e-9)
+
+
+# --------------------------------------------------------------------------- #
+# raster limits (issue #12 item 3)
+# --------------------------------------------------------------------------- #
+
+
+def _set_limits(project, **limits):
+    with project.transaction() as tx:
+        tx.config["limits"] = limits
+
+
+def test_raster_over_the_cell_limit_is_refused_before_reading(project, tmp_path):
+    _set_limits(project, max_raster_cells=99)
+    path = write_tif(tmp_path / "cov.tif", np.full((10, 10), -90.0, np.float32))
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match=r"too large: 10 x 10 = 100 cells") as info:
+        import_layer(project, "coverage", path)
+    assert info.value.expected == "at most 99 cells"
+    _assert_unchanged(project.path, before)
+    _set_limits(project, max_raster_cells=100)
+    assert import_layer(project, "coverage", path).rows == 100
+
+
+def test_infinite_dbm_is_not_good_signal(project, tmp_path):
+    from geo_p2dd.coverage import load_source
+
+    array = np.full((10, 10), -120.0, np.float32)  # no signal ...
+    array[:, :5] = np.inf                            # ... and an export error
+    path = write_tif(tmp_path / "cov.tif", array)
+    with pytest.warns(RepairWarning, match=r"50 cell\(s\) outside the plausible range "
+                                           r"-150\.\.-30 dBm"):
+        report = import_layer(project, "coverage", path, operator="X")
+    assert report.lines()[0].endswith("100 cell(s)")
+    entry = project.coverage_entries()[0]
+    source = load_source(entry, project.path / entry["file"],
+                         project.config["thresholds"]["rsrp_dbm"])
+    assert (source.classes[:, :5] == 0).all()  # unknown, not good (5)
+    assert (source.classes[:, 5:] == 1).all()
+
+
+def test_dbm_range_from_the_project_config(project, tmp_path):
+    _set_limits(project, dbm_range=[-100.0, -30.0])
+    path = write_tif(tmp_path / "cov.tif", np.full((10, 10), -120.0, np.float32))
+    with pytest.raises(InputError, match=r"outside -100\.\.-30 dBm"):
+        import_layer(project, "coverage", path)
+
+
+def test_infinite_population_cell_does_not_break_analysis(project, tmp_path):
+    from geo_p2dd.analysis import analyze_project
+
+    array = np.ones((10, 40), np.float32)
+    array[2, 3] = np.inf
+    array[5, 5] = -3.0
+    path = write_tif(tmp_path / "pop.tif", array, nodata=-1.0)
+    with pytest.warns(RepairWarning, match=r"2 cell\(s\) outside the plausible range >= 0"):
+        import_layer(project, "population-raster", path)
+    with rasterio.open(project.raster_path("population")) as src:
+        data = src.read(1, masked=True)
+    assert data.mask.sum() == 2 and np.isfinite(data.compressed()).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RepairWarning)
+        analyze_project(Project(project.path))
