@@ -129,7 +129,7 @@ def _vector_or_table(path: Path, layer: str | None):
 def import_areas(st: Staged, level: str, path: Path, layer: str | None,
                  region: str | None) -> ImportReport:
     gdf = read_vector(path, layer, prefer_layers=(level,))
-    areas = areas_from_frame(gdf, file=str(path), region=region)
+    areas = areas_from_frame(gdf, file=str(path), region=region, level=level)
     st.put(level, areas)
     st.tx.record_source(level, path, rows=len(areas))
     return ImportReport(level, str(path), rows=len(areas))

@@ -19,6 +19,7 @@ from conftest import (
     REGION_BOUNDS,
     SITES_HEADER,
     SITES_ROWS,
+    area_frames,
     snapshot,
     write_text,
     write_tif,
@@ -653,3 +654,29 @@ def test_infinite_population_cell_does_not_break_analysis(project, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RepairWarning)
         analyze_project(Project(project.path))
+
+
+# --------------------------------------------------------------------------- #
+# boundary validation (issue #12 item 7)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("kind", ["kecamatan", "villages", "kabupaten"])
+def test_crs_less_utm_geojson_boundaries_are_refused(kind, project, villages_gdf, tmp_path):
+    kec, kab = area_frames(villages_gdf)
+    frame = {"kecamatan": kec, "villages": villages_gdf, "kabupaten": kab}[kind]
+    path = tmp_path / "utm.geojson"
+    path.write_text(frame.to_crs("EPSG:32750").set_crs(None, allow_override=True).to_json())
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match=r"look projected \(metres\)"):
+        import_layer(project, kind, path)
+    _assert_unchanged(project.path, before)
+
+
+def test_village_file_imported_as_kecamatan_is_refused(project, villages_gdf, tmp_path):
+    path = tmp_path / "desa.gpkg"
+    pyogrio.write_dataframe(villages_gdf, path)
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match="are not kecamatan codes.*import it as villages"):
+        import_layer(project, "kecamatan", path)
+    _assert_unchanged(project.path, before)

@@ -232,3 +232,21 @@ def test_polygons_become_multipolygons_and_collections_keep_polygons(villages_gd
     out = repair_polygons(gdf, "kode", "x.gpkg")
     assert (out.geometry.geom_type == "MultiPolygon").all()
     assert out.geometry.iloc[0].area == pytest.approx(0.01)
+
+
+def test_crs_less_geojson_in_metres_is_refused(tmp_path, villages_gdf):
+    """GeoJSON without a crs member is read as EPSG:4326: UTM metres must not pass as degrees."""
+    path = tmp_path / "kec_utm.geojson"
+    utm = villages_gdf.to_crs(METRIC)
+    path.write_text(utm.set_crs(None, allow_override=True).to_json())
+    with pytest.raises(InputError) as info:
+        read_vector(path)
+    text = str(info.value)
+    assert str(path) in text and "look projected (metres)" in text
+    assert "says EPSG:4326" in text and f"{utm.total_bounds[0]:.1f}" in text
+    assert "set the CRS in the file" in text
+
+
+def test_layer_with_all_geometries_missing_is_not_called_projected():
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[None], crs="EPSG:4326")
+    assert to_storage_crs(gdf, "x.gpkg").crs.to_epsg() == 4326

@@ -171,27 +171,52 @@ def _decode_wkb(table) -> gpd.GeoDataFrame:
 
 
 def to_storage_crs(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
-    """Return ``gdf`` in EPSG:4326, refusing data without a CRS that is not lon/lat."""
-    if gdf.crs is None:
-        if len(gdf) and _looks_lonlat(gdf.total_bounds):
+    """Return ``gdf`` in EPSG:4326, refusing coordinates that are not what the CRS says.
+
+    A layer without a CRS whose coordinates fit longitude/latitude is taken as
+    EPSG:4326 with a warning. Coordinates beyond longitude/latitude in a layer
+    without a CRS, or in a geographic CRS (GeoJSON without a ``crs`` member is
+    read as EPSG:4326 whatever it holds), are projected metres: refused, since
+    storing them as degrees puts the region anywhere on Earth.
+
+    Raises
+    ------
+    InputError
+        Projected-looking coordinates without a projected CRS, or coordinates
+        that do not transform to finite longitude/latitude.
+    """
+    if len(gdf) == 0:
+        return gdf.set_crs(STORAGE_CRS) if gdf.crs is None else gdf.to_crs(STORAGE_CRS)
+    bounds = gdf.total_bounds
+    known = bool(np.isfinite(bounds).all())  # False when no feature has a geometry
+    if gdf.crs is None or gdf.crs.is_geographic:
+        if known and not _looks_lonlat(bounds):
+            declared = "has no CRS" if gdf.crs is None else f"says {gdf.crs.to_string()}"
+            raise InputError(
+                f"the coordinates look projected (metres), not longitude/latitude; the layer "
+                f"{declared} (bounds {np.round(bounds, 1).tolist()})",
+                file=str(path), expected="longitude -180..180 and latitude -90..90",
+                hint="set the CRS in the file (e.g. ogr2ogr -a_srs EPSG:32750 fixed.gpkg "
+                     "FILE; a GeoJSON without a crs member counts as EPSG:4326) or pass "
+                     "a file converted to EPSG:4326")
+        if gdf.crs is None:
             repair(f"{path}: the file has no CRS; the coordinates look like longitude/latitude, "
                    "so EPSG:4326 was assumed")
             return gdf.set_crs(STORAGE_CRS)
-        if len(gdf) == 0:
-            return gdf.set_crs(STORAGE_CRS)
-        raise InputError(
-            "the layer has no CRS and its coordinates are not longitude/latitude "
-            f"(bounds {np.round(gdf.total_bounds, 1).tolist()})",
-            file=str(path),
-            hint="set the CRS in the file (e.g. add the .prj of a shapefile) or convert it to "
-                 "EPSG:4326 first")
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(STORAGE_CRS)
+        if known and not _looks_lonlat(gdf.total_bounds):
+            raise InputError(
+                "the coordinates do not transform to longitude/latitude: they do not fit "
+                f"the layer's CRS (bounds {np.round(bounds, 1).tolist()})", file=str(path),
+                hint="check the CRS declared in the file")
     return gdf
 
 
 def _looks_lonlat(bounds) -> bool:
     west, south, east, north = bounds
+    if not np.isfinite(bounds).all():
+        return False
     return -180 <= west <= east <= 180 and -90 <= south <= north <= 90
 
 
