@@ -7,9 +7,11 @@ and returns an :class:`ImportReport`; :func:`import_layer` and
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,18 @@ KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "
          "population", "population-raster", "dem")
 MAX_GRID_CELLS = 40_000_000
 POPULATION_TABLE_SOURCE = "population_table"
+REJECTED_SHOWN = 20  # rejected rows an import report lists one by one
+
+
+def rejection_reason(problem: RowProblem) -> str:
+    """A rejection's column and reason without the row's own values, for counting.
+
+    Quoted values and parenthesised details are elided: ``unknown village 'X'``
+    and ``unknown village 'Y'`` are one reason.
+    """
+    reason = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem.reason)
+    reason = re.sub(r"\([^()]*\)", "(…)", reason)
+    return f"column {problem.column!r}: {reason}" if problem.column else reason
 
 
 @dataclass
@@ -64,18 +78,38 @@ class ImportReport:
     rejected: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def lines(self, max_rejected: int | None = REJECTED_SHOWN) -> list[str]:
+        """The report as text lines; beyond ``max_rejected`` rejections, counts per reason.
+
+        Parameters
+        ----------
+        max_rejected : int or None
+            Rejected rows listed one per line (None: all of them).
+        """
         head = f"{self.kind}: {self.file}: {self.rows:,} {self.unit}(s)"
         if self.added or self.updated or self.unchanged:
             head += (f"; {self.added} added, {self.updated} updated, {self.unchanged} unchanged")
         if self.rejected:
-            head += f", {len(self.rejected)} rejected"
+            head += f", {len(self.rejected):,} rejected"
         if self.skipped:
             head += f", {self.skipped} outside the region skipped"
         out = [head]
         out += [f"  {n}" for n in self.notes]
-        out += [f"  rejected {r}" for r in self.rejected]
+        shown = self.rejected if max_rejected is None else self.rejected[:max_rejected]
+        out += [f"  rejected {r}" for r in shown]
+        if len(shown) < len(self.rejected):
+            out.append(f"  ... and {len(self.rejected) - len(shown):,} more; rejected rows by "
+                       "reason:")
+            counts = Counter(rejection_reason(r) for r in self.rejected)
+            out += [f"    {n:,} x {reason}" for reason, n in counts.most_common()]
         return out
+
+    def write_rejected(self, path: str | Path) -> None:
+        """Write every rejected row (row, column, reason) to a UTF-8 CSV file."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["row", "column", "reason"])
+            writer.writerows([r.row, r.column or "", r.reason] for r in self.rejected)
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "file": self.file, "rows": self.rows, "unit": self.unit,

@@ -680,3 +680,55 @@ def test_village_file_imported_as_kecamatan_is_refused(project, villages_gdf, tm
     with pytest.raises(InputError, match="are not kecamatan codes.*import it as villages"):
         import_layer(project, "kecamatan", path)
     _assert_unchanged(project.path, before)
+
+
+# --------------------------------------------------------------------------- #
+# the import's output (issue #12 item 9)
+# --------------------------------------------------------------------------- #
+
+
+def _many_rejections(tmp_path):
+    """4 good sites, 25 rows with unknown village codes and 5 with a year that is text."""
+    bad = [f"Site {i},BTS,rencana,99.01.09.{2000 + i},Dinas,APBD,2026,114.05,0.05\n"
+           for i in range(25)]
+    bad += [f"Tahun {i},BTS,rencana,99.01.01.2001,Dinas,APBD,dua ribu,114.05,0.05\n"
+            for i in range(5)]
+    return write_text(tmp_path / "inputs" / "many.csv",
+                      SITES_HEADER + "".join(SITES_ROWS) + "".join(bad))
+
+
+def test_report_lists_twenty_rejections_then_counts_per_reason(project, tmp_path):
+    report = import_layer(project, "sites", _many_rejections(tmp_path))
+    assert len(report.rejected) == 30
+    lines = report.lines()
+    listed = [line for line in lines if line.startswith("  rejected row")]
+    assert len(listed) == 20
+    assert "  ... and 10 more; rejected rows by reason:" in lines
+    assert "    25 x column 'kode_desa': unknown village code '…'" in lines
+    assert "    5 x column 'tahun': year '…' is not a number between 1990 and 2100" in lines
+    assert len(report.lines(max_rejected=None)) == 1 + 30
+
+
+def test_cli_import_summarises_and_writes_every_rejection(project, tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+
+    out = tmp_path / "ditolak.csv"
+    result = CliRunner().invoke(main, ["import", "--project", str(project.path), "sites",
+                                       str(_many_rejections(tmp_path)), "--rejected-out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("  rejected row ") == 20
+    assert f"all 30 rejected rows: written to {out}" in result.stdout
+    with open(out, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 30 and rows[0].keys() == {"row", "column", "reason"}
+    assert {r["row"] for r in rows} == {str(r) for r in range(6, 36)}
+
+
+def test_raster_report_counts_cells_not_rows(project, dem_tif):
+    line = import_layer(project, "dem", dem_tif).lines()[0]
+    assert line.endswith(": 100 cell(s)") and "row" not in line
