@@ -21,6 +21,7 @@ import pandas as pd
 
 from geo_p2dd.errors import InputError, NotFoundError, RowProblem
 from geo_p2dd.grid import Grid
+from geo_p2dd.io import shown_columns
 from geo_p2dd.io.raster import (
     RasterLimits,
     check_raster,
@@ -30,7 +31,7 @@ from geo_p2dd.io.raster import (
     write_array_cog,
     write_cog,
 )
-from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table
+from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
 from geo_p2dd.io.vector import list_layers, read_vector
 from geo_p2dd.layers import (
     areas_from_frame,
@@ -143,11 +144,7 @@ def _hint_sheets(exc: InputError, path: Path, layer: str | None) -> None:
     """A workbook of several sheets read without --layer: name the others in the error."""
     if layer is not None or path.suffix.lower() not in (".xlsx", ".xlsm"):
         return
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True)
-    names = wb.sheetnames
-    wb.close()
+    names = sheet_names(path)
     if len(names) > 1:
         more = (f"the first sheet {names[0]!r} was read; this workbook also has sheets "
                 f"{', '.join(repr(n) for n in names[1:])}: name one with --layer")
@@ -242,8 +239,8 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         if not is_opencellid(list(frame.columns)):
             raise InputError("not an OpenCelliD export", file=str(path),
                              expected="columns radio, mcc, net, area, cell, lon, lat",
-                             found=", ".join(str(c) for c in frame.columns
-                                             if c not in (ROW_COLUMN, "geometry")),
+                             found=shown_columns(c for c in frame.columns
+                                                 if c not in (ROW_COLUMN, "geometry")),
                              hint="import other tower lists as 'sites' with kind bts")
         result = towers_from_opencellid(frame, file=str(path), villages=villages)
         licence = licence or "CC BY-SA 4.0 (OpenCelliD)"
@@ -347,7 +344,7 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),
                          expected="a column class/kelas (good, fair, poor, marginal, none) or "
-                                  "dbm/rsrp", found=", ".join(cols.values()))
+                                  "dbm/rsrp", found=shown_columns(cols.values()))
     array = rasterise_polygons(gdf, codes, grid, fill=SIGNAL_CODES["none"])
     name = _slug(f"coverage {operator} {technology}")
     relative = f"rasters/{name}.tif"

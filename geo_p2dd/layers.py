@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io import shown_columns
 from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
 from geo_p2dd.io.vector import repair, repair_polygons
 from geo_p2dd.schema import (
@@ -78,7 +79,8 @@ def _require(spec: LayerSpec, headers: list[str], file: str) -> dict[str, str]:
             f"required column(s) missing for the {spec.name} layer: {', '.join(missing)}",
             file=file, column=missing[0],
             expected=f"{col.name} (or {', '.join(col.synonyms[:5])})",
-            found="columns " + ", ".join(h for h in headers if h not in (ROW_COLUMN, "geometry")))
+            found="columns " + shown_columns(h for h in headers
+                                             if h not in (ROW_COLUMN, "geometry")))
     return mapping
 
 
@@ -270,7 +272,7 @@ def population_from_table(df: pd.DataFrame, *, file: str) -> pd.Series:
             f"the population table needs a village code and a population column; missing "
             f"{', '.join(missing)}", file=file, column=missing[0],
             expected="kode (or kode_desa, kode_kemendagri) and population (or penduduk, jiwa)",
-            found="columns " + ", ".join(headers))
+            found="columns " + shown_columns(headers))
     rows = df[ROW_COLUMN].to_numpy()
     codes = _codes(df[mapping["kode"]], file, mapping["kode"], rows)
     # head counts: "12.345" and "1,250" are thousands (a separator before exactly 3 digits)
@@ -406,6 +408,9 @@ def points_from_input(
         located = assign_villages(points.geometry, villages, tolerance_deg)
         for i, v in enumerate(text["village"]):
             if village[i] is not None or pd.isna(v) or v == "":
+                continue
+            if normalise_code(v) in codes:  # a code in the name column is still a code
+                village[i] = normalise_code(v)
                 continue
             candidates = by_name.get(normalise_header(v), [])
             if len(candidates) == 1:

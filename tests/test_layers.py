@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -560,3 +562,15 @@ def test_areas_without_a_code_in_the_region_are_refused(villages_gdf):
     kec, _ = area_frames(villages_gdf)
     with pytest.raises(InputError, match="no kecamatan code lies in region 64.11"):
         areas_from_frame(kec, file="k.gpkg", region="64.11", level="kecamatan")
+
+
+@pytest.mark.parametrize("given", ["99.01.02.2002", "9901022002", "Empat"])
+def test_kampung_column_may_hold_a_code_or_a_name(given, villages):
+    """A sheet whose kampung column holds codes: codes are accepted there, names still work."""
+    df = _sites([["Wifi", "wifi", "rencana", given, None, None]],
+                columns=("nama", "jenis", "status", "kampung", "bujur", "lintang"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RepairWarning)  # placed at the settlement
+        result = points_from_input(df, SITES, file="s.csv", villages=villages)
+    assert result.rejected == []
+    assert result.layer["village_kode"].tolist() == ["99.01.02.2002"]

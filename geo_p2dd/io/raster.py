@@ -26,6 +26,7 @@ from rasterio.features import rasterize
 
 from geo_p2dd.errors import InputError
 from geo_p2dd.grid import Grid
+from geo_p2dd.io import input_file
 from geo_p2dd.io.vector import repair
 
 COG_OPTIONS = {"driver": "COG", "compress": "DEFLATE", "blocksize": 512, "BIGTIFF": "IF_SAFER"}
@@ -102,11 +103,7 @@ def check_raster(path: str | Path, *, max_cells: int | None = None) -> dict:
     InputError
         Missing, empty or unreadable file, no CRS, too many cells.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=str(path))
+    path = input_file(path)
     try:
         with rasterio.open(path) as src:
             profile = dict(src.profile)

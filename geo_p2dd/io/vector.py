@@ -16,6 +16,7 @@ import pyogrio
 import shapely
 
 from geo_p2dd.errors import InputError
+from geo_p2dd.io import input_file, shown_columns
 
 STORAGE_CRS = "EPSG:4326"
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".parquet",
@@ -77,11 +78,7 @@ def read_vector(
         Unreadable or empty file, unknown layer, no CRS on projected-looking
         coordinates.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=str(path))
+    path = input_file(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".geoparquet"):
         gdf = _read_parquet(path, where_prefix)
@@ -108,7 +105,7 @@ def read_vector(
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError("the file has no geometries", file=str(path), column="geometry",
                          expected="points or polygons (a vector layer)",
-                         found="a table with columns " + ", ".join(map(str, gdf.columns)),
+                         found="a table with columns " + shown_columns(gdf.columns),
                          hint="tables with lon/lat columns are read as sites or locations")
     if gdf.geometry.name != "geometry":
         gdf = gdf.rename_geometry("geometry")
