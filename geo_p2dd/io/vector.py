@@ -152,19 +152,64 @@ def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDa
             codes = pc.replace_substring(codes, ".", "")  # digits only, as in _prefix_mask
             mask = pc.starts_with(codes, prefix.strip().replace(".", ""))
             table = table.filter(mask)
-    try:
-        return gpd.GeoDataFrame.from_arrow(table)
-    except Exception:
+    return _parquet_frame(table, path)
+
+
+def _parquet_frame(table, path: Path) -> gpd.GeoDataFrame:
+    """Decode a GeoParquet table with the CRS its ``geo`` metadata declares.
+
+    GeoParquet: a column without a ``crs`` key is OGC:CRS84 (longitude/latitude);
+    ``"crs": null`` means unknown, left to :func:`to_storage_crs` (assumed
+    lon/lat with a warning only when the coordinates fit). A file without
+    ``geo`` metadata but with a WKB ``geometry`` column is read the same way.
+    """
+    import json
+
+    from pyproj import CRS
+
+    raw = (table.schema.metadata or {}).get(b"geo")
+    if raw is None:
+        if "geometry" not in table.column_names:
+            raise InputError("not a GeoParquet file: no 'geo' metadata and no geometry column",
+                             file=str(path), expected="GeoParquet (geopandas to_parquet, "
+                             "ogr2ogr -f Parquet)", found="columns " +
+                             shown_columns(table.column_names))
+        repair(f"{path}: the Parquet file has no GeoParquet metadata; its 'geometry' column "
+               "was read as WKB without a declared CRS")
+        geo = {"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB",
+                                                                     "crs": None}}}
+    else:
         try:
-            return gpd.read_parquet(path) if where_prefix is None else _decode_wkb(table)
-        except Exception as exc:
-            raise InputError(f"cannot read as GeoParquet ({exc})", file=str(path)) from exc
-
-
-def _decode_wkb(table) -> gpd.GeoDataFrame:
-    df = table.to_pandas()
-    geom = shapely.from_wkb(df.pop("geometry"))
-    return gpd.GeoDataFrame(df, geometry=geom, crs=STORAGE_CRS)
+            geo = json.loads(raw)
+        except ValueError as exc:
+            raise InputError("the GeoParquet 'geo' metadata is not valid JSON",
+                             file=str(path)) from exc
+    primary = geo.get("primary_column", "geometry")
+    meta = geo.get("columns", {}).get(primary, {})
+    if primary not in table.column_names:
+        raise InputError("the GeoParquet geometry column is missing", file=str(path),
+                         column=primary, found="columns " + shown_columns(table.column_names))
+    try:
+        crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") is not None else (
+            None if "crs" in meta else CRS.from_user_input("OGC:CRS84"))
+    except Exception as exc:  # pyproj.exceptions.CRSError and malformed PROJJSON
+        raise InputError(f"the GeoParquet CRS cannot be read ({exc})", file=str(path),
+                         column=primary) from exc
+    encoding = str(meta.get("encoding", "WKB"))
+    if encoding.upper() != "WKB":
+        try:
+            gdf = gpd.GeoDataFrame.from_arrow(table, geometry=primary)
+        except Exception as exc:  # native GeoArrow encodings geopandas cannot decode
+            raise InputError(f"cannot decode GeoParquet geometries encoded as {encoding} "
+                             f"({exc})", file=str(path), column=primary) from exc
+        return gdf.set_crs(crs, allow_override=True) if crs is not None else gdf
+    try:
+        geoms = shapely.from_wkb(table[primary].to_numpy(zero_copy_only=False))
+    except Exception as exc:  # shapely.errors.GEOSException on corrupt WKB
+        raise InputError(f"the GeoParquet geometries are not valid WKB ({exc})",
+                         file=str(path), column=primary) from exc
+    df = table.drop_columns([primary]).to_pandas()
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=crs)
 
 
 def to_storage_crs(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
