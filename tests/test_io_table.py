@@ -380,3 +380,19 @@ def test_first_row_longer_than_the_header_is_refused(tmp_path):
     with pytest.raises(InputError) as info:
         read_table(path)
     assert info.value.row == 2 and "more fields than the header" in str(info.value)
+
+
+def test_utf16_csv_with_bom_is_read(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("nama;bujur\nKampung Café;114,05\n".encode("utf-16"))
+    assert read_table(path)["nama"].tolist() == ["Kampung Café"]
+
+
+@pytest.mark.parametrize("raw", [b"\x81\x8d\x8f\x90\x9d,x\n1,2\n", b"a,b\n\x00\x00\x01,2\n"])
+def test_bytes_that_are_not_text_are_refused(raw, tmp_path):
+    """0x81 is neither UTF-8 nor Windows-1252; NUL bytes are binary."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw)
+    with pytest.raises(InputError, match="the file is not text") as info:
+        read_table(path)
+    assert "local variable" not in str(info.value)

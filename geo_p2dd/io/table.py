@@ -6,6 +6,7 @@ the first data row is row 2.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from contextlib import contextmanager
@@ -54,14 +55,31 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
+CSV_ENCODINGS = ("utf-8-sig", "cp1252")  # tried in order; UTF-16 only with its BOM
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """The text of a CSV file: UTF-16 when it starts with its BOM, else UTF-8, else cp1252."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = CSV_ENCODINGS
+    for encoding in encodings:
         try:
             text = raw.decode(encoding)
-            break
         except UnicodeDecodeError:
             continue
+        if "\x00" not in text:
+            return text
+    raise InputError("the file is not text", file=str(path),
+                     expected="a CSV file in UTF-8, UTF-16 (with BOM) or Windows-1252",
+                     found="bytes that none of these encodings reads as text",
+                     hint="save the sheet as CSV UTF-8 or as .xlsx")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    text = _decode(raw, path)
     sample = text[:20000]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
