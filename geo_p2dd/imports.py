@@ -28,6 +28,7 @@ from geo_p2dd.io.raster import (
     checked_values,
     raster_limits,
     rasterise_polygons,
+    value_range,
     write_array_cog,
     write_cog,
 )
@@ -340,6 +341,14 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
         codes = np.array(codes)
     elif dbm_col is not None:
         dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
+        low, high, unit = value_range("dbm", raster_limits(st.tx.config))
+        implausible = ~(np.isfinite(dbm) & (dbm >= low) & (dbm <= high))
+        if implausible.any():  # inf dBm would rasterise as good signal
+            i = int(np.flatnonzero(implausible)[0])
+            raise InputError("signal strength is not a plausible dBm value", file=str(path),
+                             row=i + 1, column=dbm_col, expected=f"{low:g}..{high:g} {unit}",
+                             found=repr(gdf[dbm_col].iloc[i]),
+                             hint=f"{int(implausible.sum())} feature(s) affected")
         codes = rsrp_class(dbm, st.tx.config["thresholds"]["rsrp_dbm"])
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),

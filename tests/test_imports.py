@@ -732,3 +732,18 @@ def test_cli_import_summarises_and_writes_every_rejection(project, tmp_path):
 def test_raster_report_counts_cells_not_rows(project, dem_tif):
     line = import_layer(project, "dem", dem_tif).lines()[0]
     assert line.endswith(": 100 cell(s)") and "row" not in line
+
+
+@pytest.mark.parametrize("dbm", ["inf", "-1e9", "kuat"])
+def test_coverage_polygons_with_implausible_dbm_are_refused(dbm, project, tmp_path):
+    polys = gpd.GeoDataFrame({"dbm": ["-90", dbm]},
+                             geometry=[shapely.box(114.0, 0.0, 114.1, 0.1),
+                                       shapely.box(114.1, 0.0, 114.2, 0.1)], crs="EPSG:4326")
+    path = tmp_path / "cov.geojson"
+    pyogrio.write_dataframe(polys, path)
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match="not a plausible dBm value") as info:
+        import_layer(project, "coverage", path)
+    assert (info.value.row, info.value.column) == (2, "dbm")
+    assert info.value.expected == "-150..-30 dBm"
+    _assert_unchanged(project.path, before)

@@ -194,7 +194,7 @@ def checked_values(path: str | Path, work_path: str | Path, kind: str,
                 file=str(path), expected=f"{kind} values in {shown}",
                 hint="check the units and the value type (--values dbm or classes)")
         nodata = _nodata_for(dtype, low, high, src.nodata)
-        profile = {**src.profile, "driver": "GTiff", "nodata": nodata, "tiled": True,
+        profile = {**src.profile, "driver": "GTiff", "count": 1, "nodata": nodata, "tiled": True,
                    "blockxsize": 512, "blockysize": 512, "compress": "DEFLATE",
                    "BIGTIFF": "IF_SAFER"}
         with rasterio.open(work_path, "w", **profile) as dst:
