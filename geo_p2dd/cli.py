@@ -194,8 +194,11 @@ def init(directory: str, **opts) -> None:
               help="What a coverage raster holds (default: dbm for floats, else classes).")
 @click.option("--licence", default=None, help="Licence of the data (recorded with it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--rejected-out", type=click.Path(dir_okay=False, writable=True), default=None,
+              metavar="FILE.csv", help="Write every rejected row (row, column, reason) to a CSV "
+                                       "file; the screen shows the first 20 and counts per reason.")
 @friendly
-def import_(project_dir, kind, path, as_json, **opts) -> None:
+def import_(project_dir, kind, path, as_json, rejected_out, **opts) -> None:
     """Add or replace one layer of a project.
 
     Boundaries and rasters are replaced; sites and locations merge by a stable
@@ -205,15 +208,21 @@ def import_(project_dir, kind, path, as_json, **opts) -> None:
     Example:
       geo-p2dd import --project data/sample sites register_2026.xlsx
     """
-    from geo_p2dd.imports import import_layer
+    from geo_p2dd.imports import REJECTED_SHOWN, import_layer
     from geo_p2dd.project import Project
 
     report = import_layer(Project(_project_dir(project_dir)), kind, path, **opts)
+    if rejected_out:
+        report.write_rejected(rejected_out)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        for line in report.lines():
-            click.echo(line)
+        return
+    lines = report.lines()
+    click.echo("\n".join(lines))
+    if len(report.rejected) > REJECTED_SHOWN:
+        click.echo(f"  all {len(report.rejected):,} rejected rows: "
+                   + (f"written to {rejected_out}" if rejected_out else
+                      "pass --rejected-out FILE.csv"))
 
 
 @main.command()

@@ -7,9 +7,11 @@ and returns an :class:`ImportReport`; :func:`import_layer` and
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,18 @@ import pandas as pd
 
 from geo_p2dd.errors import InputError, NotFoundError, RowProblem
 from geo_p2dd.grid import Grid
-from geo_p2dd.io.raster import check_raster, rasterise_polygons, write_array_cog, write_cog
-from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table
+from geo_p2dd.io import shown_columns
+from geo_p2dd.io.raster import (
+    RasterLimits,
+    check_raster,
+    checked_values,
+    raster_limits,
+    rasterise_polygons,
+    value_range,
+    write_array_cog,
+    write_cog,
+)
+from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
 from geo_p2dd.io.vector import list_layers, read_vector
 from geo_p2dd.layers import (
     areas_from_frame,
@@ -39,6 +51,18 @@ KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "
          "population", "population-raster", "dem")
 MAX_GRID_CELLS = 40_000_000
 POPULATION_TABLE_SOURCE = "population_table"
+REJECTED_SHOWN = 20  # rejected rows an import report lists one by one
+
+
+def rejection_reason(problem: RowProblem) -> str:
+    """A rejection's column and reason without the row's own values, for counting.
+
+    Quoted values and parenthesised details are elided: ``unknown village 'X'``
+    and ``unknown village 'Y'`` are one reason.
+    """
+    reason = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem.reason)
+    reason = re.sub(r"\([^()]*\)", "(…)", reason)
+    return f"column {problem.column!r}: {reason}" if problem.column else reason
 
 
 @dataclass
@@ -48,6 +72,7 @@ class ImportReport:
     kind: str
     file: str
     rows: int = 0
+    unit: str = "row"  # what ``rows`` counts: rows of a table or layer, cells of a raster
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -55,21 +80,42 @@ class ImportReport:
     rejected: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        head = f"{self.kind}: {self.file}: {self.rows} row(s)"
+    def lines(self, max_rejected: int | None = REJECTED_SHOWN) -> list[str]:
+        """The report as text lines; beyond ``max_rejected`` rejections, counts per reason.
+
+        Parameters
+        ----------
+        max_rejected : int or None
+            Rejected rows listed one per line (None: all of them).
+        """
+        head = f"{self.kind}: {self.file}: {self.rows:,} {self.unit}(s)"
         if self.added or self.updated or self.unchanged:
             head += (f"; {self.added} added, {self.updated} updated, {self.unchanged} unchanged")
         if self.rejected:
-            head += f", {len(self.rejected)} rejected"
+            head += f", {len(self.rejected):,} rejected"
         if self.skipped:
             head += f", {self.skipped} outside the region skipped"
         out = [head]
         out += [f"  {n}" for n in self.notes]
-        out += [f"  rejected {r}" for r in self.rejected]
+        shown = self.rejected if max_rejected is None else self.rejected[:max_rejected]
+        out += [f"  rejected {r}" for r in shown]
+        if len(shown) < len(self.rejected):
+            out.append(f"  ... and {len(self.rejected) - len(shown):,} more; rejected rows by "
+                       "reason:")
+            counts = Counter(rejection_reason(r) for r in self.rejected)
+            out += [f"    {n:,} x {reason}" for reason, n in counts.most_common()]
         return out
 
+    def write_rejected(self, path: str | Path) -> None:
+        """Write every rejected row (row, column, reason) to a UTF-8 CSV file."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["row", "column", "reason"])
+            writer.writerows([r.row, r.column or "", r.reason] for r in self.rejected)
+
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "file": self.file, "rows": self.rows, "added": self.added,
+        return {"kind": self.kind, "file": self.file, "rows": self.rows, "unit": self.unit,
+                "added": self.added,
                 "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped,
                 "rejected": [{"row": r.row, "column": r.column, "reason": r.reason}
                              for r in self.rejected], "notes": self.notes}
@@ -99,11 +145,7 @@ def _hint_sheets(exc: InputError, path: Path, layer: str | None) -> None:
     """A workbook of several sheets read without --layer: name the others in the error."""
     if layer is not None or path.suffix.lower() not in (".xlsx", ".xlsm"):
         return
-    import openpyxl
-
-    wb = openpyxl.load_workbook(path, read_only=True)
-    names = wb.sheetnames
-    wb.close()
+    names = sheet_names(path)
     if len(names) > 1:
         more = (f"the first sheet {names[0]!r} was read; this workbook also has sheets "
                 f"{', '.join(repr(n) for n in names[1:])}: name one with --layer")
@@ -119,7 +161,7 @@ def _vector_or_table(path: Path, layer: str | None):
 def import_areas(st: Staged, level: str, path: Path, layer: str | None,
                  region: str | None) -> ImportReport:
     gdf = read_vector(path, layer, prefer_layers=(level,))
-    areas = areas_from_frame(gdf, file=str(path), region=region)
+    areas = areas_from_frame(gdf, file=str(path), region=region, level=level)
     st.put(level, areas)
     st.tx.record_source(level, path, rows=len(areas))
     return ImportReport(level, str(path), rows=len(areas))
@@ -198,8 +240,8 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         if not is_opencellid(list(frame.columns)):
             raise InputError("not an OpenCelliD export", file=str(path),
                              expected="columns radio, mcc, net, area, cell, lon, lat",
-                             found=", ".join(str(c) for c in frame.columns
-                                             if c not in (ROW_COLUMN, "geometry")),
+                             found=shown_columns(c for c in frame.columns
+                                                 if c not in (ROW_COLUMN, "geometry")),
                              hint="import other tower lists as 'sites' with kind bts")
         result = towers_from_opencellid(frame, file=str(path), villages=villages)
         licence = licence or "CC BY-SA 4.0 (OpenCelliD)"
@@ -227,10 +269,16 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
 def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
                   technology: str = "4G", values: str | None = None, name: str | None = None,
                   licence: str | None = None) -> ImportReport:
-    """Store a coverage, population or DEM raster in the project as a COG."""
-    profile = check_raster(path)
+    """Store a coverage, population or DEM raster in the project as a COG.
+
+    The raster is stored on its own grid (not warped), so its size is checked
+    as declared; implausible values become nodata (see :func:`checked_values`).
+    """
     cfg = st.tx.config
-    report = ImportReport(kind, str(path), rows=profile["width"] * profile["height"])
+    limits = raster_limits(cfg)
+    profile = check_raster(path, max_cells=limits.max_cells)
+    report = ImportReport(kind, str(path), rows=profile["width"] * profile["height"],
+                          unit="cell")
     if kind == "coverage":
         if values is None:
             values = "dbm" if np.dtype(profile["dtype"]).kind == "f" else "classes"
@@ -239,7 +287,7 @@ def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
                              found=values)
         name = name or _slug(f"coverage {operator} {technology}")
         relative = f"rasters/{name}.tif"
-        write_cog(path, st.tx.stage_file(relative), categorical=values == "classes")
+        _store_raster(st, path, relative, values, limits, categorical=values == "classes")
         entries = [c for c in cfg.get("coverage", []) if c["name"] != name]
         entries.append({"name": name, "file": relative, "operator": operator,
                         "technology": technology, "values": values})
@@ -250,11 +298,23 @@ def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
     else:
         name = {"population-raster": "population", "dem": "dem"}[kind]
         relative = f"rasters/{name}.tif"
-        write_cog(path, st.tx.stage_file(relative), categorical=False)
+        _store_raster(st, path, relative, name, limits, categorical=False)
         cfg.setdefault("rasters", {})[name] = {"file": relative, "crs": profile["crs"]}
         report.notes.append(f"stored as {relative} ({profile['crs']})")
         st.tx.record_source(name, path, licence=licence)
     return report
+
+
+def _store_raster(st: Staged, path: Path, relative: str, values: str, limits: RasterLimits,
+                  *, categorical: bool) -> None:
+    """Stage ``path`` as a COG at ``relative``, implausible values set to nodata first."""
+    staged = st.tx.stage_file(relative)
+    work = staged.with_name(staged.stem + ".checked.tif")
+    try:
+        source = checked_values(path, work, values, limits)
+        write_cog(source, staged, categorical=categorical)
+    finally:
+        work.unlink(missing_ok=True)
 
 
 def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *,
@@ -281,11 +341,19 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
         codes = np.array(codes)
     elif dbm_col is not None:
         dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
+        low, high, unit = value_range("dbm", raster_limits(st.tx.config))
+        implausible = ~(np.isfinite(dbm) & (dbm >= low) & (dbm <= high))
+        if implausible.any():  # inf dBm would rasterise as good signal
+            i = int(np.flatnonzero(implausible)[0])
+            raise InputError("signal strength is not a plausible dBm value", file=str(path),
+                             row=i + 1, column=dbm_col, expected=f"{low:g}..{high:g} {unit}",
+                             found=repr(gdf[dbm_col].iloc[i]),
+                             hint=f"{int(implausible.sum())} feature(s) affected")
         codes = rsrp_class(dbm, st.tx.project.settings.thresholds.rsrp_dbm)
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),
                          expected="a column class/kelas (good, fair, poor, marginal, none) or "
-                                  "dbm/rsrp", found=", ".join(cols.values()))
+                                  "dbm/rsrp", found=shown_columns(cols.values()))
     array = rasterise_polygons(gdf, codes, grid, fill=SIGNAL_CODES["none"])
     name = _slug(f"coverage {operator} {technology}")
     relative = f"rasters/{name}.tif"

@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io import shown_columns
 from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
 from geo_p2dd.io.vector import repair, repair_polygons
 from geo_p2dd.schema import (
@@ -33,6 +34,10 @@ from geo_p2dd.schema import (
 )
 
 CODE_RE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+# parts of a Kemendagri code per boundary level, with an example of each
+LEVEL_DEPTH = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "villages": 4}
+LEVEL_EXAMPLE = {"provinsi": "64", "kabupaten": "64.11", "kecamatan": "64.11.01",
+                 "villages": "64.11.01.2006"}
 
 
 def normalise_code(value: object) -> str:
@@ -74,7 +79,8 @@ def _require(spec: LayerSpec, headers: list[str], file: str) -> dict[str, str]:
             f"required column(s) missing for the {spec.name} layer: {', '.join(missing)}",
             file=file, column=missing[0],
             expected=f"{col.name} (or {', '.join(col.synonyms[:5])})",
-            found="columns " + ", ".join(h for h in headers if h not in (ROW_COLUMN, "geometry")))
+            found="columns " + shown_columns(h for h in headers
+                                             if h not in (ROW_COLUMN, "geometry")))
     return mapping
 
 
@@ -96,6 +102,48 @@ def _codes(series: pd.Series, file: str, column: str, rows) -> pd.Series:
         raise InputError("empty code", file=file, row=rows[i], column=column,
                          expected="a Kemendagri code such as 64.11.01.2006", found="nothing")
     return dotted.astype(str)
+
+
+def _refuse_duplicates(codes: pd.Series, rows: np.ndarray, file: str, column: str,
+                       noun: str) -> None:
+    """Refuse a boundary layer holding a code twice, naming the features."""
+    dup = codes.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return
+    first = codes[dup].iloc[0]
+    where = rows[(codes == first).to_numpy()]
+    raise InputError(
+        f"duplicate {noun} code {first} (features {', '.join(map(str, where))}); "
+        f"{int(codes[dup].nunique())} code(s) are duplicated",
+        file=file, column=column, expected="each code once",
+        hint="merge or fix the duplicated features before importing")
+
+
+def _refuse_other_levels(codes: pd.Series, rows: np.ndarray, file: str, column: str,
+                         level: str) -> None:
+    """Refuse Kemendagri codes of another level than ``level`` (by their number of parts).
+
+    Village codes not in Kemendagri form are left to a warning; area codes must
+    be in Kemendagri form (villages find their kecamatan and kabupaten by them).
+    """
+    depth = (codes.str.count(r"\.") + 1).to_numpy()
+    formed = codes.str.match(CODE_RE.pattern).to_numpy()
+    wrong = formed & (depth != LEVEL_DEPTH[level])
+    if level != "villages":
+        wrong |= ~formed
+    if not wrong.any():
+        return
+    i = int(np.flatnonzero(wrong)[0])
+    shown = ", ".join(map(str, rows[wrong][:10])) + (" ..." if wrong.sum() > 10 else "")
+    other = {d: name for name, d in LEVEL_DEPTH.items()}.get(int(depth[i])) if formed[i] else None
+    noun = "village" if level == "villages" else level
+    raise InputError(
+        f"{int(wrong.sum())} code(s) are not {noun} codes (features {shown})",
+        file=file, row=int(rows[i]), column=column,
+        expected=f"{noun} codes of {LEVEL_DEPTH[level]} part(s) such as {LEVEL_EXAMPLE[level]}",
+        found=codes.iloc[i],
+        hint=(f"this looks like a {other} layer: import it as {other}" if other and
+              other != "provinsi" else "check the code column"))
 
 
 def villages_from_frame(
@@ -138,15 +186,8 @@ def villages_from_frame(
                              column=mapping["kode"],
                              found=f"codes such as {', '.join(out['kode'].head(3))}")
         gdf, out, rows = gdf[keep], out[keep], rows[keep]
-    dup = out["kode"].duplicated(keep=False)
-    if dup.any():
-        first = out["kode"][dup].iloc[0]
-        where = rows[(out["kode"] == first).to_numpy()]
-        raise InputError(
-            f"duplicate village code {first} (features {', '.join(map(str, where))}); "
-            f"{int(out['kode'][dup].nunique())} code(s) are duplicated",
-            file=file, column=mapping["kode"], expected="each code once",
-            hint="merge or fix the duplicated villages before importing")
+    _refuse_duplicates(out["kode"], rows, file, mapping["kode"], "village")
+    _refuse_other_levels(out["kode"], rows, file, mapping["kode"], "villages")
     bad = ~out["kode"].str.match(CODE_RE.pattern)
     if bad.any():
         repair(f"{file}: {int(bad.sum())} village code(s) are not in Kemendagri form "
@@ -176,9 +217,27 @@ def villages_from_frame(
     return result.sort_values("kode").reset_index(drop=True)
 
 
-def areas_from_frame(gdf: gpd.GeoDataFrame, *, file: str, region: str | None = None
-                     ) -> gpd.GeoDataFrame:
-    """A kecamatan or kabupaten layer with ``kode`` and ``nama``."""
+def areas_from_frame(gdf: gpd.GeoDataFrame, *, file: str, region: str | None = None,
+                     level: str | None = None) -> gpd.GeoDataFrame:
+    """A kecamatan or kabupaten layer with ``kode`` and ``nama``.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        Area boundaries as read (EPSG:4326).
+    file : str
+        Source file, for messages.
+    region : str, optional
+        Keep only areas below this prefix, and its ancestors.
+    level : {"kecamatan", "kabupaten"}, optional
+        When given, every code must be a code of this level (3 or 2 parts).
+
+    Raises
+    ------
+    InputError
+        Missing columns, empty or duplicate codes, codes of another level,
+        no area in ``region``, missing geometries.
+    """
     headers = [c for c in gdf.columns if c != "geometry"]
     mapping = _require(AREAS, headers, file)
     rows = np.arange(len(gdf)) + 1
@@ -190,10 +249,17 @@ def areas_from_frame(gdf: gpd.GeoDataFrame, *, file: str, region: str | None = N
         keep = (code_matches(out["kode"], region) | pd.Series(
             [normalise_code(region).startswith(k + ".") for k in out["kode"]],
             index=out.index)).to_numpy()
-        out, geoms = out[keep], geoms[keep]
+        if not keep.any():
+            raise InputError(f"no {level or 'area'} code lies in region {region}", file=file,
+                             column=mapping["kode"],
+                             found=f"codes such as {', '.join(out['kode'].head(3))}")
+        out, geoms, rows = out[keep], geoms[keep], rows[keep]
+    _refuse_duplicates(out["kode"], rows, file, mapping["kode"], level or "area")
+    if level is not None:
+        _refuse_other_levels(out["kode"], rows, file, mapping["kode"], level)
     result = gpd.GeoDataFrame(out, geometry=geoms, crs=gdf.crs)
     result = repair_polygons(result, "kode", file)
-    return result.drop_duplicates("kode").sort_values("kode").reset_index(drop=True)
+    return result.sort_values("kode").reset_index(drop=True)
 
 
 def population_from_table(df: pd.DataFrame, *, file: str) -> pd.Series:
@@ -206,7 +272,7 @@ def population_from_table(df: pd.DataFrame, *, file: str) -> pd.Series:
             f"the population table needs a village code and a population column; missing "
             f"{', '.join(missing)}", file=file, column=missing[0],
             expected="kode (or kode_desa, kode_kemendagri) and population (or penduduk, jiwa)",
-            found="columns " + ", ".join(headers))
+            found="columns " + shown_columns(headers))
     rows = df[ROW_COLUMN].to_numpy()
     codes = _codes(df[mapping["kode"]], file, mapping["kode"], rows)
     # head counts: "12.345" and "1,250" are thousands (a separator before exactly 3 digits)
@@ -342,6 +408,9 @@ def points_from_input(
         located = assign_villages(points.geometry, villages, tolerance_deg)
         for i, v in enumerate(text["village"]):
             if village[i] is not None or pd.isna(v) or v == "":
+                continue
+            if normalise_code(v) in codes:  # a code in the name column is still a code
+                village[i] = normalise_code(v)
                 continue
             candidates = by_name.get(normalise_header(v), [])
             if len(candidates) == 1:

@@ -471,6 +471,10 @@ class Transaction:
         _fsync_file(new / CONFIG_NAME)
         # 4. give it its place; nothing reads it until .current names it
         generations = root / GENERATIONS_DIR
+        if self.project.generation is None and generations.is_dir():
+            # the flat layout is the truth; generations beside it come from a copy
+            # that followed the links (cp -L, shutil.copytree): set them aside
+            _remove_dir(generations)
         generations.mkdir(exist_ok=True)
         number = _generation_number(self.project.generation) + 1
         final = generations / f"g{number:06d}"  # a leftover of that name was removed by recover()
@@ -531,13 +535,6 @@ def recover(path: str | Path) -> None:
                 entry.unlink(missing_ok=True)
     current = current_generation(root)
     if current is None:
-        if (root / CONFIG_NAME).is_file() and not (root / CONFIG_NAME).is_symlink():
-            # the flat layout is the truth; generations beside it come from a copy
-            # that followed the links (cp -L, shutil.copytree): drop them
-            for name in (CURRENT_LINK, GENERATIONS_DIR):
-                item = root / name
-                if item.is_dir() and not item.is_symlink():
-                    shutil.rmtree(item, ignore_errors=True)
         return
     number = _generation_number(current)
     generations = root / GENERATIONS_DIR
@@ -584,10 +581,7 @@ def _switch_current(root: Path, gen: Path) -> None:
     os.symlink(os.path.relpath(gen, root), tmp)
     link = root / CURRENT_LINK
     if link.is_dir() and not link.is_symlink():
-        # a project copied with its links followed: the top-level files are the truth
-        old = root / f"{STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}"
-        os.replace(link, old)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_dir(link)  # a copy that followed the links: the top-level files are the truth
     try:
         os.replace(tmp, link)
     except BaseException:
@@ -626,12 +620,17 @@ def _link_top_level(root: Path, *, committed: bool = True, migrate: bool = True)
         elif name != CONFIG_NAME and item.exists() and not migrate:
             continue
         if item.is_dir() and not item.is_symlink():  # a folder of the old flat layout
-            old = root / f"{STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}"
-            os.replace(item, old)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_dir(item)
         tmp = root / f"{STAGING_PREFIX}link-{uuid.uuid4().hex[:8]}"
         os.symlink(wanted, tmp)
         os.replace(tmp, item)
+
+
+def _remove_dir(path: Path) -> None:
+    """Remove a folder: renamed away first (atomic), so it is never seen half-deleted."""
+    old = path.parent / f"{STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}"
+    os.replace(path, old)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _prune_generations(root: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -18,6 +19,7 @@ from conftest import (
     REGION_BOUNDS,
     SITES_HEADER,
     SITES_ROWS,
+    area_frames,
     snapshot,
     write_text,
     write_tif,
@@ -559,7 +561,8 @@ def test_region_bounds_used_for_points_are_the_villages(project, tmp_path):
 def test_report_to_dict(project, sites_csv):
     report = import_layer(project, "sites", sites_csv)
     d = report.to_dict()
-    assert d == {"kind": "sites", "file": str(sites_csv), "rows": 4, "added": 4, "updated": 0,
+    assert d == {"kind": "sites", "file": str(sites_csv), "rows": 4, "unit": "row", "added": 4,
+                 "updated": 0,
                  "unchanged": 0, "skipped": 0, "rejected": [], "notes": []}
 
 
@@ -589,3 +592,159 @@ def test_reimport_of_a_partial_sheet_loses_nothing(tmp_path, project):
     assert after["agency"] == before["agency"] == "Diskominfo"
     assert after["year"] == before["year"] == 2024
     assert after.geometry.equals_exact(before.geometry, 1e-9)
+
+
+# --------------------------------------------------------------------------- #
+# raster limits (issue #12 item 3)
+# --------------------------------------------------------------------------- #
+
+
+def _set_limits(project, **limits):
+    with project.transaction() as tx:
+        tx.config["limits"] = limits
+
+
+def test_raster_over_the_cell_limit_is_refused_before_reading(project, tmp_path):
+    _set_limits(project, max_raster_cells=99)
+    path = write_tif(tmp_path / "cov.tif", np.full((10, 10), -90.0, np.float32))
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match=r"too large: 10 x 10 = 100 cells") as info:
+        import_layer(project, "coverage", path)
+    assert info.value.expected == "at most 99 cells"
+    _assert_unchanged(project.path, before)
+    _set_limits(project, max_raster_cells=100)
+    assert import_layer(project, "coverage", path).rows == 100
+
+
+def test_infinite_dbm_is_not_good_signal(project, tmp_path):
+    from geo_p2dd.coverage import load_source
+
+    array = np.full((10, 10), -120.0, np.float32)  # no signal ...
+    array[:, :5] = np.inf                            # ... and an export error
+    path = write_tif(tmp_path / "cov.tif", array)
+    with pytest.warns(RepairWarning, match=r"50 cell\(s\) outside the plausible range "
+                                           r"-150\.\.-30 dBm"):
+        report = import_layer(project, "coverage", path, operator="X")
+    assert report.lines()[0].endswith("100 cell(s)")
+    entry = project.coverage_entries()[0]
+    source = load_source(entry, project.file(entry["file"]),
+                         project.settings.thresholds.rsrp_dbm)
+    assert (source.classes[:, :5] == 0).all()  # unknown, not good (5)
+    assert (source.classes[:, 5:] == 1).all()
+
+
+def test_dbm_range_from_the_project_config(project, tmp_path):
+    _set_limits(project, dbm_range=[-130.0, -30.0])  # still holds every class threshold
+    path = write_tif(tmp_path / "cov.tif", np.full((10, 10), -140.0, np.float32))
+    with pytest.raises(InputError, match=r"outside -130\.\.-30 dBm"):
+        import_layer(project, "coverage", path)
+
+
+def test_infinite_population_cell_does_not_break_analysis(project, tmp_path):
+    from geo_p2dd.analysis import analyze_project
+
+    array = np.ones((10, 40), np.float32)
+    array[2, 3] = np.inf
+    array[5, 5] = -3.0
+    path = write_tif(tmp_path / "pop.tif", array, nodata=-1.0)
+    with pytest.warns(RepairWarning, match=r"2 cell\(s\) outside the plausible range >= 0"):
+        import_layer(project, "population-raster", path)
+    with rasterio.open(project.raster_path("population")) as src:
+        data = src.read(1, masked=True)
+    assert data.mask.sum() == 2 and np.isfinite(data.compressed()).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RepairWarning)
+        analyze_project(Project(project.path))
+
+
+# --------------------------------------------------------------------------- #
+# boundary validation (issue #12 item 7)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("kind", ["kecamatan", "villages", "kabupaten"])
+def test_crs_less_utm_geojson_boundaries_are_refused(kind, project, villages_gdf, tmp_path):
+    kec, kab = area_frames(villages_gdf)
+    frame = {"kecamatan": kec, "villages": villages_gdf, "kabupaten": kab}[kind]
+    path = tmp_path / "utm.geojson"
+    path.write_text(frame.to_crs("EPSG:32750").set_crs(None, allow_override=True).to_json())
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match=r"look projected \(metres\)"):
+        import_layer(project, kind, path)
+    _assert_unchanged(project.path, before)
+
+
+def test_village_file_imported_as_kecamatan_is_refused(project, villages_gdf, tmp_path):
+    path = tmp_path / "desa.gpkg"
+    pyogrio.write_dataframe(villages_gdf, path)
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match="are not kecamatan codes.*import it as villages"):
+        import_layer(project, "kecamatan", path)
+    _assert_unchanged(project.path, before)
+
+
+# --------------------------------------------------------------------------- #
+# the import's output (issue #12 item 9)
+# --------------------------------------------------------------------------- #
+
+
+def _many_rejections(tmp_path):
+    """4 good sites, 25 rows with unknown village codes and 5 with a year that is text."""
+    bad = [f"Site {i},BTS,rencana,99.01.09.{2000 + i},Dinas,APBD,2026,114.05,0.05\n"
+           for i in range(25)]
+    bad += [f"Tahun {i},BTS,rencana,99.01.01.2001,Dinas,APBD,dua ribu,114.05,0.05\n"
+            for i in range(5)]
+    return write_text(tmp_path / "inputs" / "many.csv",
+                      SITES_HEADER + "".join(SITES_ROWS) + "".join(bad))
+
+
+def test_report_lists_twenty_rejections_then_counts_per_reason(project, tmp_path):
+    report = import_layer(project, "sites", _many_rejections(tmp_path))
+    assert len(report.rejected) == 30
+    lines = report.lines()
+    listed = [line for line in lines if line.startswith("  rejected row")]
+    assert len(listed) == 20
+    assert "  ... and 10 more; rejected rows by reason:" in lines
+    assert "    25 x column 'kode_desa': unknown village code '…'" in lines
+    assert "    5 x column 'tahun': year '…' is not a number between 1990 and 2100" in lines
+    assert len(report.lines(max_rejected=None)) == 1 + 30
+
+
+def test_cli_import_summarises_and_writes_every_rejection(project, tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+
+    out = tmp_path / "ditolak.csv"
+    result = CliRunner().invoke(main, ["import", "--project", str(project.path), "sites",
+                                       str(_many_rejections(tmp_path)), "--rejected-out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("  rejected row ") == 20
+    assert f"all 30 rejected rows: written to {out}" in result.stdout
+    with open(out, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 30 and rows[0].keys() == {"row", "column", "reason"}
+    assert {r["row"] for r in rows} == {str(r) for r in range(6, 36)}
+
+
+def test_raster_report_counts_cells_not_rows(project, dem_tif):
+    line = import_layer(project, "dem", dem_tif).lines()[0]
+    assert line.endswith(": 100 cell(s)") and "row" not in line
+
+
+@pytest.mark.parametrize("dbm", ["inf", "-1e9", "kuat"])
+def test_coverage_polygons_with_implausible_dbm_are_refused(dbm, project, tmp_path):
+    polys = gpd.GeoDataFrame({"dbm": ["-90", dbm]},
+                             geometry=[shapely.box(114.0, 0.0, 114.1, 0.1),
+                                       shapely.box(114.1, 0.0, 114.2, 0.1)], crs="EPSG:4326")
+    path = tmp_path / "cov.geojson"
+    pyogrio.write_dataframe(polys, path)
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match="not a plausible dBm value") as info:
+        import_layer(project, "coverage", path)
+    assert (info.value.row, info.value.column) == (2, "dbm")
+    assert info.value.expected == "-150..-30 dBm"
+    _assert_unchanged(project.path, before)

@@ -13,13 +13,19 @@ from conftest import write_tif
 from geo_p2dd.errors import InputError
 from geo_p2dd.grid import Grid
 from geo_p2dd.io.raster import (
+    DEFAULT_MAX_RASTER_CELLS,
+    RasterLimits,
     check_raster,
+    checked_values,
+    raster_limits,
     rasterise_polygons,
     read_on_grid,
     sample_points,
+    value_range,
     write_array_cog,
     write_cog,
 )
+from geo_p2dd.io.vector import RepairWarning
 
 
 @pytest.fixture
@@ -170,3 +176,85 @@ def test_sample_points_in_another_crs(tif):
 
 def test_sample_no_points(tif):
     assert sample_points(tif, gpd.GeoSeries([], crs="EPSG:4326")).shape == (0,)
+
+
+# --- size and value limits (issue #12 item 3) ----------------------------------------------
+
+def _sparse_tif(path, width, height, dtype="float32"):
+    """A tiled GeoTIFF declaring width x height cells with no pixel written (a few KB)."""
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1,
+               "dtype": dtype, "crs": "EPSG:4326", "tiled": True, "blockxsize": 512,
+               "blockysize": 512, "compress": "DEFLATE", "SPARSE_OK": "TRUE",
+               "BIGTIFF": "YES", "transform": Affine(1e-5, 0, 114.0, 0, -1e-5, 0.1)}
+    with rasterio.open(path, "w", **profile):
+        pass
+    return path
+
+
+def test_check_raster_refuses_too_many_cells_from_the_header(tmp_path):
+    path = _sparse_tif(tmp_path / "huge.tif", 100_000, 100_000)
+    assert path.stat().st_size < 2_000_000  # sparse: the pixels were never written
+    with pytest.raises(InputError) as info:
+        check_raster(path, max_cells=DEFAULT_MAX_RASTER_CELLS)
+    text = str(info.value)
+    assert str(path) in text and "10,000,000,000 cells" in text
+    assert "400,000,000" in text and "max_raster_cells" in text
+    assert check_raster(path)["width"] == 100_000  # no limit given: the header is fine
+
+
+def test_raster_limits_from_config():
+    assert raster_limits({}) == RasterLimits(400_000_000, (-150.0, -30.0))
+    limits = raster_limits({"limits": {"max_raster_cells": 50, "dbm_range": [-140, -40]}})
+    assert limits == RasterLimits(50, (-140.0, -40.0))
+
+
+@pytest.mark.parametrize(("kind", "values", "bad"), [
+    ("dbm", [-90.0, np.inf, -np.inf, 12.0, -200.0], 4),
+    ("population", [3.0, np.inf, -5.0, 0.0, 1e6], 2),
+    ("dem", [20.0, 1e5, -np.inf, 250.0, 4884.0], 2),
+])
+def test_implausible_values_become_nodata_with_a_warning(kind, values, bad, tmp_path):
+    array = np.full((4, 5), values[0], dtype=np.float32)
+    array[0, :] = values
+    src = write_tif(tmp_path / "in.tif", array)
+    work = tmp_path / "work.tif"
+    with pytest.warns(RepairWarning) as caught:
+        out = checked_values(src, work, kind, RasterLimits())
+    message = str(caught[0].message)
+    assert out == work and str(src) in message and f"{bad:,} cell(s)" in message
+    low, high, unit = value_range(kind, RasterLimits())
+    assert f"{low:g}" in message and unit in message
+    with rasterio.open(out) as ds:
+        data = ds.read(1, masked=True)
+    row = np.asarray(values, dtype=np.float32)
+    plausible = np.isfinite(row) & (row >= low) & (row <= high)
+    np.testing.assert_array_equal(data.mask[0], ~plausible)
+    np.testing.assert_array_equal(data[0][plausible], row[plausible])
+    assert not data.mask[1:].any()
+
+
+def test_class_codes_outside_the_vocabulary_become_nodata(tmp_path):
+    array = np.full((3, 3), 4, dtype=np.uint8)
+    array[0, 0], array[1, 1] = 9, 200
+    src = write_tif(tmp_path / "cls.tif", array)
+    with pytest.warns(RepairWarning, match=r"2 cell\(s\) outside the plausible range 0\.\.5"):
+        out = checked_values(src, tmp_path / "w.tif", "classes", RasterLimits())
+    with rasterio.open(out) as ds:
+        assert ds.nodata not in range(6)
+        data = ds.read(1, masked=True)
+    assert data.mask.sum() == 2 and (data.compressed() == 4).all()
+
+
+def test_plausible_values_and_nodata_are_left_alone(tmp_path):
+    array = np.full((3, 3), -80.0, dtype=np.float32)
+    array[0, 0] = -9999.0  # the raster's nodata: absent, not implausible
+    array[1, 1] = np.nan
+    src = write_tif(tmp_path / "ok.tif", array, nodata=-9999.0)
+    assert checked_values(src, tmp_path / "w.tif", "dbm", RasterLimits()) == src
+    assert not (tmp_path / "w.tif").exists()
+
+
+def test_no_plausible_value_is_refused(tmp_path):
+    src = write_tif(tmp_path / "watts.tif", np.full((3, 3), 20.0, dtype=np.float32))
+    with pytest.raises(InputError, match=r"no cell holds a plausible value \(9 cell"):
+        checked_values(src, tmp_path / "w.tif", "dbm", RasterLimits())

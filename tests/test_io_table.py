@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 from conftest import REGION_BOUNDS, write_text
 
 from geo_p2dd.errors import InputError
+from geo_p2dd.io import shown_columns
 from geo_p2dd.io.table import (
     find_coordinate_columns,
     parse_numbers,
@@ -260,3 +263,136 @@ def test_table_without_coordinates_is_refused():
     assert "t.csv" in text and "no coordinate columns" in text
     assert "nama, jenis, status" in text  # the columns found, without _row
     assert "_row" not in text
+
+
+# --- formulas and open workbooks (issue #12 item 9, #14) -----------------------------------
+
+def _with_cached_value(path, formula: str, value: str) -> None:
+    """Store a result for ``formula`` as Excel does (openpyxl writes formulas without one)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    text = parts[sheet].decode()
+    assert f"<f>{formula}</f><v></v>" in text or f"<f>{formula}</f><v />" in text
+    text = text.replace(f"<f>{formula}</f><v></v>", f"<f>{formula}</f><v>{value}</v>")
+    text = text.replace(f"<f>{formula}</f><v />", f"<f>{formula}</f><v>{value}</v>")
+    parts[sheet] = text.encode()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
+def test_formula_with_a_cached_value_gives_the_value(tmp_path):
+    path = _xlsx(tmp_path / "f.xlsx", [["nama", "tahun"], ["Satu", "=2020+4"], ["Dua", 2025]])
+    _with_cached_value(path, "2020+4", "2024")
+    assert read_table(path)["tahun"].tolist() == ["2024", "2025"]
+
+
+def test_formula_without_a_cached_value_is_refused(tmp_path):
+    path = _xlsx(tmp_path / "f.xlsx", [["nama", "tahun"], ["Satu", 2025], ["Dua", "=2020+4"]])
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    e = info.value
+    assert (e.file, e.row, e.column) == (str(path), 3, "tahun")
+    assert "formula without a cached value" in str(e) and "B3" in str(e)
+
+
+def _open_handles(path) -> int:
+    import os
+
+    fds = Path("/proc/self/fd")
+    if not fds.exists():
+        pytest.skip("needs /proc/self/fd to count open files")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            continue
+    return count
+
+
+def test_workbook_that_fails_to_load_is_closed(tmp_path):
+    """A zip that is not a workbook: openpyxl fails half-way; the file must not stay open."""
+    import zipfile
+
+    path = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types>not a workbook</Types>")
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    assert str(path) in str(info.value)
+    assert _open_handles(path) == 0
+
+
+# --- what errors show of a file (issue #12 item 9) ------------------------------------------
+
+SECRET = "root:x:0:0:root:/root:/bin/bash"
+
+
+def test_symlink_to_a_file_outside_its_folder_is_refused_unread(tmp_path):
+    outside = write_text(tmp_path / "elsewhere" / "passwd", SECRET + "\n" + SECRET + "\n")
+    link = tmp_path / "inputs" / "sites.csv"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    with pytest.raises(InputError) as info:
+        read_table(link)
+    text = str(info.value)
+    assert "symbolic link to a file outside its folder" in text and SECRET not in text
+
+
+def test_symlink_inside_its_folder_is_followed(tmp_path):
+    real = write_text(tmp_path / "inputs" / "data" / "sites.csv", "nama,lon,lat\nSatu,1,2\n")
+    link = tmp_path / "inputs" / "sites.csv"
+    link.symlink_to(real)
+    assert read_table(link)["nama"].tolist() == ["Satu"]
+
+
+def test_a_first_line_that_is_no_header_is_not_echoed(tmp_path):
+    path = write_text(tmp_path / "passwd.csv", SECRET + "\n" + SECRET + "\n")
+    df = read_table(path)
+    with pytest.raises(InputError) as info:
+        points_from_table(df, file=str(path))
+    text = str(info.value)
+    assert SECRET not in text and "/bin/bash" not in text
+    assert "1 heading(s) that do not look like column names (not shown)" in text
+
+
+def test_headings_that_look_like_headings_are_shown():
+    assert shown_columns(["Kapasitas (Mbps)", "Tinggi [m]", "nama lokasi"]) == \
+        "Kapasitas (Mbps), Tinggi [m], nama lokasi"
+
+
+@pytest.mark.parametrize("special", ["dir", "fifo"])
+def test_special_files_are_refused(special, tmp_path):
+    import os
+
+    path = tmp_path / "x.csv"
+    path.mkdir() if special == "dir" else os.mkfifo(path)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_table(path)
+
+
+def test_first_row_longer_than_the_header_is_refused(tmp_path):
+    path = write_text(tmp_path / "t.csv", "kode,nama\n99.01.01.2001,x,y,z\n")
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    assert info.value.row == 2 and "more fields than the header" in str(info.value)
+
+
+def test_utf16_csv_with_bom_is_read(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes("nama;bujur\nKampung Café;114,05\n".encode("utf-16"))
+    assert read_table(path)["nama"].tolist() == ["Kampung Café"]
+
+
+@pytest.mark.parametrize("raw", [b"\x81\x8d\x8f\x90\x9d,x\n1,2\n", b"a,b\n\x00\x00\x01,2\n"])
+def test_bytes_that_are_not_text_are_refused(raw, tmp_path):
+    """0x81 is neither UTF-8 nor Windows-1252; NUL bytes are binary."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(raw)
+    with pytest.raises(InputError, match="the file is not text") as info:
+        read_table(path)
+    assert "local variable" not in str(info.value)

@@ -232,3 +232,62 @@ def test_polygons_become_multipolygons_and_collections_keep_polygons(villages_gd
     out = repair_polygons(gdf, "kode", "x.gpkg")
     assert (out.geometry.geom_type == "MultiPolygon").all()
     assert out.geometry.iloc[0].area == pytest.approx(0.01)
+
+
+def test_crs_less_geojson_in_metres_is_refused(tmp_path, villages_gdf):
+    """GeoJSON without a crs member is read as EPSG:4326: UTM metres must not pass as degrees."""
+    path = tmp_path / "kec_utm.geojson"
+    utm = villages_gdf.to_crs(METRIC)
+    path.write_text(utm.set_crs(None, allow_override=True).to_json())
+    with pytest.raises(InputError) as info:
+        read_vector(path)
+    text = str(info.value)
+    assert str(path) in text and "look projected (metres)" in text
+    assert "says EPSG:4326" in text and f"{utm.total_bounds[0]:.1f}" in text
+    assert "set the CRS in the file" in text
+
+
+def test_layer_with_all_geometries_missing_is_not_called_projected():
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[None], crs="EPSG:4326")
+    assert to_storage_crs(gdf, "x.gpkg").crs.to_epsg() == 4326
+
+
+# --- GeoParquet CRS (issue #14) --------------------------------------------------------------
+
+def _plain_geoparquet(path, gdf, crs_entry):
+    """GeoParquet as other tools write it: WKB bytes, the CRS only in the 'geo' metadata."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = {"encoding": "WKB", "geometry_types": []}
+    if crs_entry != "absent":
+        column["crs"] = crs_entry
+    geo = {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+    table = pa.table({"kode": gdf["kode"].tolist(), "nama": gdf["nama"].tolist(),
+                      "geometry": pa.array(shapely.to_wkb(gdf.geometry.values), pa.binary())})
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    return path
+
+
+@pytest.mark.parametrize("where_prefix", [None, ("kode", "99.01")])
+def test_geoparquet_declared_crs_is_read_and_reprojected(where_prefix, tmp_path, villages_gdf):
+    utm = villages_gdf.to_crs(METRIC)
+    path = _plain_geoparquet(tmp_path / "desa.parquet", utm, utm.crs.to_json_dict())
+    gdf = read_vector(path, where_prefix=where_prefix)
+    assert gdf.crs.to_epsg() == 4326
+    assert gdf.total_bounds.tolist() == pytest.approx([114.0, 0.0, 114.4, 0.1], abs=1e-6)
+
+
+def test_geoparquet_without_crs_key_is_crs84(tmp_path, villages_gdf):
+    path = _plain_geoparquet(tmp_path / "desa.parquet", villages_gdf, "absent")
+    gdf = read_vector(path, where_prefix=("kode", "99.01.02"))
+    assert gdf["kode"].tolist() == ["99.01.02.2001", "99.01.02.2002"]
+    assert gdf.total_bounds.tolist() == pytest.approx([114.2, 0.0, 114.4, 0.1])
+
+
+def test_geoparquet_with_unknown_crs_in_metres_is_refused(tmp_path, villages_gdf):
+    path = _plain_geoparquet(tmp_path / "desa.parquet", villages_gdf.to_crs(METRIC), None)
+    with pytest.raises(InputError, match=r"look projected \(metres\).*has no CRS"):
+        read_vector(path, where_prefix=("kode", "99.01"))

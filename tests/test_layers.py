@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -512,3 +514,63 @@ def test_population_thousands_separators_are_not_decimals():
     got = population_from_table(df, file="p.csv")
     assert got.to_dict() == {"64.11.01.2001": 1250.0, "64.11.01.2002": 12345.0,
                              "64.11.01.2003": 1234567.0}
+
+
+# --------------------------------------------------------------------------- #
+# boundary levels (issue #12 item 7)
+# --------------------------------------------------------------------------- #
+
+
+def test_duplicate_area_codes_are_refused_with_the_features(villages_gdf):
+    kec, _ = area_frames(villages_gdf)
+    frame = pd.concat([kec, kec.iloc[[0]]], ignore_index=True)
+    with pytest.raises(InputError) as info:
+        areas_from_frame(frame, file="k.gpkg", level="kecamatan")
+    text = str(info.value)
+    assert "duplicate kecamatan code 99.01.01 (features 1, 3)" in text
+    assert info.value.column == "kode" and info.value.file == "k.gpkg"
+
+
+@pytest.mark.parametrize(("level", "which", "looks"), [
+    ("kecamatan", "villages", "villages"), ("kabupaten", "kecamatan", "kecamatan"),
+    ("kecamatan", "kabupaten", "kabupaten")])
+def test_area_codes_of_another_level_are_refused(level, which, looks, villages_gdf):
+    kec, kab = area_frames(villages_gdf)
+    frame = {"villages": villages_gdf, "kecamatan": kec, "kabupaten": kab}[which]
+    with pytest.raises(InputError) as info:
+        areas_from_frame(frame, file="a.gpkg", level=level)
+    e = info.value
+    assert f"are not {level} codes (features 1" in str(e)
+    assert e.row == 1 and e.found == frame["kode"].iloc[0]
+    assert f"import it as {looks}" in str(e)
+
+
+def test_area_codes_not_in_kemendagri_form_are_refused(villages_gdf):
+    kec, _ = area_frames(villages_gdf)
+    kec.loc[1, "kode"] = "KEC-2"
+    with pytest.raises(InputError, match=r"1 code\(s\) are not kecamatan codes \(features 2\)"):
+        areas_from_frame(kec, file="a.gpkg", level="kecamatan")
+
+
+def test_kecamatan_codes_imported_as_villages_are_refused(villages_gdf):
+    kec, _ = area_frames(villages_gdf)
+    with pytest.raises(InputError, match="are not village codes.*import it as kecamatan"):
+        villages_from_frame(kec, file="k.gpkg")
+
+
+def test_areas_without_a_code_in_the_region_are_refused(villages_gdf):
+    kec, _ = area_frames(villages_gdf)
+    with pytest.raises(InputError, match="no kecamatan code lies in region 64.11"):
+        areas_from_frame(kec, file="k.gpkg", region="64.11", level="kecamatan")
+
+
+@pytest.mark.parametrize("given", ["99.01.02.2002", "9901022002", "Empat"])
+def test_kampung_column_may_hold_a_code_or_a_name(given, villages):
+    """A sheet whose kampung column holds codes: codes are accepted there, names still work."""
+    df = _sites([["Wifi", "wifi", "rencana", given, None, None]],
+                columns=("nama", "jenis", "status", "kampung", "bujur", "lintang"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RepairWarning)  # placed at the settlement
+        result = points_from_input(df, SITES, file="s.csv", villages=villages)
+    assert result.rejected == []
+    assert result.layer["village_kode"].tolist() == ["99.01.02.2002"]

@@ -1,8 +1,21 @@
 """Rasters: store any raster rasterio opens as a Cloud-Optimized GeoTIFF,
-rasterise coverage polygons, and sample rasters at points."""
+rasterise coverage polygons, and sample rasters at points.
+
+Imported rasters are checked before they are stored: the number of cells is
+compared with ``limits.max_raster_cells`` from the header alone, before any
+pixel is read (a 311 KB sparse GeoTIFF can declare 10^10 cells, and analysis
+reads a coverage raster whole), and values are checked against a plausible
+range per kind (dBm, signal class codes, people, metres). Implausible cells
+(``inf`` dBm would count as good signal; an infinite population breaks every
+sum) become nodata with a :class:`~geo_p2dd.io.vector.RepairWarning`; a raster
+with no plausible cell at all is refused.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,19 +24,88 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 
+from geo_p2dd.config import Limits
 from geo_p2dd.errors import InputError
 from geo_p2dd.grid import Grid
+from geo_p2dd.io import input_file
+from geo_p2dd.io.vector import repair
 
 COG_OPTIONS = {"driver": "COG", "compress": "DEFLATE", "blocksize": 512, "BIGTIFF": "IF_SAFER"}
+# the defaults of project.toml's [limits], defined once in geo_p2dd.config
+DEFAULT_MAX_RASTER_CELLS = Limits().max_raster_cells
+DEFAULT_DBM_RANGE = Limits().dbm_range
+DEM_RANGE_M = (-500.0, 9000.0)  # below the Dead Sea shore .. above Everest
+CLASS_CODE_RANGE = (0.0, 5.0)  # schema.SIGNAL_CODES: 0 unknown .. 5 good
+_BAND_CELLS = 1 << 22  # cells read at once when scanning values (16 MB of float32)
 
 
-def check_raster(path: str | Path) -> dict:
-    """Open a raster and return its profile, refusing what cannot be used."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=str(path))
+@dataclass(frozen=True)
+class RasterLimits:
+    """Limits applied to imported rasters.
+
+    Attributes
+    ----------
+    max_cells : int
+        Most cells (width x height) a raster may declare.
+    dbm_range : (float, float)
+        Plausible received signal strength, in dBm, of a coverage raster.
+    """
+
+    max_cells: int = DEFAULT_MAX_RASTER_CELLS
+    dbm_range: tuple[float, float] = DEFAULT_DBM_RANGE
+
+
+def raster_limits(config: Mapping) -> RasterLimits:
+    """The raster limits of a project configuration (``[limits]`` in project.toml).
+
+    Parameters
+    ----------
+    config : mapping
+        The project configuration; ``limits.max_raster_cells`` and
+        ``limits.dbm_range`` are optional.
+    """
+    limits = config.get("limits", {}) or {}
+    low, high = limits.get("dbm_range", DEFAULT_DBM_RANGE)
+    return RasterLimits(int(limits.get("max_raster_cells", DEFAULT_MAX_RASTER_CELLS)),
+                        (float(low), float(high)))
+
+
+def value_range(kind: str, limits: RasterLimits) -> tuple[float, float, str]:
+    """Plausible values of a raster kind: (low, high, unit) with both ends included.
+
+    Parameters
+    ----------
+    kind : {"dbm", "classes", "population", "dem"}
+        What the raster holds.
+    limits : RasterLimits
+        Supplies the dBm range.
+    """
+    ranges = {"dbm": (*limits.dbm_range, "dBm"), "classes": (*CLASS_CODE_RANGE, "class code"),
+              "population": (0.0, math.inf, "people"), "dem": (*DEM_RANGE_M, "m")}
+    if kind not in ranges:
+        raise InputError(f"unknown raster value type {kind!r}", expected=", ".join(ranges),
+                         found=kind)
+    return ranges[kind]
+
+
+def check_raster(path: str | Path, *, max_cells: int | None = None) -> dict:
+    """Open a raster and return its profile, refusing what cannot be used.
+
+    Only the header is read: the size is checked before any pixel.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any raster GDAL opens.
+    max_cells : int, optional
+        Refuse a raster declaring more cells than this.
+
+    Raises
+    ------
+    InputError
+        Missing, empty or unreadable file, no CRS, too many cells.
+    """
+    path = input_file(path)
     try:
         with rasterio.open(path) as src:
             profile = dict(src.profile)
@@ -34,7 +116,98 @@ def check_raster(path: str | Path) -> dict:
             profile["crs"] = src.crs.to_string()
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"cannot open as a raster ({exc})", file=str(path)) from exc
+    cells = int(profile["width"]) * int(profile["height"])
+    if max_cells is not None and cells > max_cells:
+        raise InputError(
+            f"the raster is too large: {profile['width']:,} x {profile['height']:,} = "
+            f"{cells:,} cells", file=str(path), expected=f"at most {max_cells:,} cells",
+            found=f"{cells:,}",
+            hint="clip it to the region or coarsen it (gdalwarp -te ... -tr ...), or raise "
+                 "limits.max_raster_cells in project.toml")
     return profile
+
+
+def _nodata_for(dtype: np.dtype, low: float, high: float, given: float | None) -> float:
+    """The nodata value implausible cells become: the raster's own, else one out of range."""
+    if given is not None:
+        return given
+    if dtype.kind == "f":
+        return float("nan")
+    info = np.iinfo(dtype)
+    return float(info.min) if info.min < low else float(info.max)
+
+
+def _bands(src):
+    rows = max(1, _BAND_CELLS // max(src.width, 1))
+    for r0 in range(0, src.height, rows):
+        yield rasterio.windows.Window(0, r0, src.width, min(rows, src.height - r0))
+
+
+def _implausible(data: np.ndarray, nodata: float | None, low: float, high: float,
+                 integers: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(implausible, present) masks of one block; NaN and nodata are absent, not implausible."""
+    absent = np.zeros(data.shape, dtype=bool)
+    if nodata is not None:
+        absent |= (data == nodata) if not math.isnan(nodata) else np.isnan(data)
+    if data.dtype.kind == "f":
+        absent |= np.isnan(data)
+    with np.errstate(invalid="ignore"):
+        ok = (data >= low) & (data <= high)
+        if integers and data.dtype.kind == "f":
+            ok &= data == np.round(data)
+    ok &= np.isfinite(data) if data.dtype.kind == "f" else True
+    return ~absent & ~ok, ~absent
+
+
+def checked_values(path: str | Path, work_path: str | Path, kind: str,
+                   limits: RasterLimits) -> Path:
+    """Check a raster's values against the plausible range of ``kind``.
+
+    Cells outside the range (or infinite) are written as nodata to a copy at
+    ``work_path`` with a RepairWarning naming the file, the count and the
+    range; the raster is read in row bands, never whole.
+
+    Returns
+    -------
+    Path
+        ``path`` itself when every value is plausible, else ``work_path``.
+
+    Raises
+    ------
+    InputError
+        When no cell holds a plausible value (wrong units or wrong kind).
+    """
+    path, work_path = Path(path), Path(work_path)
+    low, high, unit = value_range(kind, limits)
+    integers = kind == "classes"
+    shown = f"{low:g}..{high:g} {unit}" if math.isfinite(high) else f">= {low:g} {unit}"
+    bad = present = 0
+    with rasterio.open(path) as src:
+        dtype = np.dtype(src.dtypes[0])
+        for window in _bands(src):
+            b, p = _implausible(src.read(1, window=window), src.nodata, low, high, integers)
+            bad += int(b.sum())
+            present += int(p.sum())
+        if bad == 0:
+            return path
+        if bad == present:
+            raise InputError(
+                f"no cell holds a plausible value ({bad:,} cell(s) outside {shown})",
+                file=str(path), expected=f"{kind} values in {shown}",
+                hint="check the units and the value type (--values dbm or classes)")
+        nodata = _nodata_for(dtype, low, high, src.nodata)
+        profile = {**src.profile, "driver": "GTiff", "count": 1, "nodata": nodata, "tiled": True,
+                   "blockxsize": 512, "blockysize": 512, "compress": "DEFLATE",
+                   "BIGTIFF": "IF_SAFER"}
+        with rasterio.open(work_path, "w", **profile) as dst:
+            for window in _bands(src):
+                data = src.read(1, window=window)
+                b, _ = _implausible(data, src.nodata, low, high, integers)
+                data[b] = nodata
+                dst.write(data, 1, window=window)
+    repair(f"{path}: {bad:,} cell(s) outside the plausible range {shown} were set to nodata "
+           f"({nodata:g})")
+    return work_path
 
 
 def write_cog(src_path: str | Path, dst_path: str | Path, *, categorical: bool) -> None:

@@ -6,8 +6,10 @@ the first data row is row 2.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io import input_file, shown_columns
 from geo_p2dd.io.vector import STORAGE_CRS, repair
 from geo_p2dd.schema import LAT_NAMES, LON_NAMES, normalise_header
 
@@ -33,11 +36,7 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     InputError
         Empty or unreadable file, unknown sheet.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=str(path))
+    path = input_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
@@ -56,14 +55,31 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
+CSV_ENCODINGS = ("utf-8-sig", "cp1252")  # tried in order; UTF-16 only with its BOM
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    """The text of a CSV file: UTF-16 when it starts with its BOM, else UTF-8, else cp1252."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = CSV_ENCODINGS
+    for encoding in encodings:
         try:
             text = raw.decode(encoding)
-            break
         except UnicodeDecodeError:
             continue
+        if "\x00" not in text:
+            return text
+    raise InputError("the file is not text", file=str(path),
+                     expected="a CSV file in UTF-8, UTF-16 (with BOM) or Windows-1252",
+                     found="bytes that none of these encodings reads as text",
+                     hint="save the sheet as CSV UTF-8 or as .xlsx")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    raw = path.read_bytes()
+    text = _decode(raw, path)
     sample = text[:20000]
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -71,27 +87,84 @@ def _read_csv(path: Path) -> pd.DataFrame:
         delimiter = ","
     from io import StringIO
 
-    return pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                       na_values=[""], skipinitialspace=True,
-                       skip_blank_lines=False)  # keep sheet row numbers after blank lines
+    df = pd.read_csv(StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                     na_values=[""], skipinitialspace=True,
+                     skip_blank_lines=False)  # keep sheet row numbers after blank lines
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas reads the surplus leading fields of a longer first row as an index
+        raise InputError("the first row has more fields than the header", file=str(path),
+                         row=2, expected=f"{len(df.columns)} field(s) separated by "
+                                         f"{delimiter!r}, as in the header",
+                         found=f"{len(df.columns) + df.index.nlevels}")
+    return df
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+def sheet_names(path: str | Path) -> list[str]:
+    """Names of the sheets of a workbook (the file is closed again, whatever happens)."""
+    with _workbook(Path(path), data_only=True) as wb:
+        return list(wb.sheetnames)
+
+
+@contextmanager
+def _workbook(path: Path, *, data_only: bool):
+    """An openpyxl workbook in read-only mode; the file is closed even when loading fails.
+
+    openpyxl keeps its own handle open when it fails half-way through a workbook,
+    so the file is opened here and handed over.
+    """
     import openpyxl
 
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
+    with open(path, "rb") as fh:
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=data_only)
+        try:
+            yield wb
+        finally:
+            wb.close()
+
+
+def _sheet_rows(path: Path, sheet: str | None, *, data_only: bool) -> tuple[list[list], str]:
+    with _workbook(path, data_only=data_only) as wb:
         names = wb.sheetnames
         if sheet is not None and sheet not in names:
             raise InputError(f"no sheet named {sheet!r}", file=str(path),
                              expected="one of " + ", ".join(names))
         ws = wb[sheet] if sheet else wb[names[0]]
-        rows = list(ws.iter_rows(values_only=True))
-    finally:
-        wb.close()
+        return [list(r) for r in ws.iter_rows(values_only=True)], ws.title
+
+
+def _is_formula(value: object) -> bool:
+    return (isinstance(value, str) and value.startswith("=")) or \
+        type(value).__name__ in ("ArrayFormula", "DataTableFormula")
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+    """Read a sheet; a formula cell gives its cached result, or is refused without one.
+
+    Formulas are found in a first pass that reads them as written; only when a
+    sheet holds any is it read again for the results Excel stored (``data_only``).
+    """
+    rows, title = _sheet_rows(path, sheet, data_only=False)
     if not rows:
         raise InputError("the sheet is empty", file=str(path))
     header = _unique_headers([("" if h is None else str(h).strip()) for h in rows[0]])
+    formulas = [(i, j) for i, r in enumerate(rows) for j, v in enumerate(r) if _is_formula(v)]
+    if formulas:
+        from openpyxl.utils import get_column_letter
+
+        cached, _ = _sheet_rows(path, title, data_only=True)
+        for i, j in formulas:
+            value = cached[i][j] if i < len(cached) and j < len(cached[i]) else None
+            if value is None:
+                raise InputError(
+                    "formula without a cached value", file=str(path), row=i + 1,
+                    column=header[j] if i > 0 and j < len(header) and header[j] else
+                    f"{get_column_letter(j + 1)}",
+                    expected="a value, or a formula whose result the workbook stores",
+                    found=f"cell {get_column_letter(j + 1)}{i + 1} holding a formula",
+                    hint="open and save the workbook in Excel or LibreOffice so the results "
+                         "are stored, or type the values")
+            rows[i][j] = value
+        header = _unique_headers([("" if h is None else str(h).strip()) for h in rows[0]])
     width = len(header)
     body = [[_cell_text(v) for v in r[:width]] + [None] * (width - len(r)) for r in rows[1:]]
     return pd.DataFrame(body, columns=header)
@@ -160,7 +233,7 @@ def find_coordinate_columns(
         raise InputError(
             f"found one coordinate column but no {missing} column", file=file,
             expected=f"columns such as {', '.join(LON_NAMES[:4])} and {', '.join(LAT_NAMES[:3])}",
-            found=", ".join(columns), hint="name them with --lon and --lat")
+            found=shown_columns(columns), hint="name them with --lon and --lat")
     return lon, lat
 
 
@@ -190,7 +263,7 @@ def points_from_table(
     if lon_col is None:
         raise InputError("the table has no coordinate columns", file=file,
                          expected="lon/lat (or longitude/latitude, bujur/lintang, x/y)",
-                         found=", ".join(c for c in df.columns if c != ROW_COLUMN),
+                         found=shown_columns(c for c in df.columns if c != ROW_COLUMN),
                          hint="name them with --lon and --lat")
     x, bad_x, commas_x = parse_numbers(df[lon_col])
     y, bad_y, commas_y = parse_numbers(df[lat_col])

@@ -16,6 +16,7 @@ import pyogrio
 import shapely
 
 from geo_p2dd.errors import InputError
+from geo_p2dd.io import input_file, shown_columns
 
 STORAGE_CRS = "EPSG:4326"
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".parquet",
@@ -77,11 +78,7 @@ def read_vector(
         Unreadable or empty file, unknown layer, no CRS on projected-looking
         coordinates.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
-    if path.stat().st_size == 0:
-        raise InputError("file is empty", file=str(path))
+    path = input_file(path)
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".geoparquet"):
         gdf = _read_parquet(path, where_prefix)
@@ -108,7 +105,7 @@ def read_vector(
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError("the file has no geometries", file=str(path), column="geometry",
                          expected="points or polygons (a vector layer)",
-                         found="a table with columns " + ", ".join(map(str, gdf.columns)),
+                         found="a table with columns " + shown_columns(gdf.columns),
                          hint="tables with lon/lat columns are read as sites or locations")
     if gdf.geometry.name != "geometry":
         gdf = gdf.rename_geometry("geometry")
@@ -155,43 +152,113 @@ def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDa
             codes = pc.replace_substring(codes, ".", "")  # digits only, as in _prefix_mask
             mask = pc.starts_with(codes, prefix.strip().replace(".", ""))
             table = table.filter(mask)
-    try:
-        return gpd.GeoDataFrame.from_arrow(table)
-    except Exception:
+    return _parquet_frame(table, path)
+
+
+def _parquet_frame(table, path: Path) -> gpd.GeoDataFrame:
+    """Decode a GeoParquet table with the CRS its ``geo`` metadata declares.
+
+    GeoParquet: a column without a ``crs`` key is OGC:CRS84 (longitude/latitude);
+    ``"crs": null`` means unknown, left to :func:`to_storage_crs` (assumed
+    lon/lat with a warning only when the coordinates fit). A file without
+    ``geo`` metadata but with a WKB ``geometry`` column is read the same way.
+    """
+    import json
+
+    from pyproj import CRS
+
+    raw = (table.schema.metadata or {}).get(b"geo")
+    if raw is None:
+        if "geometry" not in table.column_names:
+            raise InputError("not a GeoParquet file: no 'geo' metadata and no geometry column",
+                             file=str(path), expected="GeoParquet (geopandas to_parquet, "
+                             "ogr2ogr -f Parquet)", found="columns " +
+                             shown_columns(table.column_names))
+        repair(f"{path}: the Parquet file has no GeoParquet metadata; its 'geometry' column "
+               "was read as WKB without a declared CRS")
+        geo = {"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB",
+                                                                     "crs": None}}}
+    else:
         try:
-            return gpd.read_parquet(path) if where_prefix is None else _decode_wkb(table)
-        except Exception as exc:
-            raise InputError(f"cannot read as GeoParquet ({exc})", file=str(path)) from exc
-
-
-def _decode_wkb(table) -> gpd.GeoDataFrame:
-    df = table.to_pandas()
-    geom = shapely.from_wkb(df.pop("geometry"))
-    return gpd.GeoDataFrame(df, geometry=geom, crs=STORAGE_CRS)
+            geo = json.loads(raw)
+        except ValueError as exc:
+            raise InputError("the GeoParquet 'geo' metadata is not valid JSON",
+                             file=str(path)) from exc
+    primary = geo.get("primary_column", "geometry")
+    meta = geo.get("columns", {}).get(primary, {})
+    if primary not in table.column_names:
+        raise InputError("the GeoParquet geometry column is missing", file=str(path),
+                         column=primary, found="columns " + shown_columns(table.column_names))
+    try:
+        crs = CRS.from_user_input(meta["crs"]) if meta.get("crs") is not None else (
+            None if "crs" in meta else CRS.from_user_input("OGC:CRS84"))
+    except Exception as exc:  # pyproj.exceptions.CRSError and malformed PROJJSON
+        raise InputError(f"the GeoParquet CRS cannot be read ({exc})", file=str(path),
+                         column=primary) from exc
+    encoding = str(meta.get("encoding", "WKB"))
+    if encoding.upper() != "WKB":
+        try:
+            gdf = gpd.GeoDataFrame.from_arrow(table, geometry=primary)
+        except Exception as exc:  # native GeoArrow encodings geopandas cannot decode
+            raise InputError(f"cannot decode GeoParquet geometries encoded as {encoding} "
+                             f"({exc})", file=str(path), column=primary) from exc
+        return gdf.set_crs(crs, allow_override=True) if crs is not None else gdf
+    try:
+        geoms = shapely.from_wkb(table[primary].to_numpy(zero_copy_only=False))
+    except Exception as exc:  # shapely.errors.GEOSException on corrupt WKB
+        raise InputError(f"the GeoParquet geometries are not valid WKB ({exc})",
+                         file=str(path), column=primary) from exc
+    df = table.drop_columns([primary]).to_pandas()
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=crs)
 
 
 def to_storage_crs(gdf: gpd.GeoDataFrame, path: str | Path) -> gpd.GeoDataFrame:
-    """Return ``gdf`` in EPSG:4326, refusing data without a CRS that is not lon/lat."""
-    if gdf.crs is None:
-        if len(gdf) and _looks_lonlat(gdf.total_bounds):
+    """Return ``gdf`` in EPSG:4326, refusing coordinates that are not what the CRS says.
+
+    A layer without a CRS whose coordinates fit longitude/latitude is taken as
+    EPSG:4326 with a warning. Coordinates beyond longitude/latitude in a layer
+    without a CRS, or in a geographic CRS (GeoJSON without a ``crs`` member is
+    read as EPSG:4326 whatever it holds), are projected metres: refused, since
+    storing them as degrees puts the region anywhere on Earth.
+
+    Raises
+    ------
+    InputError
+        Projected-looking coordinates without a projected CRS, or coordinates
+        that do not transform to finite longitude/latitude.
+    """
+    if len(gdf) == 0:
+        return gdf.set_crs(STORAGE_CRS) if gdf.crs is None else gdf.to_crs(STORAGE_CRS)
+    bounds = gdf.total_bounds
+    known = bool(np.isfinite(bounds).all())  # False when no feature has a geometry
+    if gdf.crs is None or gdf.crs.is_geographic:
+        if known and not _looks_lonlat(bounds):
+            declared = "has no CRS" if gdf.crs is None else f"says {gdf.crs.to_string()}"
+            raise InputError(
+                f"the coordinates look projected (metres), not longitude/latitude; the layer "
+                f"{declared} (bounds {np.round(bounds, 1).tolist()})",
+                file=str(path), expected="longitude -180..180 and latitude -90..90",
+                hint="set the CRS in the file (e.g. ogr2ogr -a_srs EPSG:32750 fixed.gpkg "
+                     "FILE; a GeoJSON without a crs member counts as EPSG:4326) or pass "
+                     "a file converted to EPSG:4326")
+        if gdf.crs is None:
             repair(f"{path}: the file has no CRS; the coordinates look like longitude/latitude, "
                    "so EPSG:4326 was assumed")
             return gdf.set_crs(STORAGE_CRS)
-        if len(gdf) == 0:
-            return gdf.set_crs(STORAGE_CRS)
-        raise InputError(
-            "the layer has no CRS and its coordinates are not longitude/latitude "
-            f"(bounds {np.round(gdf.total_bounds, 1).tolist()})",
-            file=str(path),
-            hint="set the CRS in the file (e.g. add the .prj of a shapefile) or convert it to "
-                 "EPSG:4326 first")
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(STORAGE_CRS)
+        if known and not _looks_lonlat(gdf.total_bounds):
+            raise InputError(
+                "the coordinates do not transform to longitude/latitude: they do not fit "
+                f"the layer's CRS (bounds {np.round(bounds, 1).tolist()})", file=str(path),
+                hint="check the CRS declared in the file")
     return gdf
 
 
 def _looks_lonlat(bounds) -> bool:
     west, south, east, north = bounds
+    if not np.isfinite(bounds).all():
+        return False
     return -180 <= west <= east <= 180 and -90 <= south <= north <= 90
 
 
