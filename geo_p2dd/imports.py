@@ -33,7 +33,7 @@ from geo_p2dd.io.raster import (
     write_cog,
 )
 from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
-from geo_p2dd.io.vector import list_layers, read_vector
+from geo_p2dd.io.vector import list_layers, read_vector, repair_polygons
 from geo_p2dd.layers import (
     areas_from_frame,
     is_opencellid,
@@ -330,6 +330,9 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                    None)
     from geo_p2dd.propagation import rsrp_class
 
+    if class_col is not None or dbm_col is not None:
+        # a missing geometry or a line would silently burn nothing
+        gdf = repair_polygons(gdf, class_col or dbm_col, path)
     if class_col is not None:
         codes = []
         for i, v in enumerate(gdf[class_col]):
