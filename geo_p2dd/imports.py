@@ -33,7 +33,7 @@ from geo_p2dd.io.raster import (
     write_cog,
 )
 from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
-from geo_p2dd.io.vector import list_layers, read_vector
+from geo_p2dd.io.vector import list_layers, read_vector, repair_polygons
 from geo_p2dd.layers import (
     areas_from_frame,
     is_opencellid,
@@ -330,6 +330,11 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                    None)
     from geo_p2dd.signal import rsrp_class
 
+    if class_col is not None or dbm_col is not None:
+        # a missing geometry or a line would silently burn nothing
+        gdf = repair_polygons(gdf, class_col or dbm_col, path)
+    if class_col is None and dbm_col is not None:
+        _refuse_implausible_dbm(gdf[dbm_col], path, raster_limits(st.tx.config))
     if class_col is not None:
         codes = []
         for i, v in enumerate(gdf[class_col]):
@@ -341,14 +346,6 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
         codes = np.array(codes)
     elif dbm_col is not None:
         dbm = pd.to_numeric(gdf[dbm_col], errors="coerce").to_numpy(float)
-        low, high, unit = value_range("dbm", raster_limits(st.tx.config))
-        implausible = ~(np.isfinite(dbm) & (dbm >= low) & (dbm <= high))
-        if implausible.any():  # inf dBm would rasterise as good signal
-            i = int(np.flatnonzero(implausible)[0])
-            raise InputError("signal strength is not a plausible dBm value", file=str(path),
-                             row=i + 1, column=dbm_col, expected=f"{low:g}..{high:g} {unit}",
-                             found=repr(gdf[dbm_col].iloc[i]),
-                             hint=f"{int(implausible.sum())} feature(s) affected")
         codes = rsrp_class(dbm, st.tx.project.settings.thresholds.rsrp_dbm)
     else:
         raise InputError("coverage polygons need a signal column", file=str(path),
@@ -367,6 +364,19 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                              "polygons counts as no signal")
     return ImportReport("coverage", str(path), rows=len(gdf),
                         notes=[f"rasterised onto the project grid as {relative}"])
+
+
+def _refuse_implausible_dbm(values: pd.Series, path: Path, limits: RasterLimits) -> None:
+    """Refuse a dBm column holding a value that is not a number in the plausible range."""
+    dbm = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    low, high, unit = value_range("dbm", limits)
+    implausible = ~(np.isfinite(dbm) & (dbm >= low) & (dbm <= high))
+    if implausible.any():  # inf dBm would rasterise as good signal
+        i = int(np.flatnonzero(implausible)[0])
+        raise InputError("signal strength is not a plausible dBm value", file=str(path),
+                         row=i + 1, column=str(values.name),
+                         expected=f"{low:g}..{high:g} {unit}", found=repr(values.iloc[i]),
+                         hint=f"{int(implausible.sum())} feature(s) affected")
 
 
 def _slug(text: str) -> str:

@@ -748,3 +748,18 @@ def test_coverage_polygons_with_implausible_dbm_are_refused(dbm, project, tmp_pa
     assert (info.value.row, info.value.column) == (2, "dbm")
     assert info.value.expected == "-150..-30 dBm"
     _assert_unchanged(project.path, before)
+
+
+@pytest.mark.parametrize("geometry", [None, shapely.LineString([(114.1, 0.0), (114.2, 0.1)])])
+def test_coverage_polygons_without_a_polygon_are_refused(geometry, project, tmp_path):
+    """Found by tests/test_properties.py: a feature without geometry burnt nothing, silently."""
+    polys = gpd.GeoDataFrame({"kelas": ["baik", "lemah"]},
+                             geometry=[shapely.box(114.0, 0.0, 114.1, 0.1), geometry],
+                             crs="EPSG:4326")
+    path = tmp_path / "cov.geojson"
+    pyogrio.write_dataframe(polys, path)
+    before = snapshot(project.path)
+    with pytest.raises(InputError, match="no geometry|not a polygon") as info:
+        import_layer(project, "coverage", path)
+    assert info.value.row == 2
+    _assert_unchanged(project.path, before)
