@@ -67,6 +67,7 @@ import shapely
 
 from geo_p2dd import __version__
 from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.io.cells import neutralise_frame
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
 
@@ -1334,7 +1335,8 @@ def csv_frame(frame: gpd.GeoDataFrame, *, wkt: bool = False) -> pd.DataFrame:
 
 
 def _write_csv(frame, path, *, layer, metadata, wkt=False) -> None:
-    pyogrio.write_dataframe(_plain(csv_frame(frame, wkt=wkt)), path, layer=layer, driver="CSV")
+    table = neutralise_frame(_plain(csv_frame(frame, wkt=wkt)))
+    pyogrio.write_dataframe(table, path, layer=layer, driver="CSV")
 
 
 def _write_parquet(frame, path, *, layer, metadata, wkt=False) -> None:

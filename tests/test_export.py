@@ -358,3 +358,21 @@ def test_library_never_imports_flask():
     code = ("import sys, geo_p2dd.export, geo_p2dd.cli; "
             "sys.exit(1 if 'flask' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_csv_export_neutralises_formulas_and_keeps_numbers(sample_project, tmp_path):
+    import csv
+
+    sites = sample_project.read_layer("sites")
+    sites["name"] = sites["name"].astype(object)
+    sites.loc[sites.index[0], "name"] = '=HYPERLINK("http://x","x")'
+    sites["power_dbm"] = -42.5
+    data = ex.ExportData(sample_project, sites=sites)
+    path = ex.export_layer(data, "sites", tmp_path / "sites.csv").path
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    first = next(r for r in rows if r["site_id"] == str(sites["site_id"].iloc[0]))
+    assert first["name"] == '\'=HYPERLINK("http://x","x")'
+    assert first["power_dbm"] == "-42.5"
+    assert all(float(r["lon"]) == float(r["lon"]) for r in rows)  # coordinates are numbers
+    assert not any(v.startswith(("=", "@")) for r in rows for v in r.values() if v)
