@@ -66,6 +66,7 @@ import pyogrio
 import shapely
 
 from geo_p2dd import __version__
+from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.io.cells import neutralise_frame
 from geo_p2dd.project import Project, now_iso
@@ -558,10 +559,8 @@ class Filters:
 def parse_region(value: str | None) -> str | None:
     if value is None or str(value).strip() == "":
         return None
-    from geo_p2dd.layers import normalise_code
-
     code = normalise_code(value)
-    if not re.fullmatch(r"\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?", code):
+    if not CODE_RE.fullmatch(code):
         raise InputError("region is not a Kemendagri code", column="region",
                          expected="a code such as 64, 64.11, 64.11.05 or 64.11.05.2001",
                          found=repr(str(value)))
@@ -642,12 +641,6 @@ def _levels(value) -> tuple[str, ...]:
         if item.lower() not in out:
             out.append(item.lower())
     return tuple(out)
-
-
-def code_mask(codes: pd.Series, prefix: str) -> np.ndarray:
-    """True where a code equals ``prefix`` or lies below it (``64.11`` -> ``64.11.*``)."""
-    s = codes.astype("string")
-    return ((s == prefix) | s.str.startswith(prefix + ".")).fillna(False).to_numpy(bool)
 
 
 def equality_mask(column: pd.Series, values: Sequence[str], name: str) -> np.ndarray:
@@ -949,7 +942,7 @@ def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.nda
     mask = np.ones(len(frame), dtype=bool)
     touched = False
     if filters.region:
-        mask &= code_mask(frame[info.code_column], filters.region)
+        mask &= in_region(frame[info.code_column], filters.region).to_numpy(bool)
         touched = True
     if filters.gap_class and layer in ("villages", "locations"):
         col = "gap_class" if layer == "villages" else "village_gap_class"
