@@ -35,9 +35,18 @@ from flask import (
 )
 from flask_babel import gettext as _
 
-from geo_p2dd import export as ex
+from geo_p2dd.columns import describe_column
 from geo_p2dd.errors import NotFoundError
+from geo_p2dd.exports.catalogue import LAYERS, LayerInfo
+from geo_p2dd.exports.data import ExportData
+from geo_p2dd.exports.files import download_name
+from geo_p2dd.exports.formats import FORMATS, Format
+from geo_p2dd.exports.metadata import attribution, build_metadata, readme_text
+from geo_p2dd.exports.query import Filters
+from geo_p2dd.exports.writers import write_layer
+from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
 from web.context import ProjectView, current_view
+from web.formats import wire
 
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 
@@ -51,15 +60,15 @@ CACHE_MAX_BYTES = 4_000_000_000
 # Shared with the OGC API: the project's layers as export frames (one per loaded view)
 # ------------------------------------------------------------------------------------------ #
 
-def export_data(view: ProjectView | None = None) -> ex.ExportData:
-    """The :class:`~geo_p2dd.export.ExportData` of the current project view (cached on it)."""
+def export_data(view: ProjectView | None = None) -> ExportData:
+    """The :class:`~geo_p2dd.exports.data.ExportData` of the current project view (cached on it)."""
     view = view or current_view()
     data = view.extra.get("export_data")
     if data is None:
         with _export_data_lock:  # one build per view, however many threads ask at once
             data = view.extra.get("export_data")
             if data is None:
-                data = ex.ExportData(view.project, villages=view.villages,
+                data = ExportData(view.project, villages=view.villages,
                                      results=view.results, locations=view.locations,
                                      areas=view.areas, sites=view.sites, loaded=True)
                 view.extra["export_data"] = data
@@ -69,9 +78,9 @@ def export_data(view: ProjectView | None = None) -> ex.ExportData:
 _export_data_lock = threading.Lock()
 
 
-def available_layers(data: ex.ExportData) -> list[str]:
+def available_layers(data: ExportData) -> list[str]:
     """Layers the project can produce (locations and aggregates need the analysis)."""
-    return [n for n in ex.LAYERS if data.analysed or n in ("villages", "sites")]
+    return [n for n in LAYERS if data.analysed or n in ("villages", "sites")]
 
 
 def data_modified(view: ProjectView) -> dt.datetime:
@@ -80,8 +89,8 @@ def data_modified(view: ProjectView) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp / 1e9, dt.UTC).replace(microsecond=0)
 
 
-def filters_from_args(args) -> ex.Filters:
-    return ex.Filters.parse(region=args.get("region"), gap_class=args.getlist("class") or None,
+def filters_from_args(args) -> Filters:
+    return Filters.parse(region=args.get("region"), gap_class=args.getlist("class") or None,
                             min_score=args.get("min_score"), bbox=args.get("bbox"),
                             site_status=args.getlist("status") or None,
                             level=args.getlist("level") or None)
@@ -121,7 +130,7 @@ def cache_root(view: ProjectView) -> Path:
     return root
 
 
-def cache_key(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Filters,
+def cache_key(view: ProjectView, layer: str, fmt: Format, filters: Filters,
               wkt: bool) -> str:
     parts = [CACHE_VERSION, list(view.stamp), layer, fmt.key,
              sorted(filters.for_layer(layer).query().items()), bool(wkt and fmt.key == "csv")]
@@ -136,7 +145,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def cached(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Filters,
+def cached(view: ProjectView, layer: str, fmt: Format, filters: Filters,
            wkt: bool = False, *, make: bool = True) -> CachedFile | None:
     """The export file for these parameters, made (once) when ``make``."""
     root = cache_root(view)
@@ -152,10 +161,10 @@ def cached(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Filters,
             return CachedFile(path, tag.read_text().strip())
         data = export_data(view)
         frame = data.select(layer, filters)
-        meta = ex.build_metadata(data, layer, frame, filters, fmt)
+        meta = build_metadata(data, layer, frame, filters, fmt)
         tmp = root / f".{key}.{uuid.uuid4().hex[:6]}{fmt.extension}"
         try:
-            ex.write_layer(frame, tmp, fmt, layer=layer, metadata=meta, wkt=wkt)
+            write_layer(frame, tmp, fmt, layer=layer, metadata=meta, wkt=wkt)
             etag = _sha256(tmp)
             os.replace(tmp, path)
         finally:
@@ -196,7 +205,7 @@ def _prune(root: Path, keep: Path) -> None:
         p.with_name(p.name.split(".")[0] + ".etag").unlink(missing_ok=True)
 
 
-def estimated_size(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Filters
+def estimated_size(view: ProjectView, layer: str, fmt: Format, filters: Filters
                    ) -> int:
     """Size of a large export estimated from its first rows (cached per view)."""
     key = ("size", layer, fmt.key, tuple(sorted(filters.for_layer(layer).query().items())))
@@ -208,8 +217,8 @@ def estimated_size(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Fi
     n = len(frame)
     part = frame.iloc[:ESTIMATE_ROWS]
     with tempfile.TemporaryDirectory() as tmp:
-        meta = ex.build_metadata(data, layer, part, filters, fmt)
-        out = ex.write_layer(part, Path(tmp) / f"x{fmt.extension}", fmt, layer=layer,
+        meta = build_metadata(data, layer, part, filters, fmt)
+        out = write_layer(part, Path(tmp) / f"x{fmt.extension}", fmt, layer=layer,
                              metadata=meta)
         size = out.stat().st_size
     estimate = int(size * n / max(len(part), 1))
@@ -221,17 +230,17 @@ def estimated_size(view: ProjectView, layer: str, fmt: ex.Format, filters: ex.Fi
 # Views
 # ------------------------------------------------------------------------------------------ #
 
-def _layer_or_404(data: ex.ExportData, layer: str) -> ex.LayerInfo:
-    if layer not in ex.LAYERS:
+def _layer_or_404(data: ExportData, layer: str) -> LayerInfo:
+    if layer not in LAYERS:
         raise NotFoundError(_("There is no layer %(layer)s.", layer=layer))
     if layer not in available_layers(data):
         raise NotFoundError(_("The %(layer)s layer needs the analysis; run 'geo-p2dd analyze' "
                               "first.", layer=layer))
-    return ex.LAYERS[layer]
+    return LAYERS[layer]
 
 
-def _format_or_404(key: str) -> ex.Format:
-    fmt = ex.FORMATS.get(key)
+def _format_or_404(key: str) -> Format:
+    fmt = FORMATS.get(key)
     if fmt is None:
         raise NotFoundError(_("There is no format %(format)s.", format=key))
     return fmt
@@ -260,7 +269,7 @@ def index():
                                              PREPARE_MAX_FEATURES))
     rows = []
     for name in available_layers(data):
-        info = ex.LAYERS[name]
+        info = LAYERS[name]
         count = data.count(name, filters)
         small = count <= prepare_max
         # boundaries still to be dissolved (aggregates of a large project without kecamatan/
@@ -269,7 +278,7 @@ def index():
             data.count(name) > prepare_max
         small = small and not pending
         cells = []
-        for fmt in ex.FORMATS.values():
+        for fmt in FORMATS.values():
             entry = cached(view, name, fmt, filters, wkt, make=small)
             exact = entry is not None
             size = entry.size if exact else None if pending else \
@@ -278,7 +287,7 @@ def index():
                           "url": url_for("downloads.file", layer=name, fmt=fmt.key,
                                          **_query(filters, name, wkt and fmt.key == "csv"))})
         frame = data.columns_frame(name)
-        columns = [{"name": c, "description": ex.describe_column(c)[1 if lang == "id" else 0]}
+        columns = [{"name": c, "description": describe_column(c)[1 if lang == "id" else 0]}
                    for c in frame.columns if c != frame.geometry.name]
         rows.append({"name": name, "info": info, "title": info.title(lang), "count": count,
                      "cells": cells, "columns": columns,
@@ -290,10 +299,10 @@ def index():
                                            **_query(filters, name))})
     regions = _regions(data)
     return render_template(
-        "downloads/index.html", rows=rows, formats=list(ex.FORMATS.values()), filters=filters,
-        wkt=wkt, regions=regions, gap_classes=ex.GAP_CLASSES.terms,
-        site_statuses=ex.SITE_STATUS.terms, lang=lang,
-        attribution=ex.attribution(data.project), analysis_date=data.analysis_date,
+        "downloads/index.html", rows=rows, formats=list(FORMATS.values()), filters=filters,
+        wkt=wkt, regions=regions, gap_classes=GAP_CLASSES.terms,
+        site_statuses=SITE_STATUS.terms, lang=lang,
+        attribution=attribution(data.project), analysis_date=data.analysis_date,
         analysed=data.analysed,
         ogcapi_url=url_for("ogcapi.landing", _external=True))
 
@@ -304,14 +313,14 @@ def _lang() -> str:
     return g.get("lang") or current_app.config["DEFAULT_LANGUAGE"]
 
 
-def _query(filters: ex.Filters, layer: str, wkt: bool = False) -> dict:
+def _query(filters: Filters, layer: str, wkt: bool = False) -> dict:
     q = filters.for_layer(layer).query()
     if wkt:
         q["wkt"] = "1"
     return q
 
 
-def _regions(data: ex.ExportData) -> list[tuple[str, str]]:
+def _regions(data: ExportData) -> list[tuple[str, str]]:
     """(code, label) choices for the region filter: the kabupaten and kecamatan."""
     villages = data.layer("villages")
     out = []
@@ -334,14 +343,14 @@ def file(layer: str, fmt: str):
     fmt_ = _format_or_404(fmt)
     filters = filters_from_args(request.args)
     wkt = fmt_.key == "csv" and request.args.get("wkt") in ("1", "true", "on")
-    encoded = fmt_.compressible and "gzip" in request.headers.get("Accept-Encoding", "")
+    encoded = wire(fmt_).compressible and "gzip" in request.headers.get("Accept-Encoding", "")
     for attempt in (1, 2):  # a concurrent prune may remove the file just made: make it again
         entry = cached(view, layer, fmt_, filters, wkt)
         if encoded:
             entry = gzipped(entry)
         try:
-            response = send_file(entry.path, mimetype=fmt_.media_type, as_attachment=True,
-                                 download_name=ex.download_name(data, layer, fmt_, filters),
+            response = send_file(entry.path, mimetype=wire(fmt_).media_type, as_attachment=True,
+                                 download_name=download_name(data, layer, fmt_, filters),
                                  conditional=True, etag=entry.etag,
                                  last_modified=data_modified(view), max_age=0)
             break
@@ -350,7 +359,7 @@ def file(layer: str, fmt: str):
                 raise
     if encoded:
         response.headers["Content-Encoding"] = "gzip"
-    if fmt_.compressible:
+    if wire(fmt_).compressible:
         response.vary.add("Accept-Encoding")
     response.cache_control.no_cache = True  # always revalidate: cheap with the ETag
     meta_url = url_for("downloads.metadata", layer=layer, **_query(filters, layer))
@@ -368,7 +377,7 @@ def metadata(layer: str):
 
 @bp.get("/<layer>/README.txt")
 def readme(layer: str):
-    return Response(ex.readme_text(_layer_metadata(layer)), mimetype="text/plain")
+    return Response(readme_text(_layer_metadata(layer)), mimetype="text/plain")
 
 
 def _layer_metadata(layer: str) -> dict:
@@ -376,4 +385,4 @@ def _layer_metadata(layer: str) -> dict:
     data = export_data()
     _layer_or_404(data, layer)
     filters = filters_from_args(request.args)
-    return ex.build_metadata(data, layer, data.select(layer, filters), filters)
+    return build_metadata(data, layer, data.select(layer, filters), filters)

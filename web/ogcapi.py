@@ -1,7 +1,7 @@
 """OGC API - Features (Part 1: Core, GeoJSON, HTML, OpenAPI 3.0) under ``/ogcapi``.
 
 One collection per downloadable layer (villages, locations, sites, aggregates;
-see :mod:`geo_p2dd.export`). Items take ``bbox``, ``limit`` (1..10,000),
+see :mod:`geo_p2dd.exports.catalogue`). Items take ``bbox``, ``limit`` (1..10,000),
 ``offset``, ``f=json|html``, ``region`` (code prefix), ``class`` (gap class),
 ``min_score`` (villages) and equality filters on each collection's main
 columns (``?kecamatan_kode=64.11.05``; repeat a parameter for alternatives).
@@ -23,8 +23,17 @@ from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from geo_p2dd import export as ex
+from geo_p2dd import __version__
+from geo_p2dd.columns import describe_column, json_type
 from geo_p2dd.errors import InputError, NotFoundError, ProjectError
+from geo_p2dd.exports.catalogue import CRS84, LAYERS, LayerInfo
+from geo_p2dd.exports.data import ExportData
+from geo_p2dd.exports.features import geojson_features
+from geo_p2dd.exports.formats import FORMATS
+from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.query import Filters
+from geo_p2dd.schema import GAP_CLASSES
+from web.formats import wire
 
 bp = Blueprint("ogcapi", __name__, url_prefix="/ogcapi")
 log = logging.getLogger("geo_p2dd.web")
@@ -81,7 +90,7 @@ def handle(exc: Exception):
 # Helpers
 # ------------------------------------------------------------------------------------------ #
 
-def _data() -> ex.ExportData:
+def _data() -> ExportData:
     from web.downloads import export_data
 
     return export_data()
@@ -123,13 +132,13 @@ def _json(doc: dict, mimetype: str = JSON) -> Response:
     return Response(json.dumps(doc, ensure_ascii=False, allow_nan=False), mimetype=mimetype)
 
 
-def _collection_or_404(data: ex.ExportData, cid: str) -> ex.LayerInfo:
+def _collection_or_404(data: ExportData, cid: str) -> LayerInfo:
     from web.downloads import available_layers
 
     if cid not in available_layers(data):
         raise OGCError(404, "NotFound", f"no collection {cid!r}; collections: "
                        + ", ".join(available_layers(data)))
-    return ex.LAYERS[cid]
+    return LAYERS[cid]
 
 
 def _now() -> str:
@@ -197,23 +206,23 @@ def api():
 # Collections
 # ------------------------------------------------------------------------------------------ #
 
-def _ids(data: ex.ExportData) -> list[str]:
+def _ids(data: ExportData) -> list[str]:
     from web.downloads import available_layers
 
     return available_layers(data)
 
 
-def _collection_doc(data: ex.ExportData, cid: str) -> dict:
-    info = ex.LAYERS[cid]
+def _collection_doc(data: ExportData, cid: str) -> dict:
+    info = LAYERS[cid]
     lang = _lang()
     doc = {"id": cid, "title": info.title(lang), "description": info.description(lang),
-           "itemType": "feature", "crs": [ex.CRS84], "storageCrs": ex.CRS84,
-           "attribution": ex.attribution(data.project)}
+           "itemType": "feature", "crs": [CRS84], "storageCrs": CRS84,
+           "attribution": attribution(data.project)}
     extent = {}
     bounds = data.extent(cid)
     if bounds is not None:
         w, s, e, n = (round(v, 6) for v in bounds)
-        extent["spatial"] = {"bbox": [[w, s, e, n]], "crs": ex.CRS84}
+        extent["spatial"] = {"bbox": [[w, s, e, n]], "crs": CRS84}
     date = data.analysis_date
     extent["temporal"] = {"interval": [[date, None] if date else [None, None]], "trs": TRS}
     doc["extent"] = extent
@@ -233,9 +242,9 @@ def _collection_doc(data: ex.ExportData, cid: str) -> dict:
         {"href": _url("downloads.metadata", layer=cid), "rel": "license", "type": JSON,
          "title": "Sources, licences, thresholds, weights, column dictionary"},
     ]
-    for fmt in ex.FORMATS.values():
+    for fmt in FORMATS.values():
         links.append({"href": _url("downloads.file", layer=cid, fmt=fmt.key),
-                      "rel": "enclosure", "type": fmt.media_type,
+                      "rel": "enclosure", "type": wire(fmt).media_type,
                       "title": f"Download all as {fmt.label}"})
     doc["links"] = links
     return doc
@@ -269,21 +278,21 @@ def collection(cid: str):
 
 
 def _property_schema(col: pd.Series, name: str) -> dict:
-    en, id_ = ex.describe_column(name)
-    out = {"type": ex._json_type(col), "title": name}
+    en, id_ = describe_column(name)
+    out = {"type": json_type(col), "title": name}
     if en:
         out["description"] = en if _lang() == "en" else id_
     return out
 
 
-def _schema(data: ex.ExportData, cid: str) -> dict:
+def _schema(data: ExportData, cid: str) -> dict:
     frame = data.columns_frame(cid)
     cols = [c for c in frame.columns if c != frame.geometry.name]
-    geometry = "Point" if ex.LAYERS[cid].geometry == "Point" else "MultiPolygon"
+    geometry = "Point" if LAYERS[cid].geometry == "Point" else "MultiPolygon"
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": _url("ogcapi.schema", cid=cid),
-        "title": ex.LAYERS[cid].title_en,
+        "title": LAYERS[cid].title_en,
         "type": "object",
         "required": ["type", "geometry", "properties"],
         "properties": {
@@ -347,17 +356,17 @@ def _int_param(name: str, default: int, low: int, high: int | None) -> int:
     return value
 
 
-def items_filters(cid: str, info: ex.LayerInfo) -> ex.Filters:
+def items_filters(cid: str, info: LayerInfo) -> Filters:
     args = request.args
     for name in ("bbox-crs", "crs"):  # Part 2 parameters: only CRS84 is offered
         crs = args.get(name)
         if crs not in CRS84_NAMES:
             raise OGCError(400, "InvalidParameterValue",
-                           f"{name} {crs!r} is not supported; use {ex.CRS84}")
-    base = ex.Filters.parse(region=args.get("region"), gap_class=args.getlist("class") or None,
+                           f"{name} {crs!r} is not supported; use {CRS84}")
+    base = Filters.parse(region=args.get("region"), gap_class=args.getlist("class") or None,
                             min_score=args.get("min_score"), bbox=args.get("bbox"))
     equals = tuple((c, tuple(args.getlist(c))) for c in info.queryables if c in args)
-    return ex.Filters(region=base.region, gap_class=base.gap_class, min_score=base.min_score,
+    return Filters(region=base.region, gap_class=base.gap_class, min_score=base.min_score,
                       bbox=base.bbox, equals=equals)
 
 
@@ -399,13 +408,13 @@ def items(cid: str):
                                matched=matched, offset=offset, limit=limit, links=links,
                                columns=_html_columns(page, info),
                                title=info.title(_lang()))
-    features = ex.geojson_features(page, info.id_column)
+    features = geojson_features(page, info.id_column)
     head = json.dumps({"type": "FeatureCollection", "numberMatched": matched,
                        "numberReturned": len(page), "timeStamp": _now(), "links": links},
                       ensure_ascii=False)
     body = head[:-1] + ',"features":[' + ",".join(features) + "]}"
     response = Response(body, mimetype=GEOJSON)
-    response.headers["Content-Crs"] = f"<{ex.CRS84}>"
+    response.headers["Content-Crs"] = f"<{CRS84}>"
     return response
 
 
@@ -424,7 +433,7 @@ def _show(value) -> str:
     return show(value)
 
 
-def _html_columns(frame, info: ex.LayerInfo) -> list[str]:
+def _html_columns(frame, info: LayerInfo) -> list[str]:
     """A readable subset of columns for HTML tables."""
     wanted = {"villages": ["kode", "nama", "kecamatan", "gap_class", "score", "rank",
                            "people_unserved", "facilities_unserved", "in_programme"],
@@ -455,13 +464,13 @@ def item(cid: str, fid: str):
         {"href": _url("ogcapi.collection", cid=cid, f="json"), "rel": "collection",
          "type": JSON, "title": "The collection"}]
     if wants_html():
-        props = json.loads(ex.geojson_features(row, info.id_column)[0])["properties"]
+        props = json.loads(geojson_features(row, info.id_column)[0])["properties"]
         return render_template("ogcapi/item.html", cid=cid, fid=fid, info=info, props=props,
                                links=links, title=info.title(_lang()))
     tail = ',"links":' + json.dumps(links, ensure_ascii=False)
-    response = Response(ex.geojson_features(row, info.id_column, extra=[tail])[0],
+    response = Response(geojson_features(row, info.id_column, extra=[tail])[0],
                         mimetype=GEOJSON)
-    response.headers["Content-Crs"] = f"<{ex.CRS84}>"
+    response.headers["Content-Crs"] = f"<{CRS84}>"
     return response
 
 
@@ -492,7 +501,7 @@ def _responses(ok: str, content: str, schema_ref: str, *, not_found: bool = Fals
     return out
 
 
-def openapi(data: ex.ExportData) -> dict:
+def openapi(data: ExportData) -> dict:
     """The OpenAPI 3.0 definition, with each collection's own filter parameters."""
     ref = {k: {"$ref": f"#/components/parameters/{k}"} for k in ("f", "limit", "offset", "bbox",
                                                                   "bbox-crs", "datetime",
@@ -519,22 +528,22 @@ def openapi(data: ex.ExportData) -> dict:
                                                          "collections")}},
     }
     for cid in _ids(data):
-        info = ex.LAYERS[cid]
+        info = LAYERS[cid]
         frame = data.columns_frame(cid)
         params = [ref["f"], ref["limit"], ref["offset"], ref["bbox"], ref["bbox-crs"],
                   ref["datetime"], ref["region"]]
         if "class" in _extra_params(cid):
             params.append(_param("class", "Gap class (of the village): " + ", ".join(
-                ex.GAP_CLASSES.ids), {"type": "string", "enum": list(ex.GAP_CLASSES.ids)}))
+                GAP_CLASSES.ids), {"type": "string", "enum": list(GAP_CLASSES.ids)}))
         if cid == "villages":
             params.append(_param("min_score", "Minimum gap score (0-100)",
                                  {"type": "number", "minimum": 0, "maximum": 100}))
         for c in info.queryables:
             if c in frame:
-                en, _id = ex.describe_column(c)
+                en, _id = describe_column(c)
                 params.append(_param(c, f"Equality filter on {c}" + (f": {en}" if en else "")
                                      + "; repeat for alternatives",
-                                     {"type": ex._json_type(frame[c])}))
+                                     {"type": json_type(frame[c])}))
         tag = [info.title_en]
         base = f"/collections/{cid}"
         paths[base] = {"get": {
@@ -568,14 +577,14 @@ def openapi(data: ex.ExportData) -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": f"geo_p2dd OGC API - Features: {data.project.name}",
-                 "version": ex.__version__,
+                 "version": __version__,
                  "description": "Village connectivity gap layers (Indonesia, P2DD). "
-                                + ex.attribution(data.project),
+                                + attribution(data.project),
                  "license": {"name": "See each collection's sources and licences",
                              "url": _url("downloads.index")}},
         "servers": [{"url": _url("ogcapi.landing").rstrip("/")}],
-        "tags": [{"name": "Capabilities"}] + [{"name": ex.LAYERS[c].title_en,
-                                              "description": ex.LAYERS[c].description_en}
+        "tags": [{"name": "Capabilities"}] + [{"name": LAYERS[c].title_en,
+                                              "description": LAYERS[c].description_en}
                                              for c in _ids(data)],
         "paths": paths,
         "components": {
@@ -591,7 +600,7 @@ def openapi(data: ex.ExportData) -> dict:
                                {"type": "array", "minItems": 4, "maxItems": 6,
                                 "items": {"type": "number"}}),
                 "bbox-crs": _param("bbox-crs", "CRS of bbox (only CRS84)",
-                                   {"type": "string", "format": "uri", "enum": [ex.CRS84]}),
+                                   {"type": "string", "format": "uri", "enum": [CRS84]}),
                 "datetime": _param("datetime", "Accepted and ignored: the layers have no "
                                    "time dimension", {"type": "string"}),
                 "region": _param("region", "Kemendagri code prefix, e.g. 64.11 or 64.11.05",
