@@ -2,26 +2,26 @@
 
 ``/downloads/`` lists layers x formats with sizes and a filter form;
 ``/downloads/<layer>/<format>`` sends one file. Files are generated once into
-a cache directory (``EXPORT_CACHE``, default a folder in the system temp
-directory) and streamed from disk, never held in memory; every response has an
-ETag (the file's sha256) and Last-Modified (the project's files), so a
-conditional GET answers 304 and an interrupted download resumes with Range.
-Text formats (GeoJSON, CSV, KML) are sent gzip-compressed when the client
-accepts it, from a compressed copy made once.
+a private, bounded cache (:mod:`web.export_cache`; ``EXPORT_CACHE``, default a
+folder under the Flask instance path) and streamed from disk, never held in
+memory; every response has an ETag (the file's sha256) and Last-Modified (the
+project's files), so a conditional GET answers 304 and an interrupted download
+resumes with Range (:mod:`web.fileresponse`). Filters are canonical before
+they name a cached file: the minimum score in steps of 0.1, bbox corners to 4
+decimals. Text formats (GeoJSON, CSV, KML) are sent gzip-compressed when the
+client accepts it, from a compressed copy made once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import gzip
 import hashlib
 import json
-import os
-import shutil
+import math
 import tempfile
 import threading
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import (
@@ -30,7 +30,6 @@ from flask import (
     current_app,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -46,6 +45,8 @@ from geo_p2dd.exports.query import Filters
 from geo_p2dd.exports.writers import write_layer
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
 from web.context import ProjectView, current_view
+from web.export_cache import Entry, ExportCache, private_dir
+from web.fileresponse import file_response
 from web.formats import wire
 
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
@@ -53,7 +54,11 @@ bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 CACHE_VERSION = 1
 PREPARE_MAX_FEATURES = 5000  # below this, the page makes the files to show exact sizes
 ESTIMATE_ROWS = 300
+ESTIMATES_KEPT = 256  # size estimates kept per project view
 CACHE_MAX_BYTES = 4_000_000_000
+CACHE_MAX_FILES = 500
+SCORE_DECIMALS = 1
+BBOX_DECIMALS = 4
 
 
 # ------------------------------------------------------------------------------------------ #
@@ -90,44 +95,43 @@ def data_modified(view: ProjectView) -> dt.datetime:
 
 
 def filters_from_args(args) -> Filters:
-    return Filters.parse(region=args.get("region"), gap_class=args.getlist("class") or None,
-                            min_score=args.get("min_score"), bbox=args.get("bbox"),
-                            site_status=args.getlist("status") or None,
-                            level=args.getlist("level") or None)
+    """The download filters of a request, canonical (see :func:`canonical_filters`)."""
+    return canonical_filters(Filters.parse(
+        region=args.get("region"), gap_class=args.getlist("class") or None,
+        min_score=args.get("min_score"), bbox=args.get("bbox"),
+        site_status=args.getlist("status") or None, level=args.getlist("level") or None))
 
 
 # ------------------------------------------------------------------------------------------ #
-# The file cache
+# The file cache (see web.export_cache)
 # ------------------------------------------------------------------------------------------ #
 
-@dataclass(frozen=True)
-class CachedFile:
-    path: Path
-    etag: str
-
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
-
-
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+def canonical_filters(filters: Filters) -> Filters:
+    """The filters as downloads take them: minimum score in steps of 0.1 and bbox corners
+    rounded outwards to 4 decimals (about 11 m), so that ``min_score=1.2345`` and
+    ``1.2346`` share one cached file instead of filling the disk."""
+    score = None if filters.min_score is None else round(filters.min_score, SCORE_DECIMALS)
+    bbox = None
+    if filters.bbox is not None:
+        w, s, e, n = filters.bbox
+        f = 10 ** BBOX_DECIMALS
+        bbox = (max(-180.0, math.floor(w * f) / f), max(-90.0, math.floor(s * f) / f),
+                min(180.0, math.ceil(e * f) / f), min(90.0, math.ceil(n * f) / f))
+    return dataclasses.replace(filters, min_score=score, bbox=bbox)
 
 
-def cache_root(view: ProjectView) -> Path:
+def export_cache(view: ProjectView) -> ExportCache:
+    """The project's download cache: ``EXPORT_CACHE``, else a private folder under the
+    Flask instance path (one per project)."""
     configured = current_app.config.get("EXPORT_CACHE")
-    if configured:
-        root = Path(configured)
-    else:
-        tag = hashlib.sha1(str(view.project.path.resolve()).encode()).hexdigest()[:12]
-        root = Path(tempfile.gettempdir()) / "geo_p2dd-exports" / tag
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    tag = hashlib.sha1(str(view.project.path.resolve()).encode()).hexdigest()[:12]
+    root = Path(configured) if configured else \
+        Path(current_app.instance_path) / "export-cache" / tag
+    return ExportCache(private_dir(root),
+                       max_bytes=int(current_app.config.get("EXPORT_CACHE_MAX_BYTES",
+                                                            CACHE_MAX_BYTES)),
+                       max_files=int(current_app.config.get("EXPORT_CACHE_MAX_FILES",
+                                                            CACHE_MAX_FILES)))
 
 
 def cache_key(view: ProjectView, layer: str, fmt: Format, filters: Filters,
@@ -137,72 +141,26 @@ def cache_key(view: ProjectView, layer: str, fmt: Format, filters: Filters,
     return hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:24]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:32]
-
-
 def cached(view: ProjectView, layer: str, fmt: Format, filters: Filters,
-           wkt: bool = False, *, make: bool = True) -> CachedFile | None:
+           wkt: bool = False, *, make: bool = True) -> Entry | None:
     """The export file for these parameters, made (once) when ``make``."""
-    root = cache_root(view)
+    cache = export_cache(view)
     key = cache_key(view, layer, fmt, filters, wkt)
-    path = root / f"{key}{fmt.extension}"
-    tag = root / f"{key}.etag"
-    if path.exists() and tag.exists():
-        return CachedFile(path, tag.read_text().strip())
     if not make:
-        return None
-    with _lock(key):
-        if path.exists() and tag.exists():
-            return CachedFile(path, tag.read_text().strip())
+        return cache.lookup(key, fmt.extension)
+    return cache.get(key, fmt.extension, _writer(view, layer, fmt, filters, wkt))
+
+
+def _writer(view: ProjectView, layer: str, fmt: Format, filters: Filters,
+            wkt: bool) -> Callable[[Path], None]:
+    """What writes the export file of these parameters to a path."""
+    def write(path: Path) -> None:
         data = export_data(view)
         frame = data.select(layer, filters)
         meta = build_metadata(data, layer, frame, filters, fmt)
-        tmp = root / f".{key}.{uuid.uuid4().hex[:6]}{fmt.extension}"
-        try:
-            write_layer(frame, tmp, fmt, layer=layer, metadata=meta, wkt=wkt)
-            etag = _sha256(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        tag_tmp = tag.with_name(f"{tag.name}.{uuid.uuid4().hex[:6]}")
-        tag_tmp.write_text(etag)
-        os.replace(tag_tmp, tag)  # readers never see a half-written ETag
-        _prune(root, keep=path)
-        return CachedFile(path, etag)
+        write_layer(frame, path, fmt, layer=layer, metadata=meta, wkt=wkt)
 
-
-def gzipped(entry: CachedFile) -> CachedFile:
-    """A gzip-compressed copy of a cached file (made once)."""
-    gz = entry.path.with_name(entry.path.name + ".gz")
-    if not gz.exists():
-        with _lock(str(gz)):
-            if not gz.exists():
-                tmp = gz.with_name(f".{gz.name}.{uuid.uuid4().hex[:6]}")
-                with open(entry.path, "rb") as src, gzip.GzipFile(
-                        tmp, "wb", compresslevel=6, mtime=0) as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                os.replace(tmp, gz)
-    return CachedFile(gz, entry.etag + "-gz")
-
-
-def _prune(root: Path, keep: Path) -> None:
-    """Delete the oldest cached files while the cache is over its size limit."""
-    limit = int(current_app.config.get("EXPORT_CACHE_MAX_BYTES", CACHE_MAX_BYTES))
-    files = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-    total = sum(p.stat().st_size for p in files)
-    for p in sorted(files, key=lambda f: f.stat().st_mtime):
-        if total <= limit:
-            break
-        if p == keep or p.suffix == ".etag":
-            continue
-        total -= p.stat().st_size
-        p.unlink(missing_ok=True)
-        p.with_name(p.name.split(".")[0] + ".etag").unlink(missing_ok=True)
+    return write
 
 
 def estimated_size(view: ProjectView, layer: str, fmt: Format, filters: Filters
@@ -212,6 +170,8 @@ def estimated_size(view: ProjectView, layer: str, fmt: Format, filters: Filters
     sizes = view.extra.setdefault("export_sizes", {})
     if key in sizes:
         return sizes[key]
+    if len(sizes) >= ESTIMATES_KEPT:
+        sizes.clear()
     data = export_data(view)
     frame = data.select(layer, filters)
     n = len(frame)
@@ -344,24 +304,16 @@ def file(layer: str, fmt: str):
     filters = filters_from_args(request.args)
     wkt = fmt_.key == "csv" and request.args.get("wkt") in ("1", "true", "on")
     encoded = wire(fmt_).compressible and "gzip" in request.headers.get("Accept-Encoding", "")
-    for attempt in (1, 2):  # a concurrent prune may remove the file just made: make it again
-        entry = cached(view, layer, fmt_, filters, wkt)
-        if encoded:
-            entry = gzipped(entry)
-        try:
-            response = send_file(entry.path, mimetype=wire(fmt_).media_type, as_attachment=True,
-                                 download_name=download_name(data, layer, fmt_, filters),
-                                 conditional=True, etag=entry.etag,
-                                 last_modified=data_modified(view), max_age=0)
-            break
-        except FileNotFoundError:
-            if attempt == 2:
-                raise
+    entry, fh = export_cache(view).open(
+        cache_key(view, layer, fmt_, filters, wkt), fmt_.extension,
+        _writer(view, layer, fmt_, filters, wkt), compressed=encoded)
+    response = file_response(fh, mimetype=wire(fmt_).media_type,
+                             download_name=download_name(data, layer, fmt_, filters),
+                             etag=entry.etag, last_modified=data_modified(view))
     if encoded:
         response.headers["Content-Encoding"] = "gzip"
     if wire(fmt_).compressible:
         response.vary.add("Accept-Encoding")
-    response.cache_control.no_cache = True  # always revalidate: cheap with the ETag
     meta_url = url_for("downloads.metadata", layer=layer, **_query(filters, layer))
     response.headers["Link"] = f'<{meta_url}>; rel="describedby"; type="application/json"'
 
