@@ -357,3 +357,40 @@ def test_paging_past_10000_features(big_project, live_server_factory):
     err.value.close()
     assert err.value.code == 400
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("path", ["/ogcapi/?f=json", "/ogcapi/collections?f=json",
+                                  "/ogcapi/collections/villages/items?f=json&limit=1",
+                                  "/ogcapi/api"])
+def test_links_never_copy_an_untrusted_host(client, path):
+    doc = get(client, path, headers={"Host": "evil.example.com"}).get_data(as_text=True)
+    assert "evil.example.com" not in doc
+    assert '"/ogcapi' in doc  # links relative to the site root instead
+    local = get(client, path, headers={"Host": "127.0.0.1:8000"}).get_data(as_text=True)
+    assert "http://127.0.0.1:8000/ogcapi" in local
+
+
+def test_links_use_the_configured_server_name(sample_project, tmp_path):
+    from web import create_app
+
+    for config, base in (({"PUBLIC_URL": "https://p2dd.example.go.id/"},
+                          "https://p2dd.example.go.id/ogcapi/"),
+                         ({"TRUSTED_HOSTS": ["gis.example.go.id"]},
+                          "http://gis.example.go.id/ogcapi/")):
+        app = create_app({"PROJECT": str(sample_project.path), "TESTING": True,
+                          "EXPORT_CACHE": str(tmp_path), **config})
+        c = app.test_client()
+        doc = get(c, "/ogcapi/?f=json", headers={"Host": "gis.example.go.id"}).json
+        assert all(link["href"].startswith(base) for link in doc["links"])
+        evil = get(c, "/ogcapi/?f=html", headers={"Host": "evil.example.com"})
+        if "TRUSTED_HOSTS" in config:  # Flask itself refuses other hosts
+            assert evil.status_code == 400
+        else:
+            assert evil.status_code == 200 and base in evil.get_data(as_text=True)
+            assert "http://evil.example.com" not in evil.get_data(as_text=True)
+
+
+def test_method_not_allowed_names_the_allowed_methods(client):
+    r = client.post("/ogcapi/collections")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert r.is_json and r.json["description"]

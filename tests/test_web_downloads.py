@@ -215,3 +215,21 @@ def test_downloads_page_and_ogc_html_in_chromium(sample_server, page):
 def test_every_export_format_has_a_media_type():
     assert set(WIRE) == set(FORMATS)
     assert all("/" in w.media_type for w in WIRE.values())
+
+
+def test_if_match_multipart_range_and_method_not_allowed(client):
+    url = "/downloads/villages/csv?region=99.01.02"
+    whole = fetch(client, url)
+    etag = whole.headers["ETag"]
+    stale = fetch(client, url, headers={"If-Match": '"not-the-etag"'})
+    assert stale.status_code == 412 and stale.data == b""
+    assert fetch(client, url, headers={"If-Match": etag}).data == whole.data
+    # several ranges: the whole file with 200 (a multipart answer is optional), not 416
+    multi = fetch(client, url, headers={"Range": "bytes=0-9,20-29"})
+    assert multi.status_code == 200 and multi.data == whole.data
+    assert fetch(client, url, headers={"Range": "bytes=0-9"}).data == whole.data[:10]
+    assert fetch(client, url, headers={"Range": "bytes=999999999-"}).status_code == 416
+    for path in (url, "/downloads/"):
+        refused = client.post(path)
+        assert refused.status_code == 405
+        assert set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}

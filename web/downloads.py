@@ -48,6 +48,7 @@ from web.context import ProjectView, current_view
 from web.export_cache import Entry, ExportCache, private_dir
 from web.fileresponse import file_response
 from web.formats import wire
+from web.links import external_url
 
 bp = Blueprint("downloads", __name__, url_prefix="/downloads")
 
@@ -264,7 +265,7 @@ def index():
         site_statuses=SITE_STATUS.terms, lang=lang,
         attribution=attribution(data.project), analysis_date=data.analysis_date,
         analysed=data.analysed,
-        ogcapi_url=url_for("ogcapi.landing", _external=True))
+        ogcapi_url=external_url("ogcapi.landing"))
 
 
 def _lang() -> str:

@@ -40,7 +40,10 @@ def register(app: Flask) -> None:
                        405: _("This method is not allowed here.")}.get(code, exc.description)
         else:
             message = str(exc)
+        # e.g. Allow on 405, WWW-Authenticate on 401 (not the HTML Content-Type)
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"] \
+            if isinstance(exc, HTTPException) else []
         if request.path.startswith(("/api/", "/ogcapi")) or request.accept_mimetypes.best == \
                 "application/json":
-            return {"code": code, "description": message}, code
-        return render_template("error.html", code=code, message=message), code
+            return {"code": code, "description": message}, code, headers
+        return render_template("error.html", code=code, message=message), code, headers

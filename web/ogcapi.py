@@ -19,7 +19,7 @@ import json
 import logging
 
 import pandas as pd
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -34,6 +34,7 @@ from geo_p2dd.exports.metadata import attribution
 from geo_p2dd.exports.query import Filters
 from geo_p2dd.schema import GAP_CLASSES
 from web.formats import wire
+from web.links import external_url
 
 bp = Blueprint("ogcapi", __name__, url_prefix="/ogcapi")
 log = logging.getLogger("geo_p2dd.web")
@@ -124,8 +125,7 @@ def check_params(allowed: set[str]) -> None:
 
 
 def _url(endpoint: str, **params) -> str:
-    return url_for(endpoint, _external=True, **{k: v for k, v in params.items()
-                                                if v is not None})
+    return external_url(endpoint, **{k: v for k, v in params.items() if v is not None})
 
 
 def _json(doc: dict, mimetype: str = JSON) -> Response:
@@ -180,6 +180,7 @@ def landing():
     }
     if wants_html():
         return render_template("ogcapi/landing.html", doc=doc, data=data,
+                               self_url=_url("ogcapi.landing"),
                                collections=[_collection_doc(data, c) for c in _ids(data)])
     return _json(doc)
 
