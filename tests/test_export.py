@@ -391,3 +391,28 @@ def test_csv_export_neutralises_formulas_and_keeps_numbers(sample_project, tmp_p
     assert first["power_dbm"] == "-42.5"
     assert all(float(r["lon"]) == float(r["lon"]) for r in rows)  # coordinates are numbers
     assert not any(v.startswith(("=", "@")) for r in rows for v in r.values() if v)
+
+
+def test_geoparquet_keeps_geo_and_our_metadata(data, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = export_layer(data, "sites", tmp_path / "sites.parquet").path
+    meta = pq.read_schema(path).metadata
+    geo = json.loads(meta[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["crs"]
+    assert read_metadata(path)["layer"] == "sites"
+    back = gpd.read_parquet(path)
+    assert len(back) == len(data.layer("sites")) and back.crs.to_epsg() == 4326
+    assert [p.name for p in tmp_path.iterdir()] == ["sites.parquet"]
+
+
+def test_library_uses_no_private_geopandas_api():
+    from pathlib import Path
+
+    import geo_p2dd
+
+    root = Path(geo_p2dd.__file__).parent
+    private = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+               for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"from geopandas[\w.]* import \(?_|geopandas[\w.]*\._\w", line)]
+    assert private == []

@@ -25,6 +25,8 @@ from geo_p2dd.exports.formats import Format, get_format, shapefile_names, sideca
 from geo_p2dd.exports.query import Filters
 from geo_p2dd.project import Project, now_iso
 
+#: the key of our metadata in a GeoParquet schema (beside geopandas' ``geo``)
+PARQUET_METADATA_KEY = b"geo_p2dd"
 
 def sources(project: Project) -> list[dict]:
     """Every source recorded in project.toml, with its licence."""
@@ -153,7 +155,7 @@ def read_metadata(path: str | Path) -> dict | None:
     elif fmt.key == "parquet":
         import pyarrow.parquet as pq
 
-        raw = (pq.read_schema(path).metadata or {}).get(b"geo_p2dd")
+        raw = (pq.read_schema(path).metadata or {}).get(PARQUET_METADATA_KEY)
         if raw:
             return json.loads(raw)
     if side.exists():

@@ -37,7 +37,7 @@ import shapely
 
 from geo_p2dd.exports.catalogue import LAYERS
 from geo_p2dd.exports.formats import Format, get_format, shapefile_names
-from geo_p2dd.exports.metadata import metadata_items, readme_text
+from geo_p2dd.exports.metadata import PARQUET_METADATA_KEY, metadata_items, readme_text
 from geo_p2dd.io.cells import neutralise_frame
 
 
@@ -245,14 +245,14 @@ def _write_csv(frame, path, *, layer, metadata, wkt=False) -> None:
 
 
 def _write_parquet(frame, path, *, layer, metadata, wkt=False) -> None:
+    """GeoParquet by geopandas' public writer, then our metadata added to the schema's
+    key-value metadata (``geo_p2dd``) beside geopandas' ``geo``."""
     import pyarrow.parquet as pq
 
-    try:
-        from geopandas.io.arrow import _geopandas_to_arrow
-    except ImportError:  # pragma: no cover - older/newer geopandas
-        frame.to_parquet(path, index=False)
-        return
-    table = _geopandas_to_arrow(frame, index=False)
-    extra = {b"geo_p2dd": json.dumps(metadata, ensure_ascii=False).encode("utf-8")}
+    staging = path.with_name(f"staging-{path.name}")
+    frame.to_parquet(staging, index=False, compression="zstd")
+    table = pq.read_table(staging)
+    staging.unlink()
+    extra = {PARQUET_METADATA_KEY: json.dumps(metadata, ensure_ascii=False).encode("utf-8")}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     pq.write_table(table, path, compression="zstd")
