@@ -84,11 +84,6 @@ def export_data(view: ProjectView | None = None) -> ExportData:
 _export_data_lock = threading.Lock()
 
 
-def available_layers(data: ExportData) -> list[str]:
-    """Layers the project can produce (locations and aggregates need the analysis)."""
-    return [n for n in LAYERS if data.analysed or n in ("villages", "sites")]
-
-
 def data_modified(view: ProjectView) -> dt.datetime:
     """When the project's data last changed (Last-Modified of every download)."""
     stamp = max(view.stamp) if view.stamp else 0
@@ -194,7 +189,7 @@ def estimated_size(view: ProjectView, layer: str, fmt: Format, filters: Filters
 def _layer_or_404(data: ExportData, layer: str) -> LayerInfo:
     if layer not in LAYERS:
         raise NotFoundError(_("There is no layer %(layer)s.", layer=layer))
-    if layer not in available_layers(data):
+    if layer not in data.available():
         raise NotFoundError(_("The %(layer)s layer needs the analysis; run 'geo-p2dd analyze' "
                               "first.", layer=layer))
     return LAYERS[layer]
@@ -229,7 +224,7 @@ def index():
     prepare_max = int(current_app.config.get("DOWNLOADS_PREPARE_MAX_FEATURES",
                                              PREPARE_MAX_FEATURES))
     rows = []
-    for name in available_layers(data):
+    for name in data.available():
         info = LAYERS[name]
         count = data.count(name, filters)
         small = count <= prepare_max

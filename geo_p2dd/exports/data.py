@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from geo_p2dd.errors import NotFoundError
-from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, CRS, get_layer
+from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, CRS, LAYERS, get_layer
 from geo_p2dd.exports.query import Filters, filter_mask
 from geo_p2dd.project import Project
 
@@ -84,6 +84,10 @@ class ExportData:
     @property
     def analysis_date(self) -> str | None:
         return self.analysis.get("date")
+
+    def available(self) -> list[str]:
+        """Layers the project can produce (locations and aggregates need the analysis)."""
+        return [n for n in LAYERS if self.analysed or n in ("villages", "sites")]
 
     def _require_analysis(self, layer: str) -> None:
         if not self.analysed:
