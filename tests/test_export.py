@@ -416,3 +416,12 @@ def test_library_uses_no_private_geopandas_api():
                for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
                if re.search(r"from geopandas[\w.]* import \(?_|geopandas[\w.]*\._\w", line)]
     assert private == []
+
+
+def test_filter_query_keeps_every_digit():
+    """The query names cached files and links: two different boxes never share one."""
+    a = Filters.parse(bbox="114.1234,0.1,115.0001,1.5", min_score="12.3456")
+    b = Filters.parse(bbox="114.1231,0.1,115.0001,1.5", min_score="12.3459")
+    assert a.query()["bbox"] == "114.1234,0.1,115.0001,1.5"
+    assert a.query()["min_score"] == "12.3456"
+    assert a.query() != b.query()

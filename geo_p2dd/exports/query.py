@@ -110,9 +110,9 @@ class Filters:
         if self.gap_class:
             q["class"] = ",".join(self.gap_class)
         if self.min_score is not None:
-            q["min_score"] = f"{self.min_score:g}"
+            q["min_score"] = _number(self.min_score)
         if self.bbox:
-            q["bbox"] = ",".join(f"{v:g}" for v in self.bbox)
+            q["bbox"] = ",".join(_number(v) for v in self.bbox)
         if self.site_status:
             q["status"] = ",".join(self.site_status)
         if self.level:
@@ -123,6 +123,11 @@ class Filters:
 
     def is_empty(self) -> bool:
         return not self.query()
+
+
+def _number(value: float) -> str:
+    """A number as text without losing digits (``:g`` would make 114.1234 "114.123")."""
+    return f"{value:.12g}"
 
 
 def parse_region(value: str | None) -> str | None:
