@@ -123,3 +123,5 @@ def test_min_score_is_canonical(sample_project, tmp_path, raw, canonical):
         f = filters_from_args(request.args)
     assert f.min_score == canonical
     assert f.bbox == (114.1234, 0.1, 115.0, 1.0001)
+    with app.test_request_context("/downloads/?bbox=114.1234,-0.5678,115.1234,1.0001"):
+        assert filters_from_args(request.args).bbox == (114.1234, -0.5678, 115.1234, 1.0001)

@@ -75,8 +75,8 @@ def export_data(view: ProjectView | None = None) -> ExportData:
             data = view.extra.get("export_data")
             if data is None:
                 data = ExportData(view.project, villages=view.villages,
-                                     results=view.results, locations=view.locations,
-                                     areas=view.areas, sites=view.sites, loaded=True)
+                                  results=view.results, locations=view.locations,
+                                  areas=view.areas, sites=view.sites, loaded=True)
                 view.extra["export_data"] = data
     return data
 
@@ -109,10 +109,15 @@ def canonical_filters(filters: Filters) -> Filters:
     score = None if filters.min_score is None else round(filters.min_score, SCORE_DECIMALS)
     bbox = None
     if filters.bbox is not None:
-        w, s, e, n = filters.bbox
-        f = 10 ** BBOX_DECIMALS
-        bbox = (max(-180.0, math.floor(w * f) / f), max(-90.0, math.floor(s * f) / f),
-                min(180.0, math.ceil(e * f) / f), min(90.0, math.ceil(n * f) / f))
+        w, s, e, n = (v * 10 ** BBOX_DECIMALS for v in filters.bbox)
+
+        def down(v: float) -> float:  # round(): 114.1234 * 1e4 is 1141233.9999999998
+            return math.floor(round(v, 6)) / 10 ** BBOX_DECIMALS
+
+        def up(v: float) -> float:
+            return math.ceil(round(v, 6)) / 10 ** BBOX_DECIMALS
+
+        bbox = (max(-180.0, down(w)), max(-90.0, down(s)), min(180.0, up(e)), min(90.0, up(n)))
     return dataclasses.replace(filters, min_score=score, bbox=bbox)
 
 
