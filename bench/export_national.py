@@ -60,7 +60,9 @@ def measure(project_dir: Path, fmt: str, out: Path) -> dict:
     import geopandas  # noqa: F401  (libraries loaded before the baseline)
     import pyogrio  # noqa: F401
 
-    from geo_p2dd.export import ExportData, build_metadata, write_layer
+    from geo_p2dd.exports.data import ExportData
+    from geo_p2dd.exports.metadata import build_metadata
+    from geo_p2dd.exports.writers import write_layer
     from geo_p2dd.project import Project
 
     base = rss_mb()

@@ -385,7 +385,8 @@ def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, sit
         --region 99.01 --out villages.gpkg
       geo-p2dd export --project data/sample --layer villages --class blank_spot --format shp
     """
-    from geo_p2dd.export import Filters, export_layer
+    from geo_p2dd.exports.files import export_layer
+    from geo_p2dd.exports.query import Filters
     from geo_p2dd.project import Project
 
     filters = Filters.parse(region=region, gap_class=gap_class, min_score=min_score, bbox=bbox,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError, RowProblem
 from geo_p2dd.io import shown_columns
 from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
@@ -33,31 +34,10 @@ from geo_p2dd.schema import (
     normalise_header,
 )
 
-CODE_RE = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 # parts of a Kemendagri code per boundary level, with an example of each
 LEVEL_DEPTH = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3, "villages": 4}
 LEVEL_EXAMPLE = {"provinsi": "64", "kabupaten": "64.11", "kecamatan": "64.11.01",
                  "villages": "64.11.01.2006"}
-
-
-def normalise_code(value: object) -> str:
-    """A Kemendagri code in dotted form: ``6411012006`` -> ``64.11.01.2006``."""
-    text = str(value).strip()
-    if re.fullmatch(r"\d+\.0", text):  # a code stored in a float column: 6411012006.0
-        text = text[:-2]
-    if re.fullmatch(r"\d{10}", text):
-        return f"{text[:2]}.{text[2:4]}.{text[4:6]}.{text[6:]}"
-    if re.fullmatch(r"\d{6}", text):
-        return f"{text[:2]}.{text[2:4]}.{text[4:6]}"
-    if re.fullmatch(r"\d{4}", text):
-        return f"{text[:2]}.{text[2:4]}"
-    return text
-
-
-def code_matches(codes: pd.Series, prefix: str) -> pd.Series:
-    """True where a code equals ``prefix`` or lies below it (``64.11`` -> ``64.11.*``)."""
-    prefix = normalise_code(prefix)
-    return (codes == prefix) | codes.str.startswith(prefix + ".")
 
 
 def parent_code(code: str, level: int) -> str | None:
@@ -180,7 +160,7 @@ def villages_from_frame(
     out["kode"] = _codes(gdf[mapping["kode"]], file, mapping["kode"], rows)
     out["nama"] = gdf[mapping["nama"]].astype("string").str.strip().fillna("")
     if region:
-        keep = code_matches(out["kode"], region).to_numpy()
+        keep = in_region(out["kode"], region).to_numpy()
         if not keep.any():
             raise InputError(f"no village code lies in region {region}", file=file,
                              column=mapping["kode"],
@@ -246,7 +226,7 @@ def areas_from_frame(gdf: gpd.GeoDataFrame, *, file: str, region: str | None = N
                        index=gdf.index)
     geoms = gdf.geometry.values
     if region:
-        keep = (code_matches(out["kode"], region) | pd.Series(
+        keep = (in_region(out["kode"], region) | pd.Series(
             [normalise_code(region).startswith(k + ".") for k in out["kode"]],
             index=out.index)).to_numpy()
         if not keep.any():

@@ -86,8 +86,9 @@ def region_level(code: str) -> str | None:
 
 def in_region(codes: pd.Series, region: str) -> pd.Series:
     """True for codes at or below ``region`` (``64.11`` -> ``64.11.*``)."""
-    codes = codes.astype("string")
-    return ((codes == region) | codes.str.startswith(region + ".")).fillna(False).astype(bool)
+    from geo_p2dd import codes as kode
+
+    return kode.in_region(codes, region)
 
 
 def list_regions(results: pd.DataFrame, areas: pd.DataFrame | None = None) -> list[Region]:

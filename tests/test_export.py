@@ -1,4 +1,4 @@
-"""geo_p2dd.export: every layer in every format, read back with pyogrio; filters; metadata."""
+"""geo_p2dd.exports: every layer in every format, read back with pyogrio; filters; metadata."""
 
 from __future__ import annotations
 
@@ -11,16 +11,31 @@ import geopandas as gpd
 import numpy as np
 import pyogrio
 import pytest
+import shapely
 from click.testing import CliRunner
 from pyproj import CRS
 
-from geo_p2dd import export as ex
+from geo_p2dd.columns import describe_column
 from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.exports import writers
+from geo_p2dd.exports.catalogue import LAYERS
+from geo_p2dd.exports.data import VILLAGE_BASE, ExportData
+from geo_p2dd.exports.files import download_name, export_layer
+from geo_p2dd.exports.formats import (
+    DRIVERS,
+    FORMATS,
+    SHAPEFILE_FIELDS,
+    get_format,
+    shapefile_names,
+    sidecar_path,
+)
+from geo_p2dd.exports.metadata import build_metadata, read_metadata
+from geo_p2dd.exports.query import Filters
 
 
 @pytest.fixture(scope="module")
 def data(sample_project):
-    return ex.ExportData(sample_project)
+    return ExportData(sample_project)
 
 
 def read_back(path, fmt: str) -> gpd.GeoDataFrame:
@@ -40,31 +55,31 @@ def read_back(path, fmt: str) -> gpd.GeoDataFrame:
 
 def test_one_extension_driver_table_covers_every_format():
     drivers = pyogrio.list_drivers(write=True)
-    assert set(ex.FORMATS) == {"gpkg", "geojson", "shp", "csv", "kml", "kmz", "fgb", "parquet"}
-    for fmt in ex.FORMATS.values():
+    assert set(FORMATS) == {"gpkg", "geojson", "shp", "csv", "kml", "kmz", "fgb", "parquet"}
+    for fmt in FORMATS.values():
         for ext in fmt.extensions:
-            assert ex.DRIVERS[ext] == fmt.driver
-            assert ex.get_format(f"out/x{ext}") is fmt
-        assert ex.get_format(fmt.key) is fmt
+            assert DRIVERS[ext] == fmt.driver
+            assert get_format(f"out/x{ext}") is fmt
+        assert get_format(fmt.key) is fmt
         # every driver writes with this GDAL, except Parquet (written with pyarrow)
         assert fmt.driver in drivers or fmt.key == "parquet"
-    assert ex.get_format("villages.SHP.ZIP").key == "shp"
+    assert get_format("villages.SHP.ZIP").key == "shp"
     with pytest.raises(InputError, match="unknown export format"):
-        ex.get_format("villages.dxf")
+        get_format("villages.dxf")
 
 
 # --------------------------------------------------------------------------------------- #
 # Every layer x every format
 # --------------------------------------------------------------------------------------- #
 
-@pytest.mark.parametrize("fmt", list(ex.FORMATS))
-@pytest.mark.parametrize("layer", list(ex.LAYERS))
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("layer", list(LAYERS))
 def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
     expected = data.layer(layer)
-    result = ex.export_layer(data, layer, tmp_path, fmt)
+    result = export_layer(data, layer, tmp_path, fmt)
     assert result.path.exists() and result.rows == len(expected) > 0
     assert result.path.name.startswith(f"99.01_{layer}_")
-    assert result.path.name.endswith(ex.FORMATS[fmt].extension)
+    assert result.path.name.endswith(FORMATS[fmt].extension)
 
     got = read_back(result.path, fmt)
     assert len(got) == len(expected)
@@ -72,8 +87,8 @@ def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
     if fmt != "csv":
         assert CRS(got.crs).equals(CRS("EPSG:4326"), ignore_axis_order=True)
     # key columns, under their Shapefile names when shortened
-    names = ex.shapefile_names(expected.columns.drop("geometry")) if fmt == "shp" else {}
-    info = ex.LAYERS[layer]
+    names = shapefile_names(expected.columns.drop("geometry")) if fmt == "shp" else {}
+    info = LAYERS[layer]
     for col in (info.id_column, "gap_class" if layer == "villages" else "kode"
                 if layer == "aggregates" else "status"):
         if col not in expected:
@@ -95,7 +110,7 @@ def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
         assert (got["lat"].astype(float).between(south, north)).all()
 
     # metadata: sources with licences, thresholds, weights, analysis date, columns
-    meta = ex.read_metadata(result.path)
+    meta = read_metadata(result.path)
     assert meta, f"{fmt} carries no metadata"
     if fmt == "kml":  # the KML Document description holds the README
         readme = meta["readme"]
@@ -113,7 +128,7 @@ def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
 
 
 def test_geopackage_metadata_is_in_gpkg_metadata(data, tmp_path):
-    path = ex.export_layer(data, "villages", tmp_path / "v.gpkg").path
+    path = export_layer(data, "villages", tmp_path / "v.gpkg").path
     info = pyogrio.read_info(path)
     assert info["layer_metadata"]["ANALYSIS_DATE"] == data.analysis_date
     assert "CC0" in info["layer_metadata"]["SOURCES"]
@@ -134,7 +149,7 @@ def test_geopackage_metadata_is_in_gpkg_metadata(data, tmp_path):
 
 
 def test_shapefile_zip_has_prj_cpg_readme_and_the_name_map(data, tmp_path):
-    path = ex.export_layer(data, "villages", tmp_path, "shp").path
+    path = export_layer(data, "villages", tmp_path, "shp").path
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         assert {"villages.shp", "villages.shx", "villages.dbf", "villages.prj", "villages.cpg",
@@ -150,30 +165,30 @@ def test_shapefile_zip_has_prj_cpg_readme_and_the_name_map(data, tmp_path):
 
 
 def test_shapefile_names_are_short_unique_and_stable(data):
-    for layer in ex.LAYERS:
+    for layer in LAYERS:
         cols = list(data.layer(layer).columns.drop("geometry"))
-        names = ex.shapefile_names(cols)
+        names = shapefile_names(cols)
         assert all(len(n) <= 10 for n in names.values())
         assert len({n.lower() for n in names.values()}) == len(cols)
         for col, short in names.items():
-            if col in ex.SHAPEFILE_FIELDS:
-                assert short == ex.SHAPEFILE_FIELDS[col]
+            if col in SHAPEFILE_FIELDS:
+                assert short == SHAPEFILE_FIELDS[col]
     # names not in the table: cut to 10, collisions numbered in column order
-    got = ex.shapefile_names(["measurement_a", "measurement_b", "ppl_unserv_x",
+    got = shapefile_names(["measurement_a", "measurement_b", "ppl_unserv_x",
                               "people_unserved"])
     assert got == {"measurement_a": "measuremen", "measurement_b": "measurem_1",
                    "ppl_unserv_x": "ppl_unse_1", "people_unserved": "ppl_unserv"}
-    assert ex.SHAPEFILE_FIELDS["people_unserved"] == "ppl_unserv"  # published: never change
+    assert SHAPEFILE_FIELDS["people_unserved"] == "ppl_unserv"  # published: never change
 
 
 def test_csv_has_lon_lat_and_wkt_on_request(data, tmp_path):
-    plain = ex.export_layer(data, "villages", tmp_path / "a.csv").path
-    with_wkt = ex.export_layer(data, "villages", tmp_path / "b.csv", wkt=True).path
+    plain = export_layer(data, "villages", tmp_path / "a.csv").path
+    with_wkt = export_layer(data, "villages", tmp_path / "b.csv", wkt=True).path
     a = pyogrio.read_dataframe(plain, read_geometry=False)
     b = pyogrio.read_dataframe(with_wkt, read_geometry=False)
     assert {"lon", "lat"} <= set(a.columns) and "wkt" not in a.columns
     assert b["wkt"].str.startswith("MULTIPOLYGON").all()
-    assert json.loads(ex.sidecar_path(plain).read_text())["layer"] == "villages"
+    assert json.loads(sidecar_path(plain).read_text())["layer"] == "villages"
 
 
 # --------------------------------------------------------------------------------------- #
@@ -182,33 +197,33 @@ def test_csv_has_lon_lat_and_wkt_on_request(data, tmp_path):
 
 def test_filters_region_class_score_bbox_status(data):
     villages = data.layer("villages")
-    kec = ex.Filters.parse(region="99.01.02")
+    kec = Filters.parse(region="99.01.02")
     sel = data.select("villages", kec)
     assert len(sel) and sel["kode"].str.startswith("99.01.02.").all()
     assert len(sel) == (villages["kecamatan_kode"] == "99.01.02").sum()
     # codes written without dots are normalised
-    assert len(data.select("villages", ex.Filters.parse(region="990102"))) == len(sel)
+    assert len(data.select("villages", Filters.parse(region="990102"))) == len(sel)
 
-    blank = data.select("villages", ex.Filters.parse(gap_class="blank_spot,Blank spot"))
+    blank = data.select("villages", Filters.parse(gap_class="blank_spot,Blank spot"))
     assert len(blank) == (villages["gap_class"] == "blank_spot").sum() > 0
-    locs = data.select("locations", ex.Filters.parse(gap_class=["blank_spot"]))
+    locs = data.select("locations", Filters.parse(gap_class=["blank_spot"]))
     assert set(locs["village_gap_class"]) == {"blank_spot"}
 
-    high = data.select("villages", ex.Filters.parse(min_score="50"))
+    high = data.select("villages", Filters.parse(min_score="50"))
     assert (high["score"] >= 50).all() and len(high) == (villages["score"] >= 50).sum()
 
     w, s, e, n = villages.total_bounds
     box = (w, s, (w + e) / 2, n)
-    inside = data.select("villages", ex.Filters.parse(bbox=",".join(map(str, box))))
+    inside = data.select("villages", Filters.parse(bbox=",".join(map(str, box))))
     assert 0 < len(inside) < len(villages)
     assert (inside.bounds["minx"] <= box[2]).all()
 
-    planned = data.select("sites", ex.Filters.parse(site_status="rencana,usulan"))
+    planned = data.select("sites", Filters.parse(site_status="rencana,usulan"))
     assert set(planned["status"]) == {"planned", "proposed"}
     # a filter that does not apply to a layer is ignored (and reported by export_layer)
-    assert len(data.select("sites", ex.Filters.parse(gap_class="served"))) == \
+    assert len(data.select("sites", Filters.parse(gap_class="served"))) == \
         len(data.layer("sites"))
-    kab = data.select("aggregates", ex.Filters.parse(level="kabupaten"))
+    kab = data.select("aggregates", Filters.parse(level="kabupaten"))
     assert list(kab["level"]) == ["kabupaten"]
 
 
@@ -234,26 +249,26 @@ def test_locations_layer_holds_unserved_locations_only(data, sample_project):
 ])
 def test_bad_filters_name_the_filter(kwargs, column):
     with pytest.raises(InputError) as err:
-        ex.Filters.parse(**kwargs)
+        Filters.parse(**kwargs)
     assert err.value.column == column
     assert err.value.expected
 
 
 def test_download_names_say_region_layer_and_date(data):
     date = data.analysis_date[:10]
-    assert ex.download_name(data, "villages", "gpkg") == f"99.01_villages_{date}.gpkg"
-    f = ex.Filters.parse(region="99.01.03", gap_class="blank_spot")
-    assert ex.download_name(data, "villages", "shp", f) == \
+    assert download_name(data, "villages", "gpkg") == f"99.01_villages_{date}.gpkg"
+    f = Filters.parse(region="99.01.03", gap_class="blank_spot")
+    assert download_name(data, "villages", "shp", f) == \
         f"99.01.03_villages-blank_spot_{date}.shp.zip"
     # the class filter does not apply to sites, so it does not name them
-    assert ex.download_name(data, "sites", "csv", f) == f"99.01.03_sites_{date}.csv"
+    assert download_name(data, "sites", "csv", f) == f"99.01.03_sites_{date}.csv"
 
 
 def test_metadata_names_licences_and_share_alike(sample_copy):
     sample_copy.config["sources"]["sites:towers.csv"] = {
         "file": "towers.csv", "licence": "CC BY-SA 4.0 (OpenCelliD)", "rows": 3}
-    data = ex.ExportData(sample_copy)
-    meta = ex.build_metadata(data, "sites", data.layer("sites"))
+    data = ExportData(sample_copy)
+    meta = build_metadata(data, "sites", data.layer("sites"))
     assert "CC BY-SA 4.0 (OpenCelliD)" in meta["licences"]
     assert "share" in meta["attribution"] and "OpenCelliD" in meta["attribution"]
     assert "SAMPLE" in meta["attribution"]
@@ -264,18 +279,18 @@ def test_metadata_names_licences_and_share_alike(sample_copy):
 
 def test_every_village_column_is_described(data):
     missing = [c for c in data.layer("villages").columns.drop("geometry")
-               if not ex.describe_column(c)[0]]
+               if not describe_column(c)[0]]
     assert missing == []
 
 
 def test_project_without_analysis(project, tmp_path):
-    data = ex.ExportData(project)
+    data = ExportData(project)
     villages = data.layer("villages")
-    assert list(villages.columns) == [*ex.VILLAGE_BASE, "geometry"]
+    assert list(villages.columns) == [*VILLAGE_BASE, "geometry"]
     with pytest.raises(NotFoundError, match="analyze"):
         data.layer("locations")
-    result = ex.export_layer(data, "villages", tmp_path / "v.geojson")
-    assert ex.read_metadata(result.path)["analysis_date"] is None
+    result = export_layer(data, "villages", tmp_path / "v.geojson")
+    assert read_metadata(result.path)["analysis_date"] is None
     assert len(pyogrio.read_dataframe(result.path)) == 4
 
 
@@ -283,9 +298,9 @@ def test_export_never_leaves_half_a_file(data, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ex, "_write_gpkg", broken)
+    monkeypatch.setattr(writers, "_write_gpkg", broken)
     with pytest.raises(OSError):
-        ex.export_layer(data, "villages", tmp_path / "v.gpkg")
+        export_layer(data, "villages", tmp_path / "v.gpkg")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -334,7 +349,7 @@ def test_aggregates_without_area_layers_are_dissolved_once(tmp_path, villages_gd
     pyogrio.write_dataframe(villages_gdf, src, layer="desa")
     project, _ = init_project(tmp_path / "p", villages=src)
     analyze_project(project)
-    data = ex.ExportData(project)
+    data = ExportData(project)
     assert data.count("aggregates") == 3 and not data.built("aggregates")
     assert data.extent("aggregates") == tuple(villages_gdf.total_bounds)
     agg = data.layer("aggregates").set_index("kode")
@@ -346,8 +361,8 @@ def test_aggregates_without_area_layers_are_dissolved_once(tmp_path, villages_gd
     def no_union(*args, **kwargs):
         raise AssertionError("dissolved again")
 
-    monkeypatch.setattr(ex.shapely, "union_all", no_union)
-    again = ex.ExportData(project).layer("aggregates").set_index("kode")
+    monkeypatch.setattr(shapely, "union_all", no_union)
+    again = ExportData(project).layer("aggregates").set_index("kode")
     assert again.geometry["99.01.02"].equals(agg.geometry["99.01.02"])
 
 
@@ -355,6 +370,58 @@ def test_library_never_imports_flask():
     import subprocess
     import sys
 
-    code = ("import sys, geo_p2dd.export, geo_p2dd.cli; "
+    code = ("import sys, geo_p2dd.exports.files, geo_p2dd.exports.features, geo_p2dd.cli; "
             "sys.exit(1 if 'flask' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_csv_export_neutralises_formulas_and_keeps_numbers(sample_project, tmp_path):
+    import csv
+
+    sites = sample_project.read_layer("sites")
+    sites["name"] = sites["name"].astype(object)
+    sites.loc[sites.index[0], "name"] = '=HYPERLINK("http://x","x")'
+    sites["power_dbm"] = -42.5
+    data = ExportData(sample_project, sites=sites)
+    path = export_layer(data, "sites", tmp_path / "sites.csv").path
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    first = next(r for r in rows if r["site_id"] == str(sites["site_id"].iloc[0]))
+    assert first["name"] == '\'=HYPERLINK("http://x","x")'
+    assert first["power_dbm"] == "-42.5"
+    assert all(float(r["lon"]) == float(r["lon"]) for r in rows)  # coordinates are numbers
+    assert not any(v.startswith(("=", "@")) for r in rows for v in r.values() if v)
+
+
+def test_geoparquet_keeps_geo_and_our_metadata(data, tmp_path):
+    import pyarrow.parquet as pq
+
+    path = export_layer(data, "sites", tmp_path / "sites.parquet").path
+    meta = pq.read_schema(path).metadata
+    geo = json.loads(meta[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["crs"]
+    assert read_metadata(path)["layer"] == "sites"
+    back = gpd.read_parquet(path)
+    assert len(back) == len(data.layer("sites")) and back.crs.to_epsg() == 4326
+    assert [p.name for p in tmp_path.iterdir()] == ["sites.parquet"]
+
+
+def test_library_uses_no_private_geopandas_api():
+    from pathlib import Path
+
+    import geo_p2dd
+
+    root = Path(geo_p2dd.__file__).parent
+    private = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+               for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+               if re.search(r"from geopandas[\w.]* import \(?_|geopandas[\w.]*\._\w", line)]
+    assert private == []
+
+
+def test_filter_query_keeps_every_digit():
+    """The query names cached files and links: two different boxes never share one."""
+    a = Filters.parse(bbox="114.1234,0.1,115.0001,1.5", min_score="12.3456")
+    b = Filters.parse(bbox="114.1231,0.1,115.0001,1.5", min_score="12.3459")
+    assert a.query()["bbox"] == "114.1234,0.1,115.0001,1.5"
+    assert a.query()["min_score"] == "12.3456"
+    assert a.query() != b.query()

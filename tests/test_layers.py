@@ -11,12 +11,12 @@ import pytest
 import shapely
 from conftest import KABUPATEN_NAME, KECAMATAN_NAMES, area_frames
 
+from geo_p2dd.codes import in_region as code_matches
 from geo_p2dd.errors import InputError
 from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.layers import (
     areas_from_frame,
     assign_villages,
-    code_matches,
     is_opencellid,
     merge_points,
     normalise_code,

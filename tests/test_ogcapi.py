@@ -20,7 +20,10 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from geo_p2dd import export as ex
+from geo_p2dd.exports.catalogue import LAYERS
+from geo_p2dd.exports.data import ExportData
+from geo_p2dd.exports.query import Filters
+from geo_p2dd.schema import GAP_CLASSES
 
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
 
@@ -36,7 +39,7 @@ def client(sample_project, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data(sample_project):
-    return ex.ExportData(sample_project)
+    return ExportData(sample_project)
 
 
 def get(client, url, **kwargs):
@@ -71,11 +74,11 @@ def test_landing_conformance_and_api(client):
     assert api.mimetype == "application/vnd.oai.openapi+json"
     doc = api.get_json()
     assert doc["openapi"].startswith("3.0")
-    for cid in ex.LAYERS:
+    for cid in LAYERS:
         items = doc["paths"][f"/collections/{cid}/items"]["get"]
         names = {p.get("name") or p["$ref"].rsplit("/", 1)[-1] for p in items["parameters"]}
         assert {"bbox", "limit", "offset", "f"} <= names
-        assert set(ex.LAYERS[cid].queryables) <= names
+        assert set(LAYERS[cid].queryables) <= names
         assert f"/collections/{cid}/items/{{featureId}}" in doc["paths"]
     limit = doc["components"]["parameters"]["limit"]["schema"]
     assert limit["maximum"] == 10_000 and limit["default"] == 10
@@ -89,7 +92,7 @@ def test_landing_conformance_and_api(client):
 
 def test_collections_with_extent(client, data):
     doc = get(client, "/ogcapi/collections").get_json()
-    assert [c["id"] for c in doc["collections"]] == list(ex.LAYERS)
+    assert [c["id"] for c in doc["collections"]] == list(LAYERS)
     for c in doc["collections"]:
         frame = data.layer(c["id"])
         bbox = c["extent"]["spatial"]["bbox"][0]
@@ -168,7 +171,7 @@ def test_single_item(client, data):
     f = json.loads(r.data)
     assert f["type"] == "Feature" and f["id"] == "99.01.01.2001"
     assert f["geometry"]["type"] == "MultiPolygon"
-    assert f["properties"]["gap_class"] in ex.GAP_CLASSES.ids
+    assert f["properties"]["gap_class"] in GAP_CLASSES.ids
     assert {"self", "collection"} <= {x["rel"] for x in f["links"]}
     site_id = data.layer("sites")["site_id"].iloc[0]
     assert get(client, f"/ogcapi/collections/sites/items/{site_id}").status_code == 200
@@ -244,13 +247,13 @@ def oapif(server) -> str:
 def test_gdal_reads_every_collection(sample_server, data):
     url = oapif(sample_server)
     layers = dict(pyogrio.list_layers(url))
-    assert set(layers) == set(ex.LAYERS)
-    for cid in ex.LAYERS:
+    assert set(layers) == set(LAYERS)
+    for cid in LAYERS:
         expected = data.layer(cid)
         got = pyogrio.read_dataframe(url, layer=cid, use_arrow=True)
         assert len(got) == len(expected), cid
         assert CRS(got.crs).equals(CRS("EPSG:4326"), ignore_axis_order=True)
-        key = ex.LAYERS[cid].id_column
+        key = LAYERS[cid].id_column
         assert sorted(got[key]) == sorted(expected[key])
         # columns and types from the JSON Schema (describedby)
         assert set(expected.columns.drop("geometry")) <= set(got.columns)
@@ -330,7 +333,7 @@ def test_paging_past_10000_features(big_project, live_server_factory):
     sub = pyogrio.read_dataframe(oapif(server), layer="villages", use_arrow=True,
                                  columns=["kode"], where="kabupaten_kode = '99.02'",
                                  bbox=(114.0, 0.0, 114.0505, 0.101))
-    want = ex.ExportData(big_project).select("villages", ex.Filters(
+    want = ExportData(big_project).select("villages", Filters(
         bbox=(114.0, 0.0, 114.0505, 0.101), equals=(("kabupaten_kode", ("99.02",)),)))
     assert 1000 < len(want) < total // 2
     assert sorted(sub["kode"]) == sorted(want["kode"])
@@ -354,3 +357,40 @@ def test_paging_past_10000_features(big_project, live_server_factory):
     err.value.close()
     assert err.value.code == 400
     assert time.perf_counter() - t0 < 30
+
+
+@pytest.mark.parametrize("path", ["/ogcapi/?f=json", "/ogcapi/collections?f=json",
+                                  "/ogcapi/collections/villages/items?f=json&limit=1",
+                                  "/ogcapi/api"])
+def test_links_never_copy_an_untrusted_host(client, path):
+    doc = get(client, path, headers={"Host": "evil.example.com"}).get_data(as_text=True)
+    assert "evil.example.com" not in doc
+    assert '"/ogcapi' in doc  # links relative to the site root instead
+    local = get(client, path, headers={"Host": "127.0.0.1:8000"}).get_data(as_text=True)
+    assert "http://127.0.0.1:8000/ogcapi" in local
+
+
+def test_links_use_the_configured_server_name(sample_project, tmp_path):
+    from web import create_app
+
+    for config, base in (({"PUBLIC_URL": "https://p2dd.example.go.id/"},
+                          "https://p2dd.example.go.id/ogcapi/"),
+                         ({"TRUSTED_HOSTS": ["gis.example.go.id"]},
+                          "http://gis.example.go.id/ogcapi/")):
+        app = create_app({"PROJECT": str(sample_project.path), "TESTING": True,
+                          "EXPORT_CACHE": str(tmp_path), **config})
+        c = app.test_client()
+        doc = get(c, "/ogcapi/?f=json", headers={"Host": "gis.example.go.id"}).json
+        assert all(link["href"].startswith(base) for link in doc["links"])
+        evil = get(c, "/ogcapi/?f=html", headers={"Host": "evil.example.com"})
+        if "TRUSTED_HOSTS" in config:  # Flask itself refuses other hosts
+            assert evil.status_code == 400
+        else:
+            assert evil.status_code == 200 and base in evil.get_data(as_text=True)
+            assert "http://evil.example.com" not in evil.get_data(as_text=True)
+
+
+def test_method_not_allowed_names_the_allowed_methods(client):
+    r = client.post("/ogcapi/collections")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert r.is_json and r.json["description"]

@@ -13,7 +13,10 @@ import geopandas as gpd
 import pyogrio
 import pytest
 
-from geo_p2dd import export as ex
+from geo_p2dd.exports.catalogue import LAYERS
+from geo_p2dd.exports.data import ExportData
+from geo_p2dd.exports.formats import FORMATS
+from web.formats import WIRE
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +45,13 @@ def test_page_lists_layers_by_formats_with_sizes(client, sample_project):
     assert r.status_code == 200 and r.mimetype == "text/html"
     html = r.get_data(as_text=True)
     assert "Lapisan kesenjangan untuk GIS" in html  # Indonesian by default
-    for layer in ex.LAYERS:
+    for layer in LAYERS:
         assert f'id="layer-{layer}"' in html
-        for fmt in ex.FORMATS:
+        for fmt in FORMATS:
             assert f'/downloads/{layer}/{fmt}"' in html
     # exact sizes for a small project (files made once, then cached)
     sizes = re.findall(r'<span class="size">([\d.]+ (?:B|kB|MB))</span>', html)
-    assert len(sizes) == len(ex.LAYERS) * len(ex.FORMATS)
+    assert len(sizes) == len(LAYERS) * len(FORMATS)
     assert "≈" not in html
     assert "CC0" in html  # sources and licences
     assert "/ogcapi/" in html
@@ -76,7 +79,7 @@ def test_large_layers_show_estimated_sizes(app, sample_project):
 
 
 def test_download_name_headers_and_conditional_get(client, sample_project):
-    data = ex.ExportData(sample_project)
+    data = ExportData(sample_project)
     date = data.analysis_date[:10]
     r = fetch(client, "/downloads/villages/gpkg?region=99.01.02")
     assert r.status_code == 200
@@ -135,12 +138,12 @@ def test_text_formats_are_sent_gzip_compressed(client, tmp_path):
     assert again.status_code == 304
 
 
-@pytest.mark.parametrize("fmt", list(ex.FORMATS))
+@pytest.mark.parametrize("fmt", list(FORMATS))
 def test_every_format_downloads_and_opens(client, sample_project, tmp_path, fmt):
     r = fetch(client, f"/downloads/sites/{fmt}?status=installed")
-    assert r.status_code == 200 and r.mimetype == ex.FORMATS[fmt].media_type
+    assert r.status_code == 200 and r.mimetype == WIRE[fmt].media_type
     name = re.search(r"filename=(\S+)", r.headers["Content-Disposition"])[1]
-    assert name.endswith(ex.FORMATS[fmt].extension) and "_sites-installed_" in name
+    assert name.endswith(FORMATS[fmt].extension) and "_sites-installed_" in name
     path = tmp_path / name
     path.write_bytes(r.data)
     if fmt == "parquet":
@@ -149,7 +152,7 @@ def test_every_format_downloads_and_opens(client, sample_project, tmp_path, fmt)
         got = pyogrio.read_dataframe(path, X_POSSIBLE_NAMES="lon", Y_POSSIBLE_NAMES="lat")
     else:
         got = pyogrio.read_dataframe(path)
-    sites = ex.ExportData(sample_project).layer("sites")
+    sites = ExportData(sample_project).layer("sites")
     assert len(got) == (sites["status"] == "installed").sum() > 0
 
 
@@ -158,7 +161,7 @@ def test_metadata_and_readme(client, sample_project):
     assert meta.status_code == 200 and meta.mimetype == "application/json"
     doc = meta.get_json()
     assert doc["filters"] == {"gap_class": ["blank_spot"]}
-    villages = ex.ExportData(sample_project).layer("villages")
+    villages = ExportData(sample_project).layer("villages")
     assert doc["rows"] == (villages["gap_class"] == "blank_spot").sum() > 0
     assert doc["licences"]
     readme = fetch(client, "/downloads/sites/README.txt")
@@ -199,7 +202,7 @@ def test_downloads_page_and_ogc_html_in_chromium(sample_server, page):
     artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     page.goto(sample_server.url + "/downloads/?lang=en")
-    assert page.locator("table.downloads-table tbody tr").count() == len(ex.LAYERS)
+    assert page.locator("table.downloads-table tbody tr").count() == len(LAYERS)
     page.screenshot(path=str(artifacts / "downloads.png"), full_page=True)
     page.goto(sample_server.url + "/ogcapi/collections/villages/items?f=html&limit=12")
     assert page.locator("table.data tbody tr").count() == 12
@@ -207,3 +210,26 @@ def test_downloads_page_and_ogc_html_in_chromium(sample_server, page):
     assert "offset=12" in page.url
     page.screenshot(path=str(artifacts / "ogcapi_items.png"), full_page=True)
     assert page.console_errors == []
+
+
+def test_every_export_format_has_a_media_type():
+    assert set(WIRE) == set(FORMATS)
+    assert all("/" in w.media_type for w in WIRE.values())
+
+
+def test_if_match_multipart_range_and_method_not_allowed(client):
+    url = "/downloads/villages/csv?region=99.01.02"
+    whole = fetch(client, url)
+    etag = whole.headers["ETag"]
+    stale = fetch(client, url, headers={"If-Match": '"not-the-etag"'})
+    assert stale.status_code == 412 and stale.data == b""
+    assert fetch(client, url, headers={"If-Match": etag}).data == whole.data
+    # several ranges: the whole file with 200 (a multipart answer is optional), not 416
+    multi = fetch(client, url, headers={"Range": "bytes=0-9,20-29"})
+    assert multi.status_code == 200 and multi.data == whole.data
+    assert fetch(client, url, headers={"Range": "bytes=0-9"}).data == whole.data[:10]
+    assert fetch(client, url, headers={"Range": "bytes=999999999-"}).status_code == 416
+    for path in (url, "/downloads/"):
+        refused = client.post(path)
+        assert refused.status_code == 405
+        assert set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}

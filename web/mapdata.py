@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo_p2dd.layers import code_matches
+from geo_p2dd.codes import in_region as code_matches
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
 from web.context import ProjectView
 from web.i18n import format_int, format_km, format_pct

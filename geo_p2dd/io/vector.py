@@ -15,6 +15,7 @@ import numpy as np
 import pyogrio
 import shapely
 
+from geo_p2dd.codes import in_region
 from geo_p2dd.errors import InputError
 from geo_p2dd.io import input_file, shown_columns
 
@@ -126,14 +127,11 @@ def _prefix_mask(df, column: str, prefix: str, path: Path) -> np.ndarray:
                              expected="a column such as kode or KODE_DESA",
                              found=", ".join(map(normalise_header, headers)))
         column = found
-    # compare digits only: codes written without dots (6411012006) lie in 64.11 too;
-    # Kemendagri segments have fixed widths, so a digit prefix is a segment prefix
-    codes = df[column].astype(str).str.strip().str.replace(".", "", regex=False)
-    return codes.str.startswith(prefix.strip().replace(".", "")).to_numpy()
+    # codes written without dots (6411012006) lie in 64.11 too: see geo_p2dd.codes
+    return in_region(df[column], prefix).to_numpy(bool)
 
 
 def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDataFrame:
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
@@ -142,16 +140,11 @@ def _read_parquet(path: Path, where_prefix: tuple[str, str] | None) -> gpd.GeoDa
         raise InputError(f"cannot read as GeoParquet ({exc})", file=str(path)) from exc
     if where_prefix is not None:
         column, prefix = where_prefix
-        if column not in table.column_names:
-            mask = _prefix_mask(table.drop_columns(
-                [c for c in table.column_names if c == "geometry"]).to_pandas(), column, prefix,
-                path)
-            table = table.filter(mask)
-        else:
-            codes = pc.utf8_trim_whitespace(table[column].cast("string"))
-            codes = pc.replace_substring(codes, ".", "")  # digits only, as in _prefix_mask
-            mask = pc.starts_with(codes, prefix.strip().replace(".", ""))
-            table = table.filter(mask)
+        # only the attribute columns go to pandas (the code column when it is there)
+        columns = [column] if column in table.column_names else \
+            [c for c in table.column_names if c != "geometry"]
+        table = table.filter(_prefix_mask(table.select(columns).to_pandas(), column, prefix,
+                                          path))
     return _parquet_frame(table, path)
 
 
