@@ -139,6 +139,34 @@ def _cell(column: str, value, lang: str):
     return text if text != "" else None
 
 
+# Text a spreadsheet program reads as a formula (or as the start of one) when typed in.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(ws, value):
+    """``value`` as written to a cell of ``ws``: text stays text, never a formula.
+
+    openpyxl turns any string starting with ``=`` into a live formula (a site
+    named ``=HYPERLINK("http://…","x")`` would become a link in the agency's
+    Excel). Text starting with one of :data:`FORMULA_START` becomes a cell
+    with an explicit string type instead, so it shows the literal text and an
+    export imports back unchanged (no quote prefix added). Other values are
+    returned as they are.
+    """
+    if not (isinstance(value, str) and value.startswith(FORMULA_START)):
+        return value
+    from openpyxl.cell import Cell
+
+    cell = Cell(ws, value=value)
+    cell.data_type = "s"
+    return cell
+
+
+def _append(ws, values: list) -> None:
+    """``ws.append(values)`` with every text cell kept as text (see :func:`safe_cell`)."""
+    ws.append([safe_cell(ws, v) for v in values])
+
+
 def write_register(project: Project, target: str | Path | IO[bytes], *, lang: str = "id",
                    region: str | None = None, sites=None, villages=None) -> dict[str, int]:
     """Write the register workbook to ``target`` (a path or a binary file).
@@ -162,18 +190,18 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     where = f"{region_name} ({project.region_code})" if project.region_code else region_name
     if region is not None and region != project.region_code:
         where += f" – {region}"
-    ws.append([f"{_t('title', lang)} – {where}"])
+    _append(ws, [f"{_t('title', lang)} – {where}"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
+    _append(ws, [f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
     if project.is_sample:
-        ws.append([_t("sample", lang)])
+        _append(ws, [_t("sample", lang)])
         ws.cell(ws.max_row, 1).font = Font(bold=True, color="B2182B")
-    ws.append([])
+    _append(ws, [])
     header = [_t("agency", lang), _t("year", lang),
               *[f"{phase_label(s, lang)} ({SITE_STATUS.label(s, lang)})"
                 if s != "proposed" else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
               _t("total", lang)]
-    ws.append(header)
+    _append(ws, header)
     head_row = ws.max_row
     for cell in ws[head_row]:
         cell.font = bold
@@ -183,17 +211,17 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
         columns=["agency", "year", *STATUS_ORDER, "total"])
     for r in summary.itertuples(index=False):
         year = None if r.year < 0 else int(r.year)
-        ws.append([r.agency, year if year is not None else _t("no_year", lang),
+        _append(ws, [r.agency, year if year is not None else _t("no_year", lang),
                    *[int(getattr(r, s)) for s in STATUS_ORDER], int(r.total)])
     counts = {s: int((table["status"] == s).sum()) for s in STATUS_ORDER}
-    ws.append([_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
+    _append(ws, [_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
                int(sum(counts.values()))])
     for cell in ws[ws.max_row]:
         cell.font = bold
     outside = int(table["village_kode"].isna().sum()) if len(table) else 0
     if outside:
-        ws.append([])
-        ws.append([f"{outside} {_t('outside', lang)}"])
+        _append(ws, [])
+        _append(ws, [f"{outside} {_t('outside', lang)}"])
     ws.freeze_panes = ws.cell(head_row + 1, 1)
     for i, width in enumerate((28, 16, 22, 22, 22, 12, 10), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -203,13 +231,13 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     headers = [(h_en if en else h_id) for _, h_id, h_en, _ in COLUMNS]
     for status in STATUS_ORDER:
         sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
-        sheet.append(headers)
+        _append(sheet, headers)
         for cell in sheet[1]:
             cell.font = bold
             cell.fill = head_fill
         rows = table[table["status"] == status]
         for rec in rows.itertuples(index=False):
-            sheet.append([_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
+            _append(sheet, [_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
         for i, (c, _, _, width) in enumerate(COLUMNS, start=1):
             letter = get_column_letter(i)
             sheet.column_dimensions[letter].width = width
