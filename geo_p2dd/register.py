@@ -20,53 +20,53 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from geo_p2dd.i18n import N_, gettext
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS
-from geo_p2dd.summary import NO_AGENCY, STATUS_ORDER, in_region, phase_label
+from geo_p2dd.style import STATUS_ORDER
+from geo_p2dd.summary import NO_AGENCY, in_region, phase_label
 
-# canonical column, Indonesian header, English header, width (characters)
-# The Indonesian headers are ones the importer recognises (see geo_p2dd.schema.SITES).
+# canonical column, header (an English msgid; the Indonesian headers are ones the importer
+# recognises, see geo_p2dd.schema.SITES), width (characters)
 COLUMNS = (
-    ("site_id", "ID", "ID", 34),
-    ("kind", "Jenis", "Kind", 14),
-    ("name", "Nama lokasi", "Name", 30),
-    ("village_kode", "Kode kampung", "Village code", 15),
-    ("village", "Kampung", "Village", 20),
-    ("kecamatan", "Kecamatan", "Kecamatan", 16),
-    ("status", "Status", "Status", 11),
-    ("agency", "OPD", "Agency", 20),
-    ("funding", "Sumber dana", "Funding", 14),
-    ("year", "Tahun", "Year", 7),
-    ("capacity_mbps", "Kapasitas Mbps", "Capacity Mbps", 10),
-    ("lat", "Lintang", "Latitude", 11),
-    ("lon", "Bujur", "Longitude", 11),
-    ("notes", "Keterangan", "Notes", 30),
-    ("operator", "Operator", "Operator", 14),
-    ("technology", "Teknologi", "Technology", 10),
-    ("service_radius_m", "Radius m", "Service radius m", 9),
-    ("height_m", "Tinggi m", "Height m", 9),
-    ("frequency_mhz", "Frekuensi MHz", "Frequency MHz", 10),
-    ("power_dbm", "Daya dBm", "Power dBm", 9),
+    ("site_id", N_("ID"), 34),
+    ("kind", N_("Kind"), 14),
+    ("name", N_("Name"), 30),
+    ("village_kode", N_("Village code"), 15),
+    ("village", N_("Village"), 20),
+    ("kecamatan", N_("Kecamatan"), 16),
+    ("status", N_("Status"), 11),
+    ("agency", N_("Agency"), 20),
+    ("funding", N_("Funding"), 14),
+    ("year", N_("Year"), 7),
+    ("capacity_mbps", N_("Capacity Mbps"), 10),
+    ("lat", N_("Latitude"), 11),
+    ("lon", N_("Longitude"), 11),
+    ("notes", N_("Notes"), 30),
+    ("operator", N_("Operator"), 14),
+    ("technology", N_("Technology"), 10),
+    ("service_radius_m", N_("Service radius m"), 9),
+    ("height_m", N_("Height m"), 9),
+    ("frequency_mhz", N_("Frequency MHz"), 10),
+    ("power_dbm", N_("Power dBm"), 9),
 )
 NUMERIC = {"year", "capacity_mbps", "lat", "lon", "service_radius_m", "height_m",
            "frequency_mhz", "power_dbm"}
-SHEET_SUMMARY = ("Ringkasan", "Summary")
+SHEET_SUMMARY = N_("Summary")
 TEXT = {
-    "title": ("Register infrastruktur konektivitas", "Connectivity infrastructure register"),
-    "made": ("Dibuat", "Made"),
-    "sample": ("SAMPEL: data fiktif, bukan tempat nyata", "SAMPLE: fictitious data, not a real "
-               "place"),
-    "agency": ("OPD", "Agency"),
-    "year": ("Tahun", "Year"),
-    "total": ("Jumlah", "Total"),
-    "no_year": ("(tahun tidak diisi)", "(year not given)"),
-    "outside": ("site di luar kampung wilayah ini (mis. menara di seberang batas)",
-                "sites outside the region's villages (e.g. towers across the border)"),
+    "title": N_("Connectivity infrastructure register"),
+    "made": N_("Made"),
+    "sample": N_("SAMPLE: fictitious data, not a real place"),
+    "agency": N_("Agency"),
+    "year": N_("Year"),
+    "total": N_("Total"),
+    "no_year": N_("(year not given)"),
+    "outside": N_("sites outside the region's villages (e.g. towers across the border)"),
 }
 
 
 def _t(key: str, lang: str) -> str:
-    return TEXT[key][1 if lang == "en" else 0]
+    return gettext(TEXT[key], lang)
 
 
 def register_table(project: Project, *, region: str | None = None, sites=None,
@@ -106,7 +106,7 @@ def register_table(project: Project, *, region: str | None = None, sites=None,
 
 def summary_by_agency_year(table: pd.DataFrame, lang: str = "id") -> pd.DataFrame:
     """Sites per agency and year (rows) and status (columns), with a total row."""
-    blank = NO_AGENCY[1 if lang == "en" else 0]
+    blank = gettext(NO_AGENCY, lang)
     agency = table["agency"].astype("string").str.strip().fillna("").replace("", blank)
     year = pd.to_numeric(table["year"], errors="coerce")
     key = pd.DataFrame({"agency": agency, "year": year.fillna(-1).astype(int),
@@ -178,12 +178,11 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     from openpyxl.utils import get_column_letter
 
     table = register_table(project, region=region, sites=sites, villages=villages)
-    en = lang == "en"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="D9E2EC")
     wb = Workbook()
     ws = wb.active
-    ws.title = SHEET_SUMMARY[1 if en else 0]
+    ws.title = gettext(SHEET_SUMMARY, lang)
 
     # -- summary sheet ------------------------------------------------------------------------
     region_name = project.config["project"].get("region_name") or project.name
@@ -228,7 +227,7 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     ws.row_dimensions[head_row].height = 30
 
     # -- one sheet per status -----------------------------------------------------------------
-    headers = [(h_en if en else h_id) for _, h_id, h_en, _ in COLUMNS]
+    headers = [gettext(header, lang) for _, header, _ in COLUMNS]
     for status in STATUS_ORDER:
         sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
         _append(sheet, headers)
@@ -238,7 +237,7 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
         rows = table[table["status"] == status]
         for rec in rows.itertuples(index=False):
             _append(sheet, [_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
-        for i, (c, _, _, width) in enumerate(COLUMNS, start=1):
+        for i, (c, _, width) in enumerate(COLUMNS, start=1):
             letter = get_column_letter(i)
             sheet.column_dimensions[letter].width = width
             if c in ("lat", "lon"):
