@@ -262,6 +262,16 @@ def test_pdf_endpoint(client, sample_project):
     assert "Kecamatan Long Sampel 99.01.02" in " ".join(pages)
 
 
+def test_head_draws_no_map(client, sample_project):
+    from web.context import load_view
+
+    response = client.head("/report/99.01.04/map.svg?lang=en")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    drawn = load_view(sample_project.path).extra.get("reports", {})
+    assert not [k for k in drawn if k[:3] == ("map", "99.01.04", "svg")]
+    assert client.head("/report/12.34/map.svg").status_code == 404
+
+
 def test_unknown_region_is_a_404_page(client):
     for url in ("/report/12.34", "/report/12.34.pdf", "/report/99.01/map.gif"):
         response = client.get(url)

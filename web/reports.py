@@ -133,7 +133,10 @@ def pdf(region: str):
 def map_image(region: str, fmt: str):
     if fmt not in MAP_TYPES:
         raise NotFoundError(f"maps are available as {', '.join(MAP_TYPES)}")
-    return Response(_map_bytes(_region(region), fmt), mimetype=MAP_TYPES[fmt],
+    code = _region(region)
+    if request.method == "HEAD":  # no map is drawn for a HEAD request
+        return Response(mimetype=MAP_TYPES[fmt])
+    return Response(_map_bytes(code, fmt), mimetype=MAP_TYPES[fmt],
                     headers={"Cache-Control": "private, max-age=300"})
 
 
