@@ -10,13 +10,15 @@
 Reports are in Bahasa Indonesia unless ``?lang=en``. The library renders them
 (:mod:`geo_p2dd.report`, :mod:`geo_p2dd.staticmap`, :mod:`geo_p2dd.register`);
 the PDF is laid out once per region, language, day and data version and kept in
-the project's cache (:func:`geo_p2dd.report.cached_pdf`), and a HEAD request
-never lays one out.
+the project's cache (:func:`geo_p2dd.report.cached_pdf`); at most
+:data:`PDF_WAITING` requests wait for layouts (others get 503 with Retry-After), and a
+HEAD request never lays one out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
@@ -33,6 +35,10 @@ bp = Blueprint("reports", __name__, url_prefix="/report", static_folder=str(STAT
 
 MAP_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Requests that may wait for PDF layouts at once (config REPORT_PDF_WAITING); more are told
+# to come back (503, Retry-After) so that a crowd asking for summaries leaves threads free.
+PDF_WAITING = 4
+PDF_RETRY_AFTER_S = 10
 
 
 def _lang() -> str:
@@ -114,7 +120,7 @@ def register_xlsx():
 
 @bp.get("/<region>.pdf")
 def pdf(region: str):
-    from geo_p2dd.report import cached_pdf
+    from geo_p2dd.report.cache import cache_path, cached_pdf
 
     code = _region(region)
     lang = _lang()
@@ -123,10 +129,28 @@ def pdf(region: str):
     if request.method == "HEAD":  # a link checker or a preview: never lay out a PDF for it
         return Response(mimetype="application/pdf", headers=headers)
     view = _analysed_view()
-    data = cached_pdf(view.project, code, lang=lang, today=dt.date.today().isoformat(),
-                      results=view.results, areas=view.areas, sites=view.sites,
-                      villages=view.villages)
+    today = dt.date.today().isoformat()
+    kept = cache_path(view.project, code, lang, today)
+    if kept.is_file():
+        return Response(kept.read_bytes(), mimetype="application/pdf", headers=headers)
+    waiting = _waiting_slots()
+    if not waiting.acquire(blocking=False):  # keep threads free for everything else
+        return Response(_("The summary is being prepared; please try again in a moment."),
+                        status=503, mimetype="text/plain",
+                        headers={"Retry-After": str(PDF_RETRY_AFTER_S)})
+    try:
+        data = cached_pdf(view.project, code, lang=lang, today=today, results=view.results,
+                          areas=view.areas, sites=view.sites, villages=view.villages)
+    finally:
+        waiting.release()
     return Response(data, mimetype="application/pdf", headers=headers)
+
+
+def _waiting_slots() -> threading.BoundedSemaphore:
+    """How many requests of this app may wait for PDF layouts at once."""
+    n = int(current_app.config.get("REPORT_PDF_WAITING", PDF_WAITING))
+    return current_app.extensions.setdefault("geo_p2dd.pdf_waiting",
+                                             threading.BoundedSemaphore(max(n, 1)))
 
 
 @bp.get("/<region>/map.<fmt>")
