@@ -26,6 +26,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TypeVar
 
+import geopandas as gpd
+import pandas as pd
+
 from geo_p2dd.project import CONFIG_NAME, LAYERS_NAME, Project
 from geo_p2dd.report.pdf import render_pdf
 
@@ -88,7 +91,9 @@ def cache_path(project: Project, region: str, lang: str, today: str,
 
 
 def cached_pdf(project: Project, region: str, *, lang: str = "id", today: str | None = None,
-               cache_dir: Path | None = None, **options) -> bytes:
+               cache_dir: Path | None = None, results: pd.DataFrame | None = None,
+               areas: pd.DataFrame | None = None, sites: gpd.GeoDataFrame | None = None,
+               villages: gpd.GeoDataFrame | None = None) -> bytes:
     """The PDF summary of ``region`` (a resolved code), laid out at most once per version.
 
     Parameters
@@ -101,8 +106,9 @@ def cached_pdf(project: Project, region: str, *, lang: str = "id", today: str | 
         ISO print date (default: today); a new day prints a new summary.
     cache_dir : Path, optional
         Directory of the cached PDFs (default: ``<project>/cache/summaries``).
-    **options
-        For :func:`geo_p2dd.report.pdf.render_pdf` (data already read).
+    results, areas, sites, villages : optional
+        The project's tables and layers when already read (they must be the project's
+        current data: the key is the data version on disk).
     """
     today = today or dt.date.today().isoformat()
     path = cache_path(project, region, lang, today, cache_dir)
@@ -113,7 +119,8 @@ def cached_pdf(project: Project, region: str, *, lang: str = "id", today: str | 
         if path.is_file():  # laid out by a flight that ended since we looked
             return path.read_bytes()
         with _LAYOUT_SLOTS:
-            data = render_pdf(project, region, lang=lang, today=today, **options)
+            data = render_pdf(project, region, lang=lang, today=today, results=results,
+                              areas=areas, sites=sites, villages=villages)
         _store(path, data)
         return data
 
