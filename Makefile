@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 SAMPLE := data/sample
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
-PO     := $(wildcard web/translations/*/*.po)
+PO     := $(wildcard web/translations/*/*.po geo_p2dd/translations/*/*.po)
 MO     := web/translations/id/LC_MESSAGES/messages.mo
 ASSETS := web/static/vendor/.installed
 
@@ -27,9 +27,11 @@ $(ASSETS): package.json package-lock.json web/assets.py | $(VENV)/.installed
 	$(PY) -m web.assets
 	touch $@
 
-# Indonesian message catalogue, compiled at install (never committed)
-$(MO): $(PO) web/i18n.py | $(VENV)/.installed
+# Indonesian message catalogues (the web app's and the library's), compiled at install
+# (never committed)
+$(MO): $(PO) web/i18n.py geo_p2dd/i18n.py | $(VENV)/.installed
 	$(PY) -m web.i18n
+	$(PY) -m geo_p2dd.i18n
 
 install: $(VENV)/.installed $(ASSETS) $(MO)
 
@@ -52,4 +54,5 @@ bench: install
 	$(PY) bench/zonal_national.py
 
 clean:
-	rm -rf $(VENV) $(SAMPLE) node_modules web/static/vendor $(MO)
+	rm -rf $(VENV) $(SAMPLE) node_modules web/static/vendor $(MO) \
+		geo_p2dd/translations/*/LC_MESSAGES

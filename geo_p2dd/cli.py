@@ -440,9 +440,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def report(project_dir, region, out, lang) -> None:
     """Write the printable A4 coverage summary of a kabupaten or kecamatan as PDF.
 
-    The same template as the web page /report/<region> (rendered by WeasyPrint):
-    headline figures, a map, the ranked gaps, a table per kecamatan, the
-    register by agency and status, and the data sources and thresholds.
+    The same summary as the web page /report/<region>, rendered by the library
+    (WeasyPrint; no web server involved): headline figures, a map, the ranked
+    gaps, a table per kecamatan, the register by agency and status, and the data
+    sources and thresholds.
 
     \b
     Example:
@@ -450,18 +451,13 @@ def report(project_dir, region, out, lang) -> None:
       geo-p2dd report --project data/sample --region 99.01.02 --out summary.pdf --lang en
     """
     from geo_p2dd.project import Project
-    from web import create_app
-    from web.reports import render_pdf
+    from geo_p2dd.report import render_pdf
 
     project = Project(_project_dir(project_dir))
     region = region or project.region_code
     if not region:
         raise GeoP2DDError("the project has no region code; name one with --region CODE")
-    # the web app renders the one template; the library itself never imports Flask
-    app = create_app({"PROJECT": str(project.path)})
-    with app.test_request_context(f"/report/{region}.pdf", query_string={"lang": lang}):
-        app.preprocess_request()
-        data = render_pdf(region)
+    data = render_pdf(project, region, lang=lang)
     path = Path(out)
     _write_atomic(path, data)
     click.echo(f"wrote the summary of {region} ({lang}) to {path} ({len(data) / 1e3:.0f} kB)")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
 from geo_p2dd.errors import NotFoundError
+from geo_p2dd.i18n import gettext
 from geo_p2dd.layers import normalise_code
 from geo_p2dd.project import Project
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS
@@ -26,22 +29,23 @@ def village_result(project: Project, kode: str) -> pd.Series:
 def explain_village(project: Project, kode: str, lang: str = "en") -> str:
     """Text explaining the village's class, score, rank and per-factor contributions."""
     row = village_result(project, kode)
-    en = lang == "en"
-    n = int(len(project.read_table("village_results")))
-    kec_n = int((project.read_table("village_results")["kecamatan_kode"]
-                 == row["kecamatan_kode"]).sum())
+    t = functools.partial(gettext, lang=lang)
+    table = project.read_table("village_results")
+    n = int(len(table))
+    kec_n = int((table["kecamatan_kode"] == row["kecamatan_kode"]).sum())
+    cls = GAP_CLASSES.label(row["gap_class"], lang)
+    if row["gap_class_planned"] != row["gap_class"]:
+        cls = t("%(now)s -> %(then)s after planned sites", now=cls,
+                then=GAP_CLASSES.label(row["gap_class_planned"], lang))
     lines = [
-        f"{row['kode']} {row['nama']} ({'kecamatan' if en else 'Kecamatan'} {row['kecamatan']})",
-        f"{'class' if en else 'kelas'}: {GAP_CLASSES.label(row['gap_class'], lang)}"
-        + (f" -> {GAP_CLASSES.label(row['gap_class_planned'], lang)} "
-           f"{'after planned sites' if en else 'setelah site rencana'}"
-           if row["gap_class_planned"] != row["gap_class"] else ""),
-        f"{'score' if en else 'skor'} {row['score']:.1f} / 100, rank {int(row['rank'])} of {n} "
-        f"{'in the project' if en else 'di proyek'}, {int(row['rank_kecamatan'])} of {kec_n} "
-        f"{'in its kecamatan' if en else 'di kecamatan'}",
+        t("%(kode)s %(nama)s (kecamatan %(kecamatan)s)", kode=row["kode"], nama=row["nama"],
+          kecamatan=row["kecamatan"]),
+        t("class: %(cls)s", cls=cls),
+        t("score %(score)s / 100, rank %(rank)s of %(n)s in the project, %(rank_kec)s of "
+          "%(n_kec)s in its kecamatan", score=f"{row['score']:.1f}", rank=int(row["rank"]),
+          n=n, rank_kec=int(row["rank_kecamatan"]), n_kec=kec_n),
         "",
-        f"{'factor':<34}{'value':>10}{'weight x value':>18}" if en else
-        f"{'faktor':<34}{'nilai':>10}{'bobot x nilai':>18}",
+        f"{t('factor'):<34}{t('value'):>10}{t('weight x value'):>18}",
     ]
     for f in FACTORS:
         if f"c_{f}" not in row.index or pd.isna(row[f"c_{f}"]):
@@ -51,28 +55,23 @@ def explain_village(project: Project, kode: str, lang: str = "en") -> str:
                      f"{row[f'c_{f}']:>18.1f}")
     lines.append(f"{'':<34}{'':>10}{row['score']:>18.1f}")
     lines.append("")
-    reasons = row["reasons_en" if en else "reasons_id"]
-    lines.append(("why: " if en else "alasan: ") + (reasons or "-"))
-    facts = [
-        f"people at settlements {row['people_located']:.0f}, unserved "
-        f"{row['people_unserved']:.0f}" if en else
-        f"penduduk di permukiman {row['people_located']:.0f}, belum terlayani "
-        f"{row['people_unserved']:.0f}",
-        f"public facilities unserved {int(row['facilities_unserved'])} of "
-        f"{int(row['facilities'])}" if en else
-        f"fasilitas publik belum terlayani {int(row['facilities_unserved'])} dari "
-        f"{int(row['facilities'])}",
-    ]
+    reasons = row["reasons_en" if lang == "en" else "reasons_id"]  # stored by the analysis
+    lines.append(t("why: %(reasons)s", reasons=reasons or "-"))
+    lines.append(t("people at settlements %(people)s, unserved %(unserved)s",
+                   people=f"{row['people_located']:.0f}",
+                   unserved=f"{row['people_unserved']:.0f}"))
+    lines.append(t("public facilities unserved %(n)s of %(total)s",
+                   n=int(row["facilities_unserved"]), total=int(row["facilities"])))
     if np.isfinite(row.get("dist_service_km", np.nan)):
-        facts.append(f"farthest settlement to an installed site or tower: "
-                     f"{row['dist_service_km']:.1f} km")
-    lines += facts
+        lines.append(t("farthest settlement to an installed site or tower: %(km)s km",
+                       km=f"{row['dist_service_km']:.1f}"))
     locs = project.read_table("location_results", required=False)
     if locs is not None:
         mine = locs[locs["village_kode"] == row["kode"]]
+        reason = "reason_id" if lang != "en" and "reason_id" in mine else "reason_en"
         lines.append("")
         for r in mine.itertuples():
             lines.append(f"  [{LOCATION_STATUS.label(r.status, lang)}] "
                          f"{LOCATION_KINDS.label(r.kind, lang)} {r.name}: "
-                         f"{r.reason_en if en or 'reason_id' not in mine else r.reason_id}")
+                         f"{getattr(r, reason)}")
     return "\n".join(lines)

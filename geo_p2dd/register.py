@@ -20,53 +20,53 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from geo_p2dd.i18n import N_, gettext
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS
-from geo_p2dd.summary import NO_AGENCY, STATUS_ORDER, in_region, phase_label
+from geo_p2dd.style import STATUS_ORDER
+from geo_p2dd.summary import NO_AGENCY, in_region, phase_label
 
-# canonical column, Indonesian header, English header, width (characters)
-# The Indonesian headers are ones the importer recognises (see geo_p2dd.schema.SITES).
+# canonical column, header (an English msgid; the Indonesian headers are ones the importer
+# recognises, see geo_p2dd.schema.SITES), width (characters)
 COLUMNS = (
-    ("site_id", "ID", "ID", 34),
-    ("kind", "Jenis", "Kind", 14),
-    ("name", "Nama lokasi", "Name", 30),
-    ("village_kode", "Kode kampung", "Village code", 15),
-    ("village", "Kampung", "Village", 20),
-    ("kecamatan", "Kecamatan", "Kecamatan", 16),
-    ("status", "Status", "Status", 11),
-    ("agency", "OPD", "Agency", 20),
-    ("funding", "Sumber dana", "Funding", 14),
-    ("year", "Tahun", "Year", 7),
-    ("capacity_mbps", "Kapasitas Mbps", "Capacity Mbps", 10),
-    ("lat", "Lintang", "Latitude", 11),
-    ("lon", "Bujur", "Longitude", 11),
-    ("notes", "Keterangan", "Notes", 30),
-    ("operator", "Operator", "Operator", 14),
-    ("technology", "Teknologi", "Technology", 10),
-    ("service_radius_m", "Radius m", "Service radius m", 9),
-    ("height_m", "Tinggi m", "Height m", 9),
-    ("frequency_mhz", "Frekuensi MHz", "Frequency MHz", 10),
-    ("power_dbm", "Daya dBm", "Power dBm", 9),
+    ("site_id", N_("ID"), 34),
+    ("kind", N_("Kind"), 14),
+    ("name", N_("Name"), 30),
+    ("village_kode", N_("Village code"), 15),
+    ("village", N_("Village"), 20),
+    ("kecamatan", N_("Kecamatan"), 16),
+    ("status", N_("Status"), 11),
+    ("agency", N_("Agency"), 20),
+    ("funding", N_("Funding"), 14),
+    ("year", N_("Year"), 7),
+    ("capacity_mbps", N_("Capacity Mbps"), 10),
+    ("lat", N_("Latitude"), 11),
+    ("lon", N_("Longitude"), 11),
+    ("notes", N_("Notes"), 30),
+    ("operator", N_("Operator"), 14),
+    ("technology", N_("Technology"), 10),
+    ("service_radius_m", N_("Service radius m"), 9),
+    ("height_m", N_("Height m"), 9),
+    ("frequency_mhz", N_("Frequency MHz"), 10),
+    ("power_dbm", N_("Power dBm"), 9),
 )
 NUMERIC = {"year", "capacity_mbps", "lat", "lon", "service_radius_m", "height_m",
            "frequency_mhz", "power_dbm"}
-SHEET_SUMMARY = ("Ringkasan", "Summary")
+SHEET_SUMMARY = N_("Summary")
 TEXT = {
-    "title": ("Register infrastruktur konektivitas", "Connectivity infrastructure register"),
-    "made": ("Dibuat", "Made"),
-    "sample": ("SAMPEL: data fiktif, bukan tempat nyata", "SAMPLE: fictitious data, not a real "
-               "place"),
-    "agency": ("OPD", "Agency"),
-    "year": ("Tahun", "Year"),
-    "total": ("Jumlah", "Total"),
-    "no_year": ("(tahun tidak diisi)", "(year not given)"),
-    "outside": ("site di luar kampung wilayah ini (mis. menara di seberang batas)",
-                "sites outside the region's villages (e.g. towers across the border)"),
+    "title": N_("Connectivity infrastructure register"),
+    "made": N_("Made"),
+    "sample": N_("SAMPLE: fictitious data, not a real place"),
+    "agency": N_("Agency"),
+    "year": N_("Year"),
+    "total": N_("Total"),
+    "no_year": N_("(year not given)"),
+    "outside": N_("sites outside the region's villages (e.g. towers across the border)"),
 }
 
 
 def _t(key: str, lang: str) -> str:
-    return TEXT[key][1 if lang == "en" else 0]
+    return gettext(TEXT[key], lang)
 
 
 def register_table(project: Project, *, region: str | None = None, sites=None,
@@ -106,7 +106,7 @@ def register_table(project: Project, *, region: str | None = None, sites=None,
 
 def summary_by_agency_year(table: pd.DataFrame, lang: str = "id") -> pd.DataFrame:
     """Sites per agency and year (rows) and status (columns), with a total row."""
-    blank = NO_AGENCY[1 if lang == "en" else 0]
+    blank = gettext(NO_AGENCY, lang)
     agency = table["agency"].astype("string").str.strip().fillna("").replace("", blank)
     year = pd.to_numeric(table["year"], errors="coerce")
     key = pd.DataFrame({"agency": agency, "year": year.fillna(-1).astype(int),
@@ -139,6 +139,34 @@ def _cell(column: str, value, lang: str):
     return text if text != "" else None
 
 
+# Text a spreadsheet program reads as a formula (or as the start of one) when typed in.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(ws, value):
+    """``value`` as written to a cell of ``ws``: text stays text, never a formula.
+
+    openpyxl turns any string starting with ``=`` into a live formula (a site
+    named ``=HYPERLINK("http://…","x")`` would become a link in the agency's
+    Excel). Text starting with one of :data:`FORMULA_START` becomes a cell
+    with an explicit string type instead, so it shows the literal text and an
+    export imports back unchanged (no quote prefix added). Other values are
+    returned as they are.
+    """
+    if not (isinstance(value, str) and value.startswith(FORMULA_START)):
+        return value
+    from openpyxl.cell import Cell
+
+    cell = Cell(ws, value=value)
+    cell.data_type = "s"
+    return cell
+
+
+def _append(ws, values: list) -> None:
+    """``ws.append(values)`` with every text cell kept as text (see :func:`safe_cell`)."""
+    ws.append([safe_cell(ws, v) for v in values])
+
+
 def write_register(project: Project, target: str | Path | IO[bytes], *, lang: str = "id",
                    region: str | None = None, sites=None, villages=None) -> dict[str, int]:
     """Write the register workbook to ``target`` (a path or a binary file).
@@ -150,30 +178,29 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     from openpyxl.utils import get_column_letter
 
     table = register_table(project, region=region, sites=sites, villages=villages)
-    en = lang == "en"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="D9E2EC")
     wb = Workbook()
     ws = wb.active
-    ws.title = SHEET_SUMMARY[1 if en else 0]
+    ws.title = gettext(SHEET_SUMMARY, lang)
 
     # -- summary sheet ------------------------------------------------------------------------
     region_name = project.config["project"].get("region_name") or project.name
     where = f"{region_name} ({project.region_code})" if project.region_code else region_name
     if region is not None and region != project.region_code:
         where += f" – {region}"
-    ws.append([f"{_t('title', lang)} – {where}"])
+    _append(ws, [f"{_t('title', lang)} – {where}"])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append([f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
+    _append(ws, [f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
     if project.is_sample:
-        ws.append([_t("sample", lang)])
+        _append(ws, [_t("sample", lang)])
         ws.cell(ws.max_row, 1).font = Font(bold=True, color="B2182B")
-    ws.append([])
+    _append(ws, [])
     header = [_t("agency", lang), _t("year", lang),
               *[f"{phase_label(s, lang)} ({SITE_STATUS.label(s, lang)})"
                 if s != "proposed" else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
               _t("total", lang)]
-    ws.append(header)
+    _append(ws, header)
     head_row = ws.max_row
     for cell in ws[head_row]:
         cell.font = bold
@@ -183,34 +210,34 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
         columns=["agency", "year", *STATUS_ORDER, "total"])
     for r in summary.itertuples(index=False):
         year = None if r.year < 0 else int(r.year)
-        ws.append([r.agency, year if year is not None else _t("no_year", lang),
+        _append(ws, [r.agency, year if year is not None else _t("no_year", lang),
                    *[int(getattr(r, s)) for s in STATUS_ORDER], int(r.total)])
     counts = {s: int((table["status"] == s).sum()) for s in STATUS_ORDER}
-    ws.append([_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
+    _append(ws, [_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
                int(sum(counts.values()))])
     for cell in ws[ws.max_row]:
         cell.font = bold
     outside = int(table["village_kode"].isna().sum()) if len(table) else 0
     if outside:
-        ws.append([])
-        ws.append([f"{outside} {_t('outside', lang)}"])
+        _append(ws, [])
+        _append(ws, [f"{outside} {_t('outside', lang)}"])
     ws.freeze_panes = ws.cell(head_row + 1, 1)
     for i, width in enumerate((28, 16, 22, 22, 22, 12, 10), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.row_dimensions[head_row].height = 30
 
     # -- one sheet per status -----------------------------------------------------------------
-    headers = [(h_en if en else h_id) for _, h_id, h_en, _ in COLUMNS]
+    headers = [gettext(header, lang) for _, header, _ in COLUMNS]
     for status in STATUS_ORDER:
         sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
-        sheet.append(headers)
+        _append(sheet, headers)
         for cell in sheet[1]:
             cell.font = bold
             cell.fill = head_fill
         rows = table[table["status"] == status]
         for rec in rows.itertuples(index=False):
-            sheet.append([_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
-        for i, (c, _, _, width) in enumerate(COLUMNS, start=1):
+            _append(sheet, [_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
+        for i, (c, _, width) in enumerate(COLUMNS, start=1):
             letter = get_column_letter(i)
             sheet.column_dimensions[letter].width = width
             if c in ("lat", "lon"):

@@ -1,8 +1,9 @@
 """Static maps of a region for printed summaries (matplotlib, Agg; no basemap).
 
 Villages are filled by gap class in a colour-blind-safe diverging palette
-(ColorBrewer RdBu, the same colours as the web map), with hatching on the two
-"no 4G" classes so the classes stay apart on a black-and-white printer.
+(ColorBrewer RdBu; colours and shapes from :mod:`geo_p2dd.style`, shared with the
+web map), with hatching on the two "no 4G" classes so the classes stay apart on a
+black-and-white printer.
 Kecamatan and kabupaten outlines, sites by status (shape and colour), the
 numbers of the ranked top gaps, a legend, a scale bar and a north arrow are
 drawn in the project's metric CRS, so distances on the map are true.
@@ -26,23 +27,21 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from geo_p2dd.errors import InputError
+from geo_p2dd.i18n import gettext
 from geo_p2dd.project import Project
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
-from geo_p2dd.summary import GAP_ORDER, STATUS_ORDER, in_region, resolve_region
+from geo_p2dd.style import (
+    CONTEXT_FILL,
+    GAP_COLOURS,
+    GAP_HATCH,
+    GAP_ORDER,
+    SITE_COLOURS,
+    SITE_MARKERS,
+    STATUS_ORDER,
+)
+from geo_p2dd.summary import in_region, resolve_region
 
-# Same colours as the web map (web/mapdata.py GAP_COLOURS): ColorBrewer RdBu, CB-safe.
-GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5de",
-               "served": "#2166ac", "unknown": "#bdbdbd"}
-# Hatching keeps "no signal" and "no 4G" apart from the blues in greyscale prints.
-GAP_HATCH = {"blank_spot": "////", "no_4g": "....", "partial_4g": None, "served": None,
-             "unknown": None}
-SITE_STYLE = {  # marker, face colour (web/mapdata.py SITE_COLOURS), size (pt)
-    "installed": ("o", "#1b7837", 6.5),
-    "in_progress": ("^", "#5aae61", 7.5),
-    "planned": ("s", "#9970ab", 6.0),
-    "proposed": ("D", "#762a83", 5.5),
-}
-CONTEXT_FILL = "#eeeeee"
+SITE_STYLE = {s: (marker, SITE_COLOURS[s], size) for s, (marker, size) in SITE_MARKERS.items()}
 MM = 1 / 25.4
 FORMATS = ("png", "svg")
 
@@ -91,7 +90,8 @@ def _north_arrow(ax, bounds, lang: str) -> None:
     ax.annotate("", xy=(x, y + length), xytext=(x, y),
                 arrowprops={"arrowstyle": "-|>,head_length=0.6,head_width=0.3", "lw": 1.2,
                             "color": "black"}, zorder=10)
-    ax.text(x, y + length * 1.1, "U" if lang != "en" else "N", ha="center", va="bottom",
+    # TRANSLATORS: the letter of the north arrow ("U" for utara)
+    ax.text(x, y + length * 1.1, gettext("N", lang), ha="center", va="bottom",
             fontsize=8, fontweight="bold", zorder=10,
             path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")])
 
@@ -247,27 +247,24 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
             for st in STATUS_ORDER]
         other_handles = [
             Line2D([], [], color="#243b53", linewidth=0.9,
-                   label="Batas kecamatan" if lang != "en" else "Kecamatan boundary"),
+                   label=gettext("Kecamatan boundary", lang)),
         ]
         if len(ranked):
             other_handles.append(Line2D(
                 [], [], linestyle="none", marker="o", markersize=8, markerfacecolor="white",
                 markeredgecolor="black", markeredgewidth=0.6,
-                label=(f"1–{len(ranked)}: peringkat kesenjangan" if lang != "en"
-                       else f"1–{len(ranked)}: gap rank")))
+                label=gettext("1–%(n)s: gap rank", lang, n=len(ranked))))
         if len(other):
             other_handles.append(Patch(facecolor=CONTEXT_FILL, edgecolor="#bdbdbd",
-                                       linewidth=0.3, label="Kampung lain" if lang != "en"
-                                       else "Other villages"))
+                                       linewidth=0.3, label=gettext("Other villages", lang)))
         legend_ax = fig.add_axes((0, 0, 1, (legend_mm - 1) / height_mm))
         legend_ax.set_axis_off()
-        titles = (("Kelas kampung", "Village class"),
-                  ("Titik layanan (register)", "Sites (register)"), ("", ""))
+        titles = (gettext("Village class", lang), gettext("Sites (register)", lang), "")
         for x, handles, title in ((0.0, class_handles, titles[0]),
                                   (0.36, site_handles, titles[1]),
                                   (0.66, other_handles, titles[2])):
             leg = legend_ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(x, 1.0),
-                                   fontsize=7, title=title[1] if lang == "en" else title[0],
+                                   fontsize=7, title=title,
                                    title_fontsize=7.5, frameon=False, handlelength=1.6,
                                    handleheight=1.1, borderaxespad=0.2, labelspacing=0.3,
                                    alignment="left")

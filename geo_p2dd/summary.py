@@ -26,39 +26,38 @@ import numpy as np
 import pandas as pd
 
 from geo_p2dd.errors import NotFoundError
+from geo_p2dd.i18n import N_, gettext
 from geo_p2dd.layers import normalise_code
 from geo_p2dd.project import Project
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
+from geo_p2dd.style import GAP_ORDER, STATUS_ORDER
 
-GAP_ORDER = ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
-STATUS_ORDER = ("installed", "in_progress", "planned", "proposed")
 LEVELS = {1: "provinsi", 2: "kabupaten", 3: "kecamatan"}
 
 # The words Indonesian reports use for the register's statuses.
 STATUS_PHASE = {
-    "installed": ("Sudah dilaksanakan", "Done"),
-    "in_progress": ("Sedang dilaksanakan", "Under way"),
-    "planned": ("Akan dilaksanakan", "Planned"),
-    "proposed": ("Usulan", "Proposed"),
+    "installed": N_("Done"),
+    "in_progress": N_("Under way"),
+    "planned": N_("Planned"),
+    "proposed": N_("Proposed"),
 }
-NO_AGENCY = ("(OPD tidak diisi)", "(agency not given)")
+NO_AGENCY = N_("(agency not given)")
 
 SOURCE_LABELS = {
-    "villages": ("Batas kampung/desa", "Village boundaries"),
-    "kecamatan": ("Batas kecamatan", "Kecamatan boundaries"),
-    "kabupaten": ("Batas kabupaten", "Kabupaten boundaries"),
-    "population_table": ("Penduduk per kampung", "Population per village"),
-    "population": ("Grid penduduk", "Population grid"),
-    "dem": ("Elevasi (DEM)", "Elevation (DEM)"),
-    "locations": ("Lokasi permukiman dan fasilitas", "Settlements and facilities"),
-    "sites": ("Register infrastruktur / menara", "Infrastructure register / towers"),
+    "villages": N_("Village boundaries"),
+    "kecamatan": N_("Kecamatan boundaries"),
+    "kabupaten": N_("Kabupaten boundaries"),
+    "population_table": N_("Population per village"),
+    "population": N_("Population grid"),
+    "dem": N_("Elevation (DEM)"),
+    "locations": N_("Settlements and facilities"),
+    "sites": N_("Infrastructure register / towers"),
 }
 
 
 def phase_label(status: str, lang: str = "id") -> str:
     """"Sudah dilaksanakan" / "Done" ... for a site status id."""
-    label_id, label_en = STATUS_PHASE[status]
-    return label_en if lang == "en" else label_id
+    return gettext(STATUS_PHASE[status], lang)
 
 
 @dataclass(frozen=True)
@@ -280,14 +279,14 @@ def register_by_agency(sites: pd.DataFrame | None, lang: str = "id") -> pd.DataF
         return pd.DataFrame(columns=cols)
     agency = sites["agency"].astype("string").str.strip() if "agency" in sites.columns else \
         pd.Series("", index=sites.index, dtype="string")
-    blank = NO_AGENCY[1] if lang == "en" else NO_AGENCY[0]
+    blank = gettext(NO_AGENCY, lang)
     agency = agency.fillna("").replace("", blank)
     table = pd.crosstab(agency, sites["status"]).reindex(columns=list(STATUS_ORDER),
                                                          fill_value=0)
     table["total"] = table.sum(axis=1)
     table = table.reset_index(names="agency")
     table = table.sort_values(["total", "agency"], ascending=[False, True], kind="mergesort")
-    total = {"agency": "Total" if lang == "en" else "Jumlah",
+    total = {"agency": gettext("Total", lang),
              **{c: int(table[c].sum()) for c in (*STATUS_ORDER, "total")}}
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     for c in (*STATUS_ORDER, "total"):
@@ -307,10 +306,9 @@ def provenance(project: Project, lang: str = "id") -> list[dict]:
     out = []
     for key, entry in project.config.get("sources", {}).items():
         base = key.split(":", 1)[0]
-        labels = SOURCE_LABELS.get(base)
-        label = (labels[1] if lang == "en" else labels[0]) if labels else key
+        label = gettext(SOURCE_LABELS[base], lang) if base in SOURCE_LABELS else key
         if key.startswith("coverage"):  # coverage_<operator>_<technology>
-            label = "Coverage" if lang == "en" else "Cakupan sinyal"
+            label = gettext("Coverage", lang)
         out.append({"key": key, "label": label,
                     "file": Path(str(entry.get("file", ""))).name,
                     "licence": entry.get("licence", ""),

@@ -71,6 +71,8 @@ def test_explain_in_indonesian(tiny):
     assert lines[1] == "kelas: Data sinyal belum ada -> Terlayani 4G setelah site rencana"
     assert set(factor_lines(text, "id")) == set(FACTORS)
     assert "alasan: -" in text  # score 0: no reason
+    assert lines[2].startswith("skor 0.0 / 100, peringkat ") and " dari 5 di proyek, " in lines[2]
+    assert "penduduk di permukiman " in text and "fasilitas publik belum terlayani " in text
     assert "[Belum diketahui] Permukiman E1" in text
 
 

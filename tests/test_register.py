@@ -19,6 +19,12 @@ from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.register import COLUMNS, register_table, write_register
 
 SHEETS = ["Ringkasan", "Terpasang", "Proses", "Rencana", "Usulan"]
+# the Indonesian headers agencies use (and the importer recognises), in the sheets' order
+HEADERS_ID = [
+    "ID", "Jenis", "Nama lokasi", "Kode kampung", "Kampung", "Kecamatan", "Status", "OPD",
+    "Sumber dana", "Tahun", "Kapasitas Mbps", "Lintang", "Bujur", "Keterangan", "Operator",
+    "Teknologi", "Radius m", "Tinggi m", "Frekuensi MHz", "Daya dBm"
+]
 STATUS_SHEET = {"installed": "Terpasang", "in_progress": "Proses", "planned": "Rencana",
                 "proposed": "Usulan"}
 
@@ -43,7 +49,8 @@ def test_workbook_has_a_summary_and_one_sheet_per_status(workbook, sample_projec
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == SHEETS
     sites = _sites(sample_project)
-    header = [h for _, h, _, _ in COLUMNS]
+    header = HEADERS_ID
+    assert len(header) == len(COLUMNS)
     for status, sheet in STATUS_SHEET.items():
         rows = _rows(wb[sheet])
         assert list(rows[0]) == header
@@ -231,3 +238,31 @@ def test_empty_register(project, tmp_path):
     wb = openpyxl.load_workbook(tmp_path / "empty.xlsx")
     assert wb.sheetnames == SHEETS
     assert np.all([wb[s].max_row == 1 for s in SHEETS[1:]])
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_text_that_looks_like_a_formula_stays_text(sample_project, tmp_path, lang):
+    """A site named =HYPERLINK(...) must not become a live formula in the workbook."""
+    sites = _sites(sample_project)
+    evil = {"name": '=HYPERLINK("http://example.com/x","klik")', "agency": "+cmd|' /C calc'!A0",
+            "notes": "@SUM(1+1)", "operator": "-2+3", "funding": None}
+    first = sites.index[0]
+    for column, value in evil.items():
+        sites[column] = sites[column].astype(object)
+        sites.loc[first, column] = value
+    sites.loc[sites.index[1], "name"] = "\tTAB"
+    sites.loc[sites.index[2], "name"] = "\r=1+1"
+    path = tmp_path / "register.xlsx"
+    write_register(sample_project, path, lang=lang, sites=sites)
+    wb = openpyxl.load_workbook(path)
+    # XML stores a carriage return as a line feed; the text is otherwise literal
+    texts = {v for v in evil.values() if v} | {"\tTAB", "\n=1+1"}
+    seen = {}
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if cell.value in texts:
+                    seen[cell.value] = cell.data_type
+    assert set(seen) == texts  # every one written as its literal text
+    assert set(seen.values()) == {"s"}

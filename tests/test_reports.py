@@ -1,5 +1,5 @@
-"""Tests for the printable summaries (web/reports.py, templates/reports/, report.css)
-and the ``geo-p2dd report`` command.
+"""Tests for the printable summaries: the library's renderer (geo_p2dd.report, its template
+and report.css), the web pages (web/reports.py) and the ``geo-p2dd report`` command.
 
 PDFs are read back with pypdf; the figures they must show are computed here from
 the stored tables with pyogrio and pandas, never through geo_p2dd.summary.
@@ -8,10 +8,17 @@ the stored tables with pyogrio and pandas, never through geo_p2dd.summary.
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -99,13 +106,11 @@ def client(app):
     return app.test_client()
 
 
-def test_kabupaten_pdf(app, sample_project):
+def test_kabupaten_pdf(sample_project):
     """The sample kabupaten summary, laid out once (one test, so one render per run)."""
-    from web.reports import render_document
+    from geo_p2dd.report import render_document
 
-    with app.test_request_context("/report/99.01.pdf"):
-        app.preprocess_request()
-        doc = render_document("99.01")
+    doc = render_document(sample_project, "99.01")
     pdf = doc.write_pdf()
     _save_pngs(pdf, "report_sample_99.01")
     villages, areas, sites = _tables(sample_project)
@@ -186,15 +191,14 @@ def _row_pages(doc):
     return rows, headers
 
 
-def test_long_tables_repeat_their_header(app):
+def test_long_tables_repeat_their_header(sample_project):
     """On small pages the tables must split: rows stay whole and the header repeats."""
     from weasyprint import CSS
 
-    from web.reports import render_document
+    from geo_p2dd.report import render_document
 
-    with app.test_request_context("/report/99.01.02.pdf"):
-        app.preprocess_request()
-        doc = render_document("99.01.02", stylesheets=[CSS(string="@page { size: A6 !important }")])
+    doc = render_document(sample_project, "99.01.02",
+                          stylesheets=[CSS(string="@page { size: A6 !important }")])
     rows, headers = _row_pages(doc)
     assert all(len(pages) == 1 for pages in rows.values())
     split = [pages for pages in headers.values() if len(pages) > 1]
@@ -224,14 +228,15 @@ def test_html_report_with_print_stylesheet(client):
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     assert '<html lang="id">' in html
-    assert 'href="/static/report.css"' in html
+    assert 'href="/report/static/report.css"' in html
+    assert ".sw-blank_spot { background-color:#b2182b; }" in html  # colours from geo_p2dd.style
     assert "Kecamatan Batu Contoh" in html and "Penduduk belum terlayani" in html
     assert 'href="/report/99.01.03.pdf?lang=id"' in html
     img = re.search(r'<img src="([^"]+)"', html).group(1)
     assert img.startswith("/report/99.01.03/map.png")
     png = client.get(img.replace("&amp;", "&"))
     assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
-    with client.get("/static/report.css") as static:  # a file response: close it
+    with client.get("/report/static/report.css") as static:  # a file response: close it
         css = static.get_data(as_text=True)
     for rule in ("size: A4", "display: table-header-group", "break-inside: avoid",
                  "@media print"):
@@ -256,6 +261,16 @@ def test_pdf_endpoint(client, sample_project):
     _check_headline(pages[0], villages[villages["kecamatan_kode"] == "99.01.02"])
     assert all("SAMPEL – data fiktif" in p for p in pages)
     assert "Kecamatan Long Sampel 99.01.02" in " ".join(pages)
+
+
+def test_head_draws_no_map(client, sample_project):
+    from web.context import load_view
+
+    response = client.head("/report/99.01.04/map.svg?lang=en")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    drawn = load_view(sample_project.path).extra.get("reports", {})
+    assert not [k for k in drawn if k[:3] == ("map", "99.01.04", "svg")]
+    assert client.head("/report/12.34/map.svg").status_code == 404
 
 
 def test_unknown_region_is_a_404_page(client):
@@ -329,6 +344,138 @@ def test_report_command(sample_project, tmp_path):
                                     "--region", "99.07", "--out", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 1 and "choose one of" in bad.output
     assert not (tmp_path / "x.pdf").exists()
+
+
+# -- the library renders without the web app --------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+# A CLI run in which the web framework cannot be imported at all.
+NO_FLASK = """
+import sys
+
+class NoWeb:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("flask", "flask_babel", "werkzeug", "web"):
+            raise ImportError(f"the library imported {name}")
+
+sys.meta_path.insert(0, NoWeb())
+from geo_p2dd.cli import main
+main(sys.argv[1:], prog_name="geo-p2dd")
+"""
+
+
+def test_report_command_never_imports_flask(sample_project, tmp_path):
+    blocked = subprocess.run([sys.executable, "-c", NO_FLASK.replace(
+        "from geo_p2dd.cli import main\nmain(sys.argv[1:], prog_name=\"geo-p2dd\")",
+        "import flask")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "the library imported flask" in blocked.stderr  # the blocker works
+    out = tmp_path / "ringkasan.pdf"
+    result = subprocess.run(
+        [sys.executable, "-c", NO_FLASK, "report", "--project", str(sample_project.path),
+         "--region", "99.01.04", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "wrote the summary of 99.01.04 (id)" in result.stdout
+    pdf = out.read_bytes()
+    _assert_a4(pdf)
+    pages = _pages(pdf)
+    villages, areas, _ = _tables(sample_project)
+    name = areas.loc[areas["kode"] == "99.01.04", "nama"].iloc[0]
+    assert f"Kecamatan {name}" in pages[0] and "kode 99.01.04" in pages[0]
+    _check_headline(pages[0], villages[villages["kecamatan_kode"] == "99.01.04"])
+
+
+def test_every_library_text_has_an_indonesian_translation():
+    """msgids of the library's code and summary template all appear in geo_p2dd/translations/id."""
+    from babel.messages.extract import extract_from_dir
+
+    from geo_p2dd import i18n
+
+    root = ROOT / "geo_p2dd"
+    method_map = [("**.py", "python"), ("report/templates/**.html", "jinja2")]
+    used = {m[2] if isinstance(m[2], str) else m[2][0]
+            for m in extract_from_dir(str(root), method_map=method_map,
+                                      keywords={"_": None, "gettext": None, "N_": None})}
+    have = {m.id for m in i18n.merged_catalogue(i18n.TRANSLATIONS / "id") if m.id and m.string}
+    assert len(used) > 100
+    missing = sorted(u for u in used if u and u not in have)
+    assert missing == [], f"untranslated: {missing[:10]}"
+    assert i18n.gettext("People without service", "id") == "Penduduk belum terlayani"
+    assert i18n.gettext("People without service", "en") == "People without service"
+
+
+def test_numbers_follow_the_language():
+    from geo_p2dd.i18n import format_int, format_km, format_pct
+
+    assert (format_int(12345.4, "id"), format_int(12345.4, "en")) == ("12.345", "12,345")
+    assert (format_pct(0.1234, "id", 1), format_pct(0.1234, "en", 1)) == ("12,3%", "12.3%")
+    assert format_km(3.25, "id") == "3,2 km" and format_int(float("nan"), "id") == "–"
+
+
+# -- one layout per summary, however many ask ----------------------------------------------
+
+def test_concurrent_requests_lay_out_the_pdf_once(sample_project, tmp_path):
+    from geo_p2dd.report import cached_pdf
+    from geo_p2dd.report.pdf import RENDERS
+
+    start = threading.Barrier(8)
+
+    def ask(_):
+        start.wait()
+        return cached_pdf(sample_project, "99.01.01", lang="en", today="2026-01-02",
+                          cache_dir=tmp_path)
+
+    before = RENDERS.value
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ask, range(8)))
+    assert RENDERS.value - before == 1
+    assert len(set(results)) == 1 and results[0][:5] == b"%PDF-"
+    assert len(list(tmp_path.glob("*.pdf"))) == 1
+    # kept on disk: asked again, nothing is laid out
+    assert cached_pdf(sample_project, "99.01.01", lang="en", today="2026-01-02",
+                      cache_dir=tmp_path) == results[0]
+    assert RENDERS.value - before == 1
+
+
+def test_web_pdf_is_laid_out_once_and_never_for_head(sample_copy, live_server_factory):
+    """8 requests at once on a 4-thread server that lets 2 wait: one layout, shared; the
+    requests that cannot wait are told to come back (503, Retry-After), leaving threads free."""
+    from geo_p2dd.report.pdf import RENDERS
+
+    server = live_server_factory(sample_copy.path, REPORT_PDF_WAITING=2)
+    url = server.url + "/report/99.01.05.pdf"
+    before = RENDERS.value
+    head = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=60)
+    assert head.status == 200 and head.headers["Content-Type"] == "application/pdf"
+    assert RENDERS.value == before
+    start = threading.Barrier(8)
+
+    def get(_):
+        start.wait()
+        try:
+            with urllib.request.urlopen(url, timeout=300) as response:
+                return response.read()
+        except urllib.error.HTTPError as err:
+            assert err.code == 503 and int(err.headers["Retry-After"]) > 0
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(get, range(8)))
+    assert RENDERS.value - before == 1
+    pdfs = [b for b in bodies if b is not None]
+    assert len(pdfs) >= 2 and None in bodies
+    assert len(set(pdfs)) == 1 and pdfs[0][:5] == b"%PDF-"
+    cached = list((sample_copy.path / "cache" / "summaries").glob("summary_990105_*.pdf"))
+    assert len(cached) == 1
+    # new data, new summary (and the old one is dropped)
+    layers = sample_copy.layers_path
+    os.utime(layers, ns=(layers.stat().st_atime_ns, layers.stat().st_mtime_ns + 10**9))
+    assert urllib.request.urlopen(url, timeout=300).read()[:5] == b"%PDF-"
+    assert RENDERS.value - before == 2
+    assert list((sample_copy.path / "cache" / "summaries").glob("summary_990105_*.pdf")) \
+        not in ([], cached)
 
 
 # -- real data -------------------------------------------------------------------------------

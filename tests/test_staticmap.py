@@ -12,7 +12,9 @@ from conftest import ARTIFACTS
 from PIL import Image
 
 from geo_p2dd.errors import InputError, NotFoundError
-from geo_p2dd.staticmap import GAP_COLOURS, SITE_STYLE, _nice_length, render_map
+from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
+from geo_p2dd.staticmap import SITE_STYLE, _nice_length, render_map
+from geo_p2dd.style import GAP_COLOURS, GAP_ORDER, SITE_COLOURS, STATUS_ORDER
 
 
 def _rgb(hex_colour: str) -> np.ndarray:
@@ -93,3 +95,12 @@ def test_unknown_format_and_region(sample_project):
                                                   (3_000, 500)])
 def test_scale_bar_length_is_round(span_m, expected):
     assert _nice_length(span_m) == expected
+
+
+def test_one_style_for_every_map():
+    """The static map, the summary and the web map draw from geo_p2dd.style."""
+    from web import mapdata
+
+    assert GAP_ORDER == GAP_CLASSES.ids and STATUS_ORDER == SITE_STATUS.ids
+    assert mapdata.GAP_COLOURS is GAP_COLOURS and mapdata.SITE_COLOURS is SITE_COLOURS
+    assert {s: colour for s, (_, colour, _) in SITE_STYLE.items()} == SITE_COLOURS

@@ -8,7 +8,6 @@ install time into ``web/translations/id/LC_MESSAGES/messages.mo``
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import current_app, request
+
+from geo_p2dd import i18n as numbers  # the one home of number formats (Babel)
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 LANG_COOKIE = "lang"
@@ -61,48 +62,20 @@ def _lang() -> str:
     return g.get("lang") or current_app.config["DEFAULT_LANGUAGE"]
 
 
-@functools.lru_cache(maxsize=8)
-def _symbols(lang: str) -> tuple[str, str]:
-    """Group and decimal separators of a locale ("." and "," for Indonesian)."""
-    from babel.numbers import get_decimal_symbol, get_group_symbol
-
-    return get_group_symbol(lang), get_decimal_symbol(lang)
-
-
-def _missing(value) -> bool:
-    try:
-        return value is None or value != value
-    except (TypeError, ValueError):
-        return True
-
-
-def _localise(text: str, lang: str) -> str:
-    group, decimal = _symbols(lang)
-    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
-
-
 def format_int(value) -> str:
     """12.345 in Indonesian, 12,345 in English; '–' for missing values."""
-    if _missing(value):
-        return "–"
-    try:
-        return _localise(f"{round(float(value)):,}", _lang())
-    except (TypeError, ValueError):
-        return "–"
+    return numbers.format_int(value, _lang())
 
 
 def format_pct(value, digits: int = 0) -> str:
     """A share 0..1 as a percentage in the locale's format."""
-    if _missing(value):
-        return "–"
-    return _localise(f"{100 * float(value):,.{digits}f}", _lang()) + "%"
+    return numbers.format_pct(value, _lang(), digits)
 
 
 def format_km(value) -> str:
     """A distance in km with one decimal in the locale's format."""
-    if _missing(value):
-        return "–"
-    return _localise(f"{float(value):,.1f}", _lang()) + " km"
+    return numbers.format_km(value, _lang())
+
 
 if __name__ == "__main__":  # pragma: no cover
     for path in compile_catalogues():

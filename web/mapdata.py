@@ -17,6 +17,7 @@ import shapely
 
 from geo_p2dd.codes import in_region as code_matches
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from geo_p2dd.style import GAP_COLOURS, LOCATION_COLOURS, SITE_COLOURS  # noqa: F401 (web.maps)
 from web.context import ProjectView
 from web.i18n import format_int, format_km, format_pct
 
@@ -24,8 +25,6 @@ MAX_EMBEDDED_VILLAGES = 3000  # above this the map shows aggregates and loads vi
 MAX_BBOX_FEATURES = 8000
 VILLAGE_MIN_ZOOM = 10
 
-GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5de",
-               "served": "#2166ac", "unknown": "#bdbdbd"}
 SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
               (80, "#bd0026")]
 SHARE_BINS = [(0.0, "#fee5d9"), (0.2, "#fcae91"), (0.4, "#fb6a4a"), (0.6, "#de2d26"),
@@ -43,10 +42,6 @@ def share_colour(share) -> str:
     return colour
 
 
-LOCATION_COLOURS = {"served": "#2166ac", "weak": "#f4a582", "unserved": "#b2182b",
-                    "unknown": "#969696"}
-SITE_COLOURS = {"installed": "#1b7837", "in_progress": "#5aae61", "planned": "#9970ab",
-                "proposed": "#762a83"}
 SITE_LETTERS = {"starlink": "S", "bts": "B", "vsat": "V", "wifi": "W", "fiber": "F"}
 
 
