@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from geo_p2dd.i18n import N_, gettext
+from geo_p2dd.io.cells import xlsx_cell
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS
 from geo_p2dd.style import STATUS_ORDER
@@ -139,32 +140,9 @@ def _cell(column: str, value, lang: str):
     return text if text != "" else None
 
 
-# Text a spreadsheet program reads as a formula (or as the start of one) when typed in.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(ws, value):
-    """``value`` as written to a cell of ``ws``: text stays text, never a formula.
-
-    openpyxl turns any string starting with ``=`` into a live formula (a site
-    named ``=HYPERLINK("http://…","x")`` would become a link in the agency's
-    Excel). Text starting with one of :data:`FORMULA_START` becomes a cell
-    with an explicit string type instead, so it shows the literal text and an
-    export imports back unchanged (no quote prefix added). Other values are
-    returned as they are.
-    """
-    if not (isinstance(value, str) and value.startswith(FORMULA_START)):
-        return value
-    from openpyxl.cell import Cell
-
-    cell = Cell(ws, value=value)
-    cell.data_type = "s"
-    return cell
-
-
 def _append(ws, values: list) -> None:
-    """``ws.append(values)`` with every text cell kept as text (see :func:`safe_cell`)."""
-    ws.append([safe_cell(ws, v) for v in values])
+    """``ws.append(values)``, text that looks like a formula kept as text (see ``xlsx_cell``)."""
+    ws.append([xlsx_cell(ws, v) for v in values])
 
 
 def write_register(project: Project, target: str | Path | IO[bytes], *, lang: str = "id",

@@ -10,7 +10,10 @@ show as text and never evaluate.
 Numbers stay numbers: only text cells are touched, and text that is a plain
 number (``-0.5``, ``+62``, ``-1e3``) is left as it is, since it cannot be a
 formula. Use :func:`safe_cell` for one value and :func:`neutralise_frame` for
-every text column of a table, for every CSV or XLSX the project writes.
+every text column of a table, for every CSV the project writes. In XLSX there
+is a better way, :func:`xlsx_cell`: the cell is written with an explicit string
+type, so it shows the literal text and an exported register imports back
+unchanged (no quote added).
 """
 
 from __future__ import annotations
@@ -87,3 +90,26 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
             fixed[risky.to_numpy(bool)] = col[risky.to_numpy(bool)].map(safe_cell)
             out[column] = fixed
     return out
+
+
+def xlsx_cell(ws, value: object) -> object:
+    """``value`` ready for ``ws.append``: text that looks like a formula stays text.
+
+    openpyxl turns any string starting with ``=`` into a live formula. Text
+    starting with one of :data:`FORMULA_STARTS` becomes a cell with an explicit
+    string type instead; other values are returned as they are.
+
+    Parameters
+    ----------
+    ws : openpyxl.worksheet.worksheet.Worksheet
+        The sheet the value goes to.
+    value : object
+        Any cell value.
+    """
+    if not (isinstance(value, str) and value.startswith(FORMULA_STARTS)):
+        return value
+    from openpyxl.cell import Cell
+
+    cell = Cell(ws, value=value)
+    cell.data_type = "s"
+    return cell
