@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from geo_p2dd.i18n import N_, gettext
+from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.io.cells import xlsx_cell
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS
@@ -140,96 +141,109 @@ def _cell(column: str, value, lang: str):
     return text if text != "" else None
 
 
-def _append(ws, values: list) -> None:
-    """``ws.append(values)``, text that looks like a formula kept as text (see ``xlsx_cell``)."""
-    ws.append([xlsx_cell(ws, v) for v in values])
+def _row(ws, values: list, *, font=None, fill=None, formats: dict[int, str] | None = None,
+         ) -> list:
+    """One row for a write-only sheet: styled cells where asked, formula-like text as text."""
+    from openpyxl.cell import Cell, WriteOnlyCell
+
+    out = []
+    for i, value in enumerate(values):
+        cell = xlsx_cell(ws, value)
+        styled = font is not None or fill is not None or (
+            formats is not None and i in formats and value is not None)
+        if styled:
+            if not isinstance(cell, Cell):
+                cell = WriteOnlyCell(ws, value=value)
+            if font is not None:
+                cell.font = font
+            if fill is not None:
+                cell.fill = fill
+            if formats is not None and i in formats:
+                cell.number_format = formats[i]
+        out.append(cell)
+    return out
 
 
 def write_register(project: Project, target: str | Path | IO[bytes], *, lang: str = "id",
                    region: str | None = None, sites=None, villages=None) -> dict[str, int]:
     """Write the register workbook to ``target`` (a path or a binary file).
 
+    The workbook is written row by row (openpyxl's write-only mode), so memory
+    grows with the register table, not with the number of spreadsheet cells: a
+    register of 740,000 sites took 6 GB the other way.
+
     Returns the number of sites written per status (the status sheets' rows).
     """
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.dimensions import RowDimension
 
     table = register_table(project, region=region, sites=sites, villages=villages)
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="D9E2EC")
-    wb = Workbook()
-    ws = wb.active
-    ws.title = gettext(SHEET_SUMMARY, lang)
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(gettext(SHEET_SUMMARY, lang))
 
     # -- summary sheet ------------------------------------------------------------------------
     region_name = project.config["project"].get("region_name") or project.name
     where = f"{region_name} ({project.region_code})" if project.region_code else region_name
     if region is not None and region != project.region_code:
         where += f" – {region}"
-    _append(ws, [f"{_t('title', lang)} – {where}"])
-    ws["A1"].font = Font(bold=True, size=13)
-    _append(ws, [f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])
+    rows = [_row(ws, [f"{_t('title', lang)} – {where}"], font=Font(bold=True, size=13)),
+            _row(ws, [f"{_t('made', lang)}: {now_iso()[:10]} (geo_p2dd, {project.name})"])]
     if project.is_sample:
-        _append(ws, [_t("sample", lang)])
-        ws.cell(ws.max_row, 1).font = Font(bold=True, color="B2182B")
-    _append(ws, [])
+        rows.append(_row(ws, [_t("sample", lang)], font=Font(bold=True, color="B2182B")))
+    rows.append([])
     header = [_t("agency", lang), _t("year", lang),
               *[f"{phase_label(s, lang)} ({SITE_STATUS.label(s, lang)})"
                 if s != "proposed" else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
               _t("total", lang)]
-    _append(ws, header)
-    head_row = ws.max_row
-    for cell in ws[head_row]:
-        cell.font = bold
-        cell.fill = head_fill
+    head_cells = _row(ws, header, font=bold, fill=head_fill)
+    for cell in head_cells:
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+    rows.append(head_cells)
+    head_row = len(rows)
     summary = summary_by_agency_year(table, lang) if len(table) else pd.DataFrame(
         columns=["agency", "year", *STATUS_ORDER, "total"])
     for r in summary.itertuples(index=False):
         year = None if r.year < 0 else int(r.year)
-        _append(ws, [r.agency, year if year is not None else _t("no_year", lang),
-                   *[int(getattr(r, s)) for s in STATUS_ORDER], int(r.total)])
+        rows.append(_row(ws, [r.agency, year if year is not None else _t("no_year", lang),
+                              *[int(getattr(r, s)) for s in STATUS_ORDER], int(r.total)]))
     counts = {s: int((table["status"] == s).sum()) for s in STATUS_ORDER}
-    _append(ws, [_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
-               int(sum(counts.values()))])
-    for cell in ws[ws.max_row]:
-        cell.font = bold
+    rows.append(_row(ws, [_t("total", lang), None, *[counts[s] for s in STATUS_ORDER],
+                          int(sum(counts.values()))], font=bold))
     outside = int(table["village_kode"].isna().sum()) if len(table) else 0
     if outside:
-        _append(ws, [])
-        _append(ws, [f"{outside} {_t('outside', lang)}"])
-    ws.freeze_panes = ws.cell(head_row + 1, 1)
+        rows += [[], _row(ws, [f"{outside} {_t('outside', lang)}"])]
+    ws.freeze_panes = f"A{head_row + 1}"
     for i, width in enumerate((28, 16, 22, 22, 22, 12, 10), start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
-    ws.row_dimensions[head_row].height = 30
+    ws.row_dimensions[head_row] = RowDimension(ws, index=head_row, ht=30)
+    for row in rows:
+        ws.append(row)
 
     # -- one sheet per status -----------------------------------------------------------------
     headers = [gettext(header, lang) for _, header, _ in COLUMNS]
+    names = [c for c, *_ in COLUMNS]
+    coordinates = {i: "0.000000" for i, c in enumerate(names) if c in ("lat", "lon")}
     for status in STATUS_ORDER:
         sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
-        _append(sheet, headers)
-        for cell in sheet[1]:
-            cell.font = bold
-            cell.fill = head_fill
-        rows = table[table["status"] == status]
-        for rec in rows.itertuples(index=False):
-            _append(sheet, [_cell(c, getattr(rec, c), lang) for c, *_ in COLUMNS])
-        for i, (c, _, width) in enumerate(COLUMNS, start=1):
-            letter = get_column_letter(i)
-            sheet.column_dimensions[letter].width = width
-            if c in ("lat", "lon"):
-                for (cell,) in sheet.iter_rows(min_row=2, min_col=i, max_col=i):
-                    cell.number_format = "0.000000"
+        for i, (_, _, width) in enumerate(COLUMNS, start=1):
+            sheet.column_dimensions[get_column_letter(i)].width = width
         sheet.freeze_panes = "A2"
-        sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{max(sheet.max_row, 1)}"
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{counts[status] + 1}"
+        sheet.append(_row(sheet, headers, font=bold, fill=head_fill))
+        part = table[table["status"] == status]
+        for rec in zip(*(part[c] for c in names), strict=True):
+            sheet.append(_row(sheet, [_cell(c, v, lang) for c, v in zip(names, rec,
+                                                                         strict=True)],
+                              formats=coordinates))
     wb.properties.title = _t("title", lang)
     wb.properties.creator = "geo_p2dd"
     if isinstance(target, str | Path):
-        target = Path(target)
-        tmp = target.with_name(f".{target.name}.tmp")
-        wb.save(tmp)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            wb.save(tmp)
     else:
         wb.save(target)
     return counts

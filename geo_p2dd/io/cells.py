@@ -108,8 +108,8 @@ def xlsx_cell(ws, value: object) -> object:
     """
     if not (isinstance(value, str) and value.startswith(FORMULA_STARTS)):
         return value
-    from openpyxl.cell import Cell
+    from openpyxl.cell import WriteOnlyCell
 
-    cell = Cell(ws, value=value)
+    cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
     return cell
