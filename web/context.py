@@ -9,7 +9,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 from flask import current_app, g
+from pyogrio.errors import DataLayerError, DataSourceError
 
+from geo_p2dd.errors import ProjectError
 from geo_p2dd.project import CONFIG_NAME, LAYERS_NAME, Project
 
 _lock = threading.Lock()
@@ -54,16 +56,29 @@ def load_view(path: str | Path) -> ProjectView:
         view = _cache.get(key)
         if view is not None and view.stamp == stamp:
             return view
-        project = Project(path)
-        villages = project.read_layer("villages")
-        results = project.read_table("village_results", required=False)
-        view = ProjectView(
-            project=project, stamp=stamp, villages=villages, results=results,
+        view = _read_view(Project(path), stamp)
+        _cache[key] = view
+        return view
+
+
+def _read_view(project: Project, stamp: tuple) -> ProjectView:
+    """Read what the app serves; a missing or unreadable layers file is a ProjectError (503)."""
+    if not project.layers_path.exists():
+        raise ProjectError(f"{project.layers_path} is missing; rebuild the project with "
+                           "'geo-p2dd init' or restore it from a backup")
+    try:
+        if not project.has_layer("villages"):
+            raise ProjectError(f"{project.layers_path} has no villages layer; import one "
+                               f"with 'geo-p2dd import --project {project.path} villages FILE'")
+        return ProjectView(
+            project=project, stamp=stamp, villages=project.read_layer("villages"),
+            results=project.read_table("village_results", required=False),
             locations=project.read_table("location_results", required=False),
             areas=project.read_table("area_results", required=False),
             sites=project.read_layer("sites", required=False))
-        _cache[key] = view
-        return view
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        raise ProjectError(f"{project.layers_path} cannot be read ({exc}); restore it from a "
+                           "backup or rebuild the project") from exc
 
 
 def current_view() -> ProjectView:
@@ -74,6 +89,7 @@ def current_view() -> ProjectView:
 
 def template_globals() -> dict:
     from web.i18n import format_int, format_km, format_pct
+    from web.security import NONCE_PLACEHOLDER
 
     lang = g.get("lang", current_app.config["DEFAULT_LANGUAGE"])
     try:
@@ -81,4 +97,5 @@ def template_globals() -> dict:
     except Exception:  # the error page must render even when the project cannot load
         view = None
     return {"view": view, "lang": lang, "languages": current_app.config["LANGUAGES"],
-            "format_int": format_int, "format_pct": format_pct, "format_km": format_km}
+            "format_int": format_int, "format_pct": format_pct, "format_km": format_km,
+            "csp_nonce": NONCE_PLACEHOLDER}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import urlsplit
 
 import folium
 import pandas as pd
@@ -19,6 +20,7 @@ from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import mapdata, tiles
 from web.assets import localise
 from web.context import current_view
+from web.security import nonce_scripts
 
 bp = Blueprint("maps", __name__)
 
@@ -31,6 +33,18 @@ BASEMAPS = {
 BASEMAP_COOKIE = "basemap"
 MAX_TABLE_ROWS = 500  # the ranked table shows the top gaps; filters narrow larger regions
 MAX_KECAMATAN_FILTER = 300
+
+
+def tile_hosts() -> tuple[str, ...]:
+    """Origins of the basemap tile servers the visitor's page may load images from.
+
+    None with the basemap "none" (offline); otherwise every basemap's, since the layer
+    control switches between them without reloading the page.
+    """
+    if _basemap() == "none":
+        return ()
+    return tuple(dict.fromkeys(
+        "https://" + urlsplit(url).netloc.replace("{s}", "*") for url, _attr in BASEMAPS.values()))
 
 
 def _basemap() -> str:
@@ -159,7 +173,7 @@ def build_map(view, region: str, lang: str) -> dict:
     fig.render()
     static = url_for("static", filename="")
     return {
-        "header": Markup(localise(fig.header.render(), static)),
+        "header": Markup(nonce_scripts(localise(fig.header.render(), static))),
         "html": Markup(fig.html.render()),
         "script": Markup(localise(fig.script.render(), static)),
         "config": {
@@ -367,7 +381,7 @@ def village(kode: str):
         gap_planned_label=GAP_CLASSES.label(row.get("gap_class_planned", "unknown") or
                                             "unknown", lang),
         colour=mapdata.GAP_COLOURS.get(row.get("gap_class", "unknown"), "#bdbdbd"),
-        map_header=Markup(localise(fig.header.render(), static)),
+        map_header=Markup(nonce_scripts(localise(fig.header.render(), static))),
         map_html=Markup(fig.html.render()),
         map_script=Markup(localise(fig.script.render(), static)),
         config_json=Markup(_json(config)), refs_js=_refs_js(config))
