@@ -135,3 +135,88 @@ def test_every_ui_string_has_an_indonesian_translation():
             have |= {m.id for m in read_po(fh) if m.id and m.string}
     missing = sorted(u for u in used if u and u not in have)
     assert missing == [], f"untranslated: {missing[:10]}"
+
+
+FOLIUM_ID = re.compile(r"_[0-9a-f]{32}")
+
+
+def _ids(client, url: str) -> set[str]:
+    return set(FOLIUM_ID.findall(client.get(url).get_data(as_text=True)))
+
+
+def test_pages_are_rendered_once_per_data_version(sample_copy):
+    """Map and village pages come from the page cache until the project's files change."""
+    import os
+
+    client = create_app({"PROJECT": str(sample_copy.path), "TESTING": True}).test_client()
+    kode = sample_copy.read_table("village_results")["kode"].iloc[0]
+    for url in ("/?lang=id", f"/village/{kode}?lang=id"):
+        first = _ids(client, url)
+        assert first and _ids(client, url) == first, f"{url} was rendered again"
+        assert _ids(client, url.replace("=id", "=en")).isdisjoint(first), "languages share"
+        client.set_cookie("basemap", "none")
+        assert _ids(client, url).isdisjoint(first), "basemaps share a page"
+        client.delete_cookie("basemap")
+    config = sample_copy.path / "project.toml"
+    stat = config.stat()
+    before = _ids(client, "/")
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert _ids(client, "/").isdisjoint(before), "a changed project must be rendered anew"
+
+
+def test_bbox_answers_are_shared_by_views_meeting_the_same_villages(client, sample_project):
+    from web.context import load_view
+
+    villages = sample_project.read_layer("villages")
+    w, s, e, n = villages.total_bounds
+    view = load_view(sample_project.path)
+    a = client.get(f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom=11")
+    cached = len(view.pages)
+    b = client.get(f"/api/villages.geojson?bbox={w - 0.01},{s - 0.01},{e + 0.01},{n + 0.01}"
+                   "&zoom=11")
+    assert a.data == b.data and len(view.pages) == cached
+    one = villages.geometry.iloc[0].representative_point()
+    c = client.get(f"/api/villages.geojson?bbox={one.x},{one.y},{one.x},{one.y}&zoom=11")
+    assert len(c.get_json()["features"]) < len(villages) and len(view.pages) == cached + 1
+
+
+def test_page_cache_is_bounded_and_renders_once():
+    import threading
+
+    from web.context import PageCache
+
+    cache = PageCache(max_bytes=100)
+    for key in "abc":
+        cache.get(key, lambda k=key: k * 40)
+    assert len(cache) == 2 and cache.size == 80  # "a" dropped, least recently used
+    calls = []
+    barrier = threading.Barrier(8)
+
+    def make():
+        calls.append(1)
+        return "x" * 10
+
+    def worker():
+        barrier.wait()
+        cache.get("d", make)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1, "concurrent first requests render the page once"
+
+
+def test_tile_cache_is_bounded_in_bytes(sample_project, monkeypatch):
+    from web import tiles
+
+    path = sample_project.path / sample_project.config["analysis"]["modelled"][0]["file"]
+    monkeypatch.setattr(tiles, "_cache", tiles.OrderedDict())
+    monkeypatch.setattr(tiles, "_cache_size", 0)
+    monkeypatch.setattr(tiles, "CACHE_BYTES", 3000)
+    sites = sample_project.read_layer("sites")
+    for p in sites.geometry.iloc[:6]:
+        tiles.render_tile(path, 12, *tiles.lonlat_to_tile(p.x, p.y, 12))
+        assert tiles._cache_size <= 3000
+        assert tiles._cache_size == sum(len(v) for v in tiles._cache.values())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,53 @@ from geo_p2dd.project import CONFIG_NAME, LAYERS_NAME, Project
 _lock = threading.Lock()
 _cache: dict[str, ProjectView] = {}
 
+PAGE_CACHE_BYTES = 64 * 1024 * 1024  # characters of rendered pages kept per project view
+
+
+class PageCache:
+    """Rendered pages of one project view: least recently used dropped past a size budget.
+
+    A page is rendered once per key (concurrent first requests wait for that render
+    instead of repeating it) and dropped with its view when the project's files change.
+    """
+
+    def __init__(self, max_bytes: int = PAGE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._pages: OrderedDict[Hashable, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._making: dict[Hashable, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def get(self, key: Hashable, make: Callable[[], str]) -> str:
+        """The page under ``key``, made by ``make()`` when absent."""
+        with self._lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                if key in self._pages:
+                    return self._pages[key]
+            try:
+                page = make()
+            except BaseException:
+                with self._lock:
+                    self._making.pop(key, None)
+                raise
+            with self._lock:
+                self._making.pop(key, None)
+                if len(page) <= self.max_bytes:
+                    self._pages[key] = page
+                    self.size += len(page)
+                while self.size > self.max_bytes:
+                    _, old = self._pages.popitem(last=False)
+                    self.size -= len(old)
+            return page
+
 
 @dataclass
 class ProjectView:
@@ -30,6 +79,7 @@ class ProjectView:
     areas: pd.DataFrame | None
     sites: gpd.GeoDataFrame | None
     extra: dict = field(default_factory=dict)  # per-view caches (simplified layers, ...)
+    pages: PageCache = field(default_factory=PageCache)  # rendered map and village pages
 
     def village(self, kode: str) -> pd.Series | None:
         if self.results is None:

@@ -211,14 +211,19 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
-                  lang: str, region: str | None = None) -> str:
-    """Villages intersecting a view, simplified for its zoom (for large projects)."""
+def villages_in_bbox(view: ProjectView, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """Row positions of the villages whose bounds meet ``bbox`` (an STRtree kept per view)."""
     tree = view.extra.get("village_tree")
     if tree is None:
         tree = shapely.STRtree(view.villages.geometry.values)
         view.extra["village_tree"] = tree
-    idx = tree.query(shapely.box(*bbox))
+    return tree.query(shapely.box(*bbox))
+
+
+def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
+                  lang: str, region: str | None = None) -> str:
+    """Villages intersecting a view, simplified for its zoom (for large projects)."""
+    idx = villages_in_bbox(view, bbox)
     if len(idx) > MAX_BBOX_FEATURES:
         return json.dumps({"type": "FeatureCollection", "features": [],
                            "too_many": int(len(idx))})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from urllib.parse import urlsplit
 
 import folium
+import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
@@ -240,11 +242,21 @@ def _table_rows(frame: pd.DataFrame, lang: str, limit: int) -> tuple[list[dict],
     return rows, len(table)
 
 
+def _page_key(*parts) -> tuple:
+    """What a rendered page depends on besides the project view: the page, the language,
+    the basemap and where the app is mounted."""
+    return (*parts, g.lang, _basemap(), request.script_root)
+
+
 @bp.get("/")
 def index():
     view = current_view()
     region = request.args.get("region")
     region = normalise_code(region) if region else _default_region(view)
+    return view.pages.get(_page_key("index", region), lambda: _index_page(view, region))
+
+
+def _index_page(view, region: str) -> str:
     lang = g.lang
     built = build_map(view, region, lang)
     frame = built["frame"]
@@ -297,8 +309,14 @@ def villages_bbox():
     if not (math.isfinite(zoom) and 0 <= zoom <= 24):
         raise InputError("zoom must be a number from 0 to 24", found=request.args.get("zoom"))
     region = request.args.get("region")
-    text = mapdata.bbox_villages(view, bbox, zoom, g.lang, normalise_code(region)
-                                 if region else None)
+    region = normalise_code(region) if region else None
+    idx = mapdata.villages_in_bbox(view, bbox)
+    if len(idx) > mapdata.MAX_BBOX_FEATURES:
+        text = mapdata.bbox_villages(view, bbox, zoom, g.lang, region)
+    else:  # the answer depends on which villages meet the view, not on the exact bbox
+        villages = hashlib.blake2b(np.sort(idx).astype(np.int64).tobytes()).digest()
+        text = view.pages.get(("bbox", villages, zoom, region, g.lang),
+                              lambda: mapdata.bbox_villages(view, bbox, zoom, g.lang, region))
     return Response(text, mimetype="application/geo+json")
 
 
@@ -325,6 +343,10 @@ def village(kode: str):
     row = view.village(kode)
     if row is None:
         raise NotFoundError(_("No village with code %(kode)s.", kode=kode))
+    return view.pages.get(_page_key("village", kode), lambda: _village_page(view, kode, row))
+
+
+def _village_page(view, kode: str, row: pd.Series) -> str:
     lang = g.lang
     frame = mapdata.region_villages(view, kode)
     bounds = frame.total_bounds

@@ -38,7 +38,8 @@ SIGNAL_LEGEND = [("good", "#1a9850"), ("fair", "#91cf60"), ("poor", "#d9ef8b"),
 
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
-CACHE_TILES = 2048
+CACHE_BYTES = 64 * 1024 * 1024  # rendered PNGs kept (most coverage tiles are a few kB)
+_cache_size = 0
 _EMPTY: bytes | None = None
 
 
@@ -71,10 +72,14 @@ def render_tile(path: Path, z: int, x: int, y: int, *, values: str = "classes",
             _cache.move_to_end(key)
             return hit
     png = _render(path, z, x, y, values, thresholds)
+    global _cache_size
     with _cache_lock:
-        _cache[key] = png
-        while len(_cache) > CACHE_TILES:
-            _cache.popitem(last=False)
+        if key not in _cache:
+            _cache[key] = png
+            _cache_size += len(png)
+        while _cache_size > CACHE_BYTES:
+            _, old = _cache.popitem(last=False)
+            _cache_size -= len(old)
     return png
 
 
