@@ -314,3 +314,25 @@ def test_server_options_defaults():
     assert opts["asyncore_use_poll"] is True
     assert "trusted_proxy" not in opts
     assert server_options(trusted_proxy="10.0.0.1")["clear_untrusted_proxy_headers"] is True
+
+
+def test_inline_event_handlers_are_allowed_by_hash(client, sample_project):
+    """Every inline on*="..." handler any page keeps is in its policy by hash."""
+    import base64
+    import hashlib
+    import html as html_lib
+
+    region = sample_project.region_code
+    urls = {"/", f"/report/{region}", "/report/", "/downloads/", "/ogcapi/"}
+    found = 0
+    for url in sorted(urls):
+        resp = client.get(url)
+        if resp.mimetype != "text/html":
+            continue
+        script_src = _policy(resp)["script-src"]
+        for code in re.findall(r'\son[a-z]+="([^"]*)"', resp.get_data(as_text=True)):
+            code = html_lib.unescape(code)
+            digest = base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in script_src, (url, code)
+            found += 1
+    assert found, "the summary's print button is the handler this test looks at"
