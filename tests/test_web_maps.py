@@ -164,20 +164,28 @@ def test_pages_are_rendered_once_per_data_version(sample_copy):
     assert _ids(client, "/").isdisjoint(before), "a changed project must be rendered anew"
 
 
-def test_bbox_answers_are_shared_by_views_meeting_the_same_villages(client, sample_project):
+def test_bbox_features_are_made_once_per_zoom_and_language(client, sample_project):
     from web.context import load_view
 
     villages = sample_project.read_layer("villages")
     w, s, e, n = villages.total_bounds
     view = load_view(sample_project.path)
-    a = client.get(f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom=11")
-    cached = len(view.pages)
-    b = client.get(f"/api/villages.geojson?bbox={w - 0.01},{s - 0.01},{e + 0.01},{n + 0.01}"
-                   "&zoom=11")
-    assert a.data == b.data and len(view.pages) == cached
+    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}"
+    a = client.get(url.format(w, s, e, n, 11))
+    made = dict(view.extra["village_features"])
+    assert len(made) >= len(villages)
+    b = client.get(url.format(w - 0.01, s - 0.01, e + 0.01, n + 0.01, 11))
+    assert a.data == b.data and view.extra["village_features"] == made, "made again"
     one = villages.geometry.iloc[0].representative_point()
-    c = client.get(f"/api/villages.geojson?bbox={one.x},{one.y},{one.x},{one.y}&zoom=11")
-    assert len(c.get_json()["features"]) < len(villages) and len(view.pages) == cached + 1
+    c = client.get(url.format(one.x, one.y, one.x, one.y, 11)).get_json()["features"]
+    assert 0 < len(c) < len(villages) and view.extra["village_features"] == made
+    assert c == [f for f in a.get_json()["features"] if f["id"] in {x["id"] for x in c}]
+    client.get(url.format(w, s, e, n, 12))
+    assert len(view.extra["village_features"]) == len(made) + len(villages)
+    kec = villages["kode"].iloc[0].rsplit(".", 1)[0]
+    only = client.get(url.format(w, s, e, n, 11) + f"&region={kec}").get_json()["features"]
+    assert only and {f["id"] for f in only} == {k for k in villages["kode"]
+                                                  if k.startswith(kec + ".")}
 
 
 def test_page_cache_is_bounded_and_renders_once():

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from urllib.parse import urlsplit
 
 import folium
-import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
@@ -309,14 +307,8 @@ def villages_bbox():
     if not (math.isfinite(zoom) and 0 <= zoom <= 24):
         raise InputError("zoom must be a number from 0 to 24", found=request.args.get("zoom"))
     region = request.args.get("region")
-    region = normalise_code(region) if region else None
-    idx = mapdata.villages_in_bbox(view, bbox)
-    if len(idx) > mapdata.MAX_BBOX_FEATURES:
-        text = mapdata.bbox_villages(view, bbox, zoom, g.lang, region)
-    else:  # the answer depends on which villages meet the view, not on the exact bbox
-        villages = hashlib.blake2b(np.sort(idx).astype(np.int64).tobytes()).digest()
-        text = view.pages.get(("bbox", villages, zoom, region, g.lang),
-                              lambda: mapdata.bbox_villages(view, bbox, zoom, g.lang, region))
+    text = mapdata.bbox_villages(view, bbox, zoom, g.lang, normalise_code(region)
+                                 if region else None)
     return Response(text, mimetype="application/geo+json")
 
 
