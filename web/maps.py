@@ -113,6 +113,10 @@ def build_map(view, region: str, lang: str) -> dict:
                    zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
     names = {"osm": "OpenStreetMap", "light": _("Light basemap")}
     for key, (url, attr) in BASEMAPS.items():
+        if basemap == "none":  # no outside images on this page (CSP): map.js reloads on choice
+            folium.FeatureGroup(name=names[key], overlay=False, control=True,
+                                show=False).add_to(m)
+            continue
         folium.TileLayer(url, attr=attr, name=names[key], overlay=False, control=True,
                          show=basemap == key, max_zoom=19).add_to(m)
     cov = _coverage_layer(view)
