@@ -505,18 +505,9 @@ def current_generation(path: str | Path) -> Path | None:
     return Path(path) / target
 
 
-def generation_id(path: str | Path) -> str:
-    """A cheap identifier of the committed state (changes with every commit)."""
-    gen = current_generation(path)
-    if gen is not None:
-        return gen.name
-    stamps = []
-    for name in (CONFIG_NAME, LAYERS_NAME):
-        try:
-            stamps.append(str(os.stat(Path(path) / name).st_mtime_ns))
-        except OSError:
-            stamps.append("0")
-    return "flat-" + "-".join(stamps)
+def generation_number(path: str | Path) -> int:
+    """The number of the current generation (0 for the old flat layout); one readlink."""
+    return _generation_number(current_generation(path))
 
 
 def recover(path: str | Path) -> None:

@@ -159,3 +159,24 @@ def test_hostile_names_render_as_text(tmp_path, live_server_factory, page):
     assert evil in page.locator("h1").inner_text()
     assert dialogs == []
     assert page.console_errors == []
+
+
+def test_leaving_offline_basemap_reloads_under_a_policy_allowing_tiles(sample_server, page):
+    """Offline pages forbid outside images (CSP); choosing a basemap reloads the page."""
+    import base64
+
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYA"
+                           "AjCB0C8AAAAASUVORK5CYII=")
+    page.route("https://tile.openstreetmap.org/**",
+               lambda route: route.fulfill(status=200, body=png, content_type="image/png"))
+    _open(page, sample_server, basemap="none")
+    policy = page.evaluate("fetch('/').then(r => r.headers.get('content-security-policy'))")
+    assert "tile.openstreetmap.org" not in policy
+    page.evaluate("window.beforeSwitch = true")
+    with page.expect_navigation():
+        page.locator(".leaflet-control-layers-base label", has_text="OpenStreetMap") \
+            .locator("input").check()
+    page.wait_for_function("window.geoP2DD !== undefined")
+    assert page.evaluate("window.beforeSwitch === undefined"), "the page was not reloaded"
+    page.wait_for_load_state("networkidle")
+    assert page.console_errors == [], page.console_errors

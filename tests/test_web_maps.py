@@ -82,7 +82,8 @@ def test_gzip_when_accepted(client):
     plain = client.get("/")
     packed = client.get("/", headers={"Accept-Encoding": "gzip"})
     assert packed.headers["Content-Encoding"] == "gzip"
-    ids = re.compile(rb"_[0-9a-f]{32}")  # folium names its elements at random
+    # folium names its elements at random, and each response has its own script nonce
+    ids = re.compile(rb'_[0-9a-f]{32}|nonce="[^"]+"')
 
     assert ids.sub(b"", gzip.decompress(packed.data)) == ids.sub(b"", plain.data)
     assert len(packed.data) < len(plain.data) / 3
@@ -134,3 +135,96 @@ def test_every_ui_string_has_an_indonesian_translation():
             have |= {m.id for m in read_po(fh) if m.id and m.string}
     missing = sorted(u for u in used if u and u not in have)
     assert missing == [], f"untranslated: {missing[:10]}"
+
+
+FOLIUM_ID = re.compile(r"_[0-9a-f]{32}")
+
+
+def _ids(client, url: str) -> set[str]:
+    return set(FOLIUM_ID.findall(client.get(url).get_data(as_text=True)))
+
+
+def test_pages_are_rendered_once_per_data_version(sample_copy):
+    """Map and village pages come from the page cache until the project's files change."""
+    import os
+
+    client = create_app({"PROJECT": str(sample_copy.path), "TESTING": True}).test_client()
+    kode = sample_copy.read_table("village_results")["kode"].iloc[0]
+    for url in ("/?lang=id", f"/village/{kode}?lang=id"):
+        first = _ids(client, url)
+        assert first and _ids(client, url) == first, f"{url} was rendered again"
+        assert _ids(client, url.replace("=id", "=en")).isdisjoint(first), "languages share"
+        client.set_cookie("basemap", "none")
+        assert _ids(client, url).isdisjoint(first), "basemaps share a page"
+        client.delete_cookie("basemap")
+    config = sample_copy.path / "project.toml"
+    stat = config.stat()
+    before = _ids(client, "/")
+    os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert _ids(client, "/").isdisjoint(before), "a changed project must be rendered anew"
+
+
+def test_bbox_features_are_made_once_per_zoom_and_language(client, sample_project):
+    from web.context import load_view
+
+    villages = sample_project.read_layer("villages")
+    w, s, e, n = villages.total_bounds
+    view = load_view(sample_project.path)
+    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}"
+    a = client.get(url.format(w, s, e, n, 11))
+    made = dict(view.extra["village_features"])
+    assert len(made) >= len(villages)
+    b = client.get(url.format(w - 0.01, s - 0.01, e + 0.01, n + 0.01, 11))
+    assert a.data == b.data and view.extra["village_features"] == made, "made again"
+    one = villages.geometry.iloc[0].representative_point()
+    c = client.get(url.format(one.x, one.y, one.x, one.y, 11)).get_json()["features"]
+    assert 0 < len(c) < len(villages) and view.extra["village_features"] == made
+    assert c == [f for f in a.get_json()["features"] if f["id"] in {x["id"] for x in c}]
+    client.get(url.format(w, s, e, n, 12))
+    assert len(view.extra["village_features"]) == len(made) + len(villages)
+    kec = villages["kode"].iloc[0].rsplit(".", 1)[0]
+    only = client.get(url.format(w, s, e, n, 11) + f"&region={kec}").get_json()["features"]
+    assert only and {f["id"] for f in only} == {k for k in villages["kode"]
+                                                  if k.startswith(kec + ".")}
+
+
+def test_page_cache_is_bounded_and_renders_once():
+    import threading
+
+    from web.context import PageCache
+
+    cache = PageCache(max_bytes=100)
+    for key in "abc":
+        cache.get(key, lambda k=key: k * 40)
+    assert len(cache) == 2 and cache.size == 80  # "a" dropped, least recently used
+    calls = []
+    barrier = threading.Barrier(8)
+
+    def make():
+        calls.append(1)
+        return "x" * 10
+
+    def worker():
+        barrier.wait()
+        cache.get("d", make)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1, "concurrent first requests render the page once"
+
+
+def test_tile_cache_is_bounded_in_bytes(sample_project, monkeypatch):
+    from web import tiles
+
+    path = sample_project.path / sample_project.config["analysis"]["modelled"][0]["file"]
+    monkeypatch.setattr(tiles, "_cache", tiles.OrderedDict())
+    monkeypatch.setattr(tiles, "_cache_size", 0)
+    monkeypatch.setattr(tiles, "CACHE_BYTES", 3000)
+    sites = sample_project.read_layer("sites")
+    for p in sites.geometry.iloc[:6]:
+        tiles.render_tile(path, 12, *tiles.lonlat_to_tile(p.x, p.y, 12))
+        assert tiles._cache_size <= 3000
+        assert tiles._cache_size == sum(len(v) for v in tiles._cache.values())

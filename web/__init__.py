@@ -43,7 +43,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import downloads, errors, maps, ogcapi, reports
+    from web import downloads, errors, maps, ogcapi, reports, security
 
     errors.register(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp):
@@ -55,7 +55,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         view = current_view()
         return jsonify(status="ok", project=view.project.name, sample=view.project.is_sample,
-                       villages=len(view.villages), analysed=view.results is not None)
+                       villages=len(view.villages), analysed=view.results is not None,
+                       results_stale=view.results is not None and view.project.analysis_stale,
+                       data_version=view.project.data_version)
 
     @app.before_request
     def remember_language():
@@ -67,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         if asked in app.config["LANGUAGES"]:
             response.set_cookie(i18n.LANG_COOKIE, asked, max_age=365 * 24 * 3600,
                                 samesite="Lax")
+        response = security.apply(response, maps.tile_hosts())
         return _gzip(app, response)
 
     @app.context_processor

@@ -206,37 +206,71 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
-                  lang: str, region: str | None = None) -> str:
-    """Villages intersecting a view, simplified for its zoom (for large projects)."""
+def villages_in_bbox(view: ProjectView, bbox: tuple[float, float, float, float]) -> np.ndarray:
+    """Row positions of the villages whose bounds meet ``bbox`` (an STRtree kept per view)."""
     tree = view.extra.get("village_tree")
     if tree is None:
         tree = shapely.STRtree(view.villages.geometry.values)
         view.extra["village_tree"] = tree
-    idx = tree.query(shapely.box(*bbox))
+    return tree.query(shapely.box(*bbox))
+
+
+FEATURE_CACHE_CHARS = 128 * 1024 * 1024  # village feature texts kept per view (all zooms)
+
+
+def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
+                  lang: str, region: str | None = None) -> str:
+    """Villages intersecting a view, simplified for its zoom (for large projects).
+
+    Each village's feature text is made once per zoom and language and kept with the
+    view (simplifying a real boundary costs ~20 ms), so panning mostly joins texts.
+    """
+    idx = villages_in_bbox(view, bbox)
     if len(idx) > MAX_BBOX_FEATURES:
         return json.dumps({"type": "FeatureCollection", "features": [],
                            "too_many": int(len(idx))})
     idx = np.sort(idx)
-    base = view.villages.iloc[idx]
     if region:
-        base = base[code_matches(base["kode"], region)]
-    if view.results is not None:
-        table = view.extra.get("results_by_kode")
-        if table is None:
-            table = view.extra["results_by_kode"] = view.results.set_index("kode", drop=False)
-        extra = table.reindex(base["kode"].to_numpy()).reset_index(drop=True)
-        extra["kode"] = base["kode"].to_numpy()
-        extra["nama"] = extra["nama"].fillna(pd.Series(base["nama"].to_numpy()))
-        frame = gpd.GeoDataFrame(extra, geometry=base.geometry.to_numpy(), crs="EPSG:4326")
-    else:
-        frame = base
-    return villages_geojson_text(frame, degrees_per_pixel(zoom) / 2, lang)
+        idx = idx[code_matches(view.villages["kode"].iloc[idx], region).to_numpy()]
+    tolerance = degrees_per_pixel(zoom) / 2
+    cache = view.extra.setdefault("village_features", {})
+    keys = [(int(i), tolerance, lang) for i in idx]
+    texts = {k: cache.get(k) for k in keys}
+    missing = [k for k, t in texts.items() if t is None]
+    if missing:
+        made = _feature_texts(_with_results(view, view.villages.iloc[[k[0] for k in missing]]),
+                              tolerance, lang)
+        texts.update(zip(missing, made, strict=True))
+        size = view.extra.get("village_features_chars", 0) + sum(map(len, made))
+        if size > FEATURE_CACHE_CHARS:  # bounded: start again rather than grow
+            cache.clear()
+            size = sum(map(len, made))
+        view.extra["village_features_chars"] = size
+        cache.update(zip(missing, made, strict=True))
+    parts = [texts[k] for k in keys]
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+
+
+def _with_results(view: ProjectView, base: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Village rows of the villages layer joined to their analysis results, if any."""
+    if view.results is None:
+        return base
+    table = view.extra.get("results_by_kode")
+    if table is None:
+        table = view.extra["results_by_kode"] = view.results.set_index("kode", drop=False)
+    extra = table.reindex(base["kode"].to_numpy()).reset_index(drop=True)
+    extra["kode"] = base["kode"].to_numpy()
+    extra["nama"] = extra["nama"].fillna(pd.Series(base["nama"].to_numpy()))
+    return gpd.GeoDataFrame(extra, geometry=base.geometry.to_numpy(), crs="EPSG:4326")
+
+
+def _feature_texts(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> list[str]:
+    return ['{"type":"Feature","id":' + json.dumps(kode) + ',"geometry":' + g +
+            ',"properties":' + json.dumps(props, ensure_ascii=False, separators=(",", ":")) +
+            "}" for kode, g, props in _village_features(frame, tolerance, lang)]
 
 
 def villages_geojson_text(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> str:
     """The same FeatureCollection as :func:`villages_geojson`, built as text (large views)."""
-    parts = ['{"type":"Feature","id":' + json.dumps(kode) + ',"geometry":' + g +
-             ',"properties":' + json.dumps(props, ensure_ascii=False, separators=(",", ":")) +
-             "}" for kode, g, props in _village_features(frame, tolerance, lang)]
-    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+    return ('{"type":"FeatureCollection","features":['
+            + ",".join(_feature_texts(frame, tolerance, lang)) + "]}")

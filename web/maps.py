@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from urllib.parse import urlsplit
 
 import folium
 import pandas as pd
@@ -19,6 +20,7 @@ from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import mapdata, tiles
 from web.assets import localise
 from web.context import current_view
+from web.security import nonce_scripts
 
 bp = Blueprint("maps", __name__)
 
@@ -31,6 +33,18 @@ BASEMAPS = {
 BASEMAP_COOKIE = "basemap"
 MAX_TABLE_ROWS = 500  # the ranked table shows the top gaps; filters narrow larger regions
 MAX_KECAMATAN_FILTER = 300
+
+
+def tile_hosts() -> tuple[str, ...]:
+    """Origins of the basemap tile servers the visitor's page may load images from.
+
+    None with the basemap "none" (offline); otherwise every basemap's, since the layer
+    control switches between them without reloading the page.
+    """
+    if _basemap() == "none":
+        return ()
+    return tuple(dict.fromkeys(
+        "https://" + urlsplit(url).netloc.replace("{s}", "*") for url, _attr in BASEMAPS.values()))
 
 
 def _basemap() -> str:
@@ -99,6 +113,10 @@ def build_map(view, region: str, lang: str) -> dict:
                    zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
     names = {"osm": "OpenStreetMap", "light": _("Light basemap")}
     for key, (url, attr) in BASEMAPS.items():
+        if basemap == "none":  # no outside images on this page (CSP): map.js reloads on choice
+            folium.FeatureGroup(name=names[key], overlay=False, control=True,
+                                show=False).add_to(m)
+            continue
         folium.TileLayer(url, attr=attr, name=names[key], overlay=False, control=True,
                          show=basemap == key, max_zoom=19).add_to(m)
     cov = _coverage_layer(view)
@@ -159,7 +177,7 @@ def build_map(view, region: str, lang: str) -> dict:
     fig.render()
     static = url_for("static", filename="")
     return {
-        "header": Markup(localise(fig.header.render(), static)),
+        "header": Markup(nonce_scripts(localise(fig.header.render(), static))),
         "html": Markup(fig.html.render()),
         "script": Markup(localise(fig.script.render(), static)),
         "config": {
@@ -226,11 +244,21 @@ def _table_rows(frame: pd.DataFrame, lang: str, limit: int) -> tuple[list[dict],
     return rows, len(table)
 
 
+def _page_key(*parts) -> tuple:
+    """What a rendered page depends on besides the project view: the page, the language,
+    the basemap and where the app is mounted."""
+    return (*parts, g.lang, _basemap(), request.script_root)
+
+
 @bp.get("/")
 def index():
     view = current_view()
     region = request.args.get("region")
     region = normalise_code(region) if region else _default_region(view)
+    return view.pages.get(_page_key("index", region), lambda: _index_page(view, region))
+
+
+def _index_page(view, region: str) -> str:
     lang = g.lang
     built = build_map(view, region, lang)
     frame = built["frame"]
@@ -311,6 +339,10 @@ def village(kode: str):
     row = view.village(kode)
     if row is None:
         raise NotFoundError(_("No village with code %(kode)s.", kode=kode))
+    return view.pages.get(_page_key("village", kode), lambda: _village_page(view, kode, row))
+
+
+def _village_page(view, kode: str, row: pd.Series) -> str:
     lang = g.lang
     frame = mapdata.region_villages(view, kode)
     bounds = frame.total_bounds
@@ -367,7 +399,7 @@ def village(kode: str):
         gap_planned_label=GAP_CLASSES.label(row.get("gap_class_planned", "unknown") or
                                             "unknown", lang),
         colour=mapdata.GAP_COLOURS.get(row.get("gap_class", "unknown"), "#bdbdbd"),
-        map_header=Markup(localise(fig.header.render(), static)),
+        map_header=Markup(nonce_scripts(localise(fig.header.render(), static))),
         map_html=Markup(fig.html.render()),
         map_script=Markup(localise(fig.script.render(), static)),
         config_json=Markup(_json(config)), refs_js=_refs_js(config))

@@ -26,6 +26,9 @@
       var key = e.layer === none ? "none" : (e.name === "OpenStreetMap" ? "osm" : "light");
       document.cookie = "basemap=" + key + ";path=/;max-age=31536000;samesite=lax";
       try { window.localStorage.setItem("geo_p2dd.basemap", key); } catch (err) { /* private mode */ }
+      /* offline pages forbid outside images (CSP) and list the basemaps as empty
+         placeholders: reload under the new choice's policy */
+      if (cfg.basemap === "none" && key !== "none") window.location.reload();
     });
   }
 
