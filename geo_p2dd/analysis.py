@@ -30,11 +30,11 @@ from geo_p2dd.config import DEFAULTS, Settings
 from geo_p2dd.grid import colrow_to_xy
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
 from geo_p2dd.project import Project, now_iso
-from geo_p2dd.schema import CODE_TO_SIGNAL, PUBLIC_FACILITIES
+from geo_p2dd.schema import CODE_TO_SIGNAL, GAP_CLASSES, PUBLIC_FACILITIES, SITE_STATUS
 
 CLASS_NAMES = tuple(CODE_TO_SIGNAL[code] for code in sorted(CODE_TO_SIGNAL))
-GAP_ORDER = ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
-SITE_STATUSES = ("installed", "in_progress", "planned", "proposed")
+GAP_ORDER = GAP_CLASSES.ids  # the schema's vocabularies are the only lists
+SITE_STATUSES = SITE_STATUS.ids
 
 
 @dataclass

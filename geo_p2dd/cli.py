@@ -376,9 +376,13 @@ def _raise_open_files_limit(wanted: int) -> None:
                    "('*' for any; only behind a firewall).")
 @click.option("--trusted-proxy-headers", default=PROXY_HEADERS, show_default=True,
               help="Which X-Forwarded-* headers of the trusted proxy to use.")
+@click.option("--public-url", default=None, metavar="URL",
+              help="The address people use (https://peta.example.go.id); absolute links "
+                   "(OGC API, downloads) start with it. Without it they use the request's "
+                   "host only when it is localhost, else they are relative.")
 @friendly
 def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
-          max_request_body, trusted_proxy, trusted_proxy_headers) -> None:
+          max_request_body, trusted_proxy, trusted_proxy_headers, public_url) -> None:
     """Serve the web app for a project with a production WSGI server (waitress).
 
     For the internet, put it behind a reverse proxy (TLS, rate limits): see the
@@ -387,7 +391,8 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
     \b
     Example:
       geo-p2dd serve --project data/sample --port 5000
-      geo-p2dd serve --project /srv/mahulu --trusted-proxy 127.0.0.1
+      geo-p2dd serve --project /srv/mahulu --trusted-proxy 127.0.0.1 \
+        --public-url https://peta.example.go.id
     """
     from waitress import serve as waitress_serve
 
@@ -395,7 +400,13 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
     from web import create_app
 
     project = Project(_project_dir(project_dir))
-    app = create_app({"PROJECT": str(project.path)})
+    config = {"PROJECT": str(project.path)}
+    if public_url:
+        if not public_url.startswith(("http://", "https://")):
+            raise GeoP2DDError(f"--public-url must start with http:// or https://, found "
+                               f"{public_url!r}")
+        config["PUBLIC_URL"] = public_url
+    app = create_app(config)
     options = server_options(threads=threads, connection_limit=connection_limit,
                              channel_timeout=channel_timeout,
                              max_request_body=max_request_body, trusted_proxy=trusted_proxy,
@@ -481,14 +492,9 @@ def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, sit
 # --- report and register (printable summaries, infrastructure register; issue 6) --------------
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    import uuid
+    from geo_p2dd.io.atomic import atomic_write_bytes
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
 
 
 @main.command()

@@ -24,6 +24,7 @@ from rasterio.warp import reproject
 
 from geo_p2dd.config import RADIUS_KINDS, RsrpThresholds, Settings
 from geo_p2dd.grid import Grid, xy_to_colrow
+from geo_p2dd.i18n import format_number, gettext
 from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
 from geo_p2dd.signal import rsrp_class
@@ -227,34 +228,30 @@ def locations_coverage(
 
 def _reason(status, b4, bo, src, by_site, site_m, near_name, near_kind, *, usable,
             lang: str = "en") -> str:
-    """Why a location has its status, in English or Bahasa Indonesia."""
-    en = lang == "en"
+    """Why a location has its status, in English or Bahasa Indonesia (the library catalogue)."""
 
     def signal(code) -> str:
         name = CODE_TO_SIGNAL[int(code)]
-        return name if en else SIGNAL_CLASSES.label(name, "id").lower()
+        return SIGNAL_CLASSES.label(name, "id").lower() if lang == "id" else name
 
     parts = []
     if by_site:
-        parts.append(f"within the service radius of site {by_site}" if en else
-                     f"dalam radius layanan titik {by_site}")
+        parts.append(gettext("within the service radius of site %(site)s", lang, site=by_site))
     if b4 >= usable:
         parts.append(f"4G {signal(b4)} ({src})")
     elif b4 > 0:
-        best = f" (best {signal(b4)})" if en else f" (terbaik: {signal(b4)})"
-        parts.append(("no usable 4G" if en else "tidak ada 4G yang layak") +
-                     (best if b4 > 1 else ""))
+        best = gettext(" (best %(signal)s)", lang, signal=signal(b4)) if b4 > 1 else ""
+        parts.append(gettext("no usable 4G", lang) + best)
     else:
-        parts.append("4G signal unknown" if en else "sinyal 4G belum diketahui")
+        parts.append(gettext("4G signal unknown", lang))
     if bo >= usable and b4 < usable:
         parts.append(f"2G/3G {signal(bo)}")
     if status != "served" and np.isfinite(site_m):
-        kind = SITE_KINDS.label(near_kind, lang)
-        km = f"{site_m / 1000:.1f}"
-        parts.append(f"nearest installed site {kind} {near_name} {km} km" if en else
-                     f"titik terpasang terdekat {kind} {near_name} {km.replace('.', ',')} km")
+        parts.append(gettext("nearest installed site %(kind)s %(name)s %(km)s km", lang,
+                             kind=SITE_KINDS.label(near_kind, lang), name=near_name,
+                             km=format_number(site_m / 1000, lang, 1)))
     elif status != "served":
-        parts.append("no installed site" if en else "belum ada titik terpasang")
+        parts.append(gettext("no installed site", lang))
     return "; ".join(parts)
 
 

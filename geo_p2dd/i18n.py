@@ -30,6 +30,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from geo_p2dd.io.atomic import atomic_path
+
 LANGS = ("id", "en")
 DEFAULT_LANG = "id"
 DOMAIN = "geo_p2dd"
@@ -74,10 +76,8 @@ def compile_catalogues(root: Path = TRANSLATIONS, domain: str = DOMAIN) -> list[
     for lang_dir in sorted(p for p in root.iterdir() if p.is_dir()):
         out = lang_dir / "LC_MESSAGES" / f"{domain}.mo"
         out.parent.mkdir(exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        with open(tmp, "wb") as fh:
+        with atomic_path(out, fsync=False) as tmp, open(tmp, "wb") as fh:
             write_mo(fh, merged_catalogue(lang_dir, domain))
-        tmp.replace(out)
         written.append(out)
     return written
 

@@ -12,17 +12,19 @@ import numpy as np
 import pandas as pd
 
 from geo_p2dd.errors import InputError
+from geo_p2dd.i18n import N_, format_int, format_number, gettext
 
 FACTORS = ("unserved_people", "unserved_facilities", "no_4g_share", "distance", "remoteness",
            "nothing_planned")
 
+#: factor -> label (an English msgid; Indonesian in geo_p2dd/translations/id/analysis.po)
 FACTOR_LABELS = {
-    "unserved_people": ("Penduduk belum terlayani", "Unserved people"),
-    "unserved_facilities": ("Fasilitas publik belum terlayani", "Unserved public facilities"),
-    "no_4g_share": ("Porsi penduduk tanpa 4G", "Share of people without 4G"),
-    "distance": ("Jarak ke layanan terdekat", "Distance to nearest service"),
-    "remoteness": ("Keterpencilan", "Remoteness"),
-    "nothing_planned": ("Belum ada rencana", "Nothing planned yet"),
+    "unserved_people": N_("Unserved people"),
+    "unserved_facilities": N_("Unserved public facilities"),
+    "no_4g_share": N_("Share of people without 4G"),
+    "distance": N_("Distance to nearest service"),
+    "remoteness": N_("Remoteness"),
+    "nothing_planned": N_("Nothing planned yet"),
 }
 
 DEFAULT_DISTANCE_CAP_KM = 30.0
@@ -30,8 +32,7 @@ DEFAULT_DISTANCE_CAP_KM = 30.0
 
 def factor_label(name: str, lang: str = "id") -> str:
     """Label of a factor in Indonesian ("id") or English ("en")."""
-    label_id, label_en = FACTOR_LABELS[name]
-    return label_en if lang == "en" else label_id
+    return gettext(FACTOR_LABELS[name], lang)
 
 
 def normalise(raw: pd.DataFrame, *, distance_cap_km: float = DEFAULT_DISTANCE_CAP_KM
@@ -127,28 +128,16 @@ def explain(row: pd.Series, contributions: dict[str, float], lang: str = "id",
 
 
 def _fact(name: str, row: pd.Series, lang: str) -> str:
-    en = lang == "en"
     if name == "unserved_people":
-        return f"{_num(row.get('people_unserved', 0), lang)} {'people' if en else 'jiwa'}"
+        return gettext("%(n)s people", lang,
+                       n=format_int(row.get("people_unserved", 0) or 0, lang))
     if name == "unserved_facilities":
-        return (f"{int(row.get('facilities_unserved', 0))} "
-                f"{'facilities' if en else 'fasilitas'}")
+        return gettext("%(n)s facilities", lang, n=int(row.get("facilities_unserved", 0)))
     if name == "no_4g_share":
         return f"{100 * float(row.get('no_4g_share', 0)):.0f}%"
-    if name == "distance":
-        return f"{_dec(row.get('dist_service_km', np.nan), lang)} km"
-    if name == "remoteness":
-        return f"{_dec(row.get('remoteness_km', np.nan), lang)} km"
-    return "no site planned or in progress" if en else "belum ada site rencana/proses"
-
-
-def _num(value, lang: str) -> str:
-    text = f"{int(round(float(value or 0))):,}"
-    return text if lang == "en" else text.replace(",", ".")
-
-
-def _dec(value, lang: str) -> str:
-    if value is None or not np.isfinite(float(value)):
-        return "?"
-    text = f"{float(value):.1f}"
-    return text if lang == "en" else text.replace(".", ",")
+    if name in ("distance", "remoteness"):
+        value = row.get("dist_service_km" if name == "distance" else "remoteness_km", np.nan)
+        shown = format_number(value, lang, 1) if value is not None and np.isfinite(
+            float(value)) else "?"
+        return f"{shown} km"
+    return gettext("no site planned or in progress", lang)

@@ -206,7 +206,8 @@ def served(sample_project, tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "geo_p2dd.cli", "serve", "--project", str(sample_project.path),
          "--port", str(port), "--threads", "4", "--channel-timeout", "3",
-         "--max-request-body", "1000", "--trusted-proxy", "127.0.0.1"],
+         "--max-request-body", "1000", "--trusted-proxy", "127.0.0.1",
+         "--public-url", "https://peta.example.id"],
         stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -296,12 +297,12 @@ def test_request_body_limit(served):
     conn.close()
 
 
-def test_trusted_proxy_headers_make_external_links(served):
+def test_behind_a_proxy_links_use_the_public_url_not_the_host_header(served):
     import json
 
     url, _ = served
     _, body = _get(url + "/ogcapi?f=json", 5, {"X-Forwarded-Proto": "https",
-                                               "X-Forwarded-Host": "peta.example.id"})
+                                               "X-Forwarded-Host": "evil.example.com"})
     links = [link["href"] for link in json.loads(body)["links"]]
     assert links and all(h.startswith("https://peta.example.id/") for h in links), links
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from geo_p2dd.io.atomic import atomic_path, atomic_write_text
+
 LOCK_STRIPES = 64
 _STRIPES = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
 _PRUNING = threading.Lock()
@@ -128,14 +130,9 @@ class ExportCache:
         if not gz.exists():
             with lock_for(gz.name):
                 if not gz.exists():
-                    tmp = gz.with_name(f".{gz.name}.{uuid.uuid4().hex[:8]}")
-                    try:
-                        with open(entry.path, "rb") as src, gzip.GzipFile(
-                                tmp, "wb", compresslevel=6, mtime=0) as dst:
-                            shutil.copyfileobj(src, dst, 1 << 20)
-                        os.replace(tmp, gz)
-                    finally:
-                        tmp.unlink(missing_ok=True)
+                    with atomic_path(gz, fsync=False) as tmp, open(entry.path, "rb") as src, \
+                            gzip.GzipFile(tmp, "wb", compresslevel=6, mtime=0) as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
         return Entry(gz, entry.etag + "-gz")
 
     def open(self, key: str, extension: str, write: Callable[[Path], object], *,
@@ -194,9 +191,4 @@ class ExportCache:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_text(path, text, fsync=False)

@@ -9,9 +9,7 @@ dissolved from the villages once and kept in the project's cache directory.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-import uuid
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,6 +20,7 @@ import shapely
 from geo_p2dd.errors import NotFoundError
 from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, CRS, LAYERS, get_layer
 from geo_p2dd.exports.query import Filters, filter_mask
+from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.project import Project
 
 VILLAGE_BASE = ("kode", "nama", "kecamatan_kode", "kecamatan", "kabupaten_kode", "kabupaten",
@@ -240,10 +239,9 @@ class ExportData:
             lambda g: shapely.union_all(shapely.make_valid(np.asarray(g.to_numpy(),
                                                                       dtype=object))))
         if cache is not None and len(made):
-            tmp = cache.with_name(f".{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
-            gpd.GeoDataFrame({"kode": made.index.to_numpy()}, geometry=list(made.to_numpy()),
-                             crs=CRS).to_parquet(tmp)
-            os.replace(tmp, cache)
+            with atomic_path(cache, fsync=False) as tmp:
+                gpd.GeoDataFrame({"kode": made.index.to_numpy()},
+                                 geometry=list(made.to_numpy()), crs=CRS).to_parquet(tmp)
         return pd.concat([found, made])
 
     def _dissolve_cache(self, level: str) -> Path | None:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import TypeVar
 import geopandas as gpd
 import pandas as pd
 
+from geo_p2dd.io.atomic import atomic_write_bytes
 from geo_p2dd.project import CONFIG_NAME, LAYERS_NAME, Project
 from geo_p2dd.report.pdf import render_pdf
 
@@ -130,12 +129,7 @@ def cached_pdf(project: Project, region: str, *, lang: str = "id", today: str | 
 def _store(path: Path, data: bytes) -> None:
     """Write ``path`` atomically and drop older versions of the same summary."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_bytes(path, data, fsync=False)
     stem = "_".join(path.name.split("_")[:3])  # summary_<region>_<lang>
     for old in path.parent.glob(f"{stem}_*.pdf"):
         if old != path:
