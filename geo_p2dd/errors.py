@@ -7,6 +7,18 @@ matching built-in so callers may catch ``ValueError`` or ``LookupError``.
 from __future__ import annotations
 
 
+def _expected_found(expected: str | None, found: str | None, hint: str | None) -> str:
+    """"; expected …, found …. hint" — the tail every input or setting error shares."""
+    text = ""
+    if expected is not None:
+        text += f"; expected {expected}"
+    if found is not None:
+        text += f", found {found}"
+    if hint:
+        text += f". {hint}"
+    return text
+
+
 class GeoP2DDError(Exception):
     """Root of every error raised on purpose by geo_p2dd."""
 
@@ -59,13 +71,7 @@ class InputError(GeoP2DDError, ValueError):
         if self.column:
             where.append(f"column {self.column!r}")
         text = (", ".join(where) + ": " if where else "") + self.message
-        if self.expected is not None:
-            text += f"; expected {self.expected}"
-        if self.found is not None:
-            text += f", found {self.found}"
-        if self.hint:
-            text += f". {self.hint}"
-        return text
+        return text + _expected_found(self.expected, self.found, self.hint)
 
 
 class ProjectError(GeoP2DDError, RuntimeError):
@@ -119,14 +125,8 @@ class ConfigProblem:
         self.hint = hint
 
     def __str__(self) -> str:
-        text = f"{self.key}: {self.message}"
-        if self.expected is not None:
-            text += f"; expected {self.expected}"
-        if self.found is not None:
-            text += f", found {self.found}"
-        if self.hint:
-            text += f". {self.hint}"
-        return text
+        return f"{self.key}: {self.message}" + _expected_found(self.expected, self.found,
+                                                               self.hint)
 
     def __repr__(self) -> str:
         return f"ConfigProblem({self.key!r}, {self.message!r})"

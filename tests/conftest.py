@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 
@@ -281,3 +282,27 @@ def mahakam_ulu_project(tmp_path_factory):
         project, _ = init_project(path, region="64.11", **data)
     analyze_project(project)
     return project
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(directory, purpose: str = "import sites"):
+    """Hold a project's write lock from another thread, as another writer would."""
+    import threading
+
+    from geo_p2dd.lock import project_lock
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with project_lock(directory, purpose):
+            held.set()
+            release.wait(60)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        t.join()

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from conftest import SITES_HEADER, write_text, write_tif
+from conftest import SITES_HEADER, lock_held_elsewhere, write_text, write_tif
 
 from geo_p2dd.errors import ProjectBusyError
-from geo_p2dd.lock import holder, project_lock
+from geo_p2dd.lock import holder
 from geo_p2dd.project import Project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,27 +83,13 @@ def test_threads_of_one_process_are_serialised_too(project):
 
 
 def test_a_busy_project_makes_a_writer_wait_then_refuse_clearly(project):
-    held = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with project_lock(project.path, "import sites"):
-            held.set()
-            release.wait(10)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    held.wait(5)
     told = []
-    try:
+    with lock_held_elsewhere(project.path, "import sites"):
         assert holder(project.path)["purpose"] == "import sites"
         with pytest.raises(ProjectBusyError, match=r"import sites.*gave up after"):
             with project.transaction(timeout=0.3, on_wait=told.append):
                 pass
-        assert len(told) == 1 and "waiting for process" in told[0]
-    finally:
-        release.set()
-        t.join()
+    assert len(told) == 1 and "waiting for process" in told[0]
     # released: the next writer goes through at once, and the lock file is empty again
     with project.transaction(timeout=0):
         pass
@@ -111,26 +97,12 @@ def test_a_busy_project_makes_a_writer_wait_then_refuse_clearly(project):
 
 
 def test_the_cli_says_it_waits_and_refuses_after_its_timeout(project, sites_csv):
-    ready = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with project_lock(project.path, "analyze"):
-            ready.set()
-            release.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    ready.wait(5)
-    try:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), GEO_P2DD_LOCK_TIMEOUT="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), GEO_P2DD_LOCK_TIMEOUT="1")
+    with lock_held_elsewhere(project.path, "analyze"):
         run = subprocess.run([sys.executable, "-c", "from geo_p2dd.cli import main; main()",
                               "import", "--project", str(project.path), "sites",
                               str(sites_csv)], env=env, capture_output=True, text=True,
                              timeout=60)
-    finally:
-        release.set()
-        t.join()
     assert run.returncode == 1
     assert "waiting for process" in run.stderr and "(analyze" in run.stderr
     assert "gave up after 1 s" in run.stderr

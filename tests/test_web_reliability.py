@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import tomllib
 
 import tomli_w
+from conftest import lock_held_elsewhere
 
-from geo_p2dd.lock import project_lock
 from web import create_app
 
 
@@ -42,21 +41,8 @@ def test_a_busy_project_answers_503_with_retry_after(sample_copy):
             pass
         return {"ok": True}
 
-    held, release = threading.Event(), threading.Event()
-
-    def hold():  # another writer (the CLI, a background job) in another thread
-        with project_lock(sample_copy.path, "import sites"):
-            held.set()
-            release.wait(10)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    held.wait(5)
-    try:
+    with lock_held_elsewhere(sample_copy.path, "import sites"):
         response = client.post("/api/_write_probe")
-    finally:
-        release.set()
-        t.join()
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     body = response.get_json()
