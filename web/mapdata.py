@@ -23,6 +23,8 @@ from web.i18n import format_int, format_km, format_pct
 
 MAX_EMBEDDED_VILLAGES = 3000  # above this the map shows aggregates and loads villages per view
 MAX_BBOX_FEATURES = 8000
+MAX_EMBEDDED_SITES = 3000  # above this the map groups sites (village, kecamatan, ...)
+SITE_GROUP_WIDTHS = (13, 8, 5, 2)  # code prefixes: village, kecamatan, kabupaten, province
 VILLAGE_MIN_ZOOM = 10
 
 SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
@@ -192,11 +194,21 @@ def _point(lon: float, lat: float, properties: dict) -> dict:
 
 
 def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
+    """The register's sites in ``region`` as points; grouped when there are very many.
+
+    Up to :data:`MAX_EMBEDDED_SITES` sites are embedded one by one. Above that the
+    sites are counted per village (or kecamatan, kabupaten, province: the finest
+    level that stays under the limit), one marker per group at the mean position of
+    its sites, so the page stays small whatever the register's size (740,000 sites
+    made a 189 MB page); every site is on its village's page.
+    """
     sites = view.sites
     if sites is None or len(sites) == 0:
         return {"type": "FeatureCollection", "features": []}
     if region:
         sites = sites[code_matches(sites["village_kode"].fillna(""), region)]
+    if len(sites) > MAX_EMBEDDED_SITES:
+        return _grouped_sites(sites, lang)
     features = [_point(r.geometry.x, r.geometry.y, {
         "name": str(r.name), "kind": r.kind, "kind_label": SITE_KINDS.label(r.kind, lang),
         "letter": SITE_LETTERS.get(r.kind, "?"), "status": r.status,
@@ -204,6 +216,37 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
         "year": "" if pd.isna(r.year) else str(int(r.year)),
         "operator": str(r.operator or "")}) for r in sites.itertuples()]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _grouped_sites(sites: gpd.GeoDataFrame, lang: str) -> dict:
+    from flask_babel import gettext
+
+    codes = sites["village_kode"].fillna("").astype(str)
+    for width in SITE_GROUP_WIDTHS:
+        keys = codes.str.slice(0, width)
+        if keys.nunique() <= MAX_EMBEDDED_SITES:
+            break
+    frame = pd.DataFrame({"key": keys.to_numpy(), "status": sites["status"].to_numpy(),
+                          "x": sites.geometry.x.to_numpy(), "y": sites.geometry.y.to_numpy()})
+    names = {}
+    if width >= len("64.11.01.2006") and "village" in sites.columns:
+        known = sites.dropna(subset=["village"])
+        names = dict(zip(known["village_kode"], known["village"].astype(str), strict=True))
+    counts = pd.crosstab(frame["key"], frame["status"])
+    where = frame.groupby("key")[["x", "y"]].mean()
+    features = []
+    for key, row in counts.iterrows():
+        n = int(row.sum())
+        top = str(row.idxmax())
+        parts = ", ".join(f"{SITE_STATUS.label(st, lang)} {format_int(row[st])}"
+                          for st in SITE_STATUS.ids if st in row.index and row[st])
+        features.append(_point(float(where.at[key, "x"]), float(where.at[key, "y"]), {
+            "name": gettext("%(n)s sites in %(area)s", n=format_int(n),
+                            area=names.get(key) or key or "?"),
+            "kind": "group", "kind_label": parts, "letter": str(n) if n < 100 else "99+",
+            "status": top, "status_label": SITE_STATUS.label(top, lang), "agency": "",
+            "year": "", "operator": "", "count": n}))
+    return {"type": "FeatureCollection", "features": features, "grouped": True}
 
 
 def villages_in_bbox(view: ProjectView, bbox: tuple[float, float, float, float]) -> np.ndarray:
