@@ -9,10 +9,12 @@ from typing import Any
 from flask import Flask, g, jsonify, request
 from flask_babel import Babel
 
+from geo_p2dd.i18n import LANGS
+
 DEFAULTS: dict[str, Any] = {
     "PROJECT": "data/sample",
     "DEFAULT_LANGUAGE": "id",
-    "LANGUAGES": ("id", "en"),
+    "LANGUAGES": LANGS,
     "BASEMAP": "osm",  # default basemap: osm, light or none
     "GZIP_MIN_BYTES": 1024,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
