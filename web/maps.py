@@ -210,6 +210,7 @@ def _outline_style(weight: float) -> dict:
 def _js_labels(lang: str) -> dict:
     return {
         "noneBasemap": _("No basemap (offline)"),
+        "basemapFailed": _("The basemap could not be loaded; the map is shown without it."),
         "class": _("Class"), "score": _("Score"), "rank": _("Rank"),
         "peopleUnserved": _("People unserved"),
         "facilitiesUnserved": _("Public facilities unserved"),

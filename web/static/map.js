@@ -30,6 +30,35 @@
          placeholders: reload under the new choice's policy */
       if (cfg.basemap === "none" && key !== "none") window.location.reload();
     });
+    /* an office offline or on a failing link: when basemap tiles fail and none has
+       loaded, fall back to no basemap and say so (instead of a grey map of errors) */
+    Object.keys(control._layers || {}).forEach(function (k) {
+      var entry = control._layers[k];
+      if (entry.overlay || !entry.layer || !entry.layer.on || entry.layer === none) return;
+      var failed = 0, loaded = 0;
+      entry.layer.on("tileload", function () { loaded += 1; });
+      entry.layer.on("tileerror", function () {
+        failed += 1;
+        if (failed < 3 || loaded > 0 || !map.hasLayer(entry.layer)) return;
+        map.removeLayer(entry.layer);
+        none.addTo(map);
+        var note = document.getElementById("basemap-note");
+        if (note) { note.textContent = labels.basemapFailed; note.hidden = false; }
+      });
+    });
+  }
+
+  /* ---- the legend folds away (folded at first on small screens) ---- */
+  var legend = document.getElementById("legend"), fold = document.getElementById("legend-fold");
+  if (legend && fold) {
+    var setFolded = function (folded) {
+      legend.classList.toggle("folded", folded);
+      fold.setAttribute("aria-expanded", folded ? "false" : "true");
+    };
+    setFolded(window.innerWidth < 700);
+    fold.addEventListener("click", function () {
+      setFolded(!legend.classList.contains("folded"));
+    });
   }
 
   /* ---- villages ---- */
