@@ -155,8 +155,12 @@ def sample(directory: str, force: bool) -> None:
 @click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--lon", default=None, help="Longitude column of point tables.")
 @click.option("--lat", default=None, help="Latitude column of point tables.")
+@click.option("--licence", "licences", multiple=True, metavar="KIND=LICENCE",
+              help="Licence of one input, recorded with it (as import --licence); "
+                   "repeatable, e.g. --licence villages='MIT (cahyadsn/wilayah_boundaries)'. "
+                   "GHS-POP, WorldPop, OpenCelliD and BPS files are recognised by name.")
 @friendly
-def init(directory: str, **opts) -> None:
+def init(directory: str, licences: tuple[str, ...], **opts) -> None:
     """Create a project in DIRECTORY from files.
 
     \b
@@ -168,10 +172,10 @@ def init(directory: str, **opts) -> None:
         --towers ../shared/data/towers/opencellid_mcc510_subset.csv \\
         --dem ../shared/data/terrain/mahakam_ulu_elevation_5arcmin.tif
     """
-    from geo_p2dd.imports import init_project
+    from geo_p2dd.imports import init_project, parse_licences
 
     opts["coverage"] = list(opts["coverage"])
-    project, reports = init_project(directory, **opts)
+    project, reports = init_project(directory, licences=parse_licences(licences), **opts)
     for r in reports:
         for line in r.lines():
             click.echo(line)
