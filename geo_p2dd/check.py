@@ -8,7 +8,9 @@ look at before the figures leave the office.
 
 Rules (``Finding.kind``):
 
-- ``outside_village``: a site or location lies outside the kampung it names;
+- ``outside_village``: a site or location lies outside the kampung it names (a
+  warning beyond :data:`BOUNDARY_SLACK_KM`, closer than that only information:
+  boundaries are not that precise);
 - ``far_from_settlement``: a Starlink, VSAT, Wi-Fi or fibre site stands farther
   than ``[locations] snap_km`` (default 2 km) from every settlement (towers
   stand where the signal carries and are not checked);
@@ -47,11 +49,13 @@ SEVERITIES = ("warning", "info")
 NEAR_SETTLEMENT_KINDS = ("starlink", "vsat", "wifi", "fiber")
 #: positions closer than this (degrees, about 1 m) are one position
 SAME_POSITION_DEG = 1e-5
+#: a point this close outside its kampung (km) is within the boundaries' precision: info only
+BOUNDARY_SLACK_KM = 0.5
 #: towers imported from OpenCelliD carry ids starting with this (not register rows)
 TOWER_ID_PREFIX = "ocid-"
 
 MESSAGES = {
-    "outside_village": N_("%(name)s lies %(km)s km outside the kampung it names (%(kode)s)"),
+    "outside_village": N_("%(name)s lies %(distance)s outside the kampung it names (%(kode)s)"),
     "far_from_settlement": N_("%(name)s is %(km)s km from the nearest settlement "
                               "(more than %(limit)s km)"),
     "estimated_settlements": N_("kampung %(name)s has no settlement point: the analysis "
@@ -113,8 +117,16 @@ class Finding:
         return out
 
 
+class _Distance(float):
+    """A distance in km, written in metres below 1 km (``30 m``, ``5,6 km``)."""
+
+
 def _shown(key: str, value: object, lang: str) -> object:
     """A number written for ``lang``: distances with one decimal, whole numbers without."""
+    if isinstance(value, _Distance):
+        if value < 1.0:
+            return f"{format_int(max(10, round(value * 100) * 10), lang)} m"
+        return f"{format_number(value, lang, 1)} km"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     if isinstance(value, float) and not math.isfinite(value):
@@ -185,8 +197,10 @@ def outside_village(points: gpd.GeoDataFrame, villages: gpd.GeoDataFrame, layer:
     metric_own = gpd.GeoSeries(polygons.loc[out["village_kode"]].to_numpy(),
                                crs=villages.crs).to_crs(crs).to_numpy()
     km = shapely.distance(metric_pts, metric_own) / 1000.0
-    return [Finding("outside_village", "warning", layer, str(r[id_col]), int(row),
-                    {"name": str(r["name"]), "km": float(d), "kode": str(r["village_kode"])})
+    return [Finding("outside_village", "warning" if d > BOUNDARY_SLACK_KM else "info", layer,
+                    str(r[id_col]), int(row),
+                    {"name": str(r["name"]), "distance": _Distance(float(d)),
+                     "kode": str(r["village_kode"])})
             for (_, r), row, d in zip(out.iterrows(), _rows(out), km, strict=True)]
 
 

@@ -55,6 +55,16 @@ def test_site_outside_the_kampung_it_names(project, tmp_path):
                                "(99.01.01.2001)")
 
 
+def test_a_site_just_across_the_boundary_is_information_only(project, tmp_path):
+    # 0.0003 degree (33 m) east of Satu's eastern edge, named Satu: boundaries are not that exact
+    p = _with(project, tmp_path, f"Starlink Tepi,Starlink,terpasang,{SATU},Diskominfo,2024,"
+                                 "114.1003,0.05\n")
+    (f,) = [f for f in check_project(p) if f.kind == "outside_village"]
+    assert f.severity == "info"
+    assert f.message("id") == ("Starlink Tepi berada 30 m di luar kampung yang disebutkan "
+                               "(99.01.01.2001)")
+
+
 def test_site_far_from_every_settlement_and_snap_km(project, tmp_path):
     # 0.03 degree east of Dusun Satu: 3.3 km; a tower there is not checked
     p = _with(project, tmp_path,
