@@ -155,8 +155,12 @@ def sample(directory: str, force: bool) -> None:
 @click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--lon", default=None, help="Longitude column of point tables.")
 @click.option("--lat", default=None, help="Latitude column of point tables.")
+@click.option("--licence", "licences", multiple=True, metavar="KIND=LICENCE",
+              help="Licence of one input, recorded with it (as import --licence); "
+                   "repeatable, e.g. --licence villages='MIT (cahyadsn/wilayah_boundaries)'. "
+                   "GHS-POP, WorldPop, OpenCelliD and BPS files are recognised by name.")
 @friendly
-def init(directory: str, **opts) -> None:
+def init(directory: str, licences: tuple[str, ...], **opts) -> None:
     """Create a project in DIRECTORY from files.
 
     \b
@@ -168,10 +172,10 @@ def init(directory: str, **opts) -> None:
         --towers ../shared/data/towers/opencellid_mcc510_subset.csv \\
         --dem ../shared/data/terrain/mahakam_ulu_elevation_5arcmin.tif
     """
-    from geo_p2dd.imports import init_project
+    from geo_p2dd.imports import init_project, parse_licences
 
     opts["coverage"] = list(opts["coverage"])
-    project, reports = init_project(directory, **opts)
+    project, reports = init_project(directory, licences=parse_licences(licences), **opts)
     for r in reports:
         for line in r.lines():
             click.echo(line)
@@ -299,6 +303,55 @@ def analyze(project_dir, as_json) -> None:
                + f"{summary['people_unserved']:>17,}{summary['facilities_unserved']:>12}")
     click.echo(f"{summary['villages']} villages analysed; {summary['in_programme']} in a "
                f"programme (in progress or planned sites would improve them)")
+
+
+@main.command()
+@project_option
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"findings": [{"kind", "severity", "layer", "id", "row", "message"}]}.')
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+              help="Language of the messages.")
+@friendly
+def check(project_dir, as_json, lang) -> None:
+    """Consistency checks an official should see before the figures leave the office.
+
+    Sites outside the kampung they name, Starlink/VSAT/Wi-Fi/fibre sites farther
+    than [locations] snap_km (default 2 km) from every settlement, kampung whose
+    settlements are only estimates, several sites at one position, register rows
+    without agency or year, implausible coverage values, population figures that
+    are negative, NaN or infinite. Only reads the project.
+
+    Findings are not errors: the exit code is 0 whatever is found (1 only when
+    the project cannot be read).
+
+    \b
+    Example:
+      geo-p2dd check --project data/sample --lang en
+    """
+    from geo_p2dd.check import check_project
+    from geo_p2dd.project import Project
+
+    findings = check_project(Project(_project_dir(project_dir)))
+    if as_json:
+        click.echo(json.dumps({"findings": [f.to_dict(lang) for f in findings]}, indent=2,
+                              ensure_ascii=False))
+        return
+    if not findings:
+        click.echo("ok" if lang == "en" else "ok: tidak ada temuan")
+        return
+    heads = (("severity", "layer", "row", "id", "message") if lang == "en" else
+             ("tingkat", "lapisan", "baris", "id", "pesan"))
+    severity = {"warning": "peringatan"} if lang == "id" else {}
+    rows = [(severity.get(f.severity, f.severity), f.layer, "" if f.row is None else str(f.row),
+             f.id or "", f.message(lang)) for f in findings]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(heads[:4])]
+    for r in (heads, *rows):
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True))
+                   + "  " + r[4])
+    counts = {s: sum(f.severity == s for f in findings) for s in ("warning", "info")}
+    click.echo(f"{len(findings)} finding(s): {counts['warning']} warning, {counts['info']} info"
+               if lang == "en" else
+               f"{len(findings)} temuan: {counts['warning']} peringatan, {counts['info']} info")
 
 
 @main.command()

@@ -168,8 +168,8 @@ def describe_column(name: str) -> tuple[str, str]:
         en, id_ = COLUMN_DOCS[m[1]]
         return (f"{en}, once sites in progress and planned work",
                 f"{id_}, setelah site proses/rencana beroperasi")
-    m = re.fullmatch(r"sites_(installed|in_progress|planned|proposed)", name)
-    if m:
+    m = re.fullmatch(r"sites_(\w+)", name)
+    if m and m[1] in SITE_STATUS.ids:
         return (f"Sites {SITE_STATUS.label(m[1], 'en').lower()}",
                 f"Site {SITE_STATUS.label(m[1], 'id').lower()}")
     m = re.fullmatch(r"installed_(\w+)", name)

@@ -51,6 +51,7 @@ __all__ = [
     "RADIUS_KINDS",
     "GridSettings",
     "Limits",
+    "LocationChecks",
     "ProjectInfo",
     "PropagationSettings",
     "RsrpThresholds",
@@ -213,6 +214,14 @@ class Settlements:
 
 
 @dataclass(frozen=True)
+class LocationChecks:
+    """``[locations]``: how far a site may stand from a settlement (``geo-p2dd check``)."""
+
+    #: a Starlink, VSAT, Wi-Fi or fibre site farther than this from every settlement is reported
+    snap_km: float = _number(2.0, gt=0)
+
+
+@dataclass(frozen=True)
 class Limits:
     """``[limits]``: what an import accepts."""
 
@@ -249,6 +258,7 @@ class Settings:
     weights: Mapping[str, float] = field(default_factory=lambda: _frozen(DEFAULT_WEIGHTS))
     settlements: Settlements = field(default_factory=Settlements)
     limits: Limits = field(default_factory=Limits)
+    locations: LocationChecks = field(default_factory=LocationChecks)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -259,7 +269,8 @@ class Settings:
 DEFAULTS = Settings()
 
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
-             "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits}
+             "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
+             "locations": LocationChecks}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

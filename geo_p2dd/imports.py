@@ -41,6 +41,7 @@ from geo_p2dd.layers import (
     normalise_code,
     points_from_input,
     population_from_table,
+    reconcile_site_ids,
     towers_from_opencellid,
     villages_from_frame,
 )
@@ -256,7 +257,10 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
             raise
         spec_kind = kind
     id_col = "site_id" if spec_kind == "sites" else "location_id"
-    merged, counts = merge_points(st.get(spec_kind, required=False), result.layer, id_col)
+    existing, layer = st.get(spec_kind, required=False), result.layer
+    if spec_kind == "sites":  # older id schemes and agency-less rows are recognised
+        existing, layer = reconcile_site_ids(existing, layer)
+    merged, counts = merge_points(existing, layer, id_col)
     st.put(spec_kind, merged)
     report = ImportReport(kind, str(path), rows=len(frame), added=counts.added,
                           updated=counts.updated, unchanged=counts.unchanged,
@@ -379,6 +383,63 @@ def _refuse_implausible_dbm(values: pd.Series, path: Path, limits: RasterLimits)
                          hint=f"{int(implausible.sum())} feature(s) affected")
 
 
+# well-known sources, recognised by file name when no licence is given:
+# (kinds they can be, pattern in the lower-cased file name, the credit recorded)
+KNOWN_SOURCES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("population-raster",), r"ghs[-_ ]?pop",
+     "CC BY 4.0 (GHS-POP, European Commission JRC)"),
+    (("population-raster",), r"worldpop", "CC BY 4.0 (WorldPop, University of Southampton)"),
+    (("towers", "sites"), r"opencellid", "CC BY-SA 4.0 (OpenCelliD)"),
+    (("population",), r"(^|[^a-z])(bps|census|sensus)([^a-z]|$)",
+     "BPS (Badan Pusat Statistik), with attribution"),
+)
+#: init's inputs that take a licence (``--licence KIND=TEXT``)
+INIT_INPUTS = ("villages", "kecamatan", "kabupaten", "population", "population-raster",
+               "locations", "sites", "towers", "coverage", "dem")
+
+
+def known_licence(kind: str, path: str | Path) -> str | None:
+    """The credit of a well-known source (GHS-POP, WorldPop, OpenCelliD, BPS) by file name.
+
+    Parameters
+    ----------
+    kind : str
+        The import kind (see :data:`KINDS`).
+    path : str or Path
+        The file imported; only its name is looked at.
+
+    Returns
+    -------
+    str or None
+        The licence and credit to record, or None when the source is not recognised.
+    """
+    name = Path(path).name.lower()
+    for kinds, pattern, credit in KNOWN_SOURCES:
+        if kind in kinds and re.search(pattern, name):
+            return credit
+    return None
+
+
+def parse_licences(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``["towers=CC BY-SA 4.0", ...]`` as ``{"towers": "CC BY-SA 4.0"}`` for :func:`init_project`.
+
+    Raises
+    ------
+    InputError
+        A value without ``KIND=``, or a KIND init does not take.
+    """
+    out: dict[str, str] = {}
+    for value in values:
+        kind, sep, text = str(value).partition("=")
+        kind = kind.strip().replace("_", "-")
+        if not sep or not text.strip() or kind not in INIT_INPUTS:
+            raise InputError("a licence must name the input it belongs to", column="--licence",
+                             expected=f"KIND=LICENCE with KIND one of {', '.join(INIT_INPUTS)}",
+                             found=repr(value))
+        out[kind] = text.strip()
+    return out
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
@@ -387,7 +448,7 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
     """Dispatch one import by kind (see :data:`KINDS`)."""
     path = Path(path)
     layer = opts.get("layer")
-    licence = opts.get("licence")
+    licence = opts.get("licence") or known_licence(kind, path)
     region = normalise_code(opts["region"]) if opts.get("region") else None
     if kind not in KINDS:
         raise InputError(f"unknown layer kind {kind!r}", expected=", ".join(KINDS))
@@ -460,14 +521,23 @@ def init_project(
     dem: str | Path | None = None,
     lon: str | None = None,
     lat: str | None = None,
+    licences: dict[str, str] | None = None,
 ) -> tuple[Project, list[ImportReport]]:
     """Create a project from files. Nothing is left behind if any file fails.
 
     Areas (kecamatan, kabupaten) are taken from the villages file too when it
-    holds layers of those names.
+    holds layers of those names. ``licences`` maps an input (``villages``,
+    ``population-raster``, ``towers``... see :data:`INIT_INPUTS`) to the licence
+    recorded with it, as ``import --licence`` does; inputs without one get the
+    credit of a well-known source (:func:`known_licence`) or "unknown".
     """
     path = Path(path)
     region = normalise_code(region) if region else None
+    licences = dict(licences or {})
+    unknown = sorted(set(licences) - set(INIT_INPUTS))
+    if unknown:
+        raise InputError(f"no input {unknown[0]!r} to give a licence to", column="licences",
+                         expected=", ".join(INIT_INPUTS), found=", ".join(unknown))
     existed = path.exists()
     created = path  # the outermost directory this call creates (removed on failure)
     while not created.parent.exists():
@@ -488,11 +558,13 @@ def init_project(
                                               ("kabupaten", kabupaten, kabupaten_layer)):
                 if given is not None:
                     reports.append(run_import(st, level, given, layer=given_layer,
-                                              region=region))
+                                              region=region, licence=licences.get(level)))
                 elif level in file_layers:
-                    reports.append(run_import(st, level, villages, layer=level, region=region))
+                    reports.append(run_import(st, level, villages, layer=level, region=region,
+                                              licence=licences.get(level,
+                                                                   licences.get("villages"))))
             reports.append(run_import(st, "villages", villages, layer=villages_layer,
-                                      region=region))
+                                      region=region, licence=licences.get("villages")))
             if not name:
                 tx.config["project"]["name"] = _default_name(st)
             tx.config["project"]["region_name"] = _region_name(st, tx.config)
@@ -502,7 +574,8 @@ def init_project(
             steps += [("coverage", c) for c in coverage]
             for kind, given in steps:
                 if given is not None:
-                    reports.append(run_import(st, kind, given, lon=lon, lat=lat))
+                    reports.append(run_import(st, kind, given, lon=lon, lat=lat,
+                                              licence=licences.get(kind)))
     except BaseException:
         if existed:
             for p in path.iterdir():

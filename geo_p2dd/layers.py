@@ -440,15 +440,26 @@ def points_from_input(
         out["source"] = "imported"
         id_col = "location_id"
     given_id = text.get(id_col)
-    out[id_col] = [
-        (str(g) if given_id is not None and not pd.isna(g) and g != "" else
-         stable_id(k, nm, v))
-        for g, k, nm, v in zip(given_id if given_id is not None else [None] * n, out["kind"],
-                               out["name"], village, strict=True)]
-    dup = out[id_col].duplicated() & ok
-    for i in np.flatnonzero(dup.to_numpy()):
-        reject(i, mapping.get(id_col), f"same {id_col} as an earlier row "
-               f"({out[id_col].iloc[i]}): the same {spec.name[:-1]} twice")
+    given = [g if given_id is not None and not pd.isna(g) and g != "" else None
+             for g in (given_id if given_id is not None else [None] * n)]
+    if spec is SITES:  # a site's identity includes its agency
+        derived = [site_id(k, nm, v, a) for k, nm, v, a in
+                   zip(out["kind"], out["name"], village, out["agency"], strict=True)]
+    else:
+        derived = [stable_id(k, nm, v) for k, nm, v in
+                   zip(out["kind"], out["name"], village, strict=True)]
+    out[id_col] = [str(g) if g is not None else d for g, d in zip(given, derived, strict=True)]
+    first_row: dict[str, int] = {}
+    for i in range(n):
+        if not ok[i]:
+            continue
+        key = out[id_col].iloc[i]
+        if key not in first_row:
+            first_row[key] = i
+            continue
+        j = first_row[key]
+        reject(i, mapping.get(id_col), f"same {id_col} as row {int(rows[j])} ({key}): the "
+               f"same {spec.name[:-1]} twice; {_differences(out, mapping, geoms, j, i)}")
     rejected.extend(reasons[i] for i in sorted(reasons))
     result = gpd.GeoDataFrame(out[ok], geometry=geoms[ok], crs="EPSG:4326")
     result.insert(0, id_col, result.pop(id_col))
@@ -459,6 +470,8 @@ def points_from_input(
     # what the file actually said: a re-import must not blank what it did not mention
     result.attrs["given_columns"] = sorted(mapping)
     result.attrs["placed_ids"] = sorted(result[id_col][placeable[ok]])
+    result.attrs["derived_ids"] = sorted(result[id_col][np.array(
+        [g is None for g in given], dtype=bool)[ok]])
     return PointImport(result, sorted(rejected, key=lambda r: r.row))
 
 
@@ -506,10 +519,163 @@ _TECH = {"GSM": "2G", "UMTS": "3G", "WCDMA": "3G", "HSPA": "3G", "LTE": "4G", "N
          "CDMA": "3G"}
 
 
+def _differences(out: pd.DataFrame, mapping: dict[str, str], geoms: np.ndarray, j: int,
+                 i: int) -> str:
+    """The fields in which row ``i`` differs from the earlier row ``j`` (file headers)."""
+    diffs = []
+    for col in out.columns:
+        if col in ("site_id", "location_id", "source"):
+            continue
+        a, b = out[col].iloc[j], out[col].iloc[i]
+        if _missing(a) and _missing(b):
+            continue
+        if _missing(a) != _missing(b) or str(a) != str(b):
+            diffs.append(f"{mapping.get(col, col)} {_shown(a)} vs {_shown(b)}")
+    a, b = geoms[j], geoms[i]
+    if (a is not None and b is not None and not shapely.is_empty(a) and not shapely.is_empty(b)
+            and not shapely.equals_exact(a, b, tolerance=1e-7)):
+        diffs.append(f"position {a.x:.5f},{a.y:.5f} vs {b.x:.5f},{b.y:.5f}")
+    return ("fields that differ: " + "; ".join(diffs)) if diffs else "no field differs"
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _shown(value: object) -> str:
+    if _missing(value):
+        return "(empty)"
+    if isinstance(value, float) and value.is_integer():
+        return repr(str(int(value)))
+    return repr(str(value))
+
+
+def _slug(text: object) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text or "").lower()).strip("-")
+
+
 def stable_id(kind: str | None, name: str | None, village: str | None) -> str:
-    """A readable id from kind, name and village: ``starlink-sd-long-apari-64.11.04.2001``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", str(name or "").lower()).strip("-")
-    return f"{kind}-{slug}-{village or 'x'}"
+    """A readable id from kind, name and village: ``school-sd-1-64.11.04.2001``.
+
+    Locations use it; sites did before their ids left out a repeated kind and
+    took in the agency (see :func:`site_id`), and their old ids are recognised.
+    """
+    return f"{kind}-{_slug(name)}-{village or 'x'}"
+
+
+def _kind_prefixes(kind: str) -> tuple[str, ...]:
+    """Slugs of the kind's spellings that name the kind itself (``wi-fi``, ``serat-optik``)."""
+    terms = [t for t in SITE_KINDS.terms if t.id == kind]
+    if not terms:
+        return (_slug(kind),) if kind else ()
+    t = terms[0]
+    slugs = {_slug(x) for x in (t.id, t.label_id, t.label_en, *t.synonyms)}
+    own = [x for x in slugs if x and (x.replace("-", "") == kind or x in
+                                      {_slug(t.label_id), _slug(t.label_en)})]
+    return tuple(sorted(own, key=len, reverse=True))
+
+
+def site_id(kind: str | None, name: str | None, village: str | None,
+            agency: str | None = None) -> str:
+    """A site's stable id from its identity: kind, name, village and agency.
+
+    The kind is not repeated when the name starts with it, and the agency (OPD)
+    follows a double hyphen, so two agencies' Starlinks in one kampung are two
+    sites: ``starlink-naha-aru--diskominfo-64.11.01.2006``.
+
+    Parameters
+    ----------
+    kind, name, village : str
+        Site kind id, name as written, village code.
+    agency : str, optional
+        The agency (OPD); empty or missing leaves it out.
+    """
+    slug = _slug(name)
+    for prefix in _kind_prefixes(str(kind or "")):
+        if slug == prefix:
+            slug = ""
+            break
+        if slug.startswith(prefix + "-"):
+            slug = slug[len(prefix) + 1:]
+            break
+    agency_slug = "" if agency is None or (isinstance(agency, float) and np.isnan(agency)) \
+        else _slug(agency)
+    parts = [str(kind), slug] if slug else [str(kind)]
+    head = "-".join(parts) + (f"--{agency_slug}" if agency_slug else "")
+    return f"{head}-{village or 'x'}"
+
+
+def _identity_base(kind: object, name: object, village: object) -> str:
+    return site_id(str(kind), str(name), str(village), None)
+
+
+def reconcile_site_ids(existing: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame
+                       ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame]:
+    """Give re-imported sites the ids of the sites they are, so merges update them.
+
+    Sites recorded with an older id scheme (``starlink-starlink-satu-…``, no
+    agency) are recognised. An old-style id derived from the row's own fields
+    is first moved to the current scheme (unless that id is taken). A new row
+    whose id was derived (``new.attrs["derived_ids"]``) and is not recorded
+    then matches the one recorded site with the same kind, name and village
+    whose agency is the same or empty on either side, and takes its id.
+
+    Parameters
+    ----------
+    existing : GeoDataFrame or None
+        The recorded sites layer.
+    new : GeoDataFrame
+        Sites read from the file (``site_id`` first).
+
+    Returns
+    -------
+    (GeoDataFrame or None, GeoDataFrame)
+        Both layers with ids reconciled (copies; the inputs are not changed).
+    """
+    if existing is None or len(existing) == 0 or "agency" not in existing.columns:
+        return existing, new
+    existing = existing.copy()
+    ids = existing["site_id"].astype(str).tolist()
+    taken = set(ids)
+    for i, row in enumerate(existing.itertuples(index=False)):
+        legacy = stable_id(row.kind, row.name, row.village_kode)
+        current = site_id(row.kind, row.name, row.village_kode, row.agency)
+        if ids[i] == legacy and current != legacy and current not in taken:
+            taken.discard(ids[i])
+            taken.add(current)
+            ids[i] = current
+    existing["site_id"] = ids
+    derived = set(new.attrs.get("derived_ids", []))
+    if not derived:
+        return existing, new
+    agencies = existing["agency"].fillna("").astype(str).map(_slug).tolist()
+    bases: dict[str, list[int]] = {}
+    for i, row in enumerate(existing.itertuples(index=False)):
+        own = {site_id(row.kind, row.name, row.village_kode, row.agency),
+               _identity_base(row.kind, row.name, row.village_kode),
+               stable_id(row.kind, row.name, row.village_kode)}
+        if ids[i] in own:  # a derived id, not one the agency gave
+            bases.setdefault(_identity_base(row.kind, row.name, row.village_kode), []).append(i)
+    new = new.copy()
+    new_ids = new["site_id"].astype(str).tolist()
+    claimed = set(new_ids) & taken
+    for j, row in enumerate(new.itertuples(index=False)):
+        if new_ids[j] not in derived or new_ids[j] in taken:
+            continue
+        agency = _slug(row.agency)
+        candidates = [i for i in bases.get(_identity_base(row.kind, row.name,
+                                                          row.village_kode), [])
+                      if ids[i] not in claimed and (not agency or not agencies[i]
+                                                     or agencies[i] == agency)]
+        if len(candidates) == 1:
+            new_ids[j] = ids[candidates[0]]
+            claimed.add(new_ids[j])
+    placed = set(new.attrs.get("placed_ids", []))
+    attrs = {**new.attrs, "placed_ids": sorted(new_ids[k] for k, old in enumerate(
+        new["site_id"].astype(str)) if old in placed)}
+    new["site_id"] = new_ids
+    new.attrs = attrs
+    return existing, new
 
 
 def village_anchor_points(villages: gpd.GeoDataFrame,

@@ -407,7 +407,7 @@ class Transaction:
             try:
                 shown = str(Path(file).resolve().relative_to(self.project.path.resolve()))
             except ValueError:
-                shown = str(Path(file).resolve())
+                shown = Path(file).name  # never an absolute server path
         entry = {"file": shown, "licence": licence or "unknown",
                  "imported": now_iso()}
         if rows is not None:

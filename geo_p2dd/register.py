@@ -197,7 +197,8 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     rows.append([])
     header = [_t("agency", lang), _t("year", lang),
               *[f"{phase_label(s, lang)} ({SITE_STATUS.label(s, lang)})"
-                if s != "proposed" else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
+                if phase_label(s, lang).lower() != SITE_STATUS.label(s, lang).lower()
+                else SITE_STATUS.label(s, lang) for s in STATUS_ORDER],
               _t("total", lang)]
     head_cells = _row(ws, header, font=bold, fill=head_fill)
     for cell in head_cells:

@@ -152,7 +152,10 @@ def build_sources(out: Path, seed: int = SEED) -> dict[str, Path]:
             ("VSAT", "terpasang", 12, "BAKTI", "APBN/BAKTI"),
             ("Wifi kampung", "terpasang", 41, "Diskominfo", "APBD"),
             ("Wifi kampung", "rencana", 25, "Diskominfo", "APBD"),
-            ("Serat optik", "usulan", 47, "Diskominfo", "APBN/BAKTI")):
+            ("Serat optik", "usulan", 47, "Diskominfo", "APBN/BAKTI"),
+            # in the register, serving nobody
+            ("VSAT", "rusak", 7, "BAKTI", "APBN/BAKTI"),
+            ("Wifi kampung", "tidak aktif", 9, "Pemerintah Kampung", "Dana Desa")):
         r = settlements[settlements["kode_desa"] == codes[i]].iloc[0]
         sites.append((kind, f"{kind} {names[i]}", codes[i], r.bujur - 0.0006,
                        r.lintang + 0.0005, status, agency, funding, 2024, 20, None, None, None,

@@ -97,8 +97,17 @@ SITE_STATUS = Vocabulary(
               "dianggarkan")),
         Term("proposed", "Usulan", "Proposed",
              ("usulan", "usul", "diusulkan", "proposal", "proposed", "pengajuan")),
+        # the site exists and is counted in the register, but serves nobody
+        Term("damaged", "Rusak", "Damaged",
+             ("rusak", "rusak berat", "rusak ringan", "perlu perbaikan", "broken", "damaged",
+              "faulty")),
+        Term("inactive", "Tidak aktif", "Inactive",
+             ("tidak aktif", "non aktif", "nonaktif", "mati", "tidak beroperasi",
+              "tidak berfungsi", "off air", "inactive", "offline", "putus")),
     ),
 )
+#: statuses of sites that exist but serve nobody (counted in the register, not in coverage)
+OUT_OF_SERVICE = ("damaged", "inactive")
 
 FUNDING = Vocabulary(
     "funding source",
@@ -108,8 +117,11 @@ FUNDING = Vocabulary(
         Term("apbn", "APBN / BAKTI", "APBN / BAKTI (national)",
              ("apbn", "bakti", "bakti kominfo", "apbn bakti", "kominfo", "komdigi", "pusat")),
         Term("csr", "CSR", "CSR (company)", ("swasta", "corporate", "perusahaan")),
+        Term("dana_desa", "Dana Desa", "Dana Desa (village fund)",
+             ("dana desa", "dana kampung", "dd", "apbdes", "apbkam", "apbkampung",
+              "apb desa", "apb kampung", "village fund")),
         Term("other", "Lainnya", "Other",
-             ("lain", "lain lain", "lainnya", "dana desa", "apbdes", "apbkam", "swadaya", "hibah")),
+             ("lain", "lain lain", "lainnya", "swadaya", "hibah")),
     ),
 )
 

@@ -163,7 +163,7 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
     kab = kab.to_crs(crs) if kab is not None and len(kab) else None
 
     focus = vil[inside]
-    legend_mm = 22.0
+    legend_mm = 4.5 + 3.5 * max(5, len(STATUS_ORDER))  # title plus the longest column
     west, south, east, north = focus.total_bounds
     aspect_region = max(east - west, 1.0) / max(north - south, 1.0)
     map_h = min(max_height_mm - legend_mm, width_mm / aspect_region)

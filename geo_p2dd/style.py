@@ -2,10 +2,10 @@
 
 Gap classes use a colour-blind-safe diverging palette (ColorBrewer RdBu); the two
 "no 4G" classes are also hatched on printed maps so they stay apart on a
-black-and-white printer. Sites are coloured by status (ColorBrewer PRGn) and
-drawn with one shape per status, the same shape as the glyph the printed tables
-use. The orders are the schema's vocabularies (:mod:`geo_p2dd.schema`), the only
-lists of classes and statuses.
+black-and-white printer. Sites are coloured by status (ColorBrewer PRGn; sites out
+of service orange when damaged, grey when inactive) and drawn with one shape per
+status, the same shape as the glyph the printed tables use. The orders are the
+schema's vocabularies (:mod:`geo_p2dd.schema`), the only lists of classes and statuses.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ GAP_HATCH = {"blank_spot": "////", "no_4g": "....", "partial_4g": None, "served"
 LOCATION_COLOURS = {"unserved": "#b2182b", "weak": "#f4a582", "served": "#2166ac",
                     "unknown": "#969696"}
 SITE_COLOURS = {"installed": "#1b7837", "in_progress": "#5aae61", "planned": "#9970ab",
-                "proposed": "#762a83"}
+                "proposed": "#762a83", "damaged": "#d95f02", "inactive": "#737373"}
 #: matplotlib marker and size (points) of each status on the printed map
 SITE_MARKERS = {"installed": ("o", 6.5), "in_progress": ("^", 7.5), "planned": ("s", 6.0),
-                "proposed": ("D", 5.5)}
+                "proposed": ("D", 5.5), "damaged": ("X", 7.0), "inactive": ("P", 7.0)}
 #: the same shapes as text, for tables
-SITE_GLYPHS = {"installed": "●", "in_progress": "▲", "planned": "■", "proposed": "◆"}
+SITE_GLYPHS = {"installed": "●", "in_progress": "▲", "planned": "■", "proposed": "◆",
+               "damaged": "✖", "inactive": "✚"}
 #: villages outside the region on a printed map
 CONTEXT_FILL = "#eeeeee"
 MISSING_COLOUR = "#bdbdbd"

@@ -40,6 +40,8 @@ STATUS_PHASE = {
     "in_progress": N_("Under way"),
     "planned": N_("Planned"),
     "proposed": N_("Proposed"),
+    "damaged": N_("Damaged"),
+    "inactive": N_("Inactive"),
 }
 NO_AGENCY = N_("(agency not given)")
 

@@ -454,6 +454,30 @@ def test_installed_site_serving_only_a_facility(tmp_path):
     assert not bool(v.loc[A, "in_programme"])
 
 
+@pytest.mark.parametrize(("status", "served"), [("terpasang", True), ("rusak", False),
+                                                 ("tidak aktif", False)])
+def test_damaged_or_inactive_site_serves_nobody_but_is_counted(tmp_path, status, served):
+    import geopandas as gpd
+
+    gpkg = tmp_path / "v.gpkg"
+    pyogrio.write_dataframe(gpd.GeoDataFrame({"kode": [A], "nama": ["Alpha"]},
+                                             geometry=[cell_box(0, 0, 5, 5)],
+                                             crs="EPSG:4326"), gpkg, layer="desa")
+    px, py = centre(3, 3)
+    locations = f"kind,name,kode_desa,people,lon,lat\nsettlement,A1,{A},100,{px!r},{py!r}\n"
+    sites = ("kind,name,status,kode_desa,lon,lat\n"
+             f"Starlink,Starlink A1,{status},{A},{px + 0.0005!r},{py!r}\n")
+    project, _ = init_project(tmp_path / "p", villages=gpkg,
+                              locations=write_text(tmp_path / "l.csv", locations),
+                              sites=write_text(tmp_path / "s.csv", sites))
+    result = analyze_project(project, write=False)
+    v = by_kode(result)
+    assert bool(v.loc[A, "people_served"] == 100) is served
+    kind = {"terpasang": "installed", "rusak": "damaged", "tidak aktif": "inactive"}[status]
+    assert v.loc[A, f"sites_{kind}"] == 1  # in the register either way
+    assert v.loc[A, "installed_starlink"] == int(served)
+
+
 # --------------------------------------------------------------------------- #
 # Scoring and ranking
 # --------------------------------------------------------------------------- #

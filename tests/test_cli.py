@@ -131,7 +131,7 @@ def test_import_sites_json_and_reimport(runner, cli_project, sites_csv):
 
 def test_import_reports_rejected_rows(runner, cli_project, tmp_path):
     path = write_text(tmp_path / "s.csv", SITES_HEADER + SITES_ROWS[0] +
-                      "Rusak,Starlink,rusak,99.01.01.2001,,,,114.05,0.05\n")
+                      "Rusak,Starlink,hilang,99.01.01.2001,,,,114.05,0.05\n")
     result = _ok(runner.invoke(main, ["import", "--project", str(cli_project), "sites",
                                       str(path)]))
     assert "1 added" in result.stdout and "1 rejected" in result.stdout
@@ -170,7 +170,7 @@ def test_import_villages_from_a_table(runner, cli_project, sites_csv):
 
 def test_import_without_usable_rows(runner, cli_project, tmp_path):
     path = write_text(tmp_path / "s.csv", SITES_HEADER +
-                      "Rusak,Starlink,rusak,99.01.01.2001,,,,114.05,0.05\n")
+                      "Rusak,Starlink,hilang,99.01.01.2001,,,,114.05,0.05\n")
     error = _bad_input(runner.invoke(main, ["import", "--project", str(cli_project), "sites",
                                             str(path)]))
     assert "no usable row" in error and "row 2" in error

@@ -33,12 +33,13 @@ from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.layers import stable_id
 from geo_p2dd.project import Project, Transaction
 
-# ids the README promises: kind, slug of the name, village code
+# ids the README promises: kind (not repeated by the name), slug of the name, agency,
+# village code
 SITE_IDS = {
-    "Starlink Satu": "starlink-starlink-satu-99.01.01.2001",
-    "Starlink Dua": "starlink-starlink-dua-99.01.01.2002",
-    "BTS Tiga": "bts-bts-tiga-99.01.02.2001",
-    "Wifi Empat": "wifi-wifi-empat-99.01.02.2002",
+    "Starlink Satu": "starlink-satu--diskominfo-99.01.01.2001",
+    "Starlink Dua": "starlink-dua--diskominfo-99.01.01.2002",
+    "BTS Tiga": "bts-tiga--bakti-99.01.02.2001",
+    "Wifi Empat": "wifi-empat--dinas-pendidikan-99.01.02.2002",
 }
 # README: terpasang, proses, rencana, usulan -> installed, in_progress, planned, proposed
 SITE_STATUS = {"Starlink Satu": "installed", "Starlink Dua": "in_progress",
@@ -103,7 +104,7 @@ def test_init_refuses_an_existing_project(project, boundaries_gpkg):
 
 def test_init_failure_removes_the_directories_it_created(tmp_path, boundaries_gpkg):
     bad_sites = write_text(tmp_path / "bad.csv", SITES_HEADER +
-                           "Rusak,Starlink,rusak,99.01.01.2001,,,,114.05,0.05\n")
+                           "Rusak,Starlink,hilang,99.01.01.2001,,,,114.05,0.05\n")
     target = tmp_path / "new" / "nested" / "proj"
     with pytest.raises(InputError, match="no usable row"):
         init_project(target, villages=boundaries_gpkg, sites=bad_sites)
@@ -165,7 +166,7 @@ def test_bad_rows_are_rejected_and_the_rest_imported(project, tmp_path):
         "Koordinat rusak,Starlink,terpasang,99.01.01.2001,Diskominfo,APBD,2024,114.0x5,0.05\n",
         "Jauh sekali,Starlink,terpasang,99.01.01.2001,Diskominfo,APBD,2024,120.5,0.05\n",
         "Kode salah,Starlink,terpasang,99.01.09.2099,Diskominfo,APBD,2024,114.05,0.06\n",
-        "Status aneh,Starlink,rusak berat,99.01.01.2001,Diskominfo,APBD,2024,114.05,0.07\n",
+        "Status aneh,Starlink,hilang total,99.01.01.2001,Diskominfo,APBD,2024,114.05,0.07\n",
     ]
     path = write_text(tmp_path / "sites.csv", SITES_HEADER + "".join(rows))
     report = import_layer(project, "sites", path)
@@ -176,7 +177,7 @@ def test_bad_rows_are_rejected_and_the_rest_imported(project, tmp_path):
     assert rejected[6].column == "bujur" and "'114.0x5'" in rejected[6].reason
     assert "outside the region" in rejected[7].reason and "120.5" in rejected[7].reason
     assert rejected[8].column == "kode_desa" and "99.01.09.2099" in rejected[8].reason
-    assert rejected[9].column == "status" and "'rusak berat'" in rejected[9].reason
+    assert rejected[9].column == "status" and "'hilang total'" in rejected[9].reason
     lines = report.lines()
     assert "4 added" in lines[0] and "4 rejected" in lines[0]
     assert any(line.startswith("  rejected row 8 column 'kode_desa'") for line in lines)
@@ -195,7 +196,7 @@ def test_point_outside_within_tolerance_is_kept(project, tmp_path):
 
 def test_file_without_usable_rows_changes_nothing(project, tmp_path):
     path = write_text(tmp_path / "s.csv", SITES_HEADER +
-                      "A,Starlink,rusak,99.01.01.2001,,,,114.05,0.05\n"
+                      "A,Starlink,hilang,99.01.01.2001,,,,114.05,0.05\n"
                       "B,Starlink,terpasang,99.01.01.2001,,,,abc,0.05\n")
     before = snapshot(project.path)
     with pytest.raises(InputError) as info:
@@ -222,6 +223,54 @@ def test_reimport_is_idempotent_and_updates_by_stable_id(project, sites_csv, tmp
     assert sorted(sites.index) == sorted(first.index)  # same ids, no duplicates
     assert sites.loc[SITE_IDS["BTS Tiga"], "status"] == "in_progress"
     assert sites.loc[SITE_IDS["Starlink Satu"], "status"] == "installed"
+
+
+def _with_old_style_ids(project):
+    """Rewrite the project's sites with the ids an older version derived (kind-name-village)."""
+    with project.transaction("old ids") as tx:
+        sites = project.read_layer("sites")
+        sites["site_id"] = [stable_id(k, n, v) for k, n, v in
+                            zip(sites["kind"], sites["name"], sites["village_kode"], strict=True)]
+        tx.write_layer("sites", sites)
+    return sorted(project.read_layer("sites")["site_id"])
+
+
+def test_reimport_over_old_style_ids_updates_and_moves_them(project, sites_csv, tmp_path):
+    import_layer(project, "sites", sites_csv)
+    old = _with_old_style_ids(project)
+    assert "starlink-starlink-satu-99.01.01.2001" in old
+    changed = [SITES_ROWS[0], SITES_ROWS[1], SITES_ROWS[2].replace(",rencana,", ",proses,"),
+               SITES_ROWS[3]]
+    report = import_layer(project, "sites", write_text(tmp_path / "v2.csv",
+                                                       SITES_HEADER + "".join(changed)))
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 3)
+    sites = project.read_layer("sites").set_index("site_id")
+    assert sorted(sites.index) == sorted(SITE_IDS.values())  # moved to the current scheme
+    assert sites.loc[SITE_IDS["BTS Tiga"], "status"] == "in_progress"
+
+
+def test_reimport_without_agency_column_matches_the_recorded_site(project, sites_csv, tmp_path):
+    import_layer(project, "sites", sites_csv)
+    path = write_text(tmp_path / "no_opd.csv", "nama lokasi,jenis,status,kode_desa,bujur,lintang\n"
+                      "Starlink Satu,Starlink,rusak,99.01.01.2001,114.05,0.05\n")
+    report = import_layer(project, "sites", path)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 0)
+    sites = project.read_layer("sites").set_index("site_id")
+    assert len(sites) == 4
+    assert sites.loc[SITE_IDS["Starlink Satu"], "status"] == "damaged"
+    assert sites.loc[SITE_IDS["Starlink Satu"], "agency"] == "Diskominfo"  # kept
+
+
+def test_two_agencies_starlinks_in_one_kampung_are_two_sites(project, sites_csv, tmp_path):
+    import_layer(project, "sites", sites_csv)
+    _with_old_style_ids(project)
+    path = write_text(tmp_path / "dua.csv", SITES_HEADER + SITES_ROWS[0] +
+                      SITES_ROWS[0].replace("Diskominfo", "Dinas Pendidikan"))
+    report = import_layer(project, "sites", path)
+    assert (report.added, report.updated, report.unchanged, report.rejected) == (1, 0, 1, [])
+    satu = project.read_layer("sites").query("name == 'Starlink Satu'")
+    assert sorted(satu["agency"]) == ["Dinas Pendidikan", "Diskominfo"]
+    assert len(project.read_layer("sites")) == 5
 
 
 def test_ids_given_in_the_file_are_kept(project, tmp_path):
@@ -328,17 +377,57 @@ def test_provenance_of_every_layer(project, boundaries_gpkg, sites_csv):
     assert stored == sources
     for key, rows in (("villages", 4), ("kecamatan", 2), ("kabupaten", 1)):
         entry = sources[key]
-        assert entry["file"] == str(boundaries_gpkg.resolve())
+        assert entry["file"] == boundaries_gpkg.name
         assert entry["licence"] == "unknown"
         assert entry["rows"] == rows
         assert entry["sha256"] == hashlib.sha256(boundaries_gpkg.read_bytes()).hexdigest()
         dt.datetime.fromisoformat(entry["imported"])
     entry = sources["sites:sites.csv"]
-    assert entry["file"] == str(sites_csv.resolve())
+    assert entry["file"] == sites_csv.name
     assert entry["licence"] == "CC BY 4.0 (Diskominfo)"
     assert entry["rows"] == 4
     imported = dt.datetime.fromisoformat(entry["imported"])
     assert abs((dt.datetime.now(dt.UTC) - imported).total_seconds()) < 120
+
+
+def test_init_records_licences_and_credits_well_known_sources(tmp_path, boundaries_gpkg):
+    pop = write_text(tmp_path / "sensus_bps_2020.csv", "kode_desa,penduduk\n99.01.01.2001,10\n")
+    grid = write_tif(tmp_path / "GHS_POP_E2020_1km.tif", np.ones((10, 10), np.float32),
+                     nodata=-1.0)
+    project, _ = init_project(tmp_path / "p", villages=boundaries_gpkg, population=pop,
+                              population_raster=grid,
+                              licences={"villages": "MIT (wilayah_boundaries)",
+                                        "kabupaten": "Kepmendagri 2025"})
+    sources = project.config["sources"]
+    assert sources["villages"]["licence"] == "MIT (wilayah_boundaries)"
+    assert sources["kecamatan"]["licence"] == "MIT (wilayah_boundaries)"  # same file
+    assert sources["kabupaten"]["licence"] == "Kepmendagri 2025"
+    assert sources["population_table"]["licence"].startswith("BPS")
+    assert sources["population"]["licence"] == "CC BY 4.0 (GHS-POP, European Commission JRC)"
+    # file names only: no absolute server path in project.toml
+    assert {e["file"] for e in sources.values()} == {"batas.gpkg", "sensus_bps_2020.csv",
+                                                     "GHS_POP_E2020_1km.tif"}
+    assert str(tmp_path) not in (project.path / "project.toml").read_text()
+
+
+def test_a_given_licence_wins_over_a_recognised_one(project, tmp_path):
+    grid = write_tif(tmp_path / "ghs_pop.tif", np.ones((10, 10), np.float32), nodata=-1.0)
+    import_layer(project, "population-raster", grid, licence="CC BY 4.0 (own copy)")
+    assert project.config["sources"]["population"]["licence"] == "CC BY 4.0 (own copy)"
+    assert imports.known_licence("population-raster", "data/worldpop_2020.tif").startswith(
+        "CC BY 4.0 (WorldPop")
+    assert imports.known_licence("dem", "ghs_pop.tif") is None  # not of that kind
+    assert imports.known_licence("population", "populasi_kampung.csv") is None
+
+
+def test_init_licence_needs_a_known_input(tmp_path, boundaries_gpkg):
+    with pytest.raises(InputError, match="KIND=LICENCE"):
+        imports.parse_licences(["CC BY 4.0"])
+    assert imports.parse_licences(["population_raster=CC BY 4.0"]) == {
+        "population-raster": "CC BY 4.0"}
+    with pytest.raises(InputError, match="no input 'rivers'"):
+        init_project(tmp_path / "p", villages=boundaries_gpkg, licences={"rivers": "LGPL"})
+    assert not (tmp_path / "p").exists()
 
 
 def test_licence_for_boundaries_and_rasters(project, boundaries_gpkg, dem_tif):
@@ -365,11 +454,11 @@ def test_population_table_and_raster_keep_separate_provenance(project, tmp_path)
     grid = write_tif(tmp_path / "pop.tif", np.ones((10, 10), np.float32), nodata=-1.0)
     import_layer(project, "population-raster", grid, licence="CC BY 4.0")
     sources = project.config["sources"]
-    table_sources = [v for v in sources.values() if v["file"] == str(table.resolve())]
-    raster_sources = [v for v in sources.values() if v["file"] == str(grid.resolve())]
+    table_sources = [v for v in sources.values() if v["file"] == table.name]
+    raster_sources = [v for v in sources.values() if v["file"] == grid.name]
     assert len(table_sources) == 1 and len(raster_sources) == 1
     assert table_sources[0]["licence"] == "BPS" and table_sources[0]["rows"] == 4
-    assert project.info()["rasters"]["population"]["source"]["file"] == str(grid.resolve())
+    assert project.info()["rasters"]["population"]["source"]["file"] == grid.name
 
 
 def test_reimporting_villages_keeps_population(project, boundaries_gpkg, tmp_path):

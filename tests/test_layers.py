@@ -23,6 +23,8 @@ from geo_p2dd.layers import (
     parent_code,
     points_from_input,
     population_from_table,
+    reconcile_site_ids,
+    site_id,
     stable_id,
     towers_from_opencellid,
     village_anchor_points,
@@ -324,13 +326,13 @@ def test_sites_statuses_kinds_and_ids(villages):
     assert result.rejected == []
     assert sites["status"].tolist() == ["installed", "in_progress", "planned", "proposed"]
     assert sites["kind"].tolist() == ["starlink", "starlink", "bts", "wifi"]
-    assert sites["funding"].tolist() == ["apbd", "apbd", "apbn", "other"]
+    assert sites["funding"].tolist() == ["apbd", "apbd", "apbn", "dana_desa"]
     assert sites["agency"].tolist() == ["Diskominfo", "Diskominfo", "BAKTI", "Dinas Pendidikan"]
     assert sites["year"].tolist() == [2024, 2025, 2026, 2027]
-    # ids: kind, slug of the name, village code
+    # ids: kind (not repeated by the name), slug of the name, agency, village code
     assert sites["site_id"].tolist() == [
-        "starlink-starlink-satu-99.01.01.2001", "starlink-starlink-dua-99.01.01.2002",
-        "bts-bts-tiga-99.01.02.2001", "wifi-wifi-empat-99.01.02.2002"]
+        "starlink-satu--diskominfo-99.01.01.2001", "starlink-dua--diskominfo-99.01.01.2002",
+        "bts-tiga--bakti-99.01.02.2001", "wifi-empat--dinas-pendidikan-99.01.02.2002"]
     assert list(sites.columns)[0] == "site_id"
     assert (sites.geometry.geom_type == "Point").all()
 
@@ -339,7 +341,7 @@ def test_site_rows_rejected_with_reasons(villages):
     df = _sites([
         ["Satu", "Starlink", "terpasang", "99.01.01.2001", "", "", "2024", "114.05", "0.05"],
         ["Unknown code", "Starlink", "terpasang", "99.01.09.2009", "", "", "", "114.05", "0.06"],
-        ["Bad status", "Starlink", "rusak", "", "", "", "", "114.05", "0.07"],
+        ["Bad status", "Starlink", "hilang", "", "", "", "", "114.05", "0.07"],
         ["Bad kind", "Balon udara", "terpasang", "", "", "", "", "114.05", "0.07"],
         ["", "Starlink", "terpasang", "", "", "", "", "114.05", "0.07"],
         ["Bad year", "Starlink", "terpasang", "", "", "", "1850", "114.05", "0.08"],
@@ -351,15 +353,95 @@ def test_site_rows_rejected_with_reasons(villages):
     reasons = {r.row: (r.column, r.reason) for r in result.rejected}
     assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9]
     assert reasons[3] == ("kode_desa", "unknown village code '99.01.09.2009'")
-    assert reasons[4][0] == "status" and "unknown site status 'rusak'" in reasons[4][1]
+    assert reasons[4][0] == "status" and "unknown site status 'hilang'" in reasons[4][1]
     assert "Terpasang" in reasons[4][1]  # the accepted values are listed
     assert reasons[5][0] == "jenis" and "unknown site kind 'Balon udara'" in reasons[5][1]
     assert reasons[6] == ("nama", "no name")
     assert reasons[7][0] == "tahun" and "1850" in reasons[7][1]
     assert "no coordinates and no village" in reasons[8][1]
     assert reasons[9][0] is None  # the file has no id column: the id was derived
-    assert reasons[9][1].startswith("same site_id as an earlier row "
-                                    "(starlink-satu-99.01.01.2001)")
+    assert reasons[9][1] == ("same site_id as row 2 (starlink-satu-99.01.01.2001): the same "
+                             "site twice; fields that differ: tahun '2024' vs (empty); "
+                             "position 114.05000,0.05000 vs 114.06000,0.05000")
+
+
+def test_damaged_and_inactive_statuses_and_village_fund(villages):
+    df = _sites([
+        ["Satu", "Starlink", "Rusak", "99.01.01.2001", "Diskominfo", "Dana Desa", "2022",
+         "114.05", "0.05"],
+        ["Dua", "Starlink", "tidak aktif", "99.01.01.2002", "Diskominfo", "APBKam", "2021",
+         "114.15", "0.05"],
+        ["Tiga", "VSAT", "mati", "99.01.02.2001", "BAKTI", "APBN", "2019", "114.25", "0.05"],
+    ])
+    result = points_from_input(df, SITES, file="s.csv", villages=villages)
+    assert result.layer["status"].tolist() == ["damaged", "inactive", "inactive"]
+    assert result.layer["funding"].tolist() == ["dana_desa", "dana_desa", "apbn"]
+
+
+def test_two_agencies_in_one_kampung_are_two_sites(villages):
+    df = _sites([
+        ["Starlink Naha Aru", "Starlink", "terpasang", "99.01.01.2001", "Diskominfo", "APBD",
+         "2024", "114.05", "0.05"],
+        ["Starlink Naha Aru", "Starlink", "terpasang", "99.01.01.2001", "Dinas Pendidikan",
+         "APBD", "2024", "114.05", "0.05"],
+    ])
+    result = points_from_input(df, SITES, file="s.csv", villages=villages)
+    assert result.rejected == []
+    assert result.layer["site_id"].tolist() == [
+        "starlink-naha-aru--diskominfo-99.01.01.2001",
+        "starlink-naha-aru--dinas-pendidikan-99.01.01.2001"]
+
+
+def test_the_same_site_twice_names_the_earlier_row_and_the_differences(villages):
+    df = _sites([
+        ["Starlink Satu", "Starlink", "terpasang", "99.01.01.2001", "Diskominfo", "APBD", "2024",
+         "114.05", "0.05"],
+        ["Starlink Satu", "Starlink", "rencana", "99.01.01.2001", "Diskominfo", "APBD", "2026",
+         "114.05", "0.05"],
+        ["Starlink Satu", "Starlink", "terpasang", "99.01.01.2001", "Diskominfo", "APBD", "2024",
+         "114.05", "0.05"],
+    ])
+    result = points_from_input(df, SITES, file="s.csv", villages=villages)
+    assert [(r.row, r.reason) for r in result.rejected] == [
+        (3, "same site_id as row 2 (starlink-satu--diskominfo-99.01.01.2001): the same site "
+            "twice; fields that differ: status 'installed' vs 'planned'; tahun '2024' vs '2026'"),
+        (4, "same site_id as row 2 (starlink-satu--diskominfo-99.01.01.2001): the same site "
+            "twice; no field differs")]
+
+
+def test_site_id_does_not_repeat_the_kind():
+    assert site_id("starlink", "Starlink Naha Aru", "64.11.01.2006") == \
+        "starlink-naha-aru-64.11.01.2006"
+    assert site_id("wifi", "Wi-Fi Kampung Long Pahangai", "64.11.03.2001", "Diskominfo") == \
+        "wifi-kampung-long-pahangai--diskominfo-64.11.03.2001"
+    assert site_id("fiber", "Serat Optik Ujoh Bilang", "64.11.01.2006") == \
+        "fiber-ujoh-bilang-64.11.01.2006"
+    assert site_id("bts", "BTS", "64.11.01.2006") == "bts-64.11.01.2006"
+    # a word that only resembles the kind stays
+    assert site_id("bts", "Menara Telkomsel", "64.11.01.2006") == \
+        "bts-menara-telkomsel-64.11.01.2006"
+    # the agency cannot be confused with the end of a name
+    assert site_id("starlink", "Naha Aru Diskominfo", "64.11.01.2006") != \
+        site_id("starlink", "Naha Aru", "64.11.01.2006", "Diskominfo")
+
+
+def test_reconcile_recognises_old_ids_and_agency_less_rows(villages):
+    df = _sites([["Starlink Satu", "Starlink", "terpasang", "99.01.01.2001", "Diskominfo",
+                  "APBD", "2024", "114.05", "0.05"],
+                 ["Starlink Dua", "Starlink", "rusak", "99.01.01.2002", "", "", "",
+                  "114.15", "0.05"]])
+    recorded = points_from_input(df, SITES, file="s.csv", villages=villages).layer
+    recorded["site_id"] = ["starlink-starlink-satu-99.01.01.2001", "ST-2"]  # old, given
+    sheet = _sites([["Starlink Satu", "Starlink", "rusak", "99.01.01.2001", "", "", "",
+                     "114.05", "0.05"],
+                    ["Starlink Dua", "Starlink", "rusak", "99.01.01.2002", "", "", "",
+                     "114.15", "0.05"]])
+    new = points_from_input(sheet, SITES, file="s.csv", villages=villages).layer
+    existing, new = reconcile_site_ids(recorded, new)
+    assert existing["site_id"].tolist() == ["starlink-satu--diskominfo-99.01.01.2001", "ST-2"]
+    # the agency-less row takes the recorded id; a given id is never matched by name
+    assert new["site_id"].tolist() == ["starlink-satu--diskominfo-99.01.01.2001",
+                                       "starlink-dua-99.01.01.2002"]
 
 
 def test_unknown_funding_is_recorded_as_other(villages):
@@ -371,7 +453,7 @@ def test_unknown_funding_is_recorded_as_other(villages):
 
 
 def test_no_usable_row_raises(villages):
-    df = _sites([["Satu", "Starlink", "rusak", "", "", "", "", "114.05", "0.05"],
+    df = _sites([["Satu", "Starlink", "hilang", "", "", "", "", "114.05", "0.05"],
                  ["Dua", "Starlink", "terpasang", "", "", "", "", "130", "0.05"]])
     with pytest.raises(InputError) as info:
         points_from_input(df, SITES, file="s.csv", villages=villages)

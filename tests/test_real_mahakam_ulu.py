@@ -80,8 +80,7 @@ def test_rasters_are_stored_unchanged(mahakam_ulu):
             np.testing.assert_array_equal(out.read(1), src.read(1))
     info = project.info()
     assert set(info["rasters"]) == {"population", "dem"}
-    assert info["rasters"]["population"]["source"]["file"] == str(
-        files["population_raster"].resolve())
+    assert info["rasters"]["population"]["source"]["file"] == files["population_raster"].name
     assert reports["dem"].rows == 27 * 26
     assert reports["population-raster"].rows == 595 * 598
 

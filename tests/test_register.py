@@ -18,7 +18,7 @@ from geo_p2dd.imports import import_layer
 from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.register import COLUMNS, register_table, write_register
 
-SHEETS = ["Ringkasan", "Terpasang", "Proses", "Rencana", "Usulan"]
+SHEETS = ["Ringkasan", "Terpasang", "Proses", "Rencana", "Usulan", "Rusak", "Tidak aktif"]
 # the Indonesian headers agencies use (and the importer recognises), in the sheets' order
 HEADERS_ID = [
     "ID", "Jenis", "Nama lokasi", "Kode kampung", "Kampung", "Kecamatan", "Status", "OPD",
@@ -26,7 +26,7 @@ HEADERS_ID = [
     "Teknologi", "Radius m", "Tinggi m", "Frekuensi MHz", "Daya dBm"
 ]
 STATUS_SHEET = {"installed": "Terpasang", "in_progress": "Proses", "planned": "Rencana",
-                "proposed": "Usulan"}
+                "proposed": "Usulan", "damaged": "Rusak", "inactive": "Tidak aktif"}
 
 
 def _sites(project):
@@ -70,25 +70,27 @@ def test_summary_totals_match_the_sites_layer(workbook, sample_project):
     assert rows[head][1] == "Tahun"
     assert rows[head][2].startswith("Sudah dilaksanakan") and rows[head][3].startswith("Sedang")
     assert rows[head][4].startswith("Akan dilaksanakan") and rows[head][5] == "Usulan"
+    assert rows[head][6:8] == ("Rusak", "Tidak aktif")  # counted in the register
     body = [r for r in rows[head + 1:] if r[0] is not None]
     total = next(r for r in body if r[0] == "Jumlah")
     detail = body[:body.index(total)]
-    statuses = ["installed", "in_progress", "planned", "proposed"]
+    statuses = ["installed", "in_progress", "planned", "proposed", "damaged", "inactive"]
     for j, status in enumerate(statuses, start=2):
         n = int((sites["status"] == status).sum())
         assert total[j] == n
         assert sum(r[j] for r in detail) == n
-    assert total[6] == len(sites)
+    assert total[8] == len(sites)
     # one row per agency and year
     by_key = sites.assign(y=sites["year"].astype(int)).groupby(["agency", "y"]).size()
-    assert {(r[0], r[1]): r[6] for r in detail} == by_key.to_dict()
+    assert {(r[0], r[1]): r[8] for r in detail} == by_key.to_dict()
 
 
 def test_english_headers_and_region_filter(sample_project, tmp_path):
     path = tmp_path / "register_en.xlsx"
     counts = write_register(sample_project, path, lang="en", region="99.01.02")
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Summary", "Installed", "In progress", "Planned", "Proposed"]
+    assert wb.sheetnames == ["Summary", "Installed", "In progress", "Planned", "Proposed",
+                             "Damaged", "Inactive"]
     assert _rows(wb["Installed"])[0][:3] == ("ID", "Kind", "Name")
     sites = _sites(sample_project)
     mine = sites[sites["village_kode"].str.startswith("99.01.02.")]
@@ -107,8 +109,9 @@ def test_register_table_joins_names_and_coordinates(sample_project):
     geom = sites.loc[row["site_id"], "geometry"]
     assert (row["lon"], row["lat"]) == (geom.x, geom.y)  # full precision, for the round trip
     assert list(table["status"]) == sorted(table["status"], key=["installed", "in_progress",
-                                                                  "planned",
-                                                                  "proposed"].index)
+                                                                  "planned", "proposed",
+                                                                  "damaged",
+                                                                  "inactive"].index)
 
 
 def test_exported_sheets_import_back_unchanged(sample_copy, tmp_path):
@@ -182,7 +185,7 @@ def test_agency_spreadsheet_round_trip(sample_copy, tmp_path):
         "people", ascending=False).iloc[0]
     assert shapely.equals_exact(sd.geometry, main_settlement.geometry, tolerance=1e-9)
     wifi = new.loc[f"Wifi Kampung {villages['nama'].iloc[2]}"]
-    assert (wifi["kind"], wifi["status"], wifi["funding"]) == ("wifi", "planned", "other")
+    assert (wifi["kind"], wifi["status"], wifi["funding"]) == ("wifi", "planned", "dana_desa")
     balai = new.loc[f"Starlink Balai {villages['nama'].iloc[0]}"]
     assert balai["status"] == "installed" and balai["notes"] == "balai kampung"
 
@@ -234,7 +237,8 @@ def test_register_command(sample_project, tmp_path):
 
 def test_empty_register(project, tmp_path):
     counts = write_register(project, tmp_path / "empty.xlsx")
-    assert counts == {"installed": 0, "in_progress": 0, "planned": 0, "proposed": 0}
+    assert counts == {"installed": 0, "in_progress": 0, "planned": 0, "proposed": 0,
+                      "damaged": 0, "inactive": 0}
     wb = openpyxl.load_workbook(tmp_path / "empty.xlsx")
     assert wb.sheetnames == SHEETS
     assert np.all([wb[s].max_row == 1 for s in SHEETS[1:]])

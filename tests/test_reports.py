@@ -32,7 +32,7 @@ from geo_p2dd.cli import main
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
 
 A4_PT = (595.28, 841.89)
-STATUSES = ("installed", "in_progress", "planned", "proposed")
+STATUSES = ("installed", "in_progress", "planned", "proposed", "damaged", "inactive")
 
 
 def _id_int(n: float) -> str:
@@ -89,7 +89,7 @@ def _check_headline(text: str, villages: pd.DataFrame, lang: str = "id") -> None
     for st in STATUSES:
         n = int(villages[f"sites_{st}"].sum())
         label = re.escape(SITE_STATUS.label(st, lang))
-        assert re.search(rf"(?<![\d.]){n} [●▲■◆] {label}", text), (st, n)
+        assert re.search(rf"(?<![\d.]){n} [●▲■◆✖✚] {label}", text), (st, n)
 
 
 # -- the PDF -------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_site_status_spellings(spelling, expected):
     assert SITE_STATUS.parse(spelling) == expected
 
 
-@pytest.mark.parametrize("value", ["rusak", "", "   ", None, "terpasang x"])
+@pytest.mark.parametrize("value", ["hilang", "", "   ", None, "terpasang x"])
 def test_unknown_status_is_none(value):
     assert SITE_STATUS.parse(value) is None
 
@@ -57,7 +57,14 @@ def test_unknown_status_is_none(value):
         (SITE_KINDS, "Wifi Kampung", "wifi"),
         (SITE_KINDS, "Serat Optik", "fiber"),
         (FUNDING, "APBN/BAKTI", "apbn"),
-        (FUNDING, "Dana Desa", "other"),
+        (FUNDING, "Dana Desa", "dana_desa"),
+        (FUNDING, "APBKam", "dana_desa"),
+        (FUNDING, "Swadaya", "other"),
+        (SITE_STATUS, "Rusak", "damaged"),
+        (SITE_STATUS, "rusak berat", "damaged"),
+        (SITE_STATUS, "Tidak Aktif", "inactive"),
+        (SITE_STATUS, "mati", "inactive"),
+        (SITE_STATUS, "aktif", "installed"),
         (FUNDING, "apbd", "apbd"),
         (FUNDING, "CSR", "csr"),
         (LOCATION_KINDS, "Puskesmas", "health"),
@@ -83,7 +90,8 @@ def test_labels_in_both_languages():
     assert SITE_STATUS.label("installed", "id") == "Terpasang"
     assert SITE_STATUS.label("installed", "en") == "Installed"
     assert SITE_STATUS.labels("en") == {"installed": "Installed", "in_progress": "In progress",
-                                        "planned": "Planned", "proposed": "Proposed"}
+                                        "planned": "Planned", "proposed": "Proposed",
+                                        "damaged": "Damaged", "inactive": "Inactive"}
     # an id the vocabulary does not know is shown as it is
     assert SITE_STATUS.label("nonsense") == "nonsense"
 

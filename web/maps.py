@@ -219,6 +219,7 @@ def _js_labels(lang: str) -> dict:
         "inProgress": SITE_STATUS.label("in_progress", lang),
         "planned": SITE_STATUS.label("planned", lang),
         "proposed": SITE_STATUS.label("proposed", lang),
+        "siteStatus": SITE_STATUS.labels(lang),
         "details": _("Village page"), "afterPlanned": _("After planned sites"),
         "people": _("people"), "zoomIn": _("Zoom in to see villages"),
         "agency": _("Agency"), "year": _("Year"), "kecamatan": "Kecamatan",
