@@ -372,3 +372,38 @@ def test_missing_postgresql_fails_under_ci_and_skips_elsewhere(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no PostgreSQL here"):
         pg._missing("no PostgreSQL here")
+
+
+# --- users and API tokens -------------------------------------------------------------------
+
+def test_users_passwords_and_tokens(engine):
+    from geo_p2dd.registry import accounts
+
+    admin = accounts.add_user(engine, "diskominfo", "admin", password="rahasia-sekali")
+    accounts.add_user(engine, "dikbud", "editor", agency="Dinas Pendidikan")
+    assert admin["role"] == "admin" and "password_hash" not in admin
+    with pytest.raises(accounts.UserExistsError):
+        accounts.add_user(engine, "diskominfo", "viewer")
+    for kwargs, column in [({"role": "boss"}, "role"), ({"role": "editor"}, "agency"),
+                           ({"role": "viewer", "password": "short"}, "password")]:
+        with pytest.raises(InputError) as caught:
+            accounts.add_user(engine, "baru", **kwargs)
+        assert caught.value.column == column
+    assert [u["name"] for u in accounts.list_users(engine)] == ["dikbud", "diskominfo"]
+    assert accounts.authenticate(engine, "diskominfo", "rahasia-sekali")["name"] == "diskominfo"
+    assert accounts.authenticate(engine, "diskominfo", "salah-salah") is None
+    assert accounts.authenticate(engine, "dikbud", "apa-saja-boleh") is None  # no password
+    assert accounts.authenticate(engine, "siapa", "rahasia-sekali") is None
+    token = accounts.new_token(engine, "diskominfo")
+    assert accounts.user_for_token(engine, token)["name"] == "diskominfo"
+    assert accounts.user_for_token(engine, token + "x") is None
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT token_sha256 FROM api_tokens")).scalars().all()
+        hashes = conn.execute(text("SELECT password_hash FROM users")).scalars().all()
+    assert stored == [accounts.token_digest(token)] and token not in stored
+    assert all(h is None or h.startswith("$argon2id$") for h in hashes)
+    accounts.disable_user(engine, "diskominfo")
+    assert accounts.user_for_token(engine, token) is None
+    assert accounts.authenticate(engine, "diskominfo", "rahasia-sekali") is None
+    with pytest.raises(NotFoundError):
+        accounts.disable_user(engine, "siapa")
