@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,19 +93,32 @@ def _run(cmd: list[str]) -> None:
                            f"\n{done.stderr}")
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
-    """One PostgreSQL + PostGIS server for the whole test session (per xdist worker)."""
+def postgis_missing() -> str | None:
+    """Why no PostgreSQL + PostGIS server can be started here (None when one can)."""
     bindir = _bin_dir()
     if bindir is None:
-        _missing("PostgreSQL binaries (initdb, pg_ctl) not found in "
-                 f"{', '.join(PG_BIN_DIRS)} or on PATH")
+        return ("PostgreSQL binaries (initdb, pg_ctl) not found in "
+                f"{', '.join(PG_BIN_DIRS)} or on PATH")
     pkglib = subprocess.run([str(bindir / "pg_config"), "--pkglibdir"], capture_output=True,
                             text=True).stdout.strip() if (bindir / "pg_config").exists() \
         else str(bindir.parent / "lib")
     if not (Path(pkglib) / POSTGIS_LIB).exists():
-        _missing(f"PostGIS is not installed for this PostgreSQL ({pkglib}/{POSTGIS_LIB} "
-                 "missing)")
+        return (f"PostGIS is not installed for this PostgreSQL ({pkglib}/{POSTGIS_LIB} "
+                "missing)")
+    return None
+
+
+@contextmanager
+def temporary_cluster() -> Iterator[Cluster]:
+    """Start a throwaway PostgreSQL + PostGIS server; stop and remove it on exit.
+
+    Also used by ``bench/register_edit.py --postgres``.
+    """
+    reason = postgis_missing()
+    if reason:
+        raise RuntimeError(reason)
+    bindir = _bin_dir()
+    assert bindir is not None
     # a short path of its own (Unix sockets allow ~100 characters; pytest's tmp dirs are
     # private to root, and the server runs as postgres)
     root = Path(tempfile.mkdtemp(prefix="geo-p2dd-pg-"))
@@ -129,6 +143,16 @@ def pg_cluster() -> Iterator[Cluster]:
             _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL + PostGIS server for the whole test session (per xdist worker)."""
+    reason = postgis_missing()
+    if reason:
+        _missing(reason)
+    with temporary_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
