@@ -133,7 +133,7 @@ def temporary_cluster() -> Iterator[Cluster]:
               "-E", "UTF8", "--locale=C", "--no-sync"])
         options = (f"-p {cluster.port} -k {cluster.socket_dir} -c listen_addresses='' "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=100")
+                   "-c max_connections=100 -c lock_timeout=60s")
         _run([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
               str(root / "server.log"), "-w", "-t", "60", "start"])
         try:

@@ -407,3 +407,47 @@ def test_users_passwords_and_tokens(engine):
     assert accounts.authenticate(engine, "diskominfo", "rahasia-sekali") is None
     with pytest.raises(NotFoundError):
         accounts.disable_user(engine, "siapa")
+
+
+# --- first use by several processes or threads at once ------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path):
+    """The URL of a database nobody has migrated yet."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'register.sqlite'}"
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"fresh_{tmp_path.name[-20:].replace('-', '_').lower()}"
+    cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    cluster.execute(f"CREATE DATABASE {name}")
+    return cluster.url(name)
+
+
+def test_eight_first_uses_at_once_migrate_once(fresh_url):
+    start = threading.Barrier(8)
+
+    def first_use(_):
+        start.wait()
+        engine = db.open_database(url=fresh_url)
+        revision = db.current_revision(engine)
+        engine.dispose()
+        return revision
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(first_use, range(8))) == {db.head_revision()}
+
+
+def test_four_first_uses_of_a_project_move_its_sites_once(sample_sites_project, engine):
+    project = sample_sites_project
+    start = threading.Barrier(4)
+
+    def first_use(_):
+        start.wait()
+        return move_sites_layer(project, engine)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(first_use, range(4)))
+    n = len(project.read_layer("sites"))
+    assert sorted(r.added for r in results) == [0, 0, 0, n]
+    assert sum(r.already_moved for r in results) == 3
+    assert count_sites(engine) == n
