@@ -1,0 +1,152 @@
+"""Register users, their passwords (Argon2id) and API tokens (stored as SHA-256 only).
+
+Roles: ``admin`` (Diskominfo: users and every record), ``editor`` (bound to
+one agency), ``reviewer`` and ``viewer``. A password is stored as an Argon2id
+hash (argon2-cffi); an API token is 32 random bytes shown once and stored as
+its SHA-256, so a copy of the database gives no usable token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
+from geo_p2dd.registry.db import read_transaction, write_transaction
+from geo_p2dd.registry.models import ROLES, ApiToken, User
+
+USERS = User.__table__
+TOKENS = ApiToken.__table__
+_HASHER = PasswordHasher()
+#: verified against when the user is unknown, so that costs the same time as a wrong password
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+MIN_PASSWORD = 8
+
+
+class UserExistsError(GeoP2DDError, ValueError):
+    """A new user whose name is taken."""
+
+
+def hash_password(password: str) -> str:
+    """An Argon2id hash of ``password`` (at least :data:`MIN_PASSWORD` characters)."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise InputError("password too short", column="password",
+                         expected=f"at least {MIN_PASSWORD} characters",
+                         found=f"{len(password) if isinstance(password, str) else 0}")
+    return _HASHER.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """Whether ``password`` matches the ``stored`` hash (False for no hash)."""
+    try:
+        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _public(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "role": row.role, "agency": row.agency,
+            "disabled": bool(row.disabled)}
+
+
+def add_user(engine: Engine, name: str, role: str, *, agency: str | None = None,
+             password: str | None = None) -> dict[str, Any]:
+    """Add a user; an ``editor`` must name the agency (OPD) whose records they edit.
+
+    Raises
+    ------
+    InputError
+        A bad name, role, agency or password (named in ``column``).
+    UserExistsError
+        The name is taken.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > 100 or any(c.isspace() for c in name):
+        raise InputError("not a usable user name", column="name",
+                         expected="1 to 100 characters without spaces", found=repr(name))
+    if role not in ROLES:
+        raise InputError("unknown role", column="role", expected=f"one of {', '.join(ROLES)}",
+                         found=repr(role))
+    agency = (agency or "").strip() or None
+    if role == "editor" and agency is None:
+        raise InputError("an editor edits the records of one agency (OPD)", column="agency",
+                         expected="the agency's name", found="nothing")
+    hashed = None if password is None else hash_password(password)
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(insert(USERS).values(
+                name=name, role=role, agency=agency, password_hash=hashed, disabled=False,
+                created_at=dt.datetime.now(dt.UTC)))
+            row = conn.execute(select(USERS).where(USERS.c.name == name)).one()
+    except IntegrityError:
+        raise UserExistsError(f"a user {name!r} exists already") from None
+    return _public(row)
+
+
+def get_user(engine: Engine, name: str) -> dict[str, Any]:
+    """A user (without the password hash); NotFoundError when unknown."""
+    with read_transaction(engine) as conn:
+        row = conn.execute(select(USERS).where(USERS.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no user {name!r}")
+    return _public(row)
+
+
+def list_users(engine: Engine) -> list[dict[str, Any]]:
+    """Every user, by name (without password hashes)."""
+    with read_transaction(engine) as conn:
+        return [_public(r) for r in conn.execute(select(USERS).order_by(USERS.c.name))]
+
+
+def disable_user(engine: Engine, name: str) -> None:
+    """Disable a user: no sign-in, and their API tokens stop working."""
+    with write_transaction(engine) as conn:
+        done = conn.execute(update(USERS).where(USERS.c.name == name).values(disabled=True))
+    if done.rowcount != 1:
+        raise NotFoundError(f"no user {name!r}")
+
+
+def authenticate(engine: Engine, name: str, password: str) -> dict[str, Any] | None:
+    """The user when ``password`` is theirs and they are not disabled, else None."""
+    with read_transaction(engine) as conn:
+        row = conn.execute(select(USERS).where(USERS.c.name == name)).first()
+    ok = verify_password(None if row is None else row.password_hash, password)
+    if row is None or not ok or row.disabled:
+        return None
+    return _public(row)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 (hex) under which a token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token(engine: Engine, name: str) -> str:
+    """A new API token for user ``name``: returned once, stored only as its SHA-256."""
+    token = secrets.token_urlsafe(32)
+    with write_transaction(engine) as conn:
+        user_id = conn.execute(select(USERS.c.id).where(USERS.c.name == name)).scalar()
+        if user_id is None:
+            raise NotFoundError(f"no user {name!r}")
+        conn.execute(insert(TOKENS).values(user_id=user_id, token_sha256=token_digest(token),
+                                           created_at=dt.datetime.now(dt.UTC), revoked=False))
+    return token
+
+
+def user_for_token(engine: Engine, token: str) -> dict[str, Any] | None:
+    """The user an API token belongs to; None when unknown, revoked or the user disabled."""
+    if not token:
+        return None
+    query = (select(USERS).join(TOKENS, TOKENS.c.user_id == USERS.c.id)
+             .where(TOKENS.c.token_sha256 == token_digest(token), TOKENS.c.revoked.is_(False),
+                    USERS.c.disabled.is_(False)))
+    with read_transaction(engine) as conn:
+        row = conn.execute(query).first()
+    return None if row is None else _public(row)

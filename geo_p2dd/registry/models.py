@@ -1,0 +1,150 @@
+"""The register's tables (SQLAlchemy 2 declarative models).
+
+The same models serve SQLite and PostgreSQL. On PostgreSQL the migration adds
+``sites.geom``, a PostGIS ``geometry(Point, 4326)`` generated from ``lon`` and
+``lat`` (so it can never disagree with them) with a GiST index, for GIS tools
+such as QGIS that open the register straight from the database; the models do
+not map it, so the library code is the same on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: roles of users, from most to least powerful
+ROLES = ("admin", "editor", "reviewer", "viewer")
+#: where a change came from
+SOURCES = ("web", "import", "api", "cli")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (migrations refer to them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON}
+
+
+class Site(Base):
+    """One register record: a Starlink terminal, BTS, VSAT, fibre node or public Wi-Fi."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    village_kode: Mapped[str | None] = mapped_column(String(13), index=True)
+    agency: Mapped[str | None] = mapped_column(Text, index=True)
+    funding: Mapped[str | None] = mapped_column(String(20))
+    year: Mapped[int | None] = mapped_column(Integer)
+    operator: Mapped[str | None] = mapped_column(Text)
+    technology: Mapped[str | None] = mapped_column(String(4))
+    capacity_mbps: Mapped[float | None] = mapped_column(Float)
+    service_radius_m: Mapped[float | None] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    frequency_mhz: Mapped[float | None] = mapped_column(Float)
+    power_dbm: Mapped[float | None] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)
+    budget_idr: Mapped[int | None] = mapped_column(BigInteger)
+    realised_idr: Mapped[int | None] = mapped_column(BigInteger)
+    budget_year: Mapped[int | None] = mapped_column(Integer)
+    sipd_code: Mapped[str | None] = mapped_column(String(40))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    #: columns of an imported layer that the register has no column for (nothing is lost)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90",
+                        name="lonlat_range"),
+        Index("ix_sites_status_year", "status", "year"),
+    )
+
+
+class User(Base):
+    """A person who signs in: Diskominfo admins, agency editors, reviewers, viewers."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    agency: Mapped[str | None] = mapped_column(Text)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role_known"),)
+
+
+class ApiToken(Base):
+    """An API token: only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class History(Base):
+    """One change of one site: who, when, from where, and each field's old and new value."""
+
+    __tablename__ = "history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(10))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        CheckConstraint(_in("source", SOURCES), name="source_known"),
+        Index("ix_history_site_id_at", "site_id", "at"),
+    )
+
+
+class Meta(Base):
+    """Key/value facts about the database itself (e.g. when the sites layer moved in)."""
+
+    __tablename__ = "registry_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
