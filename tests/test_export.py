@@ -46,7 +46,13 @@ def read_back(path, fmt: str) -> gpd.GeoDataFrame:
     if fmt == "csv":
         return pyogrio.read_dataframe(path, X_POSSIBLE_NAMES="lon", Y_POSSIBLE_NAMES="lat",
                                       AUTODETECT_TYPE="YES")
+    if fmt == "gpkg":  # a styled GeoPackage also holds QGIS's layer_styles table
+        return pyogrio.read_dataframe(path, layer=data_layer(path))
     return pyogrio.read_dataframe(path)
+
+
+def data_layer(path) -> str:
+    return next(str(n) for n, _ in pyogrio.list_layers(path) if n != "layer_styles")
 
 
 # --------------------------------------------------------------------------------------- #
@@ -129,7 +135,7 @@ def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
 
 def test_geopackage_metadata_is_in_gpkg_metadata(data, tmp_path):
     path = export_layer(data, "villages", tmp_path / "v.gpkg").path
-    info = pyogrio.read_info(path)
+    info = pyogrio.read_info(path, layer="villages")
     assert info["layer_metadata"]["ANALYSIS_DATE"] == data.analysis_date
     assert "CC0" in info["layer_metadata"]["SOURCES"]
     assert json.loads(info["layer_metadata"]["WEIGHTS"])["unserved_people"] == 0.3
@@ -318,7 +324,7 @@ def test_cli_export(sample_project, tmp_path):
                                "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and out.exists()
-    got = pyogrio.read_dataframe(out)
+    got = pyogrio.read_dataframe(out, layer="villages")
     assert len(got) and got["kode"].str.startswith("99.01.02.").all()
 
     res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",

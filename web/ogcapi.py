@@ -135,6 +135,12 @@ def queryables(cid: str):
                                core.SCHEMA_JSON))
 
 
+@bp.get("/collections/<cid>/styles/<sid>")
+def style(cid: str, sid: str):
+    core.check_params(_args(), set())
+    return _respond(core.style_reply(_data(), cid, sid, request.args.get("f")))
+
+
 @bp.get("/collections/<cid>/items")
 def items(cid: str):
     page = core.items_page(_data(), cid, _args(), _url)

@@ -27,6 +27,7 @@ from geo_p2dd.exports.features import geojson_features
 from geo_p2dd.exports.formats import FORMATS
 from geo_p2dd.exports.metadata import attribution
 from geo_p2dd.exports.query import Filters
+from geo_p2dd.exports.styles import QML_MEDIA_TYPE, SLD_MEDIA_TYPE, STYLE_NAME, qml, sld
 from web.formats import wire
 
 Reply = tuple[int, dict[str, str], str]
@@ -182,7 +183,7 @@ def collection_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
     info = LAYERS[cid]
     doc = {"id": cid, "title": info.title(lang), "description": info.description(lang),
            "itemType": "feature", "crs": [CRS84], "storageCrs": CRS84,
-           "attribution": attribution(data.project)}
+           "attribution": attribution(data.project), "defaultStyle": STYLE_NAME}
     extent = {}
     bounds = data.extent(cid)
     if bounds is not None:
@@ -206,6 +207,10 @@ def collection_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
          "type": SCHEMA_JSON, "title": "Properties that can be filtered"},
         {"href": url("downloads.metadata", layer=cid), "rel": "license", "type": JSON,
          "title": "Sources, licences, thresholds, weights, column dictionary"},
+        {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="sld11"), "rel": "stylesheet",
+         "type": SLD_MEDIA_TYPE, "title": "Default style (OGC SLD 1.1)"},
+        {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="qml"), "rel": "stylesheet",
+         "type": QML_MEDIA_TYPE, "title": "Default style (QGIS QML)"},
     ]
     for fmt in FORMATS.values():
         links.append({"href": url("downloads.file", layer=cid, fmt=fmt.key),
@@ -261,6 +266,22 @@ def queryables_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": url("ogcapi.queryables", cid=cid), "type": "object",
             "title": info.title_en, "properties": props, "additionalProperties": False}
+
+
+STYLE_FORMATS = {"sld11": SLD_MEDIA_TYPE, "qml": QML_MEDIA_TYPE}
+
+
+def style_reply(data: ExportData, cid: str, sid: str, f: str | None) -> Reply:
+    """A collection's style as a stylesheet: SLD 1.1 (``f=sld11``, the default) or QML."""
+    info = collection_info(data, cid)
+    if sid != STYLE_NAME:
+        raise NotFoundError(f"no style {sid!r} for collection {cid!r}; styles: {STYLE_NAME}")
+    key = (f or "sld11").lower()
+    if key not in STYLE_FORMATS:
+        raise InputError("unknown style format", column="f", expected=", ".join(STYLE_FORMATS),
+                         found=repr(f))
+    body = sld(cid, f"{info.title_id} / {info.title_en}") if key == "sld11" else qml(cid)
+    return 200, {"Content-Type": STYLE_FORMATS[key]}, body
 
 
 # ------------------------------------------------------------------------------------------ #

@@ -12,6 +12,7 @@ from geo_p2dd.columns import describe_column, json_type
 from geo_p2dd.exports.catalogue import CRS84, LAYERS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.styles import STYLE_NAME
 from geo_p2dd.schema import GAP_CLASSES
 from web.ogcapi_core import (
     DEFAULT_LIMIT,
@@ -21,6 +22,7 @@ from web.ogcapi_core import (
     MAX_LIMIT,
     OPENAPI,
     SCHEMA_JSON,
+    STYLE_FORMATS,
     UrlFor,
     extra_params,
 )
@@ -119,6 +121,17 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
                 "responses": {"200": {"description": what, "content": {
                     SCHEMA_JSON: {"schema": {"type": "object"}}}},
                     "404": {"$ref": "#/components/responses/NotFound"}}}}
+        paths[f"{base}/styles/{{styleId}}"] = {"get": {
+            "summary": f"The {cid} collection's style (default: the web map's)",
+            "operationId": f"getStyle_{cid}", "tags": tag, "parameters": [
+                {"name": "styleId", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": [STYLE_NAME]}},
+                _param("f", "Stylesheet format: OGC SLD 1.1 or QGIS QML",
+                       {"type": "string", "enum": list(STYLE_FORMATS), "default": "sld11"})],
+            "responses": {"200": {"description": "The stylesheet", "content": {
+                m: {"schema": {"type": "string"}} for m in STYLE_FORMATS.values()}},
+                "400": {"$ref": "#/components/responses/InvalidParameter"},
+                "404": {"$ref": "#/components/responses/NotFound"}}}}
     exception = {"type": "object", "required": ["code"], "properties": {
         "code": {"type": "string"}, "description": {"type": "string"}}}
     link = {"type": "object", "required": ["href"], "properties": {

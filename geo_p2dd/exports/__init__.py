@@ -12,8 +12,10 @@ One concept per module:
     the format table (extension -> driver) and Shapefile field names.
 :mod:`~geo_p2dd.exports.metadata`
     sources, licences, attribution, README; reading metadata back.
+:mod:`~geo_p2dd.exports.styles`
+    default styles (QGIS QML, OGC SLD 1.1) in the web map's colours.
 :mod:`~geo_p2dd.exports.writers`
-    one frame -> one file, metadata inside.
+    one frame -> one file, metadata inside (GeoPackages: column aliases and styles).
 :mod:`~geo_p2dd.exports.files`
     :func:`~geo_p2dd.exports.files.export_layer`: project layer -> named file.
 :mod:`~geo_p2dd.exports.features`

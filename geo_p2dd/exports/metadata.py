@@ -146,7 +146,7 @@ def read_metadata(path: str | Path) -> dict | None:
             if "metadata.json" in zf.namelist():
                 return json.loads(zf.read("metadata.json"))
     elif fmt.key in ("gpkg", "fgb"):
-        meta = pyogrio.read_info(path).get("layer_metadata") or {}
+        meta = pyogrio.read_info(path, layer=_data_layer(path)).get("layer_metadata") or {}
         if "geo_p2dd" in meta:
             return json.loads(meta["geo_p2dd"])
     elif fmt.key == "geojson":
@@ -167,6 +167,12 @@ def read_metadata(path: str | Path) -> dict | None:
         if m:
             return {"readme": m[1]}
     return None
+
+
+def _data_layer(path: Path) -> str | int:
+    """The data layer of an exported file (a GeoPackage also holds ``layer_styles``)."""
+    names = [str(n) for n, _ in pyogrio.list_layers(path) if str(n) != "layer_styles"]
+    return names[0] if names else 0
 
 
 def _shapefile_names(frame: gpd.GeoDataFrame, fmt: Format | None) -> dict[str, str] | None:

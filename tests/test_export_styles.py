@@ -1,0 +1,172 @@
+"""GeoPackages open styled in QGIS: ``layer_styles`` (QML + SLD), ``gpkg_data_columns``,
+and the OGC API's stylesheet links. Read back with sqlite3 and lxml."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from lxml import etree
+
+from geo_p2dd.columns import describe_column
+from geo_p2dd.exports.catalogue import LAYERS
+from geo_p2dd.exports.data import ExportData
+from geo_p2dd.exports.files import export_layer
+from geo_p2dd.exports.styles import SLD_MEDIA_TYPE, layer_style, qml, sld
+from geo_p2dd.io.vector import read_vector
+from geo_p2dd.schema import GAP_CLASSES, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from geo_p2dd.style import GAP_COLOURS, LOCATION_COLOURS, SITE_COLOURS
+
+NS = {"sld": "http://www.opengis.net/sld", "se": "http://www.opengis.net/se",
+      "ogc": "http://www.opengis.net/ogc"}
+LAYER_STYLES_COLUMNS = ["id", "f_table_catalog", "f_table_schema", "f_table_name",
+                        "f_geometry_column", "styleName", "styleQML", "styleSLD",
+                        "useAsDefault", "description", "owner", "ui", "update_time"]
+
+
+@pytest.fixture(scope="module")
+def data(sample_project):
+    return ExportData(sample_project)
+
+
+@pytest.fixture(scope="module")
+def gpkgs(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("styled")
+    return {layer: export_layer(data, layer, out / f"{layer}.gpkg").path
+            for layer in data.available()}
+
+
+def _rules(sld_text: str) -> dict[tuple[tuple[str, str], ...], etree._Element]:
+    """SLD rules by their filter's (property, literal) pairs."""
+    root = etree.fromstring(sld_text.encode())
+    out = {}
+    for rule in root.iterfind(".//se:Rule", NS):
+        pairs = tuple((eq.findtext("ogc:PropertyName", namespaces=NS),
+                       eq.findtext("ogc:Literal", namespaces=NS))
+                      for eq in rule.iterfind(".//ogc:PropertyIsEqualTo", NS))
+        out[pairs] = rule
+    return out
+
+
+def test_layer_styles_table_follows_qgis_schema(gpkgs):
+    for layer, path in gpkgs.items():
+        con = sqlite3.connect(path)
+        try:
+            cols = [r[1] for r in con.execute("PRAGMA table_info(layer_styles)")]
+            rows = con.execute("SELECT f_table_name, f_geometry_column, styleName, "
+                               "useAsDefault, styleQML, styleSLD, owner FROM layer_styles"
+                               ).fetchall()
+            geom = con.execute("SELECT column_name FROM gpkg_geometry_columns").fetchone()[0]
+        finally:
+            con.close()
+        assert cols == LAYER_STYLES_COLUMNS
+        assert len(rows) == 1
+        table, geometry, name, default, qml_text, sld_text, owner = rows[0]
+        assert (table, geometry, name, default) == (layer, geom, "default", 1)
+        assert owner.startswith("geo_p2dd")
+        assert qml_text == qml(layer) and sld_text == sld(layer)
+        etree.fromstring(qml_text.split("\n", 1)[1].encode())  # well-formed after the DOCTYPE
+
+
+def test_villages_sld_has_one_rule_per_gap_class_in_the_map_colours(gpkgs):
+    con = sqlite3.connect(gpkgs["villages"])
+    try:
+        text = con.execute("SELECT styleSLD FROM layer_styles").fetchone()[0]
+    finally:
+        con.close()
+    root = etree.fromstring(text.encode())
+    assert root.tag == "{http://www.opengis.net/sld}StyledLayerDescriptor"
+    assert root.get("version") == "1.1.0"
+    rules = _rules(text)
+    assert set(rules) == {(("gap_class", c),) for c in GAP_CLASSES.ids}
+    for c in GAP_CLASSES.ids:
+        fill = rules[(("gap_class", c),)].find(
+            ".//se:PolygonSymbolizer/se:Fill/se:SvgParameter[@name='fill']", NS)
+        assert fill.text == GAP_COLOURS[c]
+
+
+def test_sites_by_kind_and_status_and_locations_by_status():
+    rules = _rules(sld("sites"))
+    assert set(rules) == {(("kind", k), ("status", s)) for k in SITE_KINDS.ids
+                          for s in SITE_STATUS.ids}
+    for ((_, kind), (_, status)), rule in rules.items():
+        assert rule.find(".//se:Mark/se:Fill/se:SvgParameter", NS).text == SITE_COLOURS[status]
+        assert rule.findtext(".//se:TextSymbolizer/se:Label", namespaces=NS) == \
+            kind[0].upper()
+    # all locations show every status; unserved ones never the served colour
+    all_rules = _rules(sld("locations"))
+    assert set(all_rules) == {(("status", s),) for s in LOCATION_STATUS.ids}
+    for (pair,), rule in all_rules.items():
+        assert rule.find(".//se:Mark/se:Fill/se:SvgParameter", NS).text == \
+            LOCATION_COLOURS[pair[1]]
+
+
+def test_qml_rules_carry_the_style_colours():
+    kind, rules = layer_style("villages")
+    root = etree.fromstring(qml("villages").split("\n", 1)[1].encode())
+    renderer = root.find("renderer-v2")
+    assert renderer.get("type") == "RuleRenderer"
+    filters = [r.get("filter") for r in renderer.iterfind("rules/rule")]
+    assert filters == [f"\"gap_class\" = '{c}'" for c in GAP_CLASSES.ids]
+    colours = [s.find("layer/Option/Option[@name='color']").get("value")
+               for s in renderer.iterfind("symbols/symbol")]
+    for c, value in zip(GAP_CLASSES.ids, colours, strict=True):
+        hexa = GAP_COLOURS[c].lstrip("#")
+        assert value.split(",")[:3] == [str(int(hexa[i:i + 2], 16)) for i in (0, 2, 4)]
+
+
+def test_gpkg_data_columns_hold_both_languages_and_are_registered(gpkgs, data):
+    con = sqlite3.connect(gpkgs["villages"])
+    try:
+        rows = {r[0]: r[1:] for r in con.execute(
+            "SELECT column_name, name, title, description FROM gpkg_data_columns "
+            "WHERE table_name = 'villages'")}
+        ext = con.execute("SELECT extension_name, definition FROM gpkg_extensions WHERE "
+                          "table_name = 'gpkg_data_columns'").fetchall()
+    finally:
+        con.close()
+    assert ext == [("gpkg_schema", "http://www.geopackage.org/spec121/#extension_schema")]
+    columns = [c for c in data.layer("villages").columns if c != "geometry"]
+    assert set(rows) == set(columns)
+    en, id_ = describe_column("gap_class")
+    alias, title, description = rows["gap_class"]
+    assert (alias, title) == (id_, en) and id_ in description and en in description
+    aliases = [r[0] for r in rows.values()]
+    assert len(set(aliases)) == len(aliases)  # UNIQUE (table_name, name)
+
+
+def test_gdal_reads_the_aliases_and_our_reader_ignores_layer_styles(gpkgs, tmp_path):
+    import pyogrio
+
+    layers = [str(n) for n, _ in pyogrio.list_layers(gpkgs["villages"])]
+    assert layers == ["villages", "layer_styles"]  # GDAL lists QGIS's table; QGIS hides it
+    frame = read_vector(gpkgs["villages"])  # one data layer: no "say which one"
+    assert "gap_class" in frame
+
+
+def test_ogc_api_links_and_serves_the_styles(sample_project, tmp_path):
+    from web import create_app
+
+    client = create_app({"PROJECT": str(sample_project.path), "TESTING": True,
+                         "EXPORT_CACHE": str(tmp_path / "cache")}).test_client()
+    for cid in ExportData(sample_project).available():
+        doc = client.get(f"/ogcapi/collections/{cid}?f=json").get_json()
+        assert doc["defaultStyle"] == "default"
+        links = [link for link in doc["links"] if link["rel"] == "stylesheet"]
+        sld_link = next(link for link in links if link["type"] == SLD_MEDIA_TYPE)
+        r = client.get(sld_link["href"].split("localhost", 1)[-1])
+        assert r.status_code == 200 and r.mimetype == "application/vnd.ogc.sld+xml"
+        assert set(_rules(r.get_data(as_text=True))) == set(_rules(sld(cid)))
+        qml_link = next(link for link in links if "qml" in link["type"])
+        assert "RuleRenderer" in client.get(qml_link["href"].split("localhost", 1)[-1]).text
+    assert client.get("/ogcapi/collections/villages/styles/night").status_code == 404
+    r = client.get("/ogcapi/collections/villages/styles/default?f=mapbox")
+    assert r.status_code == 400 and "mapbox" in r.get_json()["description"]
+    api = client.get("/ogcapi/api").get_json()
+    assert "/collections/villages/styles/{styleId}" in api["paths"]
+
+
+def test_every_layer_has_a_style():
+    for layer in LAYERS:
+        kind, rules = layer_style(layer)
+        assert rules and kind in ("fill", "marker")
