@@ -6,6 +6,8 @@ One concept per module:
     the four layers (villages, locations, sites, aggregates) and the CRS.
 :mod:`~geo_p2dd.exports.query`
     filters (region, gap class, score, bbox, status, level) and row masks.
+:mod:`~geo_p2dd.exports.cql2`
+    CQL2 text filters and ``sortby`` (OGC API - Features Part 3).
 :mod:`~geo_p2dd.exports.data`
     :class:`~geo_p2dd.exports.data.ExportData`: the layers as frames.
 :mod:`~geo_p2dd.exports.formats`
