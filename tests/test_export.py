@@ -233,12 +233,25 @@ def test_filters_region_class_score_bbox_status(data):
     assert list(kab["level"]) == ["kabupaten"]
 
 
-def test_locations_layer_holds_unserved_locations_only(data, sample_project):
+def test_locations_unserved_holds_unserved_locations_only(data, sample_project):
     every = sample_project.read_table("location_results")
-    locs = data.layer("locations")
+    locs = data.layer("locations_unserved")
     assert len(locs) == (every["status"] != "served").sum()
     assert set(locs["status"]) <= {"unserved", "weak", "unknown"}
     assert (locs.geometry.x.round(6) == locs["lon"].round(6)).all()
+
+
+def test_locations_holds_every_location_with_its_status(data, sample_project):
+    every = sample_project.read_table("location_results")
+    locs = data.layer("locations")
+    assert sorted(locs["location_id"]) == sorted(every["location_id"])
+    assert "served" in set(locs["status"])  # the sample has served places too
+    unserved = data.layer("locations_unserved")
+    assert sorted(unserved["location_id"]) == sorted(
+        locs.loc[locs["status"] != "served", "location_id"])
+    assert list(unserved.columns) == list(locs.columns)
+    blank = data.select("locations_unserved", Filters.parse(gap_class="blank_spot"))
+    assert len(blank) and set(blank["village_gap_class"]) == {"blank_spot"}
 
 
 @pytest.mark.parametrize("kwargs, column", [
@@ -335,6 +348,22 @@ def test_cli_export(sample_project, tmp_path):
     assert doc["format"] == "gpkg" and doc["ignored_filters"] == ["gap_class"]
     assert re.fullmatch(r"99\.01_sites-installed_\d{4}-\d\d-\d\d\.gpkg",
                         doc["path"].rsplit("/", 1)[-1]), doc["path"]
+
+    res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
+                               "locations_unserved", "--filter",
+                               "people >= 50 AND kind IN ('settlement')", "--out",
+                               str(tmp_path / "cql"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    got = pyogrio.read_dataframe(doc["path"], layer="locations_unserved")
+    want = ExportData(sample_project).layer("locations_unserved")
+    want = want[(want["people"] >= 50) & (want["kind"] == "settlement")]
+    assert len(want) and sorted(got["location_id"]) == sorted(want["location_id"])
+    assert "-filtered_" in doc["path"]
+    assert read_metadata(doc["path"])["filters"]["cql2"].startswith("people >= 50")
+    res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
+                               "villages", "--filter", "score >> 3"])
+    assert res.exit_code == 1 and "'>' at position 8" in res.output
 
     res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
                                "villages", "--bbox", "1,2,3"])

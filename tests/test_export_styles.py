@@ -99,6 +99,8 @@ def test_sites_by_kind_and_status_and_locations_by_status():
     for (pair,), rule in all_rules.items():
         assert rule.find(".//se:Mark/se:Fill/se:SvgParameter", NS).text == \
             LOCATION_COLOURS[pair[1]]
+    assert set(_rules(sld("locations_unserved"))) == {
+        (("status", s),) for s in LOCATION_STATUS.ids if s != "served"}
 
 
 def test_qml_rules_carry_the_style_colours():

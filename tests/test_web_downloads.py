@@ -233,3 +233,20 @@ def test_if_match_multipart_range_and_method_not_allowed(client):
         refused = client.post(path)
         assert refused.status_code == 405
         assert set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
+
+def test_unserved_and_all_locations_say_what_they_hold(client, sample_project):
+    every = ExportData(sample_project).layer("locations")
+    for layer, keep in (("locations_unserved", every["status"] != "served"),
+                        ("locations", every["status"].notna())):
+        r = fetch(client, f"/downloads/{layer}/geojson")
+        assert r.status_code == 200
+        assert f"_{layer}_" in r.headers["Content-Disposition"]
+        doc = json.loads(r.data)
+        assert len(doc["features"]) == int(keep.sum())
+        ogc = fetch(client, f"/ogcapi/collections/{layer}?f=json").get_json()
+        assert ogc["id"] == layer
+    titles = {c["id"]: c["title"] for c in
+              fetch(client, "/ogcapi/collections?lang=en").get_json()["collections"]}
+    assert titles["locations_unserved"] == "Unserved locations"
+    assert titles["locations"] == "Locations (all statuses)"

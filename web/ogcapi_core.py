@@ -22,7 +22,7 @@ import pandas as pd
 from geo_p2dd.columns import describe_column, json_type
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.exports import cql2
-from geo_p2dd.exports.catalogue import CRS84, LAYERS, LayerInfo
+from geo_p2dd.exports.catalogue import CRS84, LAYERS, LOCATION_LAYERS, LayerInfo
 from geo_p2dd.exports.cql2 import FILTER_LANGS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.features import geojson_features
@@ -62,6 +62,8 @@ HTML_COLUMNS = {
                  "facilities_unserved", "in_programme"],
     "locations": ["location_id", "kind", "name", "village", "people", "status",
                   "village_gap_class"],
+    "locations_unserved": ["location_id", "kind", "name", "village", "people", "status",
+                           "village_gap_class"],
     "sites": ["site_id", "kind", "status", "name", "village", "agency", "funding", "year"],
     "aggregates": ["level", "kode", "nama", "villages", "n_blank_spot", "people_unserved",
                    "sites_installed", "sites_planned"],
@@ -127,7 +129,7 @@ def collection_info(data: ExportData, cid: str) -> LayerInfo:
 def extra_params(cid: str) -> set[str]:
     """Filters a collection takes beyond the common ones."""
     out = set()
-    if cid in ("villages", "locations"):
+    if cid in ("villages", *LOCATION_LAYERS):
         out.add("class")
     if cid == "villages":
         out.add("min_score")

@@ -19,7 +19,7 @@ import shapely
 
 from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError
-from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, get_layer
+from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, LOCATION_LAYERS, get_layer
 from geo_p2dd.exports.cql2 import filter_mask as cql2_mask
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
 
@@ -82,7 +82,7 @@ class Filters:
         """Which of the set filters apply to ``layer`` (name -> applies)."""
         applies = {
             "region": True, "bbox": True,
-            "gap_class": layer in ("villages", "locations"),
+            "gap_class": layer in ("villages", *LOCATION_LAYERS),
             "min_score": layer == "villages",
             "site_status": layer == "sites",
             "level": layer == "aggregates",
@@ -257,7 +257,7 @@ def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.nda
     if filters.region:
         mask &= in_region(frame[info.code_column], filters.region).to_numpy(bool)
         touched = True
-    if filters.gap_class and layer in ("villages", "locations"):
+    if filters.gap_class and layer in ("villages", *LOCATION_LAYERS):
         col = "gap_class" if layer == "villages" else "village_gap_class"
         if col in frame:
             mask &= frame[col].isin(filters.gap_class).to_numpy(bool)
