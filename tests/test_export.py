@@ -460,3 +460,45 @@ def test_filter_query_keeps_every_digit():
     assert a.query()["bbox"] == "114.1234,0.1,115.0001,1.5"
     assert a.query()["min_score"] == "12.3456"
     assert a.query() != b.query()
+
+
+# --------------------------------------------------------------------------------------- #
+# Licences travel with the data
+# --------------------------------------------------------------------------------------- #
+
+def test_a_lone_csv_carries_licence_and_attribution_in_every_row(data, tmp_path):
+    path = export_layer(data, "sites", tmp_path / "s.csv", sidecar=False).path
+    assert not list(tmp_path.glob("*.json"))  # nothing beside it: the file alone must do
+    got = pyogrio.read_dataframe(path, read_geometry=False)
+    assert list(got.columns[-2:]) == ["licence", "attribution"]
+    assert set(got["licence"]) == {"CC0"}
+    line = got["attribution"].iloc[0]
+    assert got["attribution"].nunique() == 1 and "CC0 – " in line and "sites" in line
+    assert "SAMPLE" in line  # the sample is flagged in the file itself
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "csv"])
+def test_every_other_format_carries_licences_and_attribution(data, tmp_path, fmt):
+    path = export_layer(data, "villages", tmp_path, fmt).path
+    meta = read_metadata(path)
+    text = json.dumps(meta) if "readme" not in meta else meta["readme"]
+    assert "CC0" in text and "Derived from:" in text
+
+
+def test_attribution_line_and_licence_urls():
+    from geo_p2dd.exports.metadata import attribution_line, licence_name, licence_url
+
+    meta = {"sources": [{"name": "villages", "licence": "CC BY 4.0 (BPS)"},
+                        {"name": "towers:cells.csv", "licence": "CC BY-SA 4.0 (OpenCelliD)"},
+                        {"name": "sites", "licence": "CC BY 4.0"}],
+            "sample": False, "generator": "geo_p2dd 1", "project": "Mahakam Ulu"}
+    line = attribution_line(meta)
+    assert line.startswith("Sources/sumber: CC BY 4.0 – sites, villages; CC BY-SA 4.0 – "
+                           "towers.")
+    assert "Share alike" in line and "SAMPLE" not in line and "Mahakam Ulu" in line
+    assert licence_name("CC BY-SA 4.0 (OpenCelliD)") == "CC BY-SA 4.0"
+    assert licence_url("CC BY-SA 4.0 (OpenCelliD)") == \
+        "https://creativecommons.org/licenses/by-sa/4.0/"
+    assert licence_url("CC0 (sample)") == "https://creativecommons.org/publicdomain/zero/1.0/"
+    assert licence_url("ODbL") == "https://opendatacommons.org/licenses/odbl/1-0/"
+    assert licence_url("internal, do not share") is None

@@ -250,3 +250,15 @@ def test_unserved_and_all_locations_say_what_they_hold(client, sample_project):
               fetch(client, "/ogcapi/collections?lang=en").get_json()["collections"]}
     assert titles["locations_unserved"] == "Unserved locations"
     assert titles["locations"] == "Locations (all statuses)"
+
+
+def test_downloads_and_collections_link_their_licences(client):
+    cc0 = "https://creativecommons.org/publicdomain/zero/1.0/"
+    r = fetch(client, "/downloads/villages/csv")
+    assert f'<{cc0}>; rel="license"' in r.headers["Link"]
+    assert 'rel="describedby"' in r.headers["Link"]
+    header = r.get_data(as_text=True).splitlines()[0].split(",")
+    assert header[-2:] == ["licence", "attribution"]
+    for c in fetch(client, "/ogcapi/collections").get_json()["collections"]:
+        hrefs = {link["href"] for link in c["links"] if link["rel"] == "license"}
+        assert cc0 in hrefs and any("metadata.json" in h for h in hrefs), c["id"]

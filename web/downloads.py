@@ -40,7 +40,7 @@ from geo_p2dd.exports.catalogue import LAYERS, LayerInfo
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.files import download_name
 from geo_p2dd.exports.formats import FORMATS, Format
-from geo_p2dd.exports.metadata import attribution, build_metadata, readme_text
+from geo_p2dd.exports.metadata import attribution, build_metadata, licence_links, readme_text
 from geo_p2dd.exports.query import Filters
 from geo_p2dd.exports.writers import write_layer
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
@@ -316,7 +316,10 @@ def file(layer: str, fmt: str):
     if wire(fmt_).compressible:
         response.vary.add("Accept-Encoding")
     meta_url = url_for("downloads.metadata", layer=layer, **_query(filters, layer))
-    response.headers["Link"] = f'<{meta_url}>; rel="describedby"; type="application/json"'
+    response.headers["Link"] = ", ".join(
+        [f'<{meta_url}>; rel="describedby"; type="application/json"']
+        + [f'<{href}>; rel="license"; title="{name.replace(chr(34), chr(39))}"'
+           for name, href in licence_links(data.project)])
 
     return response
 

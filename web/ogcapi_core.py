@@ -27,7 +27,7 @@ from geo_p2dd.exports.cql2 import FILTER_LANGS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.features import geojson_features
 from geo_p2dd.exports.formats import FORMATS
-from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.metadata import attribution, licence_links
 from geo_p2dd.exports.query import Filters
 from geo_p2dd.exports.styles import QML_MEDIA_TYPE, SLD_MEDIA_TYPE, STYLE_NAME, qml, sld
 from web.formats import wire
@@ -225,6 +225,8 @@ def collection_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
          "type": SCHEMA_JSON, "title": "Properties that can be filtered"},
         {"href": url("downloads.metadata", layer=cid), "rel": "license", "type": JSON,
          "title": "Sources, licences, thresholds, weights, column dictionary"},
+        *({"href": href, "rel": "license", "type": HTML, "title": f"Licence: {name}"}
+          for name, href in licence_links(data.project)),
         {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="sld11"), "rel": "stylesheet",
          "type": SLD_MEDIA_TYPE, "title": "Default style (OGC SLD 1.1)"},
         {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="qml"), "rel": "stylesheet",
