@@ -64,8 +64,15 @@ def test_layer_styles_table_follows_qgis_schema(gpkgs):
         table, geometry, name, default, qml_text, sld_text, owner = rows[0]
         assert (table, geometry, name, default) == (layer, geom, "default", 1)
         assert owner.startswith("geo_p2dd")
-        assert qml_text == qml(layer) and sld_text == sld(layer)
-        etree.fromstring(qml_text.split("\n", 1)[1].encode())  # well-formed after the DOCTYPE
+        assert sld_text == sld(layer) and qml_text.startswith(qml(layer).split("<aliases>")[0])
+        root = etree.fromstring(qml_text.split("\n", 1)[1].encode())  # after the DOCTYPE
+        aliases = {a.get("field"): a.get("name") for a in root.iterfind("aliases/alias")}
+        con = sqlite3.connect(path)
+        try:
+            names = dict(con.execute("SELECT column_name, name FROM gpkg_data_columns"))
+        finally:
+            con.close()
+        assert aliases == names  # the same aliases for QGIS versions that ignore the table
 
 
 def test_villages_sld_has_one_rule_per_gap_class_in_the_map_colours(gpkgs):
@@ -172,3 +179,91 @@ def test_every_layer_has_a_style():
     for layer in LAYERS:
         kind, rules = layer_style(layer)
         assert rules and kind in ("fill", "marker")
+
+
+QGIS_SCRIPT = r"""
+import json, sys
+from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings,
+                       QgsVectorLayer)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+path, layer, png = sys.argv[1:4]
+lyr = QgsVectorLayer(f"{path}|layername={layer}", layer, "ogr")
+renderer = lyr.renderer()
+rules = [(r.filterExpression(), r.symbol().color().name())
+         for r in renderer.rootRule().children()] if hasattr(renderer, "rootRule") else []
+fields = lyr.fields()
+alias = fields.field(fields.indexOf("gap_class")).alias()
+ms = QgsMapSettings()
+ms.setLayers([lyr])
+ms.setDestinationCrs(lyr.crs())
+ms.setExtent(lyr.extent())
+ms.setOutputSize(QSize(400, 300))
+ms.setBackgroundColor(QColor("white"))
+job = QgsMapRendererSequentialJob(ms)
+job.start()
+job.waitForFinished()
+img = job.renderedImage()
+img.save(png)
+colours = sorted({img.pixelColor(x, y).name() for x in range(0, 400, 4) for y in range(0, 300, 4)})
+print(json.dumps({"valid": lyr.isValid(), "renderer": type(renderer).__name__,
+                  "rules": rules, "alias": alias, "colours": colours}))
+app.exitQgis()
+"""
+
+
+def _qgis_python() -> str | None:
+    import shutil
+    import subprocess
+
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        return None
+    ok = subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60)
+    return python if ok.returncode == 0 else None
+
+
+def test_qgis_opens_the_geopackage_styled(gpkgs, tmp_path):
+    """QGIS itself (when installed: apt-get install python3-qgis) loads the default style
+    from layer_styles, shows the Indonesian alias, and draws the gap classes' colours."""
+    import json
+    import os
+    import subprocess
+
+    python = _qgis_python()
+    if python is None:
+        pytest.skip("QGIS (python3-qgis) is not installed")
+    script = tmp_path / "render.py"
+    script.write_text(QGIS_SCRIPT)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": "",
+           "XDG_RUNTIME_DIR": str(tmp_path)}
+    out = subprocess.run([python, str(script), str(gpkgs["villages"]), "villages",
+                          str(tmp_path / "map.png")], capture_output=True, text=True,
+                         timeout=180, env=env)
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    assert doc["valid"] and doc["renderer"] == "QgsRuleBasedRenderer"
+    assert doc["rules"] == [[f"\"gap_class\" = '{c}'", GAP_COLOURS[c]]
+                            for c in GAP_CLASSES.ids]
+    assert doc["alias"] == describe_column("gap_class")[1]
+    # fills are drawn at 85 % opacity on white: find each class present in the data
+    present = _present_classes(gpkgs["villages"])
+    drawn = {c for c in present if any(_close(GAP_COLOURS[c], got, 0.85)
+                                       for got in doc["colours"])}
+    assert drawn == present and present
+
+
+def _present_classes(path) -> set[str]:
+    con = sqlite3.connect(path)
+    try:
+        return {r[0] for r in con.execute("SELECT DISTINCT gap_class FROM villages")}
+    finally:
+        con.close()
+
+
+def _close(colour: str, got: str, alpha: float) -> bool:
+    want = [int(colour[i:i + 2], 16) * alpha + 255 * (1 - alpha) for i in (1, 3, 5)]
+    have = [int(got[i:i + 2], 16) for i in (1, 3, 5)]
+    return all(abs(a - b) <= 3 for a, b in zip(want, have, strict=True))

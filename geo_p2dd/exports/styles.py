@@ -12,6 +12,7 @@ gives the rules, :func:`qml` and :func:`sld` write them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -139,20 +140,27 @@ def _expression(where: tuple[tuple[str, str], ...]) -> str:
     return " AND ".join(f"\"{c}\" = '{v}'" for c, v in where)
 
 
-def qml(layer: str) -> str:
-    """The default style of ``layer`` as a QGIS QML document (rule-based renderer)."""
+def qml(layer: str, aliases: Mapping[str, str] | None = None) -> str:
+    """The default style of ``layer`` as a QGIS QML document (rule-based renderer).
+
+    ``aliases`` (column -> alias, in the file's column order) become QGIS field aliases:
+    QGIS 3.22 with GDAL 3.6 does not read them from ``gpkg_data_columns``, but always
+    from the style.
+    """
     kind, rules = layer_style(layer)
+    alias_xml = "".join(f"<alias field={quoteattr(c)} index=\"{i}\" name={quoteattr(a)}/>"
+                        for i, (c, a) in enumerate((aliases or {}).items()))
     rule_xml = "".join(
         f'<rule key="{r.name}" symbol="{i}" label={quoteattr(r.label())} '
         f"filter={quoteattr(_expression(r.where))}/>" for i, r in enumerate(rules))
     symbols = "".join(_qml_symbol(kind, r, str(i)) for i, r in enumerate(rules))
     return ("<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
-            '<qgis version="3.22.0" styleCategories="Symbology">'
+            '<qgis version="3.22.0" styleCategories="Symbology|Fields">'
             '<renderer-v2 type="RuleRenderer" symbollevels="0" enableorderby="0" '
             'forceraster="0">'
             f'<rules key="root">{rule_xml}</rules><symbols>{symbols}</symbols>'
             "</renderer-v2><blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>"
-            "<layerOpacity>1</layerOpacity></qgis>\n")
+            f"<layerOpacity>1</layerOpacity><aliases>{alias_xml}</aliases></qgis>\n")
 
 
 # ------------------------------------------------------------------------------------------ #

@@ -134,7 +134,7 @@ def _write_gpkg(frame, path, *, layer, metadata, wkt=False) -> None:
                                "DESCRIPTION": metadata["description"]})
     _add_gpkg_json_metadata(path, layer, metadata)
     _add_gpkg_data_columns(path, layer, frame)
-    _add_gpkg_layer_style(path, layer)
+    _add_gpkg_layer_style(path, layer, {c: alias for c, alias, *_ in data_columns(frame)})
 
 
 def _add_gpkg_json_metadata(path: Path, layer: str, metadata: dict) -> None:
@@ -219,7 +219,7 @@ def _add_gpkg_data_columns(path: Path, layer: str, frame: gpd.GeoDataFrame) -> N
         con.close()
 
 
-def _add_gpkg_layer_style(path: Path, layer: str) -> None:
+def _add_gpkg_layer_style(path: Path, layer: str, aliases: dict[str, str]) -> None:
     """The default style in QGIS's ``layer_styles`` table (QML for QGIS, SLD for others).
 
     The table is not listed in ``gpkg_contents``: QGIS finds it by name, and GDAL and
@@ -240,7 +240,7 @@ def _add_gpkg_layer_style(path: Path, layer: str) -> None:
         con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
                     "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, "
                     "description, owner) VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, ?)",
-                    (layer, geom[0] if geom else "geom", STYLE_NAME, styles.qml(layer),
+                    (layer, geom[0] if geom else "geom", STYLE_NAME, styles.qml(layer, aliases),
                      styles.sld(layer), styles.DESCRIPTION, f"geo_p2dd {__version__}"))
         con.commit()
     finally:
