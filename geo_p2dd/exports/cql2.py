@@ -274,14 +274,32 @@ def _operand(node: Node, frame: pd.DataFrame) -> tuple[str, object]:
     return kind, value
 
 
-def _typed(kind: str, value):
-    if isinstance(value, pd.Series):
-        if kind == "number":
-            return value.astype("Float64")
-        if kind == "boolean":
-            return value.astype("boolean")
-        return value.astype("string")
-    return value
+def _prepared(kind: str, value, n: int) -> tuple[object, np.ndarray]:
+    """(values to compare, missing mask): numbers as float arrays, booleans as bool arrays,
+    text as pandas strings (Arrow-backed: compared in C); a literal stays a scalar."""
+    if not isinstance(value, pd.Series):
+        return value, np.zeros(n, dtype=bool)
+    na = value.isna().to_numpy(bool)
+    if kind == "number":
+        return value.to_numpy(dtype=float, na_value=np.nan), na
+    if kind == "boolean":
+        return value.to_numpy(dtype=bool, na_value=False), na
+    return (value.astype("str") if value.dtype == object else value), na
+
+
+def _as_bool(result, n: int) -> np.ndarray:
+    """A comparison's result as a plain bool array (missing -> False; masked separately)."""
+    if isinstance(result, pd.Series):
+        result = result.array
+    if isinstance(result, pd.api.extensions.ExtensionArray):
+        return result.to_numpy(dtype=bool, na_value=False)
+    if np.ndim(result) == 0:
+        return np.full(n, bool(result))
+    return np.asarray(result, dtype=bool)
+
+
+def _truth(values: np.ndarray, unknown: np.ndarray, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.arrays.BooleanArray(values, unknown), index=index)
 
 
 def _compare(op: str, left: Node, right: Node, frame: pd.DataFrame) -> pd.Series:
@@ -292,15 +310,36 @@ def _compare(op: str, left: Node, right: Node, frame: pd.DataFrame) -> pd.Series
         raise InputError(f"cannot compare a {lk} with a {rk}", column="filter",
                          expected=f"a {lk if lit is right else rk} value",
                          found=f"{lit.args[0]!r} at position {lit.args[1] + 1}")
-    if not isinstance(lv, pd.Series) and not isinstance(rv, pd.Series):
-        lv = pd.Series([lv] * len(frame), index=frame.index)
-    a, b = _typed(lk, lv), _typed(rk, rv)
     if lk == "boolean" and op not in ("=", "<>"):
         raise InputError("booleans compare only with = or <>", column="filter",
                          expected="= or <>", found=op)
+    n = len(frame)
+    a, na_a = _prepared(lk, lv, n)
+    b, na_b = _prepared(rk, rv, n)
     result = {"=": lambda: a == b, "<>": lambda: a != b, "<": lambda: a < b,
               "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b}[op]()
-    return pd.Series(result, index=frame.index).astype("boolean")
+    unknown = na_a | na_b
+    return _truth(_as_bool(result, n) & ~unknown, unknown, frame.index)
+
+
+def _like_mask(text: pd.Series, pattern: str) -> np.ndarray:
+    """Rows of ``text`` matching a LIKE pattern: prefix, suffix and substring patterns by
+    pandas' string methods, anything else by a regular expression."""
+    if "_" not in pattern and "\\" not in pattern:
+        core = pattern.strip("%")
+        if "%" not in core:
+            if pattern == core:
+                return _as_bool(text == core, len(text))
+            if pattern == core + "%":
+                return _as_bool(text.str.startswith(core), len(text))
+            if pattern == "%" + core:
+                return _as_bool(text.str.endswith(core), len(text))
+            if pattern.startswith("%") and pattern.endswith("%"):
+                return _as_bool(text.str.contains(core, regex=False), len(text))
+    rx = _like(pattern)
+    values = text.to_numpy(dtype=object, na_value=None)
+    return np.fromiter((v is not None and rx.fullmatch(v) is not None for v in values),
+                       dtype=bool, count=len(values))
 
 
 def _like(pattern: str) -> re.Pattern:
@@ -348,10 +387,10 @@ def evaluate(node: Node, frame: pd.DataFrame) -> pd.Series:
         return _compare(">=", node.args[0], node.args[1], frame) & \
             _compare("<=", node.args[0], node.args[2], frame)
     if op == "isnull":
-        kind, value = _operand(node.args[0], frame)
-        isna = value.isna() if isinstance(value, pd.Series) else \
-            pd.Series(False, index=frame.index)
-        return isna.astype("boolean")
+        _, value = _operand(node.args[0], frame)
+        isna = value.isna().to_numpy(bool) if isinstance(value, pd.Series) else \
+            np.zeros(len(frame), dtype=bool)
+        return _truth(isna, np.zeros(len(frame), dtype=bool), frame.index)
     if op == "like":
         kind, value = _operand(node.args[0], frame)
         pk, pattern = _operand(node.args[1], frame)
@@ -359,11 +398,10 @@ def evaluate(node: Node, frame: pd.DataFrame) -> pd.Series:
             raise InputError("LIKE compares a text property with a 'pattern'",
                              column="filter", expected="property LIKE 'text%'",
                              found=f"LIKE at {node.args[1].args[1] + 1}")
-        rx = _like(pattern)
-        text = _typed("string", value) if isinstance(value, pd.Series) else \
-            pd.Series([value] * len(frame), index=frame.index, dtype="string")
-        return text.map(lambda s: pd.NA if s is pd.NA else bool(rx.fullmatch(s)),
-                        na_action="ignore").astype("boolean")
+        if not isinstance(value, pd.Series):
+            value = pd.Series([value] * len(frame), index=frame.index, dtype="str")
+        text, unknown = _prepared("string", value, len(frame))
+        return _truth(_like_mask(text, pattern) & ~unknown, unknown, frame.index)
     raise AssertionError(op)  # pragma: no cover
 
 
