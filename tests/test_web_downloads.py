@@ -262,3 +262,25 @@ def test_downloads_and_collections_link_their_licences(client):
     for c in fetch(client, "/ogcapi/collections").get_json()["collections"]:
         hrefs = {link["href"] for link in c["links"] if link["rel"] == "license"}
         assert cc0 in hrefs and any("metadata.json" in h for h in hrefs), c["id"]
+
+
+def test_downloads_take_a_cql2_filter(client, sample_project):
+    import urllib.parse
+
+    text = "no_4g_share >= 0.5 AND people_unserved > 0"
+    q = urllib.parse.quote(text)
+    r = fetch(client, f"/downloads/villages/geojson?filter={q}")
+    assert r.status_code == 200 and "_villages-filtered_" in r.headers["Content-Disposition"]
+    v = ExportData(sample_project).layer("villages")
+    want = v[(v["no_4g_share"] >= 0.5) & (v["people_unserved"] > 0)]
+    doc = json.loads(r.data)
+    assert len(want) and sorted(f["properties"]["kode"] for f in doc["features"]) == \
+        sorted(want["kode"])
+    assert doc["metadata"]["filters"]["cql2"] == text
+    page = fetch(client, f"/downloads/?filter={q}&lang=en").get_data(as_text=True)
+    page = page.replace("&amp;", "&")
+    assert f"/downloads/villages/gpkg?filter={urllib.parse.quote_plus(text)}" in page
+    # sites have no such columns: listed unfiltered, and the page says so
+    assert '/downloads/sites/gpkg"' in page and "Not filtered by: CQL2 filter" in page
+    bad = fetch(client, "/downloads/villages/csv?filter=" + urllib.parse.quote("score >> 1"))
+    assert bad.status_code == 400 and "position 8" in bad.get_data(as_text=True)
