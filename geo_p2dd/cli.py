@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 bad input (one readable paragraph on stderr), 2 usage e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import click
 
 from geo_p2dd.errors import GeoP2DDError
+from geo_p2dd.exports.catalogue import LAYERS
 
 PROJECT_HELP = "Project directory (default: $GEO_P2DD_PROJECT, else the current directory)."
 
@@ -475,8 +477,8 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
 @main.command()
 @project_option
 @click.option("--layer", required=True,
-              type=click.Choice(["villages", "locations", "sites", "aggregates"]),
-              help="Layer to export.")
+              type=click.Choice(list(LAYERS)),
+              help="Layer to export (locations_unserved: only the locations not served).")
 @click.option("--format", "fmt", default=None,
               type=click.Choice(["gpkg", "geojson", "shp", "csv", "kml", "kmz", "fgb",
                                  "parquet"]),
@@ -488,7 +490,7 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
               help="Kemendagri code prefix, e.g. 64.11 or 64.11.05.")
 @click.option("--class", "gap_class", default=None, metavar="CLASSES",
               help="Gap classes, comma-separated: blank_spot, no_4g, partial_4g, served, "
-                   "unknown (villages, locations).")
+                   "unknown (villages, locations, locations_unserved).")
 @click.option("--min-score", default=None, type=float, help="Minimum gap score (villages).")
 @click.option("--bbox", default=None, metavar="W,S,E,N",
               help="Keep features intersecting this lon/lat box.")
@@ -497,11 +499,14 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
                    "(sites).")
 @click.option("--level", default=None, metavar="LEVELS",
               help="Aggregate levels: kecamatan, kabupaten (aggregates).")
+@click.option("--filter", "cql2", default=None, metavar="CQL2",
+              help="CQL2 text filter on any column, e.g. \"no_4g_share >= 0.5 AND "
+                   "kecamatan_kode = '64.11.05'\".")
 @click.option("--wkt", is_flag=True, help="CSV: add the geometry as WKT.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @friendly
 def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, site_status, level,
-           wkt, as_json) -> None:
+           cql2, wkt, as_json) -> None:
     """Export a gap layer for GIS: GeoPackage, GeoJSON, Shapefile, CSV, KML/KMZ,
     FlatGeobuf or GeoParquet, with its metadata (sources, licences, thresholds,
     weights, analysis date, column dictionary).
@@ -518,6 +523,8 @@ def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, sit
 
     filters = Filters.parse(region=region, gap_class=gap_class, min_score=min_score, bbox=bbox,
                             site_status=site_status, level=level)
+    if cql2:
+        filters = dataclasses.replace(filters, cql2=cql2)
     result = export_layer(Project(_project_dir(project_dir)), layer, out, fmt, filters=filters,
                           wkt=wkt)
     if as_json:

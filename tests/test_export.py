@@ -46,7 +46,13 @@ def read_back(path, fmt: str) -> gpd.GeoDataFrame:
     if fmt == "csv":
         return pyogrio.read_dataframe(path, X_POSSIBLE_NAMES="lon", Y_POSSIBLE_NAMES="lat",
                                       AUTODETECT_TYPE="YES")
+    if fmt == "gpkg":  # a styled GeoPackage also holds QGIS's layer_styles table
+        return pyogrio.read_dataframe(path, layer=data_layer(path))
     return pyogrio.read_dataframe(path)
+
+
+def data_layer(path) -> str:
+    return next(str(n) for n, _ in pyogrio.list_layers(path) if n != "layer_styles")
 
 
 # --------------------------------------------------------------------------------------- #
@@ -129,7 +135,7 @@ def test_every_layer_in_every_format_reads_back(data, tmp_path, layer, fmt):
 
 def test_geopackage_metadata_is_in_gpkg_metadata(data, tmp_path):
     path = export_layer(data, "villages", tmp_path / "v.gpkg").path
-    info = pyogrio.read_info(path)
+    info = pyogrio.read_info(path, layer="villages")
     assert info["layer_metadata"]["ANALYSIS_DATE"] == data.analysis_date
     assert "CC0" in info["layer_metadata"]["SOURCES"]
     assert json.loads(info["layer_metadata"]["WEIGHTS"])["unserved_people"] == 0.3
@@ -227,12 +233,25 @@ def test_filters_region_class_score_bbox_status(data):
     assert list(kab["level"]) == ["kabupaten"]
 
 
-def test_locations_layer_holds_unserved_locations_only(data, sample_project):
+def test_locations_unserved_holds_unserved_locations_only(data, sample_project):
     every = sample_project.read_table("location_results")
-    locs = data.layer("locations")
+    locs = data.layer("locations_unserved")
     assert len(locs) == (every["status"] != "served").sum()
     assert set(locs["status"]) <= {"unserved", "weak", "unknown"}
     assert (locs.geometry.x.round(6) == locs["lon"].round(6)).all()
+
+
+def test_locations_holds_every_location_with_its_status(data, sample_project):
+    every = sample_project.read_table("location_results")
+    locs = data.layer("locations")
+    assert sorted(locs["location_id"]) == sorted(every["location_id"])
+    assert "served" in set(locs["status"])  # the sample has served places too
+    unserved = data.layer("locations_unserved")
+    assert sorted(unserved["location_id"]) == sorted(
+        locs.loc[locs["status"] != "served", "location_id"])
+    assert list(unserved.columns) == list(locs.columns)
+    blank = data.select("locations_unserved", Filters.parse(gap_class="blank_spot"))
+    assert len(blank) and set(blank["village_gap_class"]) == {"blank_spot"}
 
 
 @pytest.mark.parametrize("kwargs, column", [
@@ -318,7 +337,7 @@ def test_cli_export(sample_project, tmp_path):
                                "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "wrote" in res.output and out.exists()
-    got = pyogrio.read_dataframe(out)
+    got = pyogrio.read_dataframe(out, layer="villages")
     assert len(got) and got["kode"].str.startswith("99.01.02.").all()
 
     res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
@@ -329,6 +348,22 @@ def test_cli_export(sample_project, tmp_path):
     assert doc["format"] == "gpkg" and doc["ignored_filters"] == ["gap_class"]
     assert re.fullmatch(r"99\.01_sites-installed_\d{4}-\d\d-\d\d\.gpkg",
                         doc["path"].rsplit("/", 1)[-1]), doc["path"]
+
+    res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
+                               "locations_unserved", "--filter",
+                               "people >= 50 AND kind IN ('settlement')", "--out",
+                               str(tmp_path / "cql"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    got = pyogrio.read_dataframe(doc["path"], layer="locations_unserved")
+    want = ExportData(sample_project).layer("locations_unserved")
+    want = want[(want["people"] >= 50) & (want["kind"] == "settlement")]
+    assert len(want) and sorted(got["location_id"]) == sorted(want["location_id"])
+    assert "-filtered_" in doc["path"]
+    assert read_metadata(doc["path"])["filters"]["cql2"].startswith("people >= 50")
+    res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
+                               "villages", "--filter", "score >> 3"])
+    assert res.exit_code == 1 and "'>' at position 8" in res.output
 
     res = runner.invoke(main, ["export", "--project", str(sample_project.path), "--layer",
                                "villages", "--bbox", "1,2,3"])
@@ -425,3 +460,45 @@ def test_filter_query_keeps_every_digit():
     assert a.query()["bbox"] == "114.1234,0.1,115.0001,1.5"
     assert a.query()["min_score"] == "12.3456"
     assert a.query() != b.query()
+
+
+# --------------------------------------------------------------------------------------- #
+# Licences travel with the data
+# --------------------------------------------------------------------------------------- #
+
+def test_a_lone_csv_carries_licence_and_attribution_in_every_row(data, tmp_path):
+    path = export_layer(data, "sites", tmp_path / "s.csv", sidecar=False).path
+    assert not list(tmp_path.glob("*.json"))  # nothing beside it: the file alone must do
+    got = pyogrio.read_dataframe(path, read_geometry=False)
+    assert list(got.columns[-2:]) == ["licence", "attribution"]
+    assert set(got["licence"]) == {"CC0"}
+    line = got["attribution"].iloc[0]
+    assert got["attribution"].nunique() == 1 and "CC0 – " in line and "sites" in line
+    assert "SAMPLE" in line  # the sample is flagged in the file itself
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f != "csv"])
+def test_every_other_format_carries_licences_and_attribution(data, tmp_path, fmt):
+    path = export_layer(data, "villages", tmp_path, fmt).path
+    meta = read_metadata(path)
+    text = json.dumps(meta) if "readme" not in meta else meta["readme"]
+    assert "CC0" in text and "Derived from:" in text
+
+
+def test_attribution_line_and_licence_urls():
+    from geo_p2dd.exports.metadata import attribution_line, licence_name, licence_url
+
+    meta = {"sources": [{"name": "villages", "licence": "CC BY 4.0 (BPS)"},
+                        {"name": "towers:cells.csv", "licence": "CC BY-SA 4.0 (OpenCelliD)"},
+                        {"name": "sites", "licence": "CC BY 4.0"}],
+            "sample": False, "generator": "geo_p2dd 1", "project": "Mahakam Ulu"}
+    line = attribution_line(meta)
+    assert line.startswith("Sources/sumber: CC BY 4.0 – sites, villages; CC BY-SA 4.0 – "
+                           "towers.")
+    assert "Share alike" in line and "SAMPLE" not in line and "Mahakam Ulu" in line
+    assert licence_name("CC BY-SA 4.0 (OpenCelliD)") == "CC BY-SA 4.0"
+    assert licence_url("CC BY-SA 4.0 (OpenCelliD)") == \
+        "https://creativecommons.org/licenses/by-sa/4.0/"
+    assert licence_url("CC0 (sample)") == "https://creativecommons.org/publicdomain/zero/1.0/"
+    assert licence_url("ODbL") == "https://opendatacommons.org/licenses/odbl/1-0/"
+    assert licence_url("internal, do not share") is None

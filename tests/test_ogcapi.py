@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 
@@ -394,3 +395,74 @@ def test_method_not_allowed_names_the_allowed_methods(client):
     r = client.post("/ogcapi/collections")
     assert r.status_code == 405 and "GET" in r.headers["Allow"]
     assert r.is_json and r.json["description"]
+
+
+# --------------------------------------------------------------------------------------- #
+# Part 3: CQL2 text filters, queryables and sortby
+# --------------------------------------------------------------------------------------- #
+
+def test_cql2_filter_and_sortby(client, data):
+    villages = data.layer("villages")
+    kec = villages["kecamatan_kode"].iloc[0]
+    q = urllib.parse.urlencode({"filter": f"no_4g_share >= 0.5 AND kecamatan_kode = '{kec}'",
+                                "filter-lang": "cql2-text", "sortby": "-score,nama",
+                                "limit": 100})
+    doc = json.loads(get(client, f"/ogcapi/collections/villages/items?{q}").data)
+    want = villages[(villages["no_4g_share"] >= 0.5) & (villages["kecamatan_kode"] == kec)]
+    want = want.sort_values(["score", "nama"], ascending=[False, True], kind="mergesort")
+    assert len(want) and doc["numberMatched"] == len(want)
+    assert [f["id"] for f in doc["features"]] == list(want["kode"])
+    # IN, OR, NOT and parentheses; the next link keeps the filter and the order
+    text = "gap_class IN ('blank_spot', 'no_4g') AND NOT (score < 30 OR people_unserved = 0)"
+    q = urllib.parse.urlencode({"filter": text, "sortby": "rank", "limit": 2})
+    doc = json.loads(get(client, f"/ogcapi/collections/villages/items?{q}").data)
+    want = villages[villages["gap_class"].isin(["blank_spot", "no_4g"]) &
+                    ~((villages["score"] < 30) | (villages["people_unserved"] == 0))]
+    assert doc["numberMatched"] == len(want) > 2
+    assert [f["id"] for f in doc["features"]] == list(want.sort_values("rank")["kode"][:2])
+    nxt = next(x["href"] for x in doc["links"] if x["rel"] == "next")
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(nxt).query)["filter"] == [text]
+    # other collections, any of their columns
+    sites = json.loads(get(client, "/ogcapi/collections/sites/items?limit=100&filter=" +
+                           urllib.parse.quote("year >= 2024 AND kind <> 'bts'")).data)
+    s = data.layer("sites")
+    assert sites["numberMatched"] == int(((s["year"] >= 2024) & (s["kind"] != "bts")).sum())
+
+
+@pytest.mark.parametrize("query, token", [
+    ("filter=score >> 3", "'>' at position 8"),
+    ("filter=score = 'high'", "'high' at position 9"),
+    ("filter=colour = 'red'", "'colour' at position 1"),
+    ("filter=(score > 3", "end of the filter"),
+    ("filter=score > 3&filter-lang=cql2-json", "cql2-json"),
+    ("sortby=-colour", "-colour"),
+])
+def test_bad_filters_answer_400_naming_the_token(client, query, token):
+    r = get(client, "/ogcapi/collections/villages/items?" + query.replace(" ", "%20"))
+    assert r.status_code == 400 and r.mimetype == "application/json"
+    assert token in r.get_json()["description"]
+
+
+def test_conformance_queryables_and_openapi_advertise_filtering(client, data):
+    conf = set(get(client, "/ogcapi/conformance").get_json()["conformsTo"])
+    assert {"http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+            "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+            "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+            "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text"} <= conf
+    for cid in LAYERS:
+        doc = get(client, f"/ogcapi/collections/{cid}/queryables").get_json()
+        assert set(doc["properties"]) == set(data.layer(cid).columns.drop("geometry"))
+    items = get(client, "/ogcapi/api").get_json()["paths"]["/collections/villages/items"]
+    names = {p["$ref"].rsplit("/", 1)[-1] for p in items["get"]["parameters"] if "$ref" in p}
+    assert {"filter", "filter-lang", "sortby"} <= names
+
+
+def test_gdal_reads_with_a_cql2_capable_server(sample_server, data):
+    """Advertising Part 3 breaks nothing for GDAL: a where clause the simple ``?col=value``
+    parameters cannot express is still read right (GDAL 3.12 filtered this one itself)."""
+    url = oapif(sample_server)
+    got = pyogrio.read_dataframe(url, layer="villages", use_arrow=True,
+                                 where="score >= 50 OR gap_class IN ('no_4g')")
+    v = data.layer("villages")
+    want = v[(v["score"] >= 50) | (v["gap_class"] == "no_4g")]
+    assert len(want) and sorted(got["kode"]) == sorted(want["kode"])

@@ -150,8 +150,8 @@ def test_every_format_downloads_and_opens(client, sample_project, tmp_path, fmt)
         got = gpd.read_parquet(path)
     elif fmt == "csv":
         got = pyogrio.read_dataframe(path, X_POSSIBLE_NAMES="lon", Y_POSSIBLE_NAMES="lat")
-    else:
-        got = pyogrio.read_dataframe(path)
+    else:  # a GeoPackage also holds QGIS's layer_styles: name the layer
+        got = pyogrio.read_dataframe(path, layer="sites" if fmt == "gpkg" else None)
     sites = ExportData(sample_project).layer("sites")
     assert len(got) == (sites["status"] == "installed").sum() > 0
 
@@ -233,3 +233,54 @@ def test_if_match_multipart_range_and_method_not_allowed(client):
         refused = client.post(path)
         assert refused.status_code == 405
         assert set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+
+
+def test_unserved_and_all_locations_say_what_they_hold(client, sample_project):
+    every = ExportData(sample_project).layer("locations")
+    for layer, keep in (("locations_unserved", every["status"] != "served"),
+                        ("locations", every["status"].notna())):
+        r = fetch(client, f"/downloads/{layer}/geojson")
+        assert r.status_code == 200
+        assert f"_{layer}_" in r.headers["Content-Disposition"]
+        doc = json.loads(r.data)
+        assert len(doc["features"]) == int(keep.sum())
+        ogc = fetch(client, f"/ogcapi/collections/{layer}?f=json").get_json()
+        assert ogc["id"] == layer
+    titles = {c["id"]: c["title"] for c in
+              fetch(client, "/ogcapi/collections?lang=en").get_json()["collections"]}
+    assert titles["locations_unserved"] == "Unserved locations"
+    assert titles["locations"] == "Locations (all statuses)"
+
+
+def test_downloads_and_collections_link_their_licences(client):
+    cc0 = "https://creativecommons.org/publicdomain/zero/1.0/"
+    r = fetch(client, "/downloads/villages/csv")
+    assert f'<{cc0}>; rel="license"' in r.headers["Link"]
+    assert 'rel="describedby"' in r.headers["Link"]
+    header = r.get_data(as_text=True).splitlines()[0].split(",")
+    assert header[-2:] == ["licence", "attribution"]
+    for c in fetch(client, "/ogcapi/collections").get_json()["collections"]:
+        hrefs = {link["href"] for link in c["links"] if link["rel"] == "license"}
+        assert cc0 in hrefs and any("metadata.json" in h for h in hrefs), c["id"]
+
+
+def test_downloads_take_a_cql2_filter(client, sample_project):
+    import urllib.parse
+
+    text = "no_4g_share >= 0.5 AND people_unserved > 0"
+    q = urllib.parse.quote(text)
+    r = fetch(client, f"/downloads/villages/geojson?filter={q}")
+    assert r.status_code == 200 and "_villages-filtered_" in r.headers["Content-Disposition"]
+    v = ExportData(sample_project).layer("villages")
+    want = v[(v["no_4g_share"] >= 0.5) & (v["people_unserved"] > 0)]
+    doc = json.loads(r.data)
+    assert len(want) and sorted(f["properties"]["kode"] for f in doc["features"]) == \
+        sorted(want["kode"])
+    assert doc["metadata"]["filters"]["cql2"] == text
+    page = fetch(client, f"/downloads/?filter={q}&lang=en").get_data(as_text=True)
+    page = page.replace("&amp;", "&")
+    assert f"/downloads/villages/gpkg?filter={urllib.parse.quote_plus(text)}" in page
+    # sites have no such columns: listed unfiltered, and the page says so
+    assert '/downloads/sites/gpkg"' in page and "Not filtered by: CQL2 filter" in page
+    bad = fetch(client, "/downloads/villages/csv?filter=" + urllib.parse.quote("score >> 1"))
+    assert bad.status_code == 400 and "position 8" in bad.get_data(as_text=True)

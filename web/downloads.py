@@ -36,11 +36,12 @@ from flask_babel import gettext as _
 
 from geo_p2dd.columns import describe_column
 from geo_p2dd.errors import NotFoundError
+from geo_p2dd.exports import cql2
 from geo_p2dd.exports.catalogue import LAYERS, LayerInfo
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.files import download_name
 from geo_p2dd.exports.formats import FORMATS, Format
-from geo_p2dd.exports.metadata import attribution, build_metadata, readme_text
+from geo_p2dd.exports.metadata import attribution, build_metadata, licence_links, readme_text
 from geo_p2dd.exports.query import Filters
 from geo_p2dd.exports.writers import write_layer
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
@@ -91,11 +92,16 @@ def data_modified(view: ProjectView) -> dt.datetime:
 
 
 def filters_from_args(args) -> Filters:
-    """The download filters of a request, canonical (see :func:`canonical_filters`)."""
-    return canonical_filters(Filters.parse(
+    """The download filters of a request, canonical (see :func:`canonical_filters`);
+    ``filter`` is a CQL2 text filter as the OGC API takes it (checked here: 400)."""
+    text = (args.get("filter") or "").strip() or None
+    if text is not None:
+        cql2.parse(text)
+    return canonical_filters(dataclasses.replace(Filters.parse(
         region=args.get("region"), gap_class=args.getlist("class") or None,
         min_score=args.get("min_score"), bbox=args.get("bbox"),
-        site_status=args.getlist("status") or None, level=args.getlist("level") or None))
+        site_status=args.getlist("status") or None, level=args.getlist("level") or None),
+        cql2=text))
 
 
 # ------------------------------------------------------------------------------------------ #
@@ -225,13 +231,18 @@ def index():
     wkt = request.args.get("wkt") in ("1", "true", "on")
     lang = "en" if _lang() == "en" else "id"
     labels = {"gap_class": _("Gap class"), "min_score": _("Minimum score"),
-              "site_status": _("Site status"), "level": "level"}
+              "site_status": _("Site status"), "level": "level", "cql2": _("CQL2 filter")}
+    used = cql2.properties(cql2.parse(filters.cql2)) if filters.cql2 else set()
     prepare_max = int(current_app.config.get("DOWNLOADS_PREPARE_MAX_FEATURES",
                                              PREPARE_MAX_FEATURES))
     rows = []
     for name in data.available():
         info = LAYERS[name]
-        count = data.count(name, filters)
+        frame = data.columns_frame(name)
+        # a CQL2 filter names columns: layers without them are listed unfiltered
+        cql2_fits = used <= set(frame.columns)
+        layer_filters = filters if cql2_fits else dataclasses.replace(filters, cql2=None)
+        count = data.count(name, layer_filters)
         small = count <= prepare_max
         # boundaries still to be dissolved (aggregates of a large project without kecamatan/
         # kabupaten layers): no estimate, the first download makes them
@@ -240,24 +251,26 @@ def index():
         small = small and not pending
         cells = []
         for fmt in FORMATS.values():
-            entry = cached(view, name, fmt, filters, wkt, make=small)
+            entry = cached(view, name, fmt, layer_filters, wkt, make=small)
             exact = entry is not None
             size = entry.size if exact else None if pending else \
-                estimated_size(view, name, fmt, filters)
+                estimated_size(view, name, fmt, layer_filters)
             cells.append({"format": fmt, "size": human_size(size), "exact": exact,
                           "url": url_for("downloads.file", layer=name, fmt=fmt.key,
-                                         **_query(filters, name, wkt and fmt.key == "csv"))})
-        frame = data.columns_frame(name)
+                                         **_query(layer_filters, name,
+                                                  wkt and fmt.key == "csv"))})
+        ignored = [labels.get(k, k) for k, ok in filters.applies_to(name).items() if not ok]
+        if not cql2_fits:
+            ignored.append(labels["cql2"])
         columns = [{"name": c, "description": describe_column(c)[1 if lang == "id" else 0]}
                    for c in frame.columns if c != frame.geometry.name]
         rows.append({"name": name, "info": info, "title": info.title(lang), "count": count,
                      "cells": cells, "columns": columns,
-                     "ignored": [labels.get(k, k) for k, ok in filters.applies_to(name).items()
-                                 if not ok],
+                     "ignored": ignored,
                      "metadata_url": url_for("downloads.metadata", layer=name,
-                                             **_query(filters, name)),
+                                             **_query(layer_filters, name)),
                      "readme_url": url_for("downloads.readme", layer=name,
-                                           **_query(filters, name))})
+                                           **_query(layer_filters, name))})
     regions = _regions(data)
     return render_template(
         "downloads/index.html", rows=rows, formats=list(FORMATS.values()), filters=filters,
@@ -316,7 +329,10 @@ def file(layer: str, fmt: str):
     if wire(fmt_).compressible:
         response.vary.add("Accept-Encoding")
     meta_url = url_for("downloads.metadata", layer=layer, **_query(filters, layer))
-    response.headers["Link"] = f'<{meta_url}>; rel="describedby"; type="application/json"'
+    response.headers["Link"] = ", ".join(
+        [f'<{meta_url}>; rel="describedby"; type="application/json"']
+        + [f'<{href}>; rel="license"; title="{name.replace(chr(34), chr(39))}"'
+           for name, href in licence_links(data.project)])
 
     return response
 

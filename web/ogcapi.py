@@ -1,10 +1,15 @@
-"""OGC API - Features (Part 1: Core, GeoJSON, HTML, OpenAPI 3.0) under ``/ogcapi``.
+"""OGC API - Features (Part 1: Core, GeoJSON, HTML, OpenAPI 3.0; Part 3: CQL2 text
+filters) under ``/ogcapi``.
 
 One collection per downloadable layer (villages, locations, sites, aggregates;
 see :mod:`geo_p2dd.exports.catalogue`). Items take ``bbox``, ``limit``
 (1..10,000), ``offset``, ``f=json|html``, ``region`` (code prefix), ``class``
 (gap class), ``min_score`` (villages) and equality filters on each collection's
-main columns (``?kecamatan_kode=64.11.05``; repeat a parameter for alternatives).
+main columns (``?kecamatan_kode=64.11.05``; repeat a parameter for alternatives),
+``filter`` in CQL2 text on any column (``filter=no_4g_share >= 0.5 AND
+kecamatan_kode = '64.11.05'``, see :mod:`geo_p2dd.exports.cql2`) and ``sortby``
+(``sortby=-score,nama``). Each collection serves its default style as SLD 1.1
+or QML (``/collections/<id>/styles/default``).
 
 This blueprint is thin: the resources are built by :mod:`web.ogcapi_core`, the
 OpenAPI document by :mod:`web.ogcapi_openapi`, links by :mod:`web.links`, and
@@ -133,6 +138,12 @@ def queryables(cid: str):
     _html(set())
     return _respond(core.reply(core.queryables_doc(_data(), cid, _url, _lang()),
                                core.SCHEMA_JSON))
+
+
+@bp.get("/collections/<cid>/styles/<sid>")
+def style(cid: str, sid: str):
+    core.check_params(_args(), set())
+    return _respond(core.style_reply(_data(), cid, sid, request.args.get("f")))
 
 
 @bp.get("/collections/<cid>/items")

@@ -21,12 +21,15 @@ import pandas as pd
 
 from geo_p2dd.columns import describe_column, json_type
 from geo_p2dd.errors import InputError, NotFoundError
-from geo_p2dd.exports.catalogue import CRS84, LAYERS, LayerInfo
+from geo_p2dd.exports import cql2
+from geo_p2dd.exports.catalogue import CRS84, LAYERS, LOCATION_LAYERS, LayerInfo
+from geo_p2dd.exports.cql2 import FILTER_LANGS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.features import geojson_features
 from geo_p2dd.exports.formats import FORMATS
-from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.metadata import attribution, licence_links
 from geo_p2dd.exports.query import Filters
+from geo_p2dd.exports.styles import QML_MEDIA_TYPE, SLD_MEDIA_TYPE, STYLE_NAME, qml, sld
 from web.formats import wire
 
 Reply = tuple[int, dict[str, str], str]
@@ -41,11 +44,17 @@ HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA_JSON = "application/schema+json"
 CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
-CONFORMANCE = [CONF + c for c in ("core", "geojson", "html", "oas30")]
+CONF3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf/"
+CONFORMANCE = [CONF + c for c in ("core", "geojson", "html", "oas30")] + \
+    [CONF3 + c for c in ("queryables", "queryables-query-parameters", "filter",
+                         "features-filter")] + \
+    [CQL2 + c for c in ("cql2-text", "basic-cql2", "advanced-comparison-operators")]
 REL_OGC = "http://www.opengis.net/def/rel/ogc/1.0/"
 TRS = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 COMMON_PARAMS = {"f", "lang"}
-ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "region"}
+ITEM_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "crs", "datetime", "region", "filter",
+               "filter-lang", "filter-crs", "sortby"}
 CRS84_NAMES = (None, "", "CRS84", "OGC:CRS84", CRS84)
 #: a readable subset of columns for HTML tables
 HTML_COLUMNS = {
@@ -53,6 +62,8 @@ HTML_COLUMNS = {
                  "facilities_unserved", "in_programme"],
     "locations": ["location_id", "kind", "name", "village", "people", "status",
                   "village_gap_class"],
+    "locations_unserved": ["location_id", "kind", "name", "village", "people", "status",
+                           "village_gap_class"],
     "sites": ["site_id", "kind", "status", "name", "village", "agency", "funding", "year"],
     "aggregates": ["level", "kode", "nama", "villages", "n_blank_spot", "people_unserved",
                    "sites_installed", "sites_planned"],
@@ -118,7 +129,7 @@ def collection_info(data: ExportData, cid: str) -> LayerInfo:
 def extra_params(cid: str) -> set[str]:
     """Filters a collection takes beyond the common ones."""
     out = set()
-    if cid in ("villages", "locations"):
+    if cid in ("villages", *LOCATION_LAYERS):
         out.add("class")
     if cid == "villages":
         out.add("min_score")
@@ -126,7 +137,7 @@ def extra_params(cid: str) -> set[str]:
 
 
 def items_filters(args: Args, info: LayerInfo) -> Filters:
-    for name in ("bbox-crs", "crs"):  # Part 2 parameters: only CRS84 is offered
+    for name in ("bbox-crs", "crs", "filter-crs"):  # Part 2 parameters: only CRS84
         crs = first(args, name)
         if crs not in CRS84_NAMES:
             raise InputError(f"{name} is not supported", column=name, expected=CRS84,
@@ -135,8 +146,16 @@ def items_filters(args: Args, info: LayerInfo) -> Filters:
                          gap_class=list(args.get("class") or []) or None,
                          min_score=first(args, "min_score"), bbox=first(args, "bbox"))
     equals = tuple((c, tuple(args[c])) for c in info.queryables if c in args)
+    lang = first(args, "filter-lang")
+    if lang not in (None, "", *FILTER_LANGS):
+        raise InputError("filter language not supported", column="filter-lang",
+                         expected=", ".join(FILTER_LANGS), found=repr(lang))
+    text = first(args, "filter")
+    if text is not None and text.strip():
+        cql2.parse(text)  # a syntax error is a 400 before any data is read
     return Filters(region=base.region, gap_class=base.gap_class, min_score=base.min_score,
-                   bbox=base.bbox, equals=equals)
+                   bbox=base.bbox, equals=equals,
+                   cql2=text if text is not None and text.strip() else None)
 
 
 # ------------------------------------------------------------------------------------------ #
@@ -182,7 +201,7 @@ def collection_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
     info = LAYERS[cid]
     doc = {"id": cid, "title": info.title(lang), "description": info.description(lang),
            "itemType": "feature", "crs": [CRS84], "storageCrs": CRS84,
-           "attribution": attribution(data.project)}
+           "attribution": attribution(data.project), "defaultStyle": STYLE_NAME}
     extent = {}
     bounds = data.extent(cid)
     if bounds is not None:
@@ -206,6 +225,12 @@ def collection_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
          "type": SCHEMA_JSON, "title": "Properties that can be filtered"},
         {"href": url("downloads.metadata", layer=cid), "rel": "license", "type": JSON,
          "title": "Sources, licences, thresholds, weights, column dictionary"},
+        *({"href": href, "rel": "license", "type": HTML, "title": f"Licence: {name}"}
+          for name, href in licence_links(data.project)),
+        {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="sld11"), "rel": "stylesheet",
+         "type": SLD_MEDIA_TYPE, "title": "Default style (OGC SLD 1.1)"},
+        {"href": url("ogcapi.style", cid=cid, sid=STYLE_NAME, f="qml"), "rel": "stylesheet",
+         "type": QML_MEDIA_TYPE, "title": "Default style (QGIS QML)"},
     ]
     for fmt in FORMATS.values():
         links.append({"href": url("downloads.file", layer=cid, fmt=fmt.key),
@@ -255,12 +280,31 @@ def schema_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
 
 
 def queryables_doc(data: ExportData, cid: str, url: UrlFor, lang: str) -> dict:
+    """Every attribute column: each can be used in a CQL2 ``filter`` (and the layer's main
+    columns also as ``?column=value`` parameters)."""
     info = collection_info(data, cid)
     frame = data.columns_frame(cid)
-    props = {c: property_schema(frame[c], c, lang) for c in info.queryables if c in frame}
+    props = {c: property_schema(frame[c], c, lang) for c in frame.columns
+             if c != frame.geometry.name}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": url("ogcapi.queryables", cid=cid), "type": "object",
             "title": info.title_en, "properties": props, "additionalProperties": False}
+
+
+STYLE_FORMATS = {"sld11": SLD_MEDIA_TYPE, "qml": QML_MEDIA_TYPE}
+
+
+def style_reply(data: ExportData, cid: str, sid: str, f: str | None) -> Reply:
+    """A collection's style as a stylesheet: SLD 1.1 (``f=sld11``, the default) or QML."""
+    info = collection_info(data, cid)
+    if sid != STYLE_NAME:
+        raise NotFoundError(f"no style {sid!r} for collection {cid!r}; styles: {STYLE_NAME}")
+    key = (f or "sld11").lower()
+    if key not in STYLE_FORMATS:
+        raise InputError("unknown style format", column="f", expected=", ".join(STYLE_FORMATS),
+                         found=repr(f))
+    body = sld(cid, f"{info.title_id} / {info.title_en}") if key == "sld11" else qml(cid)
+    return 200, {"Content-Type": STYLE_FORMATS[key]}, body
 
 
 # ------------------------------------------------------------------------------------------ #
@@ -312,7 +356,12 @@ def items_page(data: ExportData, cid: str, args: Args, url: UrlFor) -> ItemsPage
     check_params(args, ITEM_PARAMS | extra_params(cid) | set(info.queryables))
     limit = int_param(args, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = int_param(args, "offset", 0, 0, None)
-    selected = data.select(cid, items_filters(args, info))
+    filters = items_filters(args, info)
+    sortby = first(args, "sortby")
+    columns = data.columns_frame(cid)
+    keys = cql2.parse_sortby(sortby, [c for c in columns.columns
+                                      if c != columns.geometry.name]) if sortby else []
+    selected = cql2.sort_frame(data.select(cid, filters), keys)
     matched = len(selected)
     return ItemsPage(cid, info, selected.iloc[offset:offset + limit], matched, offset, limit,
                      page_links(args, cid, offset, limit, matched, url))

@@ -10,8 +10,10 @@ from __future__ import annotations
 from geo_p2dd import __version__
 from geo_p2dd.columns import describe_column, json_type
 from geo_p2dd.exports.catalogue import CRS84, LAYERS
+from geo_p2dd.exports.cql2 import FILTER_LANGS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.styles import STYLE_NAME
 from geo_p2dd.schema import GAP_CLASSES
 from web.ogcapi_core import (
     DEFAULT_LIMIT,
@@ -21,6 +23,7 @@ from web.ogcapi_core import (
     MAX_LIMIT,
     OPENAPI,
     SCHEMA_JSON,
+    STYLE_FORMATS,
     UrlFor,
     extra_params,
 )
@@ -56,7 +59,8 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
     """
     ref = {k: {"$ref": f"#/components/parameters/{k}"} for k in ("f", "limit", "offset", "bbox",
                                                                   "bbox-crs", "datetime",
-                                                                  "region")}
+                                                                  "region", "filter",
+                                                                  "filter-lang", "sortby")}
     paths: dict = {
         "/": {"get": {"summary": "Landing page", "operationId": "getLandingPage",
                       "tags": ["Capabilities"], "parameters": [ref["f"]],
@@ -82,7 +86,8 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
         info = LAYERS[cid]
         frame = data.columns_frame(cid)
         params = [ref["f"], ref["limit"], ref["offset"], ref["bbox"], ref["bbox-crs"],
-                  ref["datetime"], ref["region"]]
+                  ref["datetime"], ref["region"], ref["filter"], ref["filter-lang"],
+                  ref["sortby"]]
         if "class" in extra_params(cid):
             params.append(_param("class", "Gap class (of the village): " + ", ".join(
                 GAP_CLASSES.ids), {"type": "string", "enum": list(GAP_CLASSES.ids)}))
@@ -119,6 +124,17 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
                 "responses": {"200": {"description": what, "content": {
                     SCHEMA_JSON: {"schema": {"type": "object"}}}},
                     "404": {"$ref": "#/components/responses/NotFound"}}}}
+        paths[f"{base}/styles/{{styleId}}"] = {"get": {
+            "summary": f"The {cid} collection's style (default: the web map's)",
+            "operationId": f"getStyle_{cid}", "tags": tag, "parameters": [
+                {"name": "styleId", "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": [STYLE_NAME]}},
+                _param("f", "Stylesheet format: OGC SLD 1.1 or QGIS QML",
+                       {"type": "string", "enum": list(STYLE_FORMATS), "default": "sld11"})],
+            "responses": {"200": {"description": "The stylesheet", "content": {
+                m: {"schema": {"type": "string"}} for m in STYLE_FORMATS.values()}},
+                "400": {"$ref": "#/components/responses/InvalidParameter"},
+                "404": {"$ref": "#/components/responses/NotFound"}}}}
     exception = {"type": "object", "required": ["code"], "properties": {
         "code": {"type": "string"}, "description": {"type": "string"}}}
     link = {"type": "object", "required": ["href"], "properties": {
@@ -156,6 +172,16 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
                                    "time dimension", {"type": "string"}),
                 "region": _param("region", "Kemendagri code prefix, e.g. 64.11 or 64.11.05",
                                  {"type": "string"}),
+                "filter": _param("filter", "CQL2 text filter on the collection's queryables, "
+                                 "e.g. no_4g_share >= 0.5 AND kecamatan_kode = '64.11.05' "
+                                 "(comparisons, AND, OR, NOT, parentheses, IN, BETWEEN, LIKE, "
+                                 "IS NULL)", {"type": "string"}),
+                "filter-lang": _param("filter-lang", "Language of filter",
+                                      {"type": "string", "enum": list(FILTER_LANGS),
+                                       "default": "cql2-text"}),
+                "sortby": _param("sortby", "Sort order: comma-separated properties, '-' "
+                                 "before a property for descending, e.g. -score,nama",
+                                 {"type": "array", "items": {"type": "string"}}),
                 "featureId": {"name": "featureId", "in": "path", "required": True,
                               "description": "Feature id (kode, location_id or site_id)",
                               "schema": {"type": "string"}},

@@ -3,9 +3,11 @@
 ``villages``
     village boundaries with every analysis column (gap class, score, rank,
     per-factor contributions, people and facilities unserved).
-``locations``
+``locations_unserved``
     settlements and public facilities that are *not* served (status unserved,
     weak or unknown), as points.
+``locations``
+    every settlement and public facility with its status (served too), as points.
 ``sites``
     infrastructure sites of every status (installed, in progress, planned,
     proposed), as points.
@@ -55,7 +57,7 @@ LAYERS: dict[str, LayerInfo] = {i.name: i for i in (
                "gap_class", "gap_class_planned", "in_programme"),
               "Batas kampung/desa dengan kelas kesenjangan, skor, peringkat, kontribusi tiap "
               "faktor, serta penduduk dan fasilitas publik tanpa sinyal yang layak."),
-    LayerInfo("locations", "Unserved locations", "Lokasi belum terlayani",
+    LayerInfo("locations_unserved", "Unserved locations", "Lokasi belum terlayani",
               "Settlements, schools, health facilities and village offices without a usable "
               "signal (status unserved, weak or unknown).",
               "Point", "location_id", "village_kode",
@@ -63,6 +65,14 @@ LAYERS: dict[str, LayerInfo] = {i.name: i for i in (
                "status", "status_planned", "source", "village_gap_class"),
               "Permukiman, sekolah, fasilitas kesehatan dan kantor kampung tanpa sinyal yang "
               "layak (status belum terlayani, lemah atau belum diketahui)."),
+    LayerInfo("locations", "Locations (all statuses)", "Lokasi (semua status)",
+              "Settlements, schools, health facilities and village offices with their "
+              "status: served, unserved, weak or unknown.",
+              "Point", "location_id", "village_kode",
+              ("location_id", "kind", "village_kode", "kecamatan_kode", "kabupaten_kode",
+               "status", "status_planned", "source", "village_gap_class"),
+              "Permukiman, sekolah, fasilitas kesehatan dan kantor kampung dengan statusnya: "
+              "terlayani, belum terlayani, lemah atau belum diketahui."),
     LayerInfo("sites", "Sites (all statuses)", "Site infrastruktur (semua status)",
               "Starlink terminals, towers, VSAT, fibre and public Wi-Fi: installed, in progress, "
               "planned and proposed, with owner agency (OPD), funding and year.",
@@ -81,6 +91,8 @@ LAYERS: dict[str, LayerInfo] = {i.name: i for i in (
 )}
 
 AGGREGATE_LEVELS = ("kecamatan", "kabupaten")
+#: the point layers of locations (their village's gap class filters them too)
+LOCATION_LAYERS = ("locations_unserved", "locations")
 
 
 def get_layer(name: str) -> LayerInfo:

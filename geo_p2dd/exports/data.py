@@ -103,6 +103,7 @@ class ExportData:
         with self._lock:
             if name not in self._frames:
                 builder = {"villages": self._villages, "locations": self._locations,
+                           "locations_unserved": self._locations_unserved,
                            "sites": self._sites, "aggregates": self._aggregates}[name]
                 self._frames[name] = builder()
             return self._frames[name]
@@ -132,10 +133,14 @@ class ExportData:
                     out[c] = out[c].astype("Int64")
         return _geo(out, geometry.values)
 
+    def _locations_unserved(self) -> gpd.GeoDataFrame:
+        """The locations whose status is not served (unserved, weak, unknown)."""
+        every = self.layer("locations")
+        return every[(every["status"] != "served").to_numpy(bool)].reset_index(drop=True)
+
     def _locations(self) -> gpd.GeoDataFrame:
         self._require_analysis("locations")
-        loc = pd.DataFrame(self._input("locations"))
-        loc = loc[loc["status"] != "served"].reset_index(drop=True)
+        loc = pd.DataFrame(self._input("locations")).reset_index(drop=True)
         villages = self._input("villages").set_index("kode")
         results = self._input("results").set_index("kode")
         vk = loc["village_kode"]

@@ -63,6 +63,8 @@ def download_name(data: ExportData, layer: str, fmt: Format | str,
         extra.append(f"score{f.min_score:g}")
     if f.bbox is not None:
         extra.append("bbox")
+    if f.cql2:
+        extra.append("filtered")
     if extra:
         what += "-" + "+".join(extra)
     name = f"{region}_{what}_{file_date(data)}{fmt.extension}"

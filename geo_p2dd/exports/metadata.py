@@ -54,6 +54,51 @@ def attribution(project: Project) -> str:
     return text.strip()
 
 
+def licence_name(text: str) -> str:
+    """The licence itself, without the note in brackets: ``"CC BY-SA 4.0 (OpenCelliD)"`` ->
+    ``"CC BY-SA 4.0"``."""
+    return re.split(r"\s*\(", str(text), maxsplit=1)[0].strip() or str(text)
+
+
+_CC = re.compile(r"\bCC[ -]BY((?:-(?:NC|SA|ND))*)[ -]?(\d\.\d)?", re.I)
+
+
+def licence_url(text: str) -> str | None:
+    """The canonical web page of a licence named in ``text`` (None when not recognised)."""
+    t = str(text)
+    if re.search(r"\bCC0\b|public domain", t, re.I):
+        return "https://creativecommons.org/publicdomain/zero/1.0/"
+    m = _CC.search(t)
+    if m:
+        return (f"https://creativecommons.org/licenses/by{m[1].lower()}/"
+                f"{m[2] or '4.0'}/")
+    if re.search(r"\bODbL\b", t, re.I):
+        return "https://opendatacommons.org/licenses/odbl/1-0/"
+    return None
+
+
+def licence_links(project: Project) -> list[tuple[str, str]]:
+    """(licence name, web page) of every recognised licence of the project's sources."""
+    found = {licence_name(s["licence"]): licence_url(s["licence"]) for s in sources(project)}
+    return sorted((name, url) for name, url in found.items() if url)
+
+
+def attribution_line(meta: dict) -> str:
+    """One short line for every row of a lone CSV: each licence with the sources under it,
+    the share-alike duty and the sample warning (the full text is in the metadata)."""
+    by_licence: dict[str, list[str]] = {}
+    for s in meta.get("sources") or []:
+        by_licence.setdefault(licence_name(s["licence"]), []).append(s["name"].split(":")[0])
+    parts = [f"{lic} – {', '.join(sorted(set(names)))}" for lic, names in
+             sorted(by_licence.items())]
+    text = "Sources/sumber: " + "; ".join(parts) + "." if parts else "Sources/sumber: none."
+    if any("BY-SA" in lic.upper() for lic in by_licence):
+        text += " Share alike (CC BY-SA 4.0), credit OpenCelliD."
+    if meta.get("sample"):
+        text += " SAMPLE/SAMPEL: fictitious data."
+    return f"{text} {meta.get('generator', 'geo_p2dd')}, {meta.get('project', '')}".strip(", ")
+
+
 def build_metadata(data: ExportData, layer: str, frame: gpd.GeoDataFrame,
                    filters: Filters | None = None, fmt: Format | None = None) -> dict:
     """The metadata carried by every export of ``layer``."""
@@ -85,6 +130,7 @@ def build_metadata(data: ExportData, layer: str, frame: gpd.GeoDataFrame,
         "service_radius_m": analysis.get("service_radius_m", p.config.get("service_radius_m")),
         "sources": sources(p),
         "licences": sorted({s["licence"] for s in sources(p)}),
+        "licence_urls": sorted({u for s in sources(p) if (u := licence_url(s["licence"]))}),
         "attribution": attribution(p),
         "vocabularies": vocabularies(),
         "columns": column_dictionary(frame, short_names=_shapefile_names(frame, fmt)),
@@ -130,6 +176,7 @@ def metadata_items(meta: dict) -> dict[str, str]:
         "ANALYSIS_DATE": meta.get("analysis_date") or "",
         "SOURCES": "; ".join(f"{s['name']}: {s['licence']}" for s in meta["sources"]),
         "ATTRIBUTION": meta.get("attribution", ""),
+        "LICENCE": "; ".join(sorted({licence_name(s["licence"]) for s in meta["sources"]})),
         "THRESHOLDS": json.dumps(meta.get("thresholds"), ensure_ascii=False),
         "WEIGHTS": json.dumps(meta.get("weights"), ensure_ascii=False),
         "geo_p2dd": json.dumps(meta, ensure_ascii=False),
@@ -146,7 +193,7 @@ def read_metadata(path: str | Path) -> dict | None:
             if "metadata.json" in zf.namelist():
                 return json.loads(zf.read("metadata.json"))
     elif fmt.key in ("gpkg", "fgb"):
-        meta = pyogrio.read_info(path).get("layer_metadata") or {}
+        meta = pyogrio.read_info(path, layer=_data_layer(path)).get("layer_metadata") or {}
         if "geo_p2dd" in meta:
             return json.loads(meta["geo_p2dd"])
     elif fmt.key == "geojson":
@@ -167,6 +214,12 @@ def read_metadata(path: str | Path) -> dict | None:
         if m:
             return {"readme": m[1]}
     return None
+
+
+def _data_layer(path: Path) -> str | int:
+    """The data layer of an exported file (a GeoPackage also holds ``layer_styles``)."""
+    names = [str(n) for n, _ in pyogrio.list_layers(path) if str(n) != "layer_styles"]
+    return names[0] if names else 0
 
 
 def _shapefile_names(frame: gpd.GeoDataFrame, fmt: Format | None) -> dict[str, str] | None:

@@ -1,8 +1,8 @@
 """What to keep of a layer: the filters users give, checked, and their row masks.
 
 :class:`Filters` holds the region (a Kemendagri code, see :mod:`geo_p2dd.codes`),
-gap classes, minimum score, bounding box, site statuses, aggregate levels and
-OGC API equality filters; :meth:`Filters.parse` checks user input and
+gap classes, minimum score, bounding box, site statuses, aggregate levels,
+OGC API equality filters and a CQL2 text filter; :meth:`Filters.parse` checks user input and
 :func:`filter_mask` applies the filters to a layer's frame.
 """
 
@@ -19,7 +19,8 @@ import shapely
 
 from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError
-from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, get_layer
+from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, LOCATION_LAYERS, get_layer
+from geo_p2dd.exports.cql2 import filter_mask as cql2_mask
 from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
 
 MAX_SCORE = 100.0
@@ -45,6 +46,8 @@ class Filters:
         Aggregate levels (kecamatan, kabupaten).
     equals : tuple of (column, values)
         Equality filters on a layer's queryable columns (OGC API property filters).
+    cql2 : str, optional
+        A CQL2 text filter on any of the layer's columns (:mod:`geo_p2dd.exports.cql2`).
     """
 
     region: str | None = None
@@ -54,6 +57,7 @@ class Filters:
     site_status: tuple[str, ...] = ()
     level: tuple[str, ...] = ()
     equals: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    cql2: str | None = None
 
     @classmethod
     def parse(cls, *, region: str | None = None, gap_class: str | Sequence[str] | None = None,
@@ -78,11 +82,11 @@ class Filters:
         """Which of the set filters apply to ``layer`` (name -> applies)."""
         applies = {
             "region": True, "bbox": True,
-            "gap_class": layer in ("villages", "locations"),
+            "gap_class": layer in ("villages", *LOCATION_LAYERS),
             "min_score": layer == "villages",
             "site_status": layer == "sites",
             "level": layer == "aggregates",
-            "equals": True,
+            "equals": True, "cql2": True,
         }
         return {k: applies[k] for k, v in self.as_dict().items() if v not in (None, (), [])}
 
@@ -90,7 +94,7 @@ class Filters:
         return {"region": self.region, "gap_class": list(self.gap_class),
                 "min_score": self.min_score, "bbox": list(self.bbox) if self.bbox else None,
                 "site_status": list(self.site_status), "level": list(self.level),
-                "equals": {k: list(v) for k, v in self.equals}}
+                "equals": {k: list(v) for k, v in self.equals}, "cql2": self.cql2}
 
     def for_layer(self, layer: str) -> Filters:
         """Only the filters that apply to ``layer`` (so unrelated filters do not change a
@@ -100,7 +104,8 @@ class Filters:
                        gap_class=self.gap_class if a.get("gap_class") else (),
                        min_score=self.min_score if a.get("min_score") else None,
                        site_status=self.site_status if a.get("site_status") else (),
-                       level=self.level if a.get("level") else (), equals=self.equals)
+                       level=self.level if a.get("level") else (), equals=self.equals,
+                       cql2=self.cql2)
 
     def query(self) -> dict[str, str]:
         """The filters as URL query parameters (as the downloads page takes them)."""
@@ -119,6 +124,8 @@ class Filters:
             q["level"] = ",".join(self.level)
         for k, v in self.equals:
             q[k] = ",".join(v)
+        if self.cql2:
+            q["filter"] = self.cql2
         return q
 
     def is_empty(self) -> bool:
@@ -250,7 +257,7 @@ def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.nda
     if filters.region:
         mask &= in_region(frame[info.code_column], filters.region).to_numpy(bool)
         touched = True
-    if filters.gap_class and layer in ("villages", "locations"):
+    if filters.gap_class and layer in ("villages", *LOCATION_LAYERS):
         col = "gap_class" if layer == "villages" else "village_gap_class"
         if col in frame:
             mask &= frame[col].isin(filters.gap_class).to_numpy(bool)
@@ -276,6 +283,9 @@ def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.nda
                              column=column, expected=", ".join(c for c in info.queryables
                                                                if c in frame))
         mask &= equality_mask(frame[column], values, column)
+        touched = True
+    if filters.cql2:
+        mask &= cql2_mask(frame, filters.cql2)
         touched = True
     if filters.bbox is not None:
         box = shapely.box(*filters.bbox)

@@ -3,10 +3,13 @@
 ============  ===========================================================
 format        where the metadata is
 ============  ===========================================================
-gpkg          ``gpkg_metadata`` (GDAL metadata items and one JSON record)
+gpkg          ``gpkg_metadata`` (GDAL metadata items and one JSON record),
+              ``gpkg_data_columns`` (Indonesian alias, English title, both
+              descriptions) and QGIS's ``layer_styles`` (QML and SLD, default)
 geojson       a ``metadata`` member of the FeatureCollection
 shp           ``README.txt``, ``metadata.json``, ``fields.csv`` in the zip
-csv           a sidecar ``<file>.metadata.json`` (and a link on the web)
+csv           ``licence`` and ``attribution`` columns in every row; a sidecar
+              ``<file>.metadata.json`` (CLI) and a link on the web
 kml           the KML ``Document`` description
 kmz           ``README.txt`` and ``metadata.json`` inside the KMZ
 fgb           FlatGeobuf header (``TITLE``, ``DESCRIPTION``, ``geo_p2dd``)
@@ -35,9 +38,19 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geo_p2dd import __version__
+from geo_p2dd.columns import describe_column
+from geo_p2dd.exports import styles
 from geo_p2dd.exports.catalogue import LAYERS
 from geo_p2dd.exports.formats import Format, get_format, shapefile_names
-from geo_p2dd.exports.metadata import PARQUET_METADATA_KEY, metadata_items, readme_text
+from geo_p2dd.exports.metadata import (
+    PARQUET_METADATA_KEY,
+    attribution_line,
+    licence_name,
+    metadata_items,
+    readme_text,
+)
+from geo_p2dd.exports.styles import STYLE_NAME
 from geo_p2dd.io.cells import neutralise_frame
 
 
@@ -120,6 +133,8 @@ def _write_gpkg(frame, path, *, layer, metadata, wkt=False) -> None:
                 layer_options={"IDENTIFIER": metadata["title"][:250],
                                "DESCRIPTION": metadata["description"]})
     _add_gpkg_json_metadata(path, layer, metadata)
+    _add_gpkg_data_columns(path, layer, frame)
+    _add_gpkg_layer_style(path, layer, {c: alias for c, alias, *_ in data_columns(frame)})
 
 
 def _add_gpkg_json_metadata(path: Path, layer: str, metadata: dict) -> None:
@@ -150,6 +165,83 @@ def _add_gpkg_json_metadata(path: Path, layer: str, metadata: dict) -> None:
                             "extension_name, definition, scope) VALUES (?, NULL, "
                             "'gpkg_metadata', 'http://www.geopackage.org/spec121/#extension_"
                             "metadata', 'read-write')", (table,))
+        con.commit()
+    finally:
+        con.close()
+
+
+def _register_extension(con, table: str, name: str, definition: str) -> None:
+    if not con.execute("SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND "
+                       "extension_name = ?", (table, name)).fetchone():
+        con.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, "
+                    "definition, scope) VALUES (?, NULL, ?, ?, 'read-write')",
+                    (table, name, definition))
+
+
+def data_columns(frame: gpd.GeoDataFrame) -> list[tuple[str, str, str, str]]:
+    """(column, alias, title, description) of each attribute column for ``gpkg_data_columns``:
+    the Indonesian description as alias (unique within the table, as the schema requires),
+    the English one as title, both in the description."""
+    rows = []
+    used: set[str] = set()
+    for c in frame.columns:
+        if c == frame.geometry.name:
+            continue
+        en, id_ = describe_column(c)
+        alias = id_ or c
+        if alias.lower() in used:
+            alias = f"{alias} ({c})"
+        used.add(alias.lower())
+        text = f"{id_} / {en}" if id_ and en and id_ != en else (id_ or en)
+        rows.append((c, alias, en or c, text))
+    return rows
+
+
+def _add_gpkg_data_columns(path: Path, layer: str, frame: gpd.GeoDataFrame) -> None:
+    """``gpkg_data_columns`` (GeoPackage schema extension), read by GDAL and QGIS as field
+    aliases and comments."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        con.execute("CREATE TABLE IF NOT EXISTS gpkg_data_columns (table_name TEXT NOT NULL, "
+                    "column_name TEXT NOT NULL, name TEXT, title TEXT, description TEXT, "
+                    "mime_type TEXT, constraint_name TEXT, CONSTRAINT pk_gdc PRIMARY KEY "
+                    "(table_name, column_name), CONSTRAINT gdc_tn UNIQUE (table_name, name))")
+        con.execute("DELETE FROM gpkg_data_columns WHERE table_name = ?", (layer,))
+        con.executemany("INSERT INTO gpkg_data_columns (table_name, column_name, name, title, "
+                        "description) VALUES (?, ?, ?, ?, ?)",
+                        [(layer, *row) for row in data_columns(frame)])
+        _register_extension(con, "gpkg_data_columns", "gpkg_schema",
+                            "http://www.geopackage.org/spec121/#extension_schema")
+        con.commit()
+    finally:
+        con.close()
+
+
+def _add_gpkg_layer_style(path: Path, layer: str, aliases: dict[str, str]) -> None:
+    """The default style in QGIS's ``layer_styles`` table (QML for QGIS, SLD for others).
+
+    The table is not listed in ``gpkg_contents``: QGIS finds it by name, and GDAL and
+    geopandas then still see a single-layer file (no "more than one layer" warning,
+    no extra layer in a drag-and-drop dialog)."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    try:
+        geom = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                           (layer,)).fetchone()
+        con.execute("CREATE TABLE IF NOT EXISTS layer_styles (id INTEGER PRIMARY KEY "
+                    "AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256), "
+                    "f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), "
+                    "styleQML TEXT, styleSLD TEXT, useAsDefault BOOLEAN, description TEXT, "
+                    "owner TEXT(30), ui TEXT(30), update_time DATETIME DEFAULT "
+                    "(strftime('%Y-%m-%dT%H:%M:%fZ','now')))")
+        con.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, "
+                    "f_geometry_column, styleName, styleQML, styleSLD, useAsDefault, "
+                    "description, owner) VALUES ('', '', ?, ?, ?, ?, ?, 1, ?, ?)",
+                    (layer, geom[0] if geom else "geom", STYLE_NAME, styles.qml(layer, aliases),
+                     styles.sld(layer), styles.DESCRIPTION, f"geo_p2dd {__version__}"))
         con.commit()
     finally:
         con.close()
@@ -240,7 +332,16 @@ def csv_frame(frame: gpd.GeoDataFrame, *, wkt: bool = False) -> pd.DataFrame:
 
 
 def _write_csv(frame, path, *, layer, metadata, wkt=False) -> None:
-    table = neutralise_frame(_plain(csv_frame(frame, wkt=wkt)))
+    """CSV has no place for metadata that every tool keeps, so the licences travel in two
+    last columns, the same in every row: ``licence`` (the licence names) and
+    ``attribution`` (:func:`attribution_line`). A ``#`` comment line would break GDAL,
+    QGIS, Excel and pandas' defaults; the columns cost ~200 bytes a row, almost nothing
+    gzip-compressed."""
+    table = csv_frame(frame, wkt=wkt)
+    table["licence"] = "; ".join(sorted({licence_name(s["licence"])
+                                         for s in metadata["sources"]})) or "unknown"
+    table["attribution"] = attribution_line(metadata)
+    table = neutralise_frame(_plain(table))
     pyogrio.write_dataframe(table, path, layer=layer, driver="CSV")
 
 

@@ -33,13 +33,19 @@ def repair(message: str) -> None:
     warnings.warn(message, RepairWarning, stacklevel=3)
 
 
+#: tables GIS tools keep beside the data (QGIS's styles), never a layer to import
+NOT_DATA_LAYERS = ("layer_styles",)
+
+
 def list_layers(path: str | Path) -> list[str]:
-    """Names of the layers in a vector file (one name for single-layer formats)."""
+    """Names of the data layers in a vector file (one name for single-layer formats;
+    QGIS's ``layer_styles`` table is left out)."""
     path = Path(path)
     if path.suffix.lower() in (".parquet", ".geoparquet"):
         return [path.stem]
     try:
-        return [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))]
+        return [str(name) for name, _ in pyogrio.list_layers(_gdal_path(path))
+                if str(name) not in NOT_DATA_LAYERS]
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise InputError(f"cannot open as a vector file ({exc})", file=str(path)) from exc
 
@@ -92,6 +98,8 @@ def read_vector(
                 raise InputError(
                     f"the file holds several layers ({', '.join(layers)}); say which one to use",
                     file=str(path), hint="pass --layer NAME (or --villages-layer NAME)")
+        if layer is None and len(layers) == 1:
+            layer = layers[0]  # by name: a styled GeoPackage also holds layer_styles
         if layer is not None and layer not in layers:
             raise InputError(f"no layer named {layer!r}", file=str(path),
                              expected="one of " + ", ".join(layers), found=layer)
