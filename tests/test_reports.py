@@ -498,6 +498,22 @@ def test_numbers_follow_the_language():
     assert format_km(3.25, "id") == "3,2 km" and format_int(float("nan"), "id") == "–"
 
 
+def test_numbers_are_babels_texts_formatted_once():
+    """The memoised formats give Babel's own texts, the sign of zero included."""
+    from babel.numbers import format_decimal, format_percent
+
+    from geo_p2dd.i18n import format_int, format_number, format_pct
+
+    values = [0, 0.0, -0.0, -0.04, 0.05, 2.5, 3, 1234.55, -98765.4321, 1e12]
+    for lang in ("id", "en"):
+        for v in values + values[::-1]:  # the second pass comes from the memo
+            assert format_number(v, lang, 1) == format_decimal(v, "#,##0.0", locale=lang)
+            assert format_number(v, lang, 0) == format_decimal(v, "#,##0", locale=lang)
+            assert format_int(v, lang) == format_decimal(round(v), "#,##0", locale=lang)
+            assert format_pct(v, lang, 1) == format_percent(v, "#,##0.0%", locale=lang)
+    assert format_number(-0.0, "id", 1) == "-0,0" and format_number(0, "id", 1) == "0,0"
+
+
 # -- one layout per summary, however many ask ----------------------------------------------
 
 def test_concurrent_requests_lay_out_the_pdf_once(sample_project, tmp_path):
