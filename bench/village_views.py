@@ -2,14 +2,17 @@
 
 Usage (after ``bench/analyze_national.py`` made and analysed the national project)::
 
-    .venv/bin/python bench/village_views.py [PROJECT_DIR]
+    .venv/bin/python bench/village_views.py [PROJECT_DIR] [--villages-only]
 
 In a fresh app (Flask test client, so only server time is measured), in order:
 
 1. ``/api/villages.geojson?bbox=&zoom=10`` for the densest 1400 x 900 px view of
    Central Java at zoom 10 (the window holding most villages among a grid of
    candidates): the first request (cold: nothing of the project's map data in
-   memory yet), then the same view again, then a view panned by half a screen;
+   memory yet; a band not yet in the project cache starts building in the
+   background), then — once any background build is done — the same view
+   again, a view panned by half a screen, and the view with the in-memory map
+   data dropped (a fresh process: the band is read from the project cache);
 2. ``/report/`` and a province page ``/report/?in=33``, cold and warm.
 
 One line per request: milliseconds, response size, features. Compare runs of
@@ -68,7 +71,9 @@ def timed_get(client, url: str) -> tuple[float, bytes, int]:
 
 
 def main() -> int:
-    project_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else PROJECT
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    villages_only = "--villages-only" in sys.argv  # (an old /report/ takes minutes)
+    project_dir = Path(args[0]) if args else PROJECT
     box, count = densest_view(project_dir)
     print(f"densest Central Java view at zoom {ZOOM}, {WIDTH_PX} x {HEIGHT_PX} px: "
           f"{', '.join(f'{v:.4f}' for v in box)} ({count} villages' bounds meet it)")
@@ -77,17 +82,34 @@ def main() -> int:
     t = time.perf_counter()
     app = create_app({"PROJECT": str(project_dir), "TESTING": True})
     client = app.test_client()
-    timed_get(client, "/health")
+    from web.context import load_view
+
+    load_view(project_dir)
     print(f"app and project view loaded in {(time.perf_counter() - t) * 1000:.0f} ms")
+    from web import mapdata
+
     w, s, e, n = box
     shift = (e - w) / 2
-    urls = [("villages cold", f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom={ZOOM}"),
-            ("villages again", f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom={ZOOM}"),
+    view_url = f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom={ZOOM}"
+    urls = [("villages cold", view_url), ("wait", ""), ("villages again", view_url),
             ("villages panned", f"/api/villages.geojson?bbox={w + shift},{s},{e + shift},{n}"
                                 f"&zoom={ZOOM}"),
+            ("fresh view", ""), ("villages fresh view", view_url),
+            ("villages fresh again", view_url),
             ("report index cold", "/report/"), ("report index warm", "/report/"),
             ("report province 33", "/report/?in=33")]
     for name, url in urls:
+        if villages_only and name.startswith("report"):
+            continue
+        if name == "wait":  # a band being built in the background (this checkout's)
+            t = time.perf_counter()
+            for thread in list(getattr(mapdata, "_building", {}).values()):
+                thread.join()
+            print(f"background band build waited for: {time.perf_counter() - t:.1f} s")
+            continue
+        if name == "fresh view":
+            load_view(project_dir).extra.clear()
+            continue
         ms, body, _ = timed_get(client, url)
         extra = ""
         if "villages" in name:

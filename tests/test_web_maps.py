@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -172,7 +174,7 @@ def test_bbox_features_are_made_once_per_zoom_band_and_language(client, sample_p
     villages = sample_project.read_layer("villages")
     w, s, e, n = villages.total_bounds
     view = load_view(sample_project.path)
-    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}"
+    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}&lang=id"
     a = client.get(url.format(w, s, e, n, 11))
     band = view.extra["village_bands"][12]  # zoom 11 shows the band of zoom 12
     props = view.extra["village_props"]["id"].copy()
@@ -207,18 +209,24 @@ def test_zoom_bands_are_kept_in_the_project_cache(sample_copy):
     url = f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom=10"
     first = client.get(url).data
     view = load_view(sample_copy.path)
-    (path,) = sample_copy.cache_dir().glob("villagegeoms-*-z10.npz")
+    (path,) = sample_copy.cache_dir().glob("villagegeoms-*-z10.bin")
     assert path == mapdata.band_cache_path(view, 10)
     made = view.extra["village_bands"][10]
+    made_text, made_offsets = made.data(), np.array(made.offsets)
+    del made
     view.extra.clear()  # a new process: the band comes from the file, not simplified again
     loaded = mapdata._load_band(path, len(villages))
-    assert loaded.text == made.text and (loaded.offsets == made.offsets).all()
+    assert loaded.data() == made_text and (loaded.offsets == made_offsets).all()
+    assert mapdata._load_band(path, len(villages) + 1) is None  # not for these villages
+    del loaded
     assert client.get(url).data == first
-    assert view.extra["village_bands"][10].text == made.text
-    path.write_bytes(b"damaged")  # an unreadable file is built again and replaced
+    assert view.extra["village_bands"][10].data() == made_text
     view.extra.clear()
-    assert client.get(url).data == first
-    assert mapdata._load_band(path, len(villages)).text == made.text
+    damaged = path.with_name("damaged.tmp")  # replaced, as every cache write is (a file
+    damaged.write_bytes(b"damaged")          # shrunk in place under a memory map would fault)
+    os.replace(damaged, path)
+    assert client.get(url).data == first  # an unreadable file is built again and replaced
+    assert mapdata._load_band(path, len(villages)).data() == made_text
     # another data version of the villages gets another file
     with sample_copy.transaction("touch") as tx:  # an input change: a new data version
         tx.config["project"]["region_name"] = "Sampel Lain"
@@ -240,7 +248,14 @@ def test_large_project_builds_a_band_in_the_background(sample_copy, monkeypatch)
         thread.join(60)
     view = load_view(sample_copy.path)
     assert 14 in view.extra["village_bands"]
-    assert client.get(url).data == first.data  # the same texts once the band is built
+    assert json.loads(client.get(url).data) == first.get_json()  # the same once built
+    for thread in list(mapdata._building.values()):  # properties of every village, stored
+        thread.join(60)
+    (props,) = sample_copy.cache_dir().glob("villageprops-*-id.bin")
+    assert props == mapdata.props_cache_path(view, "id")
+    view.extra.clear()  # a new process: geometry and properties from the project cache
+    assert json.loads(client.get(url).data) == first.get_json()
+    assert isinstance(view.extra["village_props"]["id"], mapdata.BandTexts)
 
 
 def test_page_cache_is_bounded_and_renders_once():

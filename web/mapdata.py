@@ -7,7 +7,7 @@ and coordinates rounded to 5 decimals (~1 m). Large regions show aggregates
 Per-view village data (:func:`bbox_villages`) only selects and joins texts: the
 geometry of every village is simplified once per zoom band (:data:`ZOOM_BANDS`,
 half a pixel at the band's most detailed zoom) and project data version, kept in
-the project's cache (``villagegeoms-<key>-z<band>.npz``) and in memory; the
+the project's cache (``villagegeoms-<key>-z<band>.bin``, memory-mapped) and in memory; the
 properties of each village are made once per view and language. A large project
 builds a band in the background on its first request (that request simplifies
 only its own villages, as before); a small one builds it at once.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import mmap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -250,13 +251,24 @@ def band_tolerance(band: int) -> float:
 
 @dataclass(frozen=True)
 class BandTexts:
-    """GeoJSON geometry texts of every village (in villages-layer order) at one band."""
+    """GeoJSON geometry texts of every village (in villages-layer order) at one band.
 
-    text: str
-    offsets: np.ndarray  # len(villages) + 1 positions in ``text``
+    ``text`` holds the ASCII texts one after another from position ``base`` (bytes,
+    or a read-only memory map of the cache file once stored); ``offsets`` the
+    len(villages) + 1 positions between them, counted from ``base``.
+    """
+
+    text: bytes | mmap.mmap
+    offsets: np.ndarray
+    base: int = 0
 
     def __getitem__(self, i: int) -> str:
-        return self.text[self.offsets[i]:self.offsets[i + 1]]
+        a = self.base + int(self.offsets[i])
+        return self.text[a:self.base + int(self.offsets[i + 1])].decode("utf-8")
+
+    def data(self) -> bytes:
+        """All texts, one after another."""
+        return bytes(self.text[self.base:self.base + int(self.offsets[-1])])
 
 
 def band_cache_path(view: ProjectView, band: int) -> Path:
@@ -265,7 +277,7 @@ def band_cache_path(view: ProjectView, band: int) -> Path:
     ident = (BAND_CACHE_VERSION, str(cfg.get("created", "")), view.project.data_version,
              len(view.villages), band, band_tolerance(band))
     key = hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
-    return view.project.cache_dir() / f"villagegeoms-{key}-z{band}.npz"
+    return view.project.cache_dir() / f"villagegeoms-{key}-z{band}.bin"
 
 
 def build_band(geoms: np.ndarray, band: int) -> BandTexts:
@@ -276,45 +288,87 @@ def build_band(geoms: np.ndarray, band: int) -> BandTexts:
         parts = list(pool.map(lambda c: _geojson_strings(c, tolerance), chunks))
     texts = [t for part in parts for t in part]
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    return BandTexts("".join(texts), np.concatenate(([0], np.cumsum(lengths))))
+    return BandTexts("".join(texts).encode("ascii"),
+                     np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
 
 
-def _save_band(path: Path, band: BandTexts) -> None:
+BAND_MAGIC = b"GP2DDVG1"  # cache file: magic, village count, offsets (int64 LE), texts
+
+
+def _save_band(path: Path, band: BandTexts, others: str | None = None) -> None:
+    """Store ``band`` at ``path``; files matching ``others`` (other versions) are removed."""
+    n = len(band.offsets) - 1
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, text=np.frombuffer(band.text.encode("ascii"), dtype=np.uint8),
-                 offsets=band.offsets)
-    for old in path.parent.glob(f"villagegeoms-*-z{path.stem.rsplit('-z', 1)[1]}.npz"):
-        if old != path:  # other data versions of this band
+        fh.write(BAND_MAGIC)
+        fh.write(np.array([n], dtype="<i8").tobytes())
+        fh.write(np.asarray(band.offsets, dtype="<i8").tobytes())
+        fh.write(band.data())
+    others = others or f"villagegeoms-*-z{path.stem.rsplit('-z', 1)[1]}.bin"
+    for old in path.parent.glob(others):
+        if old != path:  # other data versions
             old.unlink(missing_ok=True)
 
 
 def _load_band(path: Path, n: int) -> BandTexts | None:
+    """The band stored at ``path`` (memory-mapped), or None when unreadable or not for n."""
+    base = len(BAND_MAGIC) + 8 * (n + 2)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            text, offsets = z["text"].tobytes().decode("ascii"), z["offsets"]
-    except (OSError, ValueError, KeyError, UnicodeDecodeError):
-        return None  # unreadable: built again
-    if len(offsets) != n + 1 or int(offsets[-1]) != len(text):
+        with open(path, "rb") as fh:
+            if fh.read(len(BAND_MAGIC)) != BAND_MAGIC:
+                return None
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None  # unreadable (or empty): built again
+    if len(mapped) < base or \
+            int(np.frombuffer(mapped[8:16], dtype="<i8")[0]) != n:
         return None
-    return BandTexts(text, offsets)
+    offsets = np.frombuffer(mapped[16:base], dtype="<i8")
+    if offsets[0] != 0 or int(offsets[-1]) != len(mapped) - base or \
+            (np.diff(offsets) < 0).any():
+        return None
+    return BandTexts(mapped, offsets, base)
 
 
-_building: dict[Path, threading.Thread] = {}
+_building: dict = {}  # cache path (or view and band) -> the thread building it
 _building_lock = threading.Lock()
 
 
-def band_texts(view: ProjectView, band: int, *, wait: bool | None = None) -> BandTexts | None:
+def _in_background(key, work) -> None:
+    """Run ``work()`` in a daemon thread unless one under ``key`` is still running."""
+    with _building_lock:
+        running = _building.get(key)
+        if running is not None and running.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                with _building_lock:
+                    _building.pop(key, None)
+
+        thread = threading.Thread(target=run, name=f"village-data-{key}", daemon=True)
+        _building[key] = thread
+        thread.start()
+
+
+def band_texts(view: ProjectView, band: int, *, wait: bool | None = None,
+               start: bool = True) -> BandTexts | None:
     """The band's geometry texts: from memory, else the cache file, else built.
 
     A project of at most :data:`SYNC_BAND_VILLAGES` villages (or ``wait=True``)
-    builds the band now; a larger one starts building it in a background thread
-    and gets None until it is ready.
+    builds the band now; a larger one gets None until the band is ready, and
+    (with ``start``) starts building it in a background thread, which then also
+    makes the properties of every village in the languages asked so far.
     """
     bands = view.extra.setdefault("village_bands", {})
     if band in bands:
         return bands[band]
-    path = band_cache_path(view, band)
-    loaded = _load_band(path, len(view.villages)) if path.exists() else None
+    try:
+        path = band_cache_path(view, band)
+    except OSError:  # no cache directory (a read-only project): kept in memory only
+        path = None
+    loaded = _load_band(path, len(view.villages)) if path and path.exists() else None
     if loaded is not None:
         bands[band] = loaded
         return loaded
@@ -324,34 +378,73 @@ def band_texts(view: ProjectView, band: int, *, wait: bool | None = None) -> Ban
 
     def build() -> BandTexts:
         made = build_band(geoms, band)
-        _save_band(path, made)
+        if path is not None:
+            try:
+                _save_band(path, made)
+            except OSError:
+                pass  # a full or read-only disk: the band stays in memory
+            made = _load_band(path, len(geoms)) or made  # the memory map, not a copy
         bands[band] = made
         return made
 
     if wait:
         return build()
-    with _building_lock:
-        running = _building.get(path)
-        if running is None or not running.is_alive():
-            def run() -> None:
-                try:
-                    build()
-                finally:
-                    with _building_lock:
-                        _building.pop(path, None)
+    if start:
+        def build_and_warm() -> None:
+            build()
+            for lang in list(view.extra.get("village_props", {})):
+                _warm_properties(view, lang)
 
-            thread = threading.Thread(target=run, name=f"village-band-z{band}", daemon=True)
-            _building[path] = thread
-            thread.start()
+        _in_background(path or (id(view), band), build_and_warm)
     return None
 
 
+def props_cache_path(view: ProjectView, lang: str) -> Path:
+    """The cache file of the villages' properties: keyed by the view's files and language."""
+    ident = (BAND_CACHE_VERSION, str(view.project.path.resolve()), view.stamp,
+             len(view.villages), lang)
+    key = hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
+    return view.project.cache_dir() / f"villageprops-{key}-{lang}.bin"
+
+
+def _warm_properties(view: ProjectView, lang: str) -> None:
+    """Make the properties of every village in ``lang`` (in batches) and store them."""
+    n = len(view.villages)
+    for a in range(0, n, 5000):
+        _properties(view, np.arange(a, min(n, a + 5000)), lang)
+    made = view.extra["village_props"][lang]
+    if isinstance(made, BandTexts):
+        return
+    texts = [t.encode("utf-8") for t in made]
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    stored = BandTexts(b"".join(texts), np.concatenate(([0], np.cumsum(lengths))))
+    try:
+        path = props_cache_path(view, lang)
+        _save_band(path, stored, f"villageprops-*-{lang}.bin")
+    except OSError:
+        return  # no cache directory or a full disk: they stay in memory
+
+
 def _properties(view: ProjectView, idx: np.ndarray, lang: str) -> list[str]:
-    """Feature texts without geometry (id and properties) of villages ``idx``, made once."""
+    """``"id":..,"properties":{..}`` texts of villages ``idx``, made once per view.
+
+    Large projects keep them in the project cache too (per view files and
+    language, written once every village has them).
+    """
     made = view.extra.setdefault("village_props", {})
     if lang not in made:
-        made[lang] = np.full(len(view.villages), None, dtype=object)
+        stored = None
+        if len(view.villages) > SYNC_BAND_VILLAGES:
+            try:
+                path = props_cache_path(view, lang)
+                stored = _load_band(path, len(view.villages)) if path.exists() else None
+            except OSError:
+                stored = None
+        made[lang] = stored if stored is not None else np.full(len(view.villages), None,
+                                                               dtype=object)
     props = made[lang]
+    if isinstance(props, BandTexts):
+        return [props[i] for i in idx]
     missing = idx[np.equal(props[idx], None)]
     if len(missing):
         frame = _with_results(view, view.villages.iloc[missing])
@@ -360,8 +453,8 @@ def _properties(view: ProjectView, idx: np.ndarray, lang: str) -> list[str]:
         for i, r, pt in zip(missing, records, inside, strict=True):
             p = village_properties(r, lang)
             p["rp"] = [round(pt.x, 5), round(pt.y, 5)]  # a point inside, for labels and tests
-            props[i] = (json.dumps(r["kode"]),
-                        json.dumps(p, ensure_ascii=False, separators=(",", ":")))
+            props[i] = (f'"id":{json.dumps(r["kode"])},"properties":'
+                        + json.dumps(p, ensure_ascii=False, separators=(",", ":")))
     return list(props[idx])
 
 
@@ -382,13 +475,18 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
     if region:
         idx = idx[code_matches(view.villages["kode"].iloc[idx], region).to_numpy()]
     band = zoom_band(zoom)
-    texts = band_texts(view, band)
+    texts = band_texts(view, band, start=False)
     if texts is not None:
         geoms = [texts[i] for i in idx]
     else:
         geoms = _interim_geometries(view, idx, band)
-    parts = [f'{{"type":"Feature","id":{kode},"geometry":{g},"properties":{p}}}'
-             for (kode, p), g in zip(_properties(view, idx, lang), geoms, strict=True)]
+    parts = [f'{{"type":"Feature",{p},"geometry":{g}}}'
+             for p, g in zip(_properties(view, idx, lang), geoms, strict=True)]
+    if texts is None:  # build the band once this request is served
+        band_texts(view, band)
+    elif len(view.villages) > SYNC_BAND_VILLAGES and \
+            not isinstance(view.extra["village_props"][lang], BandTexts):
+        _in_background((id(view), "properties", lang), lambda: _warm_properties(view, lang))
     return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
 
 

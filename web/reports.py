@@ -191,9 +191,9 @@ def index():
 
 
 def _index_page(view, scope: str | None, lang: str) -> str:
-    analysed = view.results is not None and view.areas is not None
+    analysed = view.results is not None
     shown, rows, trail = None, [], []
-    if analysed:
+    if analysed and view.areas is not None:
         shown, rows = index_rows(view.areas, scope)
         trail = _trail(view.areas, shown) if scope is not None else []
     n_sites = 0 if view.sites is None else len(view.sites)
