@@ -193,7 +193,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     lap("settlements")
 
     thresholds = settings.thresholds.rsrp_dbm
-    imported = [cov.load_source(e, project.file(e["file"]), thresholds)
+    imported = [cov.load_source(e, project.file(e["file"]), thresholds, project.cache_dir())
                 for e in project.coverage_entries()]
     dem = None
     dem_path = project.raster_path("dem")

@@ -6,12 +6,23 @@ every coverage source (imported rasters and towers modelled on the project
 grid), whether an installed site's service radius reaches it, and a status
 (served, weak, unserved, unknown) with a reason. Per village, area shares per
 signal class come from the fast zonal counts in :mod:`geo_p2dd.zonal`.
+
+A dBm raster is classified once, not on every analysis: its class codes (uint8,
+a quarter of the float32 values) are kept in the project's cache as
+``classes-<key>.npy``, the key made of the stored raster's file identity and
+the dBm thresholds (:func:`class_cache_key`), so changing a threshold or
+re-importing the raster derives them again. The stored dBm raster stays the
+source of truth; an unreadable cache file is classified again and replaced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -21,10 +32,12 @@ import shapely
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.warp import reproject
+from rasterio.windows import Window
 
-from geo_p2dd.config import RADIUS_KINDS, RsrpThresholds, Settings
+from geo_p2dd.config import RADIUS_KINDS, RsrpThresholds, Settings, rsrp_thresholds
 from geo_p2dd.grid import Grid, xy_to_colrow
 from geo_p2dd.i18n import format_number, gettext
+from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
 from geo_p2dd.signal import rsrp_class
@@ -32,6 +45,12 @@ from geo_p2dd.signal import rsrp_class
 TOWER_KINDS = ("bts",)
 PIPELINE = ("in_progress", "planned")
 FOUR_G = ("4G", "5G")
+#: bump when the cached class format or the classification rule changes
+CLASS_CACHE_VERSION = 1
+#: classified dBm rasters kept in a project's cache (most recently used first)
+CLASS_CACHE_KEEP = 3
+#: rows of a dBm raster read and classified at once (a multiple of the COG's 512-pixel blocks)
+CLASSIFY_ROWS = 1024
 
 
 @dataclass
@@ -51,19 +70,38 @@ class Source:
         return self.technology in FOUR_G
 
 
-def load_source(entry: dict, path, thresholds: RsrpThresholds) -> Source:
-    """Read an imported coverage raster as class codes (dBm classified with ``thresholds``)."""
+def load_source(entry: dict, path, thresholds: RsrpThresholds,
+                cache_dir: str | Path | None = None) -> Source:
+    """Read an imported coverage raster as class codes (dBm classified with ``thresholds``).
+
+    Parameters
+    ----------
+    entry : dict
+        The coverage entry of ``project.toml`` (name, operator, technology, values).
+    path : path-like
+        The stored raster.
+    thresholds : RsrpThresholds
+        dBm lower bounds of the classes (for ``values = "dbm"``).
+    cache_dir : path-like, optional
+        The project's cache directory: a dBm raster's classes are read from it
+        when there and stored in it otherwise (see :func:`dbm_classes`). Without
+        it the raster is classified on every call.
+
+    Returns
+    -------
+    Source
+        Class codes (uint8, read-only when they come from the cache).
+    """
+    if entry.get("values") == "dbm":
+        classes, transform, crs = dbm_classes(path, thresholds, cache_dir)
+        return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
+                      classes, transform, crs)
     # GDAL decodes the compressed tiles on every core (same pixels)
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path) as src:
         data = src.read(1)
         nodata = src.nodata
         transform, crs = src.transform, src.crs.to_string()
-    if entry.get("values") == "dbm":
-        values = data.astype(np.float32)
-        if nodata is not None:
-            values[data == nodata] = np.nan
-        classes = rsrp_class(values, thresholds)
-    elif data.dtype == np.uint8:
+    if data.dtype == np.uint8:
         # what the branch below computes, in place and in row bands (no 197 MB temporaries
         # for a national raster): values above 5, then nodata, become 0 (unknown)
         classes = data
@@ -79,6 +117,88 @@ def load_source(entry: dict, path, thresholds: RsrpThresholds) -> Source:
             classes[data == nodata] = 0
     return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
                   classes, transform, crs)
+
+
+def class_cache_key(path: str | Path, thresholds: RsrpThresholds) -> str:
+    """Key of a dBm raster's classes: the file's identity and the thresholds.
+
+    The identity is the file's device, inode, size and modification time: a
+    project's generations hard-link an unchanged raster (same identity), and a
+    re-import writes a new file (a new identity). Any threshold change gives
+    another key.
+    """
+    st = os.stat(path)
+    limits = sorted(rsrp_thresholds(thresholds).as_dict().items())
+    ident = (CLASS_CACHE_VERSION, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+             [(k, float(v)) for k, v in limits])
+    return hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
+
+
+def classify_dbm(path: str | Path, thresholds: RsrpThresholds) -> np.ndarray:
+    """Class codes of a dBm raster, read and classified in row bands on both cores.
+
+    Equal to :func:`~geo_p2dd.signal.rsrp_class` of the whole raster with its
+    nodata as NaN, without holding the float values of more than a few bands.
+    """
+    with rasterio.open(path) as src:
+        height, width = src.height, src.width
+    out = np.empty((height, width), dtype=np.uint8)
+    starts = list(range(0, height, CLASSIFY_ROWS))
+    workers = max(1, min(2, os.cpu_count() or 1))
+
+    def work(share: list[int]) -> None:
+        with rasterio.open(path) as src:  # one dataset per thread (GDAL handles are not shared)
+            nodata = src.nodata
+            for a in share:
+                rows = min(CLASSIFY_ROWS, height - a)
+                data = src.read(1, window=Window(0, a, width, rows))
+                values = data.astype(np.float32, copy=False)
+                if nodata is not None:
+                    values = np.where(data == nodata, np.float32(np.nan), values)
+                out[a:a + rows] = rsrp_class(values, thresholds)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, [starts[i::workers] for i in range(workers)]))
+    return out
+
+
+def dbm_classes(path: str | Path, thresholds: RsrpThresholds,
+                cache_dir: str | Path | None = None) -> tuple[np.ndarray, Affine, str]:
+    """A dBm raster's class codes, its transform and CRS; classified once per thresholds.
+
+    With ``cache_dir`` the codes are kept as ``classes-<key>.npy`` (key:
+    :func:`class_cache_key`), written atomically, memory-mapped read-only when
+    read back; a file that cannot be read or does not match the raster's shape is
+    classified again and replaced; the :data:`CLASS_CACHE_KEEP` most recently
+    used files are kept.
+    """
+    with rasterio.open(path) as src:
+        shape, transform, crs = (src.height, src.width), src.transform, src.crs.to_string()
+    if cache_dir is None:
+        return classify_dbm(path, thresholds), transform, crs
+    cache_dir = Path(cache_dir)
+    cached = cache_dir / f"classes-{class_cache_key(path, thresholds)}.npy"
+    if cached.exists():
+        try:
+            classes = np.load(cached, mmap_mode="r", allow_pickle=False)
+            if classes.shape == shape and classes.dtype == np.uint8:
+                os.utime(cached)
+                return classes, transform, crs
+        except (OSError, ValueError, EOFError):
+            pass  # unreadable: classify again and replace it
+    classes = classify_dbm(path, thresholds)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cached, fsync=False) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, classes, allow_pickle=False)
+    _prune_classes(cache_dir)
+    return classes, transform, crs
+
+
+def _prune_classes(cache_dir: Path) -> None:
+    files = sorted(cache_dir.glob("classes-*.npy"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    for p in files[CLASS_CACHE_KEEP:]:
+        p.unlink(missing_ok=True)
 
 
 def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gettext as _gettext
+import math
 import sys
 from pathlib import Path
 
@@ -120,14 +121,37 @@ def _missing(value) -> bool:
         return True
 
 
+def _formatted(value: float, pattern: str, lang: str) -> str:
+    """``babel.numbers.format_decimal``/``format_percent`` of ``value`` with ``pattern``.
+
+    The same text, with the pattern parsed and the locale loaded once, and each
+    (value, pattern, language) formatted once: the analysis formats several
+    numbers for each of 83,246 villages in two languages.
+    """
+    # -0.0 equals 0 as a cache key but Babel prints it "-0": its sign is part of the key
+    return _formatted_once(value, value == 0 and math.copysign(1.0, value) < 0, pattern, lang)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _formatted_once(value: float, negative_zero: bool, pattern: str, lang: str) -> str:
+    from babel.numbers import parse_pattern
+
+    return parse_pattern(pattern).apply(value, _babel_locale(lang))
+
+
+@functools.lru_cache(maxsize=8)
+def _babel_locale(lang: str):
+    from babel import Locale
+
+    return Locale.parse(check_lang(lang))
+
+
 def format_int(value, lang: str = DEFAULT_LANG) -> str:
     """A whole number: ``12.345`` in Indonesian, ``12,345`` in English; '–' when missing."""
     if _missing(value):
         return MISSING
-    from babel.numbers import format_decimal
-
     try:
-        return format_decimal(round(float(value)), format="#,##0", locale=check_lang(lang))
+        return _formatted(round(float(value)), "#,##0", check_lang(lang))
     except (TypeError, ValueError, OverflowError):
         return MISSING
 
@@ -136,20 +160,16 @@ def format_number(value, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """A number with ``digits`` decimals in the locale's format ('–' when missing)."""
     if _missing(value):
         return MISSING
-    from babel.numbers import format_decimal
-
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    return format_decimal(float(value), format=pattern, locale=check_lang(lang))
+    return _formatted(float(value), pattern, check_lang(lang))
 
 
 def format_pct(value, lang: str = DEFAULT_LANG, digits: int = 0) -> str:
     """A share 0..1 as a percentage: ``12,3%`` in Indonesian ('–' when missing)."""
     if _missing(value):
         return MISSING
-    from babel.numbers import format_percent
-
     pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "") + "%"
-    return format_percent(float(value), format=pattern, locale=check_lang(lang))
+    return _formatted(float(value), pattern, check_lang(lang))
 
 
 def format_km(value, lang: str = DEFAULT_LANG) -> str:

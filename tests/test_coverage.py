@@ -14,6 +14,7 @@ therefore outside the raster and reads 0 (unknown).
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +26,7 @@ from conftest import write_tif
 from geo_p2dd import coverage as cov
 from geo_p2dd.config import DEFAULTS, with_changes
 from geo_p2dd.grid import Grid
+from geo_p2dd.signal import rsrp_class
 
 THRESHOLDS = DEFAULTS.thresholds.rsrp_dbm
 
@@ -81,6 +83,102 @@ def test_dbm_raster_classes_with_nodata(tmp_path):
     stricter = dataclasses.replace(THRESHOLDS, good=-80.0)
     src = cov.load_source({"name": "d", "values": "dbm"}, path, stricter)
     assert src.classes[0].tolist()[:3] == [5, 4, 4]
+
+
+# --------------------------------------------------------------------------- #
+# classified dBm rasters in the project cache
+# --------------------------------------------------------------------------- #
+
+def _dbm_raster(tmp_path, rows: int = 2500, cols: int = 40):
+    # more rows than cov.CLASSIFY_ROWS, so that the banded read meets a partial last band
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-130, -70, size=(rows, cols)).astype(np.float32)
+    values[::7, ::3] = -9999.0   # declared nodata
+    values[1::11, 2::5] = np.nan
+    values[3, :4] = [-85.0, -95.0, -105.0, -115.0]  # on the thresholds: the better class
+    path = write_tif(tmp_path / "dbm.tif", values, transform=GEO, nodata=-9999.0)
+    return path, values
+
+
+def _direct(values: np.ndarray, thresholds) -> np.ndarray:
+    return rsrp_class(np.where(values == -9999.0, np.nan, values), thresholds)
+
+
+def test_dbm_classes_from_the_cache_equal_direct_classes(tmp_path):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    first = cov.load_source(entry, path, THRESHOLDS, cache)
+    files = list(cache.glob("classes-*.npy"))
+    assert len(files) == 1
+    assert first.classes.dtype == np.uint8
+    np.testing.assert_array_equal(first.classes, _direct(values, THRESHOLDS))
+    assert first.classes[3, :4].tolist() == [5, 4, 3, 2]
+    # the second read comes from the cache file (memory-mapped, read-only), same classes
+    again = cov.load_source(entry, path, THRESHOLDS, cache)
+    assert isinstance(again.classes, np.memmap) and not again.classes.flags.writeable
+    np.testing.assert_array_equal(again.classes, first.classes)
+    assert (again.transform, again.crs) == (first.transform, first.crs)
+    # and without a cache directory the same classes are computed every time
+    np.testing.assert_array_equal(cov.load_source(entry, path, THRESHOLDS).classes,
+                                  first.classes)
+
+
+def test_changing_thresholds_changes_the_cached_classes(tmp_path):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    stricter = dataclasses.replace(THRESHOLDS, good=-80.0, marginal=-120.0)
+    assert cov.class_cache_key(path, stricter) != cov.class_cache_key(path, THRESHOLDS)
+    default = cov.load_source(entry, path, THRESHOLDS, cache).classes
+    strict = cov.load_source(entry, path, stricter, cache).classes
+    assert len(list(cache.glob("classes-*.npy"))) == 2
+    np.testing.assert_array_equal(strict, _direct(values, stricter))
+    assert (np.asarray(strict) != np.asarray(default)).any()
+    assert strict[3, :4].tolist() == [4, 4, 3, 2]  # -85 is no longer good
+
+
+def test_a_replaced_raster_gets_new_classes(tmp_path):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    key = cov.class_cache_key(path, THRESHOLDS)
+    cov.load_source(entry, path, THRESHOLDS, cache)
+    stronger = values + np.float32(20.0)
+    stronger[values == -9999.0] = -9999.0
+    replacement = write_tif(tmp_path / "new.tif", stronger, transform=GEO, nodata=-9999.0)
+    os.replace(replacement, path)  # what a re-import does: a new file under the same name
+    assert cov.class_cache_key(path, THRESHOLDS) != key
+    np.testing.assert_array_equal(cov.load_source(entry, path, THRESHOLDS, cache).classes,
+                                  _direct(stronger, THRESHOLDS))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other shape"])
+def test_a_corrupt_class_cache_file_is_rebuilt(tmp_path, damage):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    cov.load_source(entry, path, THRESHOLDS, cache)
+    (cached,) = cache.glob("classes-*.npy")
+    if damage == "garbage":
+        cached.write_bytes(b"not a numpy file")
+    elif damage == "truncated":
+        cached.write_bytes(cached.read_bytes()[:5000])
+    else:
+        np.save(cached, np.zeros((3, 3), np.uint8))
+    src = cov.load_source(entry, path, THRESHOLDS, cache)
+    np.testing.assert_array_equal(src.classes, _direct(values, THRESHOLDS))
+    restored = np.load(cached)  # replaced by a good file
+    np.testing.assert_array_equal(restored, _direct(values, THRESHOLDS))
+
+
+def test_class_cache_keeps_the_most_recent_files(tmp_path):
+    path, _ = _dbm_raster(tmp_path, rows=20)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    for good in range(-85, -85 + 5 * (cov.CLASS_CACHE_KEEP + 1), 5):
+        cov.load_source(entry, path, dataclasses.replace(THRESHOLDS, good=float(good)), cache)
+    assert len(list(cache.glob("classes-*.npy"))) == cov.CLASS_CACHE_KEEP
 
 
 # --------------------------------------------------------------------------- #

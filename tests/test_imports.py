@@ -9,6 +9,7 @@ import warnings
 import geopandas as gpd
 import numpy as np
 import openpyxl
+import pandas as pd
 import pyogrio
 import pytest
 import rasterio
@@ -720,6 +721,33 @@ def test_infinite_dbm_is_not_good_signal(project, tmp_path):
                          project.settings.thresholds.rsrp_dbm)
     assert (source.classes[:, :5] == 0).all()  # unknown, not good (5)
     assert (source.classes[:, 5:] == 1).all()
+
+
+def test_analysis_classifies_an_imported_dbm_raster_once_per_thresholds(project, tmp_path):
+    from geo_p2dd.analysis import analyze_project
+
+    array = np.full((10, 40), -90.0, np.float32)  # fair with the default thresholds
+    import_layer(project, "coverage", write_tif(tmp_path / "cov.tif", array), operator="X")
+    project = Project(project.path)
+    first = analyze_project(project).villages
+    cached = sorted(project.cache_dir().glob("classes-*.npy"))
+    assert len(cached) == 1
+    np.testing.assert_array_equal(np.load(cached[0]), np.full((10, 40), 4, np.uint8))
+    inode = cached[0].stat().st_ino  # an atomic rewrite would give a new inode
+    # another analysis reuses the file (no new key, no rewrite) and gives the same results
+    again = analyze_project(Project(project.path)).villages
+    assert sorted(project.cache_dir().glob("classes-*.npy")) == cached
+    pd.testing.assert_frame_equal(first, again)
+    assert cached[0].stat().st_ino == inode
+    # -90 dBm becomes "poor" once fair starts at -88 dBm: new classes under a new key
+    with project.transaction("thresholds") as tx:
+        tx.config.setdefault("thresholds", {})["rsrp_dbm"] = {"fair": -88.0}
+    stricter = analyze_project(Project(project.path)).villages
+    now = sorted(project.cache_dir().glob("classes-*.npy"))
+    assert len(now) == 2
+    (new,) = set(now) - set(cached)
+    np.testing.assert_array_equal(np.load(new), np.full((10, 40), 3, np.uint8))
+    assert (stricter["area_poor"] > 0).any() and (first["area_poor"].fillna(0) == 0).all()
 
 
 def test_dbm_range_from_the_project_config(project, tmp_path):

@@ -223,6 +223,90 @@ def test_index_lists_the_kabupaten_and_each_kecamatan(client, app, sample_projec
     assert "SAMPEL" in html
 
 
+@pytest.fixture(scope="module")
+def provinces_project(tmp_path_factory):
+    """Eight villages in 2 provinces, 3 kabupaten and 4 kecamatan, analysed (no coverage)."""
+    import geopandas as gpd
+    import shapely
+
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.imports import init_project
+
+    codes = ["97.01.01.2001", "97.01.01.2002", "98.01.01.2001", "98.01.02.2001",
+             "98.01.02.2002", "98.02.01.2001", "98.02.01.2002", "98.02.01.2003"]
+    frame = gpd.GeoDataFrame(
+        {"kode": codes, "nama": [f"Desa {i}" for i in range(len(codes))]},
+        geometry=[shapely.box(114.0 + 0.1 * i, 0.0, 114.1 + 0.1 * i, 0.1)
+                  for i in range(len(codes))], crs="EPSG:4326")
+    root = tmp_path_factory.mktemp("provinces")
+    frame.to_file(root / "desa.gpkg", layer="desa", driver="GPKG")
+    project, _ = init_project(root / "proj", villages=root / "desa.gpkg")
+    analyze_project(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def provinces_client(provinces_project):
+    from web import create_app
+
+    return create_app({"PROJECT": str(provinces_project.path), "TESTING": True}).test_client()
+
+
+def _region_links(html: str) -> tuple[set[str], set[str]]:
+    """Codes linked to an index of their own, and codes linked to a summary."""
+    listed = set(re.findall(r'href="/report/\?in=([0-9.]+)"', html))
+    summaries = set(re.findall(r'href="/report/([0-9.]+)"', html))
+    return listed, summaries
+
+
+def test_index_of_several_provinces_lists_provinces_then_kabupaten_then_kecamatan(
+        provinces_client, provinces_project):
+    areas = pyogrio.read_dataframe(provinces_project.layers_path, layer="area_results",
+                                   read_geometry=False)
+    top = provinces_client.get("/report/")
+    assert top.status_code == 200
+    html = top.get_data(as_text=True)
+    listed, summaries = _region_links(html)
+    assert listed == {"97", "98"} and summaries == set()
+    assert "98.01.01" not in html  # no kecamatan on the top page
+    # each province's row shows its stored figures (kampung per province)
+    rows = dict(re.findall(r'<td class="code">([0-9.]+)</td>\s*<td class="num">(\d+)</td>', html))
+    stored = areas[areas["level"] == "provinsi"].set_index("kode")["villages"]
+    assert rows == {k: str(v) for k, v in stored.items()}
+    province = provinces_client.get("/report/?in=98").get_data(as_text=True)
+    listed, summaries = _region_links(province)
+    assert listed == {"98.01", "98.02"} and summaries == {"98.01", "98.02"}
+    assert 'href="/report/98.01.pdf"' in province and "97.01" not in province
+    kabupaten = provinces_client.get("/report/?in=98.01").get_data(as_text=True)
+    listed, summaries = _region_links(kabupaten)
+    assert listed == {"98"}  # the trail back to the province
+    assert summaries == {"98.01", "98.01.01", "98.01.02"}
+    assert provinces_client.get("/report/?in=96").status_code == 404
+    assert provinces_client.get("/report/?in=98.01.01").status_code == 404
+
+
+def test_index_rows_come_from_the_stored_area_figures():
+    from web.reports import index_rows
+
+    areas = pd.DataFrame({
+        "level": ["kecamatan", "kecamatan", "kabupaten", "kabupaten", "provinsi", "region"],
+        "kode": ["11.01.01", "11.01.02", "11.01", "11.02", "11", "all"],
+        "nama": ["Satu", "Dua", "Aceh Selatan", "Kota X", "11", "Semua"],
+        "villages": [3, 4, 7, 2, 9, 9], "n_blank_spot": [1, 2, 3, 0, 3, 3],
+        "people_unserved": [10.4, 20.2, 30.6, 0.0, 30.6, 30.6]})
+    scope, rows = index_rows(areas)  # one province, two kabupaten: the kabupaten
+    assert scope is None
+    assert [(r["region"].kode, r["villages"], r["classes"]["blank_spot"],
+             r["people_unserved"], r["summary"], r["children"]) for r in rows] == [
+        ("11.01", 7, 3, 31, True, True), ("11.02", 2, 0, 0, True, True)]
+    scope, rows = index_rows(areas, "11.01")
+    assert scope == "11.01"
+    assert [r["region"].title() for r in rows] == [
+        "Kabupaten Aceh Selatan", "Kecamatan Satu", "Kecamatan Dua"]
+    one = areas[areas["kode"].isin(["11.01.01", "11.01", "11"])]
+    assert [r["region"].kode for r in index_rows(one)[1]] == ["11.01", "11.01.01"]
+
+
 def test_html_report_with_print_stylesheet(client):
     response = client.get("/report/99.01.03")
     assert response.status_code == 200 and response.mimetype == "text/html"
@@ -412,6 +496,22 @@ def test_numbers_follow_the_language():
     assert (format_int(12345.4, "id"), format_int(12345.4, "en")) == ("12.345", "12,345")
     assert (format_pct(0.1234, "id", 1), format_pct(0.1234, "en", 1)) == ("12,3%", "12.3%")
     assert format_km(3.25, "id") == "3,2 km" and format_int(float("nan"), "id") == "–"
+
+
+def test_numbers_are_babels_texts_formatted_once():
+    """The memoised formats give Babel's own texts, the sign of zero included."""
+    from babel.numbers import format_decimal, format_percent
+
+    from geo_p2dd.i18n import format_int, format_number, format_pct
+
+    values = [0, 0.0, -0.0, -0.04, 0.05, 2.5, 3, 1234.55, -98765.4321, 1e12]
+    for lang in ("id", "en"):
+        for v in values + values[::-1]:  # the second pass comes from the memo
+            assert format_number(v, lang, 1) == format_decimal(v, "#,##0.0", locale=lang)
+            assert format_number(v, lang, 0) == format_decimal(v, "#,##0", locale=lang)
+            assert format_int(v, lang) == format_decimal(round(v), "#,##0", locale=lang)
+            assert format_pct(v, lang, 1) == format_percent(v, "#,##0.0%", locale=lang)
+    assert format_number(-0.0, "id", 1) == "-0,0" and format_number(0, "id", 1) == "0,0"
 
 
 # -- one layout per summary, however many ask ----------------------------------------------

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
+import os
 import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -164,28 +167,95 @@ def test_pages_are_rendered_once_per_data_version(sample_copy):
     assert _ids(client, "/").isdisjoint(before), "a changed project must be rendered anew"
 
 
-def test_bbox_features_are_made_once_per_zoom_and_language(client, sample_project):
+def test_bbox_features_are_made_once_per_zoom_band_and_language(client, sample_project):
+    from web import mapdata
     from web.context import load_view
 
     villages = sample_project.read_layer("villages")
     w, s, e, n = villages.total_bounds
     view = load_view(sample_project.path)
-    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}"
+    url = "/api/villages.geojson?bbox={},{},{},{}&zoom={}&lang=id"
     a = client.get(url.format(w, s, e, n, 11))
-    made = dict(view.extra["village_features"])
-    assert len(made) >= len(villages)
+    band = view.extra["village_bands"][12]  # zoom 11 shows the band of zoom 12
+    props = view.extra["village_props"]["id"].copy()
+    assert all(p is not None for p in props)
     b = client.get(url.format(w - 0.01, s - 0.01, e + 0.01, n + 0.01, 11))
-    assert a.data == b.data and view.extra["village_features"] == made, "made again"
+    assert a.data == b.data and view.extra["village_bands"][12] is band, "made again"
+    assert (view.extra["village_props"]["id"] == props).all()
     one = villages.geometry.iloc[0].representative_point()
     c = client.get(url.format(one.x, one.y, one.x, one.y, 11)).get_json()["features"]
-    assert 0 < len(c) < len(villages) and view.extra["village_features"] == made
+    assert 0 < len(c) < len(villages)
     assert c == [f for f in a.get_json()["features"] if f["id"] in {x["id"] for x in c}]
-    client.get(url.format(w, s, e, n, 12))
-    assert len(view.extra["village_features"]) == len(made) + len(villages)
+    assert client.get(url.format(w, s, e, n, 12)).data == a.data  # same band
+    client.get(url.format(w, s, e, n, 12.5))
+    assert set(view.extra["village_bands"]) == {12, 14}
     kec = villages["kode"].iloc[0].rsplit(".", 1)[0]
     only = client.get(url.format(w, s, e, n, 11) + f"&region={kec}").get_json()["features"]
     assert only and {f["id"] for f in only} == {k for k in villages["kode"]
                                                   if k.startswith(kec + ".")}
+    # each geometry is the village simplified by half a pixel at zoom 12, rounded to ~1 m
+    expected = mapdata._geojson_strings(villages.geometry.values, mapdata.band_tolerance(12))
+    by_kode = dict(zip(villages["kode"], expected, strict=True))
+    assert all(f["geometry"] == json.loads(by_kode[f["id"]]) for f in a.get_json()["features"])
+
+
+def test_zoom_bands_are_kept_in_the_project_cache(sample_copy):
+    from web import mapdata
+    from web.context import load_view
+
+    client = create_app({"PROJECT": str(sample_copy.path), "TESTING": True}).test_client()
+    villages = sample_copy.read_layer("villages")
+    w, s, e, n = villages.total_bounds
+    url = f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom=10"
+    first = client.get(url).data
+    view = load_view(sample_copy.path)
+    (path,) = sample_copy.cache_dir().glob("villagegeoms-*-z10.bin")
+    assert path == mapdata.band_cache_path(view, 10)
+    made = view.extra["village_bands"][10]
+    made_text, made_offsets = made.data(), np.array(made.offsets)
+    del made
+    view.extra.clear()  # a new process: the band comes from the file, not simplified again
+    loaded = mapdata._load_band(path, len(villages))
+    assert loaded.data() == made_text and (loaded.offsets == made_offsets).all()
+    assert mapdata._load_band(path, len(villages) + 1) is None  # not for these villages
+    del loaded
+    assert client.get(url).data == first
+    assert view.extra["village_bands"][10].data() == made_text
+    view.extra.clear()
+    damaged = path.with_name("damaged.tmp")  # replaced, as every cache write is (a file
+    damaged.write_bytes(b"damaged")          # shrunk in place under a memory map would fault)
+    os.replace(damaged, path)
+    assert client.get(url).data == first  # an unreadable file is built again and replaced
+    assert mapdata._load_band(path, len(villages)).data() == made_text
+    # another data version of the villages gets another file
+    with sample_copy.transaction("touch") as tx:  # an input change: a new data version
+        tx.config["project"]["region_name"] = "Sampel Lain"
+    assert mapdata.band_cache_path(load_view(sample_copy.path), 10) != path
+
+
+def test_large_project_builds_a_band_in_the_background(sample_copy, monkeypatch):
+    from web import mapdata
+    from web.context import load_view
+
+    monkeypatch.setattr(mapdata, "SYNC_BAND_VILLAGES", 0)  # treat the sample as large
+    client = create_app({"PROJECT": str(sample_copy.path), "TESTING": True}).test_client()
+    villages = sample_copy.read_layer("villages")
+    w, s, e, n = villages.total_bounds
+    url = f"/api/villages.geojson?bbox={w},{s},{e},{n}&zoom=14"
+    first = client.get(url)  # served at once from the villages it shows
+    assert first.status_code == 200 and len(first.get_json()["features"]) == len(villages)
+    for thread in list(mapdata._building.values()):
+        thread.join(60)
+    view = load_view(sample_copy.path)
+    assert 14 in view.extra["village_bands"]
+    assert json.loads(client.get(url).data) == first.get_json()  # the same once built
+    for thread in list(mapdata._building.values()):  # properties of every village, stored
+        thread.join(60)
+    (props,) = sample_copy.cache_dir().glob("villageprops-*-id.bin")
+    assert props == mapdata.props_cache_path(view, "id")
+    view.extra.clear()  # a new process: geometry and properties from the project cache
+    assert json.loads(client.get(url).data) == first.get_json()
+    assert isinstance(view.extra["village_props"]["id"], mapdata.BandTexts)
 
 
 def test_page_cache_is_bounded_and_renders_once():

@@ -3,29 +3,53 @@
 Polygons are simplified for the zoom they are shown at (half a screen pixel)
 and coordinates rounded to 5 decimals (~1 m). Large regions show aggregates
 (kecamatan or kabupaten) and load villages per view (bbox) when zoomed in.
+
+Per-view village data (:func:`bbox_villages`) only selects and joins texts: the
+geometry of every village is simplified once per zoom band (:data:`ZOOM_BANDS`,
+half a pixel at the band's most detailed zoom) and project data version, kept in
+the project's cache (``villagegeoms-<key>-z<band>.bin``, memory-mapped) and in memory; the
+properties of each village are made once per view and language. A large project
+builds a band in the background on its first request (that request simplifies
+only its own villages, as before); a small one builds it at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import mmap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from geo_p2dd import i18n as numbers
 from geo_p2dd.codes import in_region as code_matches
+from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
 from geo_p2dd.style import GAP_COLOURS, LOCATION_COLOURS, SITE_COLOURS  # noqa: F401 (web.maps)
 from web.context import ProjectView
-from web.i18n import format_int, format_km, format_pct
+from web.i18n import format_int
 
 MAX_EMBEDDED_VILLAGES = 3000  # above this the map shows aggregates and loads villages per view
 MAX_BBOX_FEATURES = 8000
 MAX_EMBEDDED_SITES = 3000  # above this the map groups sites (village, kecamatan, ...)
 SITE_GROUP_WIDTHS = (13, 8, 5, 2)  # code prefixes: village, kecamatan, kabupaten, province
 VILLAGE_MIN_ZOOM = 10
+#: zoom bands of pre-simplified village geometry: a view at zoom z uses the first band >= z
+ZOOM_BANDS = (8, 10, 12, 14, 16)
+#: bump when the stored geometry texts change (simplification, rounding)
+BAND_CACHE_VERSION = 1
+#: projects with more villages build a band in the background (first requests go on)
+SYNC_BAND_VILLAGES = 20_000
+#: villages simplified per task when building a band (two tasks at a time)
+BAND_CHUNK = 2_000
 
 SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
               (80, "#bd0026")]
@@ -106,10 +130,10 @@ def village_properties(row, lang: str) -> dict:
         planned = row.get("gap_class_planned")
         props.update({
             "score": round(float(row["score"]), 1), "rank": int(row["rank"]),
-            "pu": format_int(row["people_unserved"]),
-            "fu": format_int(row["facilities_unserved"]),
-            "no4g": format_pct(row["no_4g_share"]),
-            "near": format_km(row["dist_service_km"]),
+            "pu": numbers.format_int(row["people_unserved"], lang),
+            "fu": numbers.format_int(row["facilities_unserved"], lang),
+            "no4g": numbers.format_pct(row["no_4g_share"], lang),
+            "near": numbers.format_km(row["dist_service_km"], lang),
             "inst": int(row["sites_installed"]), "prog": int(row["sites_in_progress"]),
             "plan": int(row["sites_planned"]), "prop": int(row["sites_proposed"]),
             "prog_label": GAP_CLASSES.label(planned, lang) if isinstance(planned, str)
@@ -258,15 +282,233 @@ def villages_in_bbox(view: ProjectView, bbox: tuple[float, float, float, float])
     return tree.query(shapely.box(*bbox))
 
 
-FEATURE_CACHE_CHARS = 128 * 1024 * 1024  # village feature texts kept per view (all zooms)
+def zoom_band(zoom: float) -> int:
+    """The zoom band whose pre-simplified geometry a view at ``zoom`` shows."""
+    return next((b for b in ZOOM_BANDS if b >= zoom), ZOOM_BANDS[-1])
+
+
+def band_tolerance(band: int) -> float:
+    """Simplification tolerance of a band: half a pixel at its zoom, in degrees."""
+    return degrees_per_pixel(band) / 2
+
+
+@dataclass(frozen=True)
+class BandTexts:
+    """GeoJSON geometry texts of every village (in villages-layer order) at one band.
+
+    ``text`` holds the ASCII texts one after another from position ``base`` (bytes,
+    or a read-only memory map of the cache file once stored); ``offsets`` the
+    len(villages) + 1 positions between them, counted from ``base``.
+    """
+
+    text: bytes | mmap.mmap
+    offsets: np.ndarray
+    base: int = 0
+
+    def __getitem__(self, i: int) -> str:
+        a = self.base + int(self.offsets[i])
+        return self.text[a:self.base + int(self.offsets[i + 1])].decode("utf-8")
+
+    def data(self) -> bytes:
+        """All texts, one after another."""
+        return bytes(self.text[self.base:self.base + int(self.offsets[-1])])
+
+
+def band_cache_path(view: ProjectView, band: int) -> Path:
+    """The cache file of a band: keyed by the project, its data version and the villages."""
+    cfg = view.project.config.get("project", {})
+    ident = (BAND_CACHE_VERSION, str(cfg.get("created", "")), view.project.data_version,
+             len(view.villages), band, band_tolerance(band))
+    key = hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
+    return view.project.cache_dir() / f"villagegeoms-{key}-z{band}.bin"
+
+
+def build_band(geoms: np.ndarray, band: int) -> BandTexts:
+    """Simplify every village for ``band`` (in chunks, on two cores)."""
+    tolerance = band_tolerance(band)
+    chunks = [geoms[a:a + BAND_CHUNK] for a in range(0, len(geoms), BAND_CHUNK)]
+    with ThreadPoolExecutor(2) as pool:  # shapely releases the GIL
+        parts = list(pool.map(lambda c: _geojson_strings(c, tolerance), chunks))
+    texts = [t for part in parts for t in part]
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    return BandTexts("".join(texts).encode("ascii"),
+                     np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
+
+
+BAND_MAGIC = b"GP2DDVG1"  # cache file: magic, village count, offsets (int64 LE), texts
+
+
+def _save_band(path: Path, band: BandTexts, others: str | None = None) -> None:
+    """Store ``band`` at ``path``; files matching ``others`` (other versions) are removed."""
+    n = len(band.offsets) - 1
+    with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
+        fh.write(BAND_MAGIC)
+        fh.write(np.array([n], dtype="<i8").tobytes())
+        fh.write(np.asarray(band.offsets, dtype="<i8").tobytes())
+        fh.write(band.data())
+    others = others or f"villagegeoms-*-z{path.stem.rsplit('-z', 1)[1]}.bin"
+    for old in path.parent.glob(others):
+        if old != path:  # other data versions
+            old.unlink(missing_ok=True)
+
+
+def _load_band(path: Path, n: int) -> BandTexts | None:
+    """The band stored at ``path`` (memory-mapped), or None when unreadable or not for n."""
+    base = len(BAND_MAGIC) + 8 * (n + 2)
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(len(BAND_MAGIC)) != BAND_MAGIC:
+                return None
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None  # unreadable (or empty): built again
+    if len(mapped) < base or \
+            int(np.frombuffer(mapped[8:16], dtype="<i8")[0]) != n:
+        return None
+    offsets = np.frombuffer(mapped[16:base], dtype="<i8")
+    if offsets[0] != 0 or int(offsets[-1]) != len(mapped) - base or \
+            (np.diff(offsets) < 0).any():
+        return None
+    return BandTexts(mapped, offsets, base)
+
+
+_building: dict = {}  # cache path (or view and band) -> the thread building it
+_building_lock = threading.Lock()
+
+
+def _in_background(key, work) -> None:
+    """Run ``work()`` in a daemon thread unless one under ``key`` is still running."""
+    with _building_lock:
+        running = _building.get(key)
+        if running is not None and running.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                with _building_lock:
+                    _building.pop(key, None)
+
+        thread = threading.Thread(target=run, name=f"village-data-{key}", daemon=True)
+        _building[key] = thread
+        thread.start()
+
+
+def band_texts(view: ProjectView, band: int, *, wait: bool | None = None,
+               start: bool = True) -> BandTexts | None:
+    """The band's geometry texts: from memory, else the cache file, else built.
+
+    A project of at most :data:`SYNC_BAND_VILLAGES` villages (or ``wait=True``)
+    builds the band now; a larger one gets None until the band is ready, and
+    (with ``start``) starts building it in a background thread, which then also
+    makes the properties of every village in the languages asked so far.
+    """
+    bands = view.extra.setdefault("village_bands", {})
+    if band in bands:
+        return bands[band]
+    try:
+        path = band_cache_path(view, band)
+    except OSError:  # no cache directory (a read-only project): kept in memory only
+        path = None
+    loaded = _load_band(path, len(view.villages)) if path and path.exists() else None
+    if loaded is not None:
+        bands[band] = loaded
+        return loaded
+    geoms = np.asarray(view.villages.geometry.values, dtype=object)
+    if wait is None:
+        wait = len(geoms) <= SYNC_BAND_VILLAGES
+
+    def build() -> BandTexts:
+        made = build_band(geoms, band)
+        if path is not None:
+            try:
+                _save_band(path, made)
+            except OSError:
+                pass  # a full or read-only disk: the band stays in memory
+            made = _load_band(path, len(geoms)) or made  # the memory map, not a copy
+        bands[band] = made
+        return made
+
+    if wait:
+        return build()
+    if start:
+        def build_and_warm() -> None:
+            build()
+            for lang in list(view.extra.get("village_props", {})):
+                _warm_properties(view, lang)
+
+        _in_background(path or (id(view), band), build_and_warm)
+    return None
+
+
+def props_cache_path(view: ProjectView, lang: str) -> Path:
+    """The cache file of the villages' properties: keyed by the view's files and language."""
+    ident = (BAND_CACHE_VERSION, str(view.project.path.resolve()), view.stamp,
+             len(view.villages), lang)
+    key = hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
+    return view.project.cache_dir() / f"villageprops-{key}-{lang}.bin"
+
+
+def _warm_properties(view: ProjectView, lang: str) -> None:
+    """Make the properties of every village in ``lang`` (in batches) and store them."""
+    n = len(view.villages)
+    for a in range(0, n, 5000):
+        _properties(view, np.arange(a, min(n, a + 5000)), lang)
+    made = view.extra["village_props"][lang]
+    if isinstance(made, BandTexts):
+        return
+    texts = [t.encode("utf-8") for t in made]
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    stored = BandTexts(b"".join(texts), np.concatenate(([0], np.cumsum(lengths))))
+    try:
+        path = props_cache_path(view, lang)
+        _save_band(path, stored, f"villageprops-*-{lang}.bin")
+    except OSError:
+        return  # no cache directory or a full disk: they stay in memory
+
+
+def _properties(view: ProjectView, idx: np.ndarray, lang: str) -> list[str]:
+    """``"id":..,"properties":{..}`` texts of villages ``idx``, made once per view.
+
+    Large projects keep them in the project cache too (per view files and
+    language, written once every village has them).
+    """
+    made = view.extra.setdefault("village_props", {})
+    if lang not in made:
+        stored = None
+        if len(view.villages) > SYNC_BAND_VILLAGES:
+            try:
+                path = props_cache_path(view, lang)
+                stored = _load_band(path, len(view.villages)) if path.exists() else None
+            except OSError:
+                stored = None
+        made[lang] = stored if stored is not None else np.full(len(view.villages), None,
+                                                               dtype=object)
+    props = made[lang]
+    if isinstance(props, BandTexts):
+        return [props[i] for i in idx]
+    missing = idx[np.equal(props[idx], None)]
+    if len(missing):
+        frame = _with_results(view, view.villages.iloc[missing])
+        inside = shapely.point_on_surface(frame.geometry.values)
+        records = frame.drop(columns="geometry").to_dict("records")
+        for i, r, pt in zip(missing, records, inside, strict=True):
+            p = village_properties(r, lang)
+            p["rp"] = [round(pt.x, 5), round(pt.y, 5)]  # a point inside, for labels and tests
+            props[i] = (f'"id":{json.dumps(r["kode"])},"properties":'
+                        + json.dumps(p, ensure_ascii=False, separators=(",", ":")))
+    return list(props[idx])
 
 
 def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zoom: float,
                   lang: str, region: str | None = None) -> str:
-    """Villages intersecting a view, simplified for its zoom (for large projects).
+    """Villages intersecting a view, simplified for its zoom band (for large projects).
 
-    Each village's feature text is made once per zoom and language and kept with the
-    view (simplifying a real boundary costs ~20 ms), so panning mostly joins texts.
+    Geometry comes pre-simplified per zoom band (:func:`band_texts`), properties
+    made once per view and language, so a request selects and joins texts.
+    While a large project's band is being built, the request simplifies its own
+    villages (kept per view, zoom band and language).
     """
     idx = villages_in_bbox(view, bbox)
     if len(idx) > MAX_BBOX_FEATURES:
@@ -275,23 +517,40 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
     idx = np.sort(idx)
     if region:
         idx = idx[code_matches(view.villages["kode"].iloc[idx], region).to_numpy()]
-    tolerance = degrees_per_pixel(zoom) / 2
-    cache = view.extra.setdefault("village_features", {})
-    keys = [(int(i), tolerance, lang) for i in idx]
-    texts = {k: cache.get(k) for k in keys}
-    missing = [k for k, t in texts.items() if t is None]
+    band = zoom_band(zoom)
+    texts = band_texts(view, band, start=False)
+    if texts is not None:
+        geoms = [texts[i] for i in idx]
+    else:
+        geoms = _interim_geometries(view, idx, band)
+    parts = [f'{{"type":"Feature",{p},"geometry":{g}}}'
+             for p, g in zip(_properties(view, idx, lang), geoms, strict=True)]
+    if texts is None:  # build the band once this request is served
+        band_texts(view, band)
+    elif len(view.villages) > SYNC_BAND_VILLAGES and \
+            not isinstance(view.extra["village_props"][lang], BandTexts):
+        _in_background((id(view), "properties", lang), lambda: _warm_properties(view, lang))
+    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+
+
+FEATURE_CACHE_CHARS = 128 * 1024 * 1024  # interim geometry texts kept per view (all bands)
+
+
+def _interim_geometries(view: ProjectView, idx: np.ndarray, band: int) -> list[str]:
+    """Geometry texts of villages ``idx`` while their band is being built (kept per view)."""
+    cache = view.extra.setdefault("village_interim", {})
+    keys = [(int(i), band) for i in idx]
+    missing = [k for k in keys if k not in cache]
     if missing:
-        made = _feature_texts(_with_results(view, view.villages.iloc[[k[0] for k in missing]]),
-                              tolerance, lang)
-        texts.update(zip(missing, made, strict=True))
-        size = view.extra.get("village_features_chars", 0) + sum(map(len, made))
+        made = _geojson_strings(view.villages.geometry.values[[k[0] for k in missing]],
+                                band_tolerance(band))
+        size = view.extra.get("village_interim_chars", 0) + sum(map(len, made))
         if size > FEATURE_CACHE_CHARS:  # bounded: start again rather than grow
             cache.clear()
             size = sum(map(len, made))
-        view.extra["village_features_chars"] = size
+        view.extra["village_interim_chars"] = size
         cache.update(zip(missing, made, strict=True))
-    parts = [texts[k] for k in keys]
-    return '{"type":"FeatureCollection","features":[' + ",".join(parts) + "]}"
+    return [cache[k] for k in keys]
 
 
 def _with_results(view: ProjectView, base: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

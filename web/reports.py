@@ -1,6 +1,10 @@
 """Printable coverage summaries and the infrastructure register download (thin adapter).
 
-- ``/report/``: the kabupaten and each kecamatan, with links;
+- ``/report/``: the regions, one level at a time (:func:`index_rows`): the
+  provinces of a project spanning several (each links to ``/report/?in=<code>``
+  listing its kabupaten), the kabupaten of one province, and a kabupaten with
+  each of its kecamatan; figures from the stored ``area_results``, the page
+  kept per project version;
 - ``/report/<region>``: the summary as an HTML page with a print stylesheet;
 - ``/report/<region>.pdf``: the same summary as an A4 PDF;
 - ``/report/<region>/map.png`` (or ``.svg``): the static map alone;
@@ -20,15 +24,18 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pandas as pd
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
+from geo_p2dd.codes import in_region as code_in_region
+from geo_p2dd.codes import normalise_code
 from geo_p2dd.errors import NotFoundError
 from geo_p2dd.report.html import MAP_MAX_HEIGHT_MM, STATIC, STYLESHEET, TOP_GAPS, summary_html
 from geo_p2dd.schema import GAP_CLASSES
 from geo_p2dd.style import GAP_ORDER, css_rules
-from geo_p2dd.summary import build_summary, headline, in_region, list_regions, resolve_region
+from geo_p2dd.summary import Region, build_summary, resolve_region
 
 bp = Blueprint("reports", __name__, url_prefix="/report", static_folder=str(STATIC),
                static_url_path="/static")
@@ -83,6 +90,91 @@ def _map_bytes(region: str, fmt: str) -> bytes:
         sites=view.sites))
 
 
+# -- the index -------------------------------------------------------------------------------
+
+#: levels of ``area_results`` the index lists, largest first, and their code lengths
+INDEX_LEVELS = {"provinsi": 1, "kabupaten": 2, "kecamatan": 3}
+
+
+def index_rows(areas: pd.DataFrame, scope: str | None = None) -> tuple[str | None, list[dict]]:
+    """The regions the summaries index lists at ``scope``, from stored area figures.
+
+    Parameters
+    ----------
+    areas : DataFrame
+        The project's ``area_results`` (``level``, ``kode``, ``nama``,
+        ``villages``, ``n_<gap class>``, ``people_unserved``).
+    scope : str, optional
+        A province or kabupaten code; None for the whole project.
+
+    Returns
+    -------
+    (scope, rows)
+        The scope shown (a project of one province and one kabupaten shows that
+        kabupaten) and one dict per region: ``region`` (a
+        :class:`~geo_p2dd.summary.Region`), ``villages``, ``classes``
+        {gap class: kampung}, ``people_unserved``, ``summary`` (True for a
+        kabupaten or kecamatan, which have a printable summary) and ``children``
+        (True when the region has an index of its own). A project of several
+        provinces lists its provinces, a province its kabupaten, a kabupaten
+        itself and each of its kecamatan.
+
+    Raises
+    ------
+    NotFoundError
+        When ``scope`` is not a province or kabupaten of the project.
+    """
+    levels = areas[areas["level"].isin(list(INDEX_LEVELS))]
+    by_level = {lv: levels[levels["level"] == lv].sort_values("kode") for lv in INDEX_LEVELS}
+    if scope is None:
+        if len(by_level["provinsi"]) > 1:
+            return None, _rows(by_level["provinsi"], children=True)
+        if len(by_level["kabupaten"]) > 1:
+            return None, _rows(by_level["kabupaten"], children=True)
+        if len(by_level["kabupaten"]) == 0:
+            return None, []
+        scope = str(by_level["kabupaten"]["kode"].iloc[0])
+    scope = normalise_code(str(scope).strip())
+    depth = len(scope.split("."))
+    level = next((lv for lv, d in INDEX_LEVELS.items() if d == depth), None)
+    if level not in ("provinsi", "kabupaten") or not (by_level[level]["kode"] == scope).any():
+        raise NotFoundError(f"no province or kabupaten with code {scope!r} in this project")
+    if level == "provinsi":
+        kab = by_level["kabupaten"]
+        return scope, _rows(kab[code_in_region(kab["kode"], scope)], children=True)
+    kec = by_level["kecamatan"]
+    own = by_level["kabupaten"][by_level["kabupaten"]["kode"] == scope]
+    return scope, (_rows(own, children=False)
+                   + _rows(kec[code_in_region(kec["kode"], scope)], children=False))
+
+
+def _rows(frame: pd.DataFrame, *, children: bool) -> list[dict]:
+    out = []
+    for r in frame.to_dict("records"):
+        nama = r.get("nama")
+        region = Region(str(r["kode"]), str(nama) if isinstance(nama, str) and nama
+                        else str(r["kode"]), str(r["level"]))
+        people = float(r.get("people_unserved") or 0.0)
+        out.append({"region": region, "villages": int(r["villages"]),
+                    "classes": {c: int(r.get(f"n_{c}", 0) or 0) for c in GAP_ORDER},
+                    "people_unserved": int(round(people)) if people == people else 0,
+                    "summary": region.level in ("kabupaten", "kecamatan"),
+                    "children": children})
+    return out
+
+
+def _trail(areas: pd.DataFrame, scope: str | None) -> list[Region]:
+    """The regions above and at ``scope`` (province, kabupaten), for the index's links."""
+    if scope is None:
+        return []
+    parts = scope.split(".")
+    codes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    hits = areas[areas["kode"].isin(codes) & areas["level"].isin(list(INDEX_LEVELS))]
+    names = dict(zip(hits["kode"], hits["nama"], strict=True))
+    return [Region(c, str(names.get(c) or c), lv) for c, lv in
+            zip(codes, INDEX_LEVELS, strict=False)]
+
+
 # -- routes ----------------------------------------------------------------------------------
 
 @bp.get("/")
@@ -90,14 +182,25 @@ def index():
     from web.context import current_view
 
     view = current_view()
-    regions = list_regions(view.results, view.areas) if view.results is not None else []
-    headlines = {r.kode: headline(view.results[in_region(view.results["kode"], r.kode)])
-                 for r in regions}
+    lang = _lang()
+    scope = request.args.get("in") or None
+    # rendered once per project view (dropped when the project's files change), data
+    # version, scope, language and mount point; the CSP nonce is filled in per response
+    key = ("reports-index", view.project.data_version, scope, lang, request.script_root)
+    return view.pages.get(key, lambda: _index_page(view, scope, lang))
+
+
+def _index_page(view, scope: str | None, lang: str) -> str:
+    analysed = view.results is not None
+    shown, rows, trail = None, [], []
+    if analysed and view.areas is not None:
+        shown, rows = index_rows(view.areas, scope)
+        trail = _trail(view.areas, shown) if scope is not None else []
     n_sites = 0 if view.sites is None else len(view.sites)
-    return render_template("reports/index.html", regions=regions, headlines=headlines,
-                           n_sites=n_sites, analysed=view.results is not None,
+    return render_template("reports/index.html", rows=rows, trail=trail,
+                           n_sites=n_sites, analysed=analysed,
                            gap_order=[c for c in GAP_ORDER if c != "unknown"],
-                           class_label=lambda c: GAP_CLASSES.label(c, _lang()),
+                           class_label=lambda c: GAP_CLASSES.label(c, lang),
                            style_css=Markup(css_rules()),
                            css_href=url_for("reports.static", filename=STYLESHEET))
 
