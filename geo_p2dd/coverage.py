@@ -50,7 +50,9 @@ CLASS_CACHE_VERSION = 1
 #: classified dBm rasters kept in a project's cache (most recently used first)
 CLASS_CACHE_KEEP = 3
 #: rows of a dBm raster read and classified at once (a multiple of the COG's 512-pixel blocks)
-CLASSIFY_ROWS = 1024
+CLASSIFY_ROWS = 512
+#: GDAL block cache (MB) while classifying: a band's blocks are decoded once
+CLASSIFY_GDAL_CACHE_MB = 64
 
 
 @dataclass
@@ -147,7 +149,9 @@ def classify_dbm(path: str | Path, thresholds: RsrpThresholds) -> np.ndarray:
     workers = max(1, min(2, os.cpu_count() or 1))
 
     def work(share: list[int]) -> None:
-        with rasterio.open(path) as src:  # one dataset per thread (GDAL handles are not shared)
+        # one dataset per thread (GDAL handles are not shared); every block is read once, so
+        # GDAL's block cache (5% of the RAM by default) would only hold memory
+        with rasterio.Env(GDAL_CACHEMAX=CLASSIFY_GDAL_CACHE_MB), rasterio.open(path) as src:
             nodata = src.nodata
             for a in share:
                 rows = min(CLASSIFY_ROWS, height - a)

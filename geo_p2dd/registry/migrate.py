@@ -167,7 +167,8 @@ def move_sites_layer(project: Project, engine: Engine, *, user: str | None = Non
                  "changes": {k: [None, v] for k, v in r.items()
                              if k != "id" and v is not None}} for r in new])
         conn.execute(insert(Meta).values(key=MOVED_KEY, value={
-            "at": now_iso(), "data_version": project.data_version, "rows": len(rows),
+            "at": now_iso(), "project": str(project.path.resolve()),
+            "data_version": project.data_version, "rows": len(rows),
             "added": len(new)}))
     return MoveResult(added=len(new), present=len(rows) - len(new), kept_in_extra=kept)
 
