@@ -24,6 +24,7 @@ from conftest import SITES_HEADER, lock_held_elsewhere, write_text, write_tif
 from geo_p2dd.errors import ProjectBusyError
 from geo_p2dd.lock import holder
 from geo_p2dd.project import Project
+from geo_p2dd.schema import SITE_STATUS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,9 +134,7 @@ def test_analyze_beside_an_import_never_stores_results_as_current_without_the_ne
     results = after.read_table("village_results", required=False)
     if results is not None and not after.analysis_stale:
         # results shown as current must have been computed with every site
-        counted = sum(int(results[c].sum()) for c in results.columns
-                      if c.startswith("sites_") and c[6:] in ("installed", "in_progress",
-                                                                 "planned", "proposed"))
+        counted = sum(int(results[f"sites_{status}"].sum()) for status in SITE_STATUS.ids)
         assert counted == len(after.read_layer("sites"))
         assert after.config["analysis"]["data_version"] == after.data_version
 

@@ -31,7 +31,8 @@ QML_MEDIA_TYPE = "application/vnd.qgis.qml+xml"
 OUTLINE = "#4d4d4d"
 #: matplotlib marker of :data:`geo_p2dd.style.SITE_MARKERS` -> (QGIS name, SLD name, rotation)
 _SHAPES = {"o": ("circle", "circle", 0), "^": ("triangle", "triangle", 0),
-           "s": ("square", "square", 0), "D": ("diamond", "square", 45)}
+           "s": ("square", "square", 0), "D": ("diamond", "square", 45),
+           "X": ("cross2", "x", 0), "P": ("cross", "cross", 0)}
 _PT_TO_MM = 25.4 / 72
 _PT_TO_PX = 96 / 72
 
