@@ -448,56 +448,10 @@ def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     v["rank"] = scoring.rank(frame).to_numpy()
     v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
-    reasons_id, reasons_en = [], []
-    cells = _Cells(v)  # what iterrows would give, without a Series per row
-    c_cols = [(k, cells.column(f"c_{k}")) for k in contrib.columns]
-    for i in range(len(v)):
-        row = cells.row(i)
-        c = {k: col[i] for k, col in c_cols}
-        reasons_id.append("; ".join(scoring.explain(row, c, "id")))
-        reasons_en.append("; ".join(scoring.explain(row, c, "en")))
-    v["reasons_id"] = reasons_id
-    v["reasons_en"] = reasons_en
+    shown = contrib.round(2)  # the reasons quote the stored contributions
+    v["reasons_id"] = scoring.explain_all(v, shown, "id")
+    v["reasons_en"] = scoring.explain_all(v, shown, "en")
     return v
-
-
-class _Cells:
-    """Row access to a frame with ``row[name]``/``row.get(name, default)``, like iterrows.
-
-    Each column is converted to Python objects once (as ``DataFrame.iterrows``
-    converts every row), so 83,246 rows cost no Series construction each.
-    """
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self.names = set(frame.columns)
-        self.columns: dict = {}
-
-    def column(self, name):
-        col = self.columns.get(name)
-        if col is None:
-            col = self.columns[name] = self.frame[name].to_numpy(dtype=object)
-        return col
-
-    def row(self, i: int) -> _CellRow:
-        return _CellRow(self, i)
-
-
-class _CellRow:
-    __slots__ = ("cells", "i")
-
-    def __init__(self, cells: _Cells, i: int) -> None:
-        self.cells, self.i = cells, i
-
-    def __getitem__(self, name):
-        if name not in self.cells.names:
-            raise KeyError(name)
-        return self.cells.column(name)[self.i]
-
-    def get(self, name, default=None):
-        if name not in self.cells.names:
-            return default
-        return self.cells.column(name)[self.i]
 
 
 def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:

@@ -127,6 +127,66 @@ def explain(row: pd.Series, contributions: dict[str, float], lang: str = "id",
     return out
 
 
+def explain_all(frame: pd.DataFrame, contributions: pd.DataFrame, lang: str = "id",
+                top: int = 3) -> list[str]:
+    """:func:`explain` of every row of ``frame``, joined with "; " (the same texts).
+
+    Vectorised over villages: each factor's text is made once per row that shows
+    it and the top factors are chosen with one sort, instead of a Python loop of
+    sorting and formatting per village (83,246 villages in two languages).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The villages, with the columns :func:`_fact` reads.
+    contributions : DataFrame
+        One column per factor (score points), aligned with ``frame``.
+    """
+    n = len(frame)
+    if n == 0:
+        return []
+    # columns by name descending, then a stable sort by value descending: ties between
+    # equal values keep the larger name first, as sorted(..., reverse=True) does
+    names = sorted(contributions.columns, reverse=True)
+    values = contributions[names].to_numpy(dtype=float)
+    shown = values > 0.05  # NaN is never shown
+    order = np.argsort(-np.where(shown, values, -np.inf), axis=1, kind="stable")[:, :top]
+    texts = {}
+    for j, name in enumerate(names):
+        rows = np.flatnonzero(shown[:, j] & (order == j).any(axis=1))
+        label = factor_label(name, lang)
+        facts = _facts(name, frame.iloc[rows], lang)
+        texts[j] = dict(zip(rows.tolist(), (
+            f"{label}: {fact} (+{value:.1f})"
+            for fact, value in zip(facts, values[rows, j], strict=True)), strict=True))
+    out = []
+    for i in range(n):
+        parts = [texts[j][i] for j in order[i] if shown[i, j]]
+        out.append("; ".join(parts))
+    return out
+
+
+def _facts(name: str, rows: pd.DataFrame, lang: str) -> list[str]:
+    """:func:`_fact` of ``name`` for each of ``rows``."""
+    def column(col: str, default: float) -> np.ndarray:
+        if col not in rows.columns:
+            return np.full(len(rows), default, dtype=float)
+        return pd.to_numeric(rows[col], errors="coerce").to_numpy(dtype=float)
+
+    if name == "unserved_people":
+        people = column("people_unserved", 0.0)
+        return [gettext("%(n)s people", lang, n=format_int(p, lang)) for p in people]
+    if name == "unserved_facilities":
+        return [gettext("%(n)s facilities", lang, n=int(f))
+                for f in column("facilities_unserved", 0.0)]
+    if name == "no_4g_share":
+        return [f"{100 * float(x):.0f}%" for x in column("no_4g_share", 0.0)]
+    if name in ("distance", "remoteness"):
+        km = column("dist_service_km" if name == "distance" else "remoteness_km", np.nan)
+        return [f"{format_number(x, lang, 1) if np.isfinite(x) else '?'} km" for x in km]
+    return [gettext("no site planned or in progress", lang)] * len(rows)
+
+
 def _fact(name: str, row: pd.Series, lang: str) -> str:
     if name == "unserved_people":
         return gettext("%(n)s people", lang,

@@ -11,7 +11,15 @@ import pytest
 
 from geo_p2dd.errors import InputError
 from geo_p2dd.project import DEFAULT_CONFIG
-from geo_p2dd.scoring import FACTORS, explain, factor_label, normalise, rank, weighted_score
+from geo_p2dd.scoring import (
+    FACTORS,
+    explain,
+    explain_all,
+    factor_label,
+    normalise,
+    rank,
+    weighted_score,
+)
 
 
 def raw_frame() -> pd.DataFrame:
@@ -138,3 +146,19 @@ def test_every_factor_has_labels_in_both_languages():
     for f in FACTORS:
         assert factor_label(f, "en") and factor_label(f, "id")
         assert factor_label(f, "en") != factor_label(f, "id")
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_explain_all_writes_what_explain_writes_row_by_row(sample_project, lang):
+    """The vectorised reasons equal the per-village ones (ties, NaN, zero, missing)."""
+    v = sample_project.read_table("village_results")
+    contrib = v[[f"c_{f}" for f in FACTORS]].rename(columns=lambda c: c[2:])
+    # ties, missing and tiny contributions, and missing figures, on purpose
+    contrib.iloc[0] = [5.0, 5.0, 5.0, 5.0, 0.0, 0.05]
+    contrib.iloc[1] = [float("nan"), 1.0, 2.0, 2.0, 2.0, 0.06]
+    v.loc[v.index[1], "dist_service_km"] = float("nan")
+    v.loc[v.index[2], "people_unserved"] = float("nan")
+    expected = ["; ".join(explain(v.iloc[i], contrib.iloc[i].to_dict(), lang))
+                for i in range(len(v))]
+    assert explain_all(v, contrib, lang) == expected
+    assert explain_all(v.iloc[:0], contrib.iloc[:0], lang) == []

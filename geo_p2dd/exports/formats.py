@@ -104,6 +104,7 @@ SHAPEFILE_FIELDS: dict[str, str] = {
     "served_share": "serv_share", "served_share_planned": "serv_shrpl",
     "sites_installed": "s_installd", "sites_in_progress": "s_inprogr",
     "sites_planned": "s_planned", "sites_proposed": "s_proposed",
+    "sites_damaged": "s_damaged", "sites_inactive": "s_inactive",
     "installed_starlink": "i_starlink", "installed_bts": "i_bts", "installed_vsat": "i_vsat",
     "installed_wifi": "i_wifi", "installed_fiber": "i_fiber", "remoteness_km": "remote_km",
     "area_unknown": "a_unknown", "area_none": "a_none", "area_marginal": "a_marginal",
