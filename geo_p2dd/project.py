@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import threading
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,7 +46,7 @@ from geo_p2dd.config import Settings, default_config, settings_from_dict
 from geo_p2dd.errors import NotFoundError, ProjectError
 from geo_p2dd.grid import Grid, metric_crs_for
 from geo_p2dd.io.atomic import atomic_write_text
-from geo_p2dd.lock import LOCK_NAME, project_lock
+from geo_p2dd.lock import LOCK_NAME, is_held_here, project_lock
 
 CONFIG_NAME = "project.toml"
 LAYERS_NAME = "layers.gpkg"
@@ -289,9 +290,11 @@ class Project:
         opened inside take the same lock again (it is re-entrant per thread).
         See :mod:`geo_p2dd.lock`.
         """
+        nested = is_held_here(self.path)  # an outer writer of this thread holds it
         with project_lock(self.path, purpose, timeout=timeout, on_wait=on_wait):
-            recover(self.path)
-            self.__init__(self.path)
+            if not nested:  # what the outer writer staged is not a killed writer's leftover
+                recover(self.path)
+                self.__init__(self.path)
             yield self
 
     @contextmanager
@@ -314,16 +317,29 @@ class Project:
         timeout, on_wait
             See :func:`geo_p2dd.lock.project_lock`.
         """
+        key = str(self.path.resolve())
+        open_here = _OPEN_TRANSACTIONS.__dict__.setdefault("paths", set())
+        if key in open_here:
+            # its commit would be overwritten by the outer one's (a lost write)
+            raise ProjectError("a change of this project is already open in this thread; "
+                               "make this change inside it (one transaction at a time)")
         with self.locked(purpose, timeout=timeout, on_wait=on_wait):
-            tx = Transaction(self, inputs=inputs)
+            open_here.add(key)
             try:
-                yield tx
-            except BaseException:
-                tx.abort()
-                raise
-            tx.commit()
+                tx = Transaction(self, inputs=inputs)
+                try:
+                    yield tx
+                except BaseException:
+                    tx.abort()
+                    raise
+                tx.commit()
+            finally:
+                open_here.discard(key)
             # reload what was committed
             self.__init__(self.path)
+
+
+_OPEN_TRANSACTIONS = threading.local()  # projects with a transaction open, per thread
 
 
 class Transaction:

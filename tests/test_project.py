@@ -417,3 +417,16 @@ def test_a_change_that_breaks_the_configuration_is_never_committed(project):
         with project.transaction() as tx:
             tx.config["thresholds"]["usable_class"] = "excellent"
     assert snapshot(project.path) == before
+
+
+def test_a_second_transaction_inside_one_is_refused_not_lost(project):
+    """Its commit would be overwritten by the outer one's: refused, the outer one goes on."""
+    with project.transaction() as outer:
+        outer.stage_file("rasters/outer.tif").write_bytes(b"outer")
+        with pytest.raises(ProjectError, match="already open in this thread"):
+            with Project(project.path).transaction():
+                pass
+        assert outer.staging.exists()
+    assert (project.path / "rasters" / "outer.tif").read_bytes() == b"outer"
+    with project.transaction():  # and the next one goes through
+        pass
