@@ -11,7 +11,7 @@ import pytest
 import shapely
 from conftest import KABUPATEN_NAME, KECAMATAN_NAMES, area_frames
 
-from geo_p2dd.codes import in_region as code_matches
+from geo_p2dd.codes import in_region
 from geo_p2dd.errors import InputError
 from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.layers import (
@@ -59,9 +59,9 @@ def test_normalise_code(raw, expected):
 
 def test_code_matches_and_parents():
     codes = pd.Series(["64.11.01.2006", "64.11.02.2011", "64.110.1", "64.1", "64.11"])
-    assert code_matches(codes, "64.11").tolist() == [True, True, False, False, True]
-    assert code_matches(codes, "6411").tolist() == [True, True, False, False, True]
-    assert code_matches(codes, "64.11.01").tolist() == [True, False, False, False, False]
+    assert in_region(codes, "64.11").tolist() == [True, True, False, False, True]
+    assert in_region(codes, "6411").tolist() == [True, True, False, False, True]
+    assert in_region(codes, "64.11.01").tolist() == [True, False, False, False, False]
     assert parent_code("64.11.01.2006", 3) == "64.11.01"
     assert parent_code("64.11.01.2006", 2) == "64.11"
     assert parent_code("64.11", 2) is None

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from geo_p2dd import i18n as numbers
-from geo_p2dd.codes import in_region as code_matches
+from geo_p2dd.codes import in_region
 from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
 from geo_p2dd.style import GAP_COLOURS, LOCATION_COLOURS, SITE_COLOURS  # noqa: F401 (web.maps)
@@ -115,7 +115,7 @@ def region_villages(view: ProjectView, region: str | None) -> pd.DataFrame:
         columns="geometry")
     frame = base.merge(table, on="kode", how="left")
     if region:
-        frame = frame[code_matches(frame["kode"], region)]
+        frame = frame[in_region(frame["kode"], region)]
     return gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:4326")
 
 
@@ -174,7 +174,7 @@ def _area_geojson(view: ProjectView, level: str, region: str | None, tolerance: 
     if areas is None or len(areas) == 0:
         return None
     if region:
-        inside = code_matches(areas["kode"], region) | pd.Series(
+        inside = in_region(areas["kode"], region) | pd.Series(
             [region.startswith(k + ".") or region == k for k in areas["kode"]],
             index=areas.index)
         areas = areas[inside]
@@ -201,7 +201,7 @@ def locations_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
     if loc is None or len(loc) == 0:
         return {"type": "FeatureCollection", "features": []}
     if region:
-        loc = loc[code_matches(loc["village_kode"], region)]
+        loc = loc[in_region(loc["village_kode"], region)]
     features = [_point(r.lon, r.lat, {
         "name": str(r.name), "kind": LOCATION_KINDS.label(r.kind, lang), "status": r.status,
         "status_label": LOCATION_STATUS.label(r.status, lang),
@@ -230,7 +230,7 @@ def sites_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
     if sites is None or len(sites) == 0:
         return {"type": "FeatureCollection", "features": []}
     if region:
-        sites = sites[code_matches(sites["village_kode"].fillna(""), region)]
+        sites = sites[in_region(sites["village_kode"].fillna(""), region)]
     if len(sites) > MAX_EMBEDDED_SITES:
         return _grouped_sites(sites, lang)
     features = [_point(r.geometry.x, r.geometry.y, {
@@ -516,7 +516,7 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
                            "too_many": int(len(idx))})
     idx = np.sort(idx)
     if region:
-        idx = idx[code_matches(view.villages["kode"].iloc[idx], region).to_numpy()]
+        idx = idx[in_region(view.villages["kode"].iloc[idx], region).to_numpy()]
     band = zoom_band(zoom)
     texts = band_texts(view, band, start=False)
     if texts is not None:
