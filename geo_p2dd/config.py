@@ -48,6 +48,7 @@ from geo_p2dd.schema import SIGNAL_CLASSES, SIGNAL_CODES, TECHNOLOGIES
 __all__ = [
     "DEFAULTS",
     "ENVIRONMENTS",
+    "EvidenceSettings",
     "RADIUS_KINDS",
     "GridSettings",
     "Limits",
@@ -222,6 +223,19 @@ class LocationChecks:
 
 
 @dataclass(frozen=True)
+class EvidenceSettings:
+    """``[evidence]``: when field reports (the ``reports`` layer) replace the modelled signal.
+
+    A location within ``evidence_radius_m`` of at least ``min_reports`` reports made on
+    different days (or hours, ``distinct = "hour"``) that agree takes the measured class.
+    """
+
+    evidence_radius_m: float = _number(1000.0, gt=0)
+    min_reports: int = _integer(2, ge=1)
+    distinct: str = _choice("day", ("day", "hour"))
+
+
+@dataclass(frozen=True)
 class Limits:
     """``[limits]``: what an import accepts."""
 
@@ -259,6 +273,7 @@ class Settings:
     settlements: Settlements = field(default_factory=Settlements)
     limits: Limits = field(default_factory=Limits)
     locations: LocationChecks = field(default_factory=LocationChecks)
+    evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -270,7 +285,7 @@ DEFAULTS = Settings()
 
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
              "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
-             "locations": LocationChecks}
+             "locations": LocationChecks, "evidence": EvidenceSettings}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

@@ -49,7 +49,7 @@ from geo_p2dd.project import Project, Transaction, region_grid
 from geo_p2dd.schema import LOCATIONS, SIGNAL_CLASSES, SIGNAL_CODES, SITES, normalise_header
 
 KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
-         "population", "population-raster", "dem")
+         "population", "population-raster", "dem", "reports")
 MAX_GRID_CELLS = 40_000_000
 POPULATION_TABLE_SOURCE = "population_table"
 REJECTED_SHOWN = 20  # rejected rows an import report lists one by one
@@ -270,6 +270,37 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
     return report
 
 
+def import_reports(st: Staged, path: Path, layer: str | None = None, lon: str | None = None,
+                   lat: str | None = None, licence: str | None = None) -> ImportReport:
+    """Merge signal reports and measurements (the ``reports`` layer) by report id."""
+    from geo_p2dd.reports_layer import is_measurement_csv, reports_from_input
+
+    villages = st.get("villages")
+    frame = _vector_or_table(path, layer)
+    try:
+        result = reports_from_input(frame, file=str(path), villages=villages,
+                                    settlements=st.get("locations", required=False),
+                                    thresholds=st.tx.project.settings.thresholds.rsrp_dbm,
+                                    lon=lon, lat=lat)
+    except InputError as exc:
+        _hint_sheets(exc, path, layer)
+        raise
+    merged, counts = merge_points(st.get("reports", required=False), result.layer, "report_id")
+    st.put("reports", merged)
+    report = ImportReport("reports", str(path), rows=len(frame), added=counts.added,
+                          updated=counts.updated, unchanged=counts.unchanged,
+                          rejected=result.rejected)
+    measured = int((result.layer["source"] == "measured").sum())
+    report.notes.append(f"{len(result.layer)} report(s): {measured} measured, "
+                        f"{len(result.layer) - measured} reported"
+                        + (f"; {result.placed} placed at their kampung's main settlement"
+                           if result.placed else ""))
+    if licence is None and is_measurement_csv([str(c) for c in frame.columns]):
+        licence = "CC BY-SA 4.0 (OpenCelliD)" if "opencellid" in path.name.lower() else None
+    st.tx.record_source(f"reports:{path.name}", path, rows=len(result.layer), licence=licence)
+    return report
+
+
 def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",
                   technology: str = "4G", values: str | None = None, name: str | None = None,
                   licence: str | None = None) -> ImportReport:
@@ -389,7 +420,7 @@ KNOWN_SOURCES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("population-raster",), r"ghs[-_ ]?pop",
      "CC BY 4.0 (GHS-POP, European Commission JRC)"),
     (("population-raster",), r"worldpop", "CC BY 4.0 (WorldPop, University of Southampton)"),
-    (("towers", "sites"), r"opencellid", "CC BY-SA 4.0 (OpenCelliD)"),
+    (("towers", "sites", "reports"), r"opencellid", "CC BY-SA 4.0 (OpenCelliD)"),
     (("population",), r"(^|[^a-z])(bps|census|sensus)([^a-z]|$)",
      "BPS (Badan Pusat Statistik), with attribution"),
 )
@@ -464,6 +495,9 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
             st.put("villages", villages)
     elif kind == "population":
         report = import_population_table(st, path, layer)
+    elif kind == "reports":
+        report = import_reports(st, path, layer, opts.get("lon"), opts.get("lat"),
+                                licence=licence)
     elif kind in ("sites", "locations", "towers"):
         report = import_points(st, kind, path, layer, opts.get("lon"), opts.get("lat"),
                                licence=licence)
@@ -490,7 +524,7 @@ def import_layer(project: Project, kind: str, path: str | Path, **opts) -> Impor
     return report
 
 
-RESULT_TABLES = ("village_results", "location_results", "area_results")
+RESULT_TABLES = ("village_results", "location_results", "area_results", "evidence_conflicts")
 
 
 def _invalidate_analysis(tx: Transaction) -> None:

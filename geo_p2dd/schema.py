@@ -271,6 +271,53 @@ SITES = LayerSpec(
     ),
 )
 
+# field evidence: signal reports and measurements (the ``reports`` layer, geo_p2dd.reports_layer)
+REPORT_SOURCES = Vocabulary(
+    "report source",
+    (
+        Term("measured", "Diukur", "Measured",
+             ("pengukuran", "ukur", "measurement", "drive test", "speedtest", "aplikasi",
+              "opencellid", "alat ukur")),
+        Term("reported", "Dilaporkan", "Reported",
+             ("laporan", "lapor", "laporan warga", "warga", "aduan", "pengaduan", "report")),
+    ),
+)
+
+#: what a report saw: a technology, or no signal at all
+TECHNOLOGY_SEEN = Vocabulary(
+    "technology seen",
+    (
+        Term("none", "Tidak ada sinyal", "No signal",
+             ("tidak ada", "tidak ada sinyal", "tanpa sinyal", "no signal", "no service",
+              "blank", "blank spot", "blankspot", "kosong", "sos", "0g", "nihil")),
+        Term("2G", "2G", "2G", ("gsm", "edge", "gprs", "e", "g", "2g gsm")),
+        Term("3G", "3G", "3G", ("umts", "wcdma", "hspa", "hspa+", "h", "h+", "3g+", "cdma",
+                                 "2g 3g")),
+        Term("4G", "4G", "4G", ("lte", "4g lte", "4g+", "lte a", "4g lte a")),
+        Term("5G", "5G", "5G", ("nr", "5g nr")),
+    ),
+)
+
+REPORTS = LayerSpec(
+    "reports",
+    "Point",
+    (
+        Column("report_id", False, ("id", "id_laporan", "no_laporan")),
+        Column("village_kode", False, ("kode_desa", "kode_kampung", "kd_desa")),
+        Column("village", False, ("desa", "kampung", "nama_desa", "nama_kampung")),
+        Column("operator", False, ("provider", "penyedia", "kartu", "net")),
+        Column("technology", False, ("jaringan", "sinyal", "teknologi", "act", "radio", "tech",
+                                     "network", "kondisi_sinyal", "status_sinyal")),
+        Column("rsrp_dbm", False, ("rsrp", "signal", "dbm", "signal_dbm", "kuat_sinyal",
+                                   "kekuatan_sinyal", "rsrp_dbm")),
+        Column("reported_at", False, ("tanggal", "measured_at", "waktu", "date", "timestamp",
+                                      "tgl", "tanggal_laporan", "created")),
+        Column("reporter", False, ("pelapor", "nama_pelapor", "petugas", "surveyor")),
+        Column("notes", False, ("keterangan", "catatan", "note", "remarks")),
+        Column("source", False, ("sumber", "jenis_laporan")),
+    ),
+)
+
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "bujur", "koordinat_x", "bt", "lon_dd")
 LAT_NAMES = ("lat", "latitude", "y", "lintang", "koordinat_y", "ls", "lu", "lat_dd")
 

@@ -1,0 +1,389 @@
+"""The ``reports`` layer: signal reports and measurements from the field.
+
+:func:`reports_from_input` turns what a reader returned (a table with
+coordinate columns, or a point layer) into the canonical reports layer, one
+point per report, rejecting unusable rows one by one with their reasons (row,
+column, expected, found), as sites are. Three shapes of input are accepted:
+
+(a) the sheet a Diskominfo circulates, with Indonesian headers such as
+    ``kampung, lintang, bujur, operator, jaringan`` (or ``sinyal``),
+    ``tanggal, pelapor, keterangan``; the network column holds what a phone
+    showed: ``Tidak ada sinyal``, ``2G``, ``3G``, ``4G``, optionally with a
+    strength (``4G lemah``, ``4G kuat``);
+(b) OpenCelliD-style measurement CSVs
+    (``mcc,mnc,lac,cellid,lon,lat,signal,measured_at,rating,speed,direction,act``):
+    ``act`` GSM/UMTS/LTE/NR is 2G/3G/4G/5G, ``signal`` dBm, ``measured_at`` an
+    epoch (seconds or milliseconds) or ISO time, ``mnc`` the operator;
+(c) any point table with a technology seen and/or an RSRP in dBm.
+
+A row without coordinates that names a kampung is placed at the kampung's
+main settlement (:func:`geo_p2dd.layers.village_anchor_points`, the placement
+the sites import uses). Each report gets its signal classes here, once
+(:func:`report_classes`): ``class_4g`` and ``class_other`` are class codes of
+:data:`geo_p2dd.schema.SIGNAL_CODES` (0: the report says nothing about it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo_p2dd.codes import normalise_code
+from geo_p2dd.config import RsrpThresholds
+from geo_p2dd.errors import InputError, RowProblem
+from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
+from geo_p2dd.io.vector import repair
+from geo_p2dd.layers import OPERATORS_510, assign_villages, village_anchor_points
+from geo_p2dd.schema import (
+    REPORT_SOURCES,
+    REPORTS,
+    SIGNAL_CLASSES,
+    SIGNAL_CODES,
+    TECHNOLOGY_SEEN,
+    match_columns,
+    normalise_header,
+)
+from geo_p2dd.signal import rsrp_class
+
+#: columns of an OpenCelliD measurement export (``act`` is the radio technology)
+MEASUREMENT_COLUMNS = ("mcc", "mnc", "lac", "cellid", "lon", "lat", "signal", "measured_at",
+                       "act")
+#: plausible received signal (dBm) in a report: (lowest, highest)
+DBM_RANGE = (-150.0, -30.0)
+#: a phone showing a 2G/3G network without a strength is taken to have a usable signal
+DEFAULT_OTHER_CLASS = "fair"
+#: a phone showing 4G without a strength is taken to have a usable 4G signal
+DEFAULT_4G_CLASS = "fair"
+#: the canonical columns of the layer, in order (geometry last)
+REPORT_COLUMNS = ("report_id", "village_kode", "operator", "technology", "rsrp_dbm",
+                  "strength", "reported_at", "reporter", "notes", "source", "class_4g",
+                  "class_other", "placed")
+
+
+@dataclass
+class ReportsImport:
+    """The outcome of reading a reports file."""
+
+    layer: gpd.GeoDataFrame
+    rejected: list[RowProblem] = field(default_factory=list)
+    placed: int = 0  # rows without coordinates placed at their kampung
+
+
+def is_measurement_csv(columns: list[str]) -> bool:
+    """True for an OpenCelliD-style measurement export (``mcc, mnc, ..., act``)."""
+    cols = {normalise_header(c) for c in columns}
+    return all(c in cols for c in MEASUREMENT_COLUMNS)
+
+
+def parse_seen(value: object) -> tuple[str | None, str | None]:
+    """What a report saw: ``(technology, strength)`` from text such as ``4G lemah``.
+
+    Parameters
+    ----------
+    value : object
+        The cell: a term of :data:`geo_p2dd.schema.TECHNOLOGY_SEEN`, optionally
+        followed by a strength of :data:`geo_p2dd.schema.SIGNAL_CLASSES`
+        (``lemah``, ``sangat lemah``, ``kuat``...).
+
+    Returns
+    -------
+    (str or None, str or None)
+        Technology id (``none``, ``2G``...) and strength class (``poor``...),
+        ``(None, None)`` when not recognised.
+
+    Examples
+    --------
+    >>> parse_seen("Tidak ada sinyal"), parse_seen("4G lemah"), parse_seen("LTE")
+    (('none', None), ('4G', 'poor'), ('4G', None))
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None, None
+    text = str(value).strip()
+    tech = TECHNOLOGY_SEEN.parse(text)
+    if tech is not None:
+        return tech, None
+    words = normalise_header(text).split("_")
+    for cut in range(1, len(words)):
+        head = TECHNOLOGY_SEEN.parse(" ".join(words[:cut]))
+        tail = SIGNAL_CLASSES.parse(" ".join(words[cut:]))
+        if head is not None and head != "none" and tail is not None:
+            return head, tail
+    return None, None
+
+
+def report_classes(technology: str | None, strength: str | None, rsrp_dbm: float,
+                   thresholds: RsrpThresholds | None = None) -> tuple[int, int]:
+    """The signal classes a report states: ``(class_4g, class_other)`` as class codes.
+
+    Rules (codes of :data:`geo_p2dd.schema.SIGNAL_CODES`, 0 = says nothing):
+
+    - ``none`` (no signal): 4G none and 2G/3G none;
+    - 4G or 5G: 4G from the RSRP (``thresholds``), else the strength written,
+      else :data:`DEFAULT_4G_CLASS`; says nothing about 2G/3G;
+    - 2G or 3G: the phone fell back, so 4G none; 2G/3G from the dBm, else the
+      strength, else :data:`DEFAULT_OTHER_CLASS`;
+    - only an RSRP (no technology): RSRP is an LTE measure, so 4G from it.
+    """
+    has_dbm = rsrp_dbm is not None and np.isfinite(rsrp_dbm)
+    by_dbm = int(rsrp_class(np.array([rsrp_dbm if has_dbm else np.nan]), thresholds)[0])
+    if technology == "none":
+        return SIGNAL_CODES["none"], SIGNAL_CODES["none"]
+    if technology in ("4G", "5G") or (technology is None and has_dbm):
+        if has_dbm:
+            return by_dbm, 0
+        return SIGNAL_CODES[strength or DEFAULT_4G_CLASS], 0
+    if technology in ("2G", "3G"):
+        other = by_dbm if has_dbm else SIGNAL_CODES[strength or DEFAULT_OTHER_CLASS]
+        return SIGNAL_CODES["none"], other
+    return 0, 0
+
+
+def parse_times(values: pd.Series) -> tuple[list[str | None], np.ndarray]:
+    """Report times as ISO text (``2026-03-05T14:20:00``, local time as written).
+
+    Accepts ISO dates and times, day-first dates (``05/03/2026``, as written in
+    Indonesia), spreadsheet dates, and epochs in seconds or milliseconds
+    (OpenCelliD's ``measured_at``).
+
+    Returns
+    -------
+    (list of str or None, ndarray of bool)
+        The times (None where empty) and where a value was present but not a time.
+    """
+    text = values.astype("string").str.strip()
+    out: list[str | None] = []
+    bad = np.zeros(len(text), dtype=bool)
+    for i, v in enumerate(text):
+        if pd.isna(v) or v == "":
+            out.append(None)
+            continue
+        stamp = None
+        number = pd.to_numeric(v, errors="coerce")
+        if np.isfinite(number) and number > 1e8:  # an epoch
+            stamp = pd.to_datetime(number, unit="ms" if number > 1e11 else "s", utc=True)
+        elif not np.isfinite(number):
+            iso = v[:4].isdigit() and len(v) >= 8 and v[4] in "-/"
+            stamp = pd.to_datetime(v, errors="coerce", dayfirst=not iso)
+        if stamp is None or pd.isna(stamp) or not 1990 <= stamp.year <= 2100:
+            bad[i] = True
+            out.append(None)
+            continue
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert(None) if str(stamp.tzinfo) != "UTC" else \
+                stamp.tz_localize(None)
+        out.append(stamp.strftime("%Y-%m-%dT%H:%M:%S"))
+    return out, bad
+
+
+def _measurement_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """An OpenCelliD measurement export with its operator named and its source measured.
+
+    ``act``, ``signal`` and ``measured_at`` are header spellings of the layer's
+    ``technology``, ``rsrp_dbm`` and ``reported_at`` (messages keep the file's names).
+    """
+    norm = {normalise_header(c): c for c in frame.columns}
+    out = frame.copy()
+    mnc = frame[norm["mnc"]].astype("string").str.strip().str.lstrip("0")
+    out["operator"] = [OPERATORS_510.get(str(m), f"MNC {m}") if not pd.isna(m) else None
+                       for m in mnc]
+    out["source"] = "measured"
+    return out.drop(columns=[norm["mnc"]])
+
+
+def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataFrame,
+                       settlements: gpd.GeoDataFrame | None = None,
+                       thresholds: RsrpThresholds | None = None,
+                       lon: str | None = None, lat: str | None = None,
+                       tolerance_deg: float = 0.1) -> ReportsImport:
+    """The canonical reports layer from a table or point layer.
+
+    Parameters
+    ----------
+    frame : DataFrame or GeoDataFrame
+        As read (text columns and ``_row``), or a point layer.
+    file : str
+        Source file, for messages.
+    villages : GeoDataFrame
+        The project's villages (``kode``, ``nama``).
+    settlements : GeoDataFrame, optional
+        The locations layer: rows without coordinates are placed at their
+        kampung's main settlement.
+    thresholds : RsrpThresholds, optional
+        Classes of dBm values (``project.settings.thresholds.rsrp_dbm``).
+    lon, lat : str, optional
+        Coordinate columns, when not found by their usual names.
+
+    Returns
+    -------
+    ReportsImport
+
+    Raises
+    ------
+    InputError
+        A file with neither a technology nor a signal column, or no usable row.
+    """
+    if ROW_COLUMN not in frame.columns:
+        frame = frame.copy()
+        frame[ROW_COLUMN] = np.arange(len(frame)) + 1
+    headers = [c for c in frame.columns if c not in ("geometry", ROW_COLUMN)]
+    if is_measurement_csv(headers):
+        frame = _measurement_frame(frame)
+    if isinstance(frame, gpd.GeoDataFrame):
+        kinds = shapely.get_type_id(frame.geometry.values)
+        rejected = [RowProblem(int(r), "geometry", "not a point")
+                    for r, k in zip(frame[ROW_COLUMN], kinds, strict=True) if k not in (0, -1)]
+        points = frame[np.isin(kinds, (0, -1))]
+    else:
+        points, rejected = points_from_table(frame, file=file, lon=lon, lat=lat,
+                                             region_bounds=tuple(villages.total_bounds),
+                                             tolerance_deg=tolerance_deg)
+    headers = [c for c in points.columns if c not in ("geometry", ROW_COLUMN)]
+    mapping = match_columns(REPORTS, headers)
+    if "technology" not in mapping and "rsrp_dbm" not in mapping:
+        raise InputError("a reports file needs what was seen: a network/technology column or "
+                         "a signal strength in dBm", file=file, column="jaringan",
+                         expected="jaringan/sinyal (Tidak ada sinyal, 2G, 3G, 4G) or rsrp/dbm",
+                         found="columns " + ", ".join(map(str, headers)))
+    n = len(points)
+    rows = points[ROW_COLUMN].to_numpy()
+    ok = np.ones(n, dtype=bool)
+    reasons: dict[int, RowProblem] = {}
+
+    def reject(i: int, column: str | None, reason: str) -> None:
+        if ok[i]:
+            reasons[i] = RowProblem(int(rows[i]), column, reason)
+            ok[i] = False
+
+    def text(name: str) -> pd.Series:
+        if name not in mapping:
+            return pd.Series(pd.NA, index=points.index, dtype="string")
+        return points[mapping[name]].astype("string").str.strip()
+
+    # what was seen
+    tech, strength = [], []
+    for i, v in enumerate(text("technology")):
+        t, s = parse_seen(None if pd.isna(v) or v == "" else v)
+        if t is None and not (pd.isna(v) or v == ""):
+            reject(i, mapping["technology"], f"unknown network {v!r}; expected "
+                   f"{TECHNOLOGY_SEEN.describe()}, optionally with a strength (4G lemah)")
+        tech.append(t)
+        strength.append(s)
+    dbm = np.full(n, np.nan)
+    if "rsrp_dbm" in mapping:
+        dbm, bad, _ = parse_numbers(points[mapping["rsrp_dbm"]])
+        low, high = DBM_RANGE
+        for i in np.flatnonzero(bad | (np.isfinite(dbm) & ((dbm < low) | (dbm > high)))):
+            reject(i, mapping["rsrp_dbm"], f"signal {points[mapping['rsrp_dbm']].iloc[i]!r} is "
+                   f"not a number of dBm between {low:g} and {high:g}")
+    for i in range(n):
+        if tech[i] is None and not np.isfinite(dbm[i]):
+            reject(i, mapping.get("technology", mapping.get("rsrp_dbm")),
+                   "no observation: neither a network seen nor a signal in dBm")
+    times, bad_t = parse_times(text("reported_at"))
+    for i in np.flatnonzero(bad_t):
+        reject(i, mapping["reported_at"], f"not a date or time: {text('reported_at').iloc[i]!r} "
+               "(expected e.g. 2026-03-05, 05/03/2026 14:20 or an epoch)")
+    source = []
+    for i, v in enumerate(text("source")):
+        parsed = None if pd.isna(v) or v == "" else REPORT_SOURCES.parse(v)
+        if parsed is None and not (pd.isna(v) or v == ""):
+            reject(i, mapping["source"], f"unknown report source {v!r}; expected "
+                   f"{REPORT_SOURCES.describe()}")
+        source.append(parsed or ("measured" if np.isfinite(dbm[i]) else "reported"))
+    village, geoms, placed = _place(points, text, mapping, villages, settlements, reject, ok,
+                                    tolerance_deg)
+    if placed.any():
+        repair(f"{file}: {int(placed.sum())} report(s) without coordinates were placed at "
+               f"their kampung's main settlement (rows "
+               f"{', '.join(str(int(r)) for r in rows[placed][:20])})")
+    classes = [report_classes(t, s, d, thresholds) for t, s, d in
+               zip(tech, strength, dbm, strict=True)]
+    out = pd.DataFrame({
+        "village_kode": village, "operator": text("operator").fillna("").to_numpy(),
+        "technology": tech, "rsrp_dbm": dbm, "strength": strength, "reported_at": times,
+        "reporter": text("reporter").fillna("").to_numpy(),
+        "notes": text("notes").fillna("").to_numpy(), "source": source,
+        "class_4g": [c[0] for c in classes], "class_other": [c[1] for c in classes],
+        "placed": placed})
+    given = text("report_id")
+    out.insert(0, "report_id", [
+        str(g) if not pd.isna(g) and g != "" else _report_id(out.iloc[i], geoms[i])
+        for i, g in enumerate(given)])
+    seen: dict[str, int] = {}
+    for i in np.flatnonzero(ok):
+        key = out["report_id"].iloc[i]
+        if key in seen:
+            reject(i, mapping.get("report_id"), f"the same report as row {int(rows[seen[key]])}"
+                   f" ({key})")
+        else:
+            seen[key] = i
+    rejected.extend(reasons[i] for i in sorted(reasons))
+    layer = gpd.GeoDataFrame(out[ok].reset_index(drop=True),
+                             geometry=list(geoms[ok]), crs="EPSG:4326")
+    if len(layer) == 0:
+        shown = "; ".join(str(r) for r in rejected[:5])
+        raise InputError(f"no usable report ({len(rejected)} rejected: {shown})", file=file)
+    return ReportsImport(layer, sorted(rejected, key=lambda r: r.row), int(placed[ok].sum()))
+
+
+def _place(points, text, mapping, villages, settlements, reject, ok, tolerance_deg):
+    """Each row's kampung (code, else name, else position) and point (placed if missing)."""
+    n = len(points)
+    codes = set(villages["kode"])
+    by_name: dict[str, list[str]] = {}
+    for kode, nama in zip(villages["kode"], villages["nama"], strict=True):
+        by_name.setdefault(normalise_header(nama), []).append(kode)
+    geoms = points.geometry.values.copy()
+    no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    located = assign_villages(points.geometry, villages, tolerance_deg)
+    village = np.full(n, None, dtype=object)
+    for i, v in enumerate(text("village_kode")):
+        if pd.isna(v) or v == "":
+            continue
+        if normalise_code(v) in codes:
+            village[i] = normalise_code(v)
+        else:
+            reject(i, mapping["village_kode"], f"unknown kampung code {v!r}")
+    for i, v in enumerate(text("village")):
+        if village[i] is not None or pd.isna(v) or v == "":
+            continue
+        if normalise_code(v) in codes:
+            village[i] = normalise_code(v)
+            continue
+        candidates = by_name.get(normalise_header(v), [])
+        if len(candidates) == 1:
+            village[i] = candidates[0]
+        elif len(candidates) > 1 and located[i] in candidates:
+            village[i] = located[i]
+        elif len(candidates) > 1:
+            reject(i, mapping["village"], f"kampung name {v!r} is ambiguous "
+                   f"({', '.join(candidates)}); give the kampung code")
+        elif no_point[i]:  # with coordinates, the position decides
+            reject(i, mapping["village"], f"unknown kampung {v!r}")
+    for i in range(n):
+        if village[i] is None and not no_point[i]:
+            village[i] = located[i]
+            if village[i] is None:
+                reject(i, "geometry", "the point lies in no kampung of the project")
+    placed = no_point & ok & np.array([v is not None for v in village], dtype=bool)
+    for i in np.flatnonzero(no_point & ~placed):
+        reject(i, None, "no coordinates and no kampung to place the report in")
+    if placed.any():
+        anchor = village_anchor_points(villages, settlements)
+        for i in np.flatnonzero(placed):
+            geoms[i] = anchor[village[i]]
+    return village, geoms, placed
+
+
+def _report_id(row: pd.Series, geom) -> str:
+    """A stable id from what the report says (re-importing a sheet does not duplicate)."""
+    key = "|".join(str(row[c]) for c in ("village_kode", "operator", "technology", "rsrp_dbm",
+                                         "reported_at", "reporter", "notes"))
+    if geom is not None and not shapely.is_empty(geom):
+        key += f"|{geom.x:.5f},{geom.y:.5f}"
+    return "rpt-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
