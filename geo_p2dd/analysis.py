@@ -25,7 +25,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import from_bounds
 
 from geo_p2dd import coverage as cov
-from geo_p2dd import scoring, zonal
+from geo_p2dd import evidence, scoring, zonal
 from geo_p2dd.config import DEFAULTS, Settings
 from geo_p2dd.grid import colrow_to_xy
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
@@ -45,6 +45,8 @@ class AnalysisResult:
     locations: pd.DataFrame
     areas: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    #: locations where field evidence overturned the model (geo_p2dd.evidence.conflicts)
+    conflicts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> dict:
         """Villages per class, per kecamatan, and totals (for ``analyze --json``)."""
@@ -212,6 +214,17 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
                                    statuses=pipeline)
     lap("locations")
 
+    # --- field evidence (geo_p2dd.evidence): reports add locations, measured beats modelled ---
+    ev = evidence.apply_reports(
+        locs, now, later, project.read_layer("reports", required=False), villages, settings,
+        grid.crs, lambda extra: (
+            cov.locations_coverage(extra, sites, imported + modelled_now, grid.crs, settings),
+            cov.locations_coverage(extra, sites, imported + modelled_later, grid.crs, settings,
+                                   statuses=pipeline)))
+    locs, now, later = ev.locations, ev.now, ev.later
+    lap("evidence")
+    # --- end of field evidence ---
+
     loc_table = _location_people(locs, villages)
     loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
     usable = settings.thresholds.usable_code
@@ -244,7 +257,8 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         "reason_en": loc_table["reason_en"], "reason_id": loc_table["reason_id"],
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
-    result = AnalysisResult(vil.reset_index(), loc_out, areas, timings)
+    loc_out = loc_out.assign(**evidence.output_columns(loc_table))  # field evidence
+    result = AnalysisResult(vil.reset_index(), loc_out, areas, timings, ev.conflicts)
     if write:
         _write(project, result, modelled_now, grid)
         lap("write")
@@ -525,6 +539,7 @@ def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> No
         tx.write_layer("village_results", result.villages)
         tx.write_layer("location_results", result.locations)
         tx.write_layer("area_results", result.areas)
+        tx.write_layer("evidence_conflicts", result.conflicts)  # field evidence
         files = []
         for src in modelled:
             name = "modelled_4g" if src.is_4g else "modelled_2g3g"

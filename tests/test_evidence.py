@@ -1,0 +1,216 @@
+"""Field evidence beats the model: hand-computed cases for each rule."""
+
+from __future__ import annotations
+
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from geo_p2dd import evidence
+from geo_p2dd.analysis import analyze_project
+from geo_p2dd.config import EvidenceSettings, settings_from_dict
+from geo_p2dd.imports import import_layer
+from geo_p2dd.schema import SIGNAL_CODES
+from tests.conftest import write_text
+
+UTM = "EPSG:32650"  # metres around 117 E; distances below are in metres
+NONE, MARGINAL, POOR, FAIR, GOOD = (SIGNAL_CODES[c] for c in
+                                    ("none", "marginal", "poor", "fair", "good"))
+USABLE = POOR  # the default usable class
+
+
+def _at(xy_m: list[tuple[float, float]]) -> gpd.GeoSeries:
+    """Points given in metres of UTM 50N, as EPSG:4326."""
+    return gpd.GeoSeries(shapely.points(np.array(xy_m, dtype=float) + [500000.0, 10000.0]),
+                         crs=UTM).to_crs("EPSG:4326")
+
+
+def _locations(xy_m, kode="99.01.01.2001"):
+    n = len(xy_m)
+    return gpd.GeoDataFrame({"location_id": [f"L{i}" for i in range(n)],
+                             "kind": "settlement", "name": [f"Loc {i}" for i in range(n)],
+                             "village_kode": kode, "people": 100.0, "source": "imported"},
+                            geometry=_at(xy_m).values, crs="EPSG:4326")
+
+
+def _reports(rows):
+    """rows: (x_m, y_m, class_4g, class_other, reported_at, village_kode)."""
+    return gpd.GeoDataFrame({
+        "report_id": [f"r{i}" for i in range(len(rows))],
+        "village_kode": [r[5] if len(r) > 5 else "99.01.01.2001" for r in rows],
+        "class_4g": [r[2] for r in rows], "class_other": [r[3] for r in rows],
+        "reported_at": [r[4] for r in rows]},
+        geometry=_at([(r[0], r[1]) for r in rows]).values, crs="EPSG:4326")
+
+
+def _coverage(best_4g, best_other=None, by_site=None):
+    n = len(best_4g)
+    best_other = np.zeros(n, dtype=np.uint8) if best_other is None else best_other
+    by_site = np.full(n, "", dtype=object) if by_site is None else by_site
+    b4 = np.asarray(best_4g, dtype=np.uint8)
+    frame = pd.DataFrame({"best_4g": b4, "best_other": np.asarray(best_other, dtype=np.uint8),
+                          "best_source": "modelled 4G", "by_site": by_site,
+                          "status": evidence.location_status(b4, best_other, by_site, USABLE),
+                          "reason_en": "4G good", "reason_id": "4G baik"})
+    return frame
+
+
+DAY1, DAY2, DAY1_LATER = "2026-03-05T08:00:00", "2026-03-06T09:00:00", "2026-03-05T15:00:00"
+CFG = EvidenceSettings()  # 1000 m, 2 reports, distinct days
+
+
+def test_two_days_of_no_signal_overturn_good_4g():
+    locs = _locations([(0, 0)])
+    reps = _reports([(300, 0, NONE, NONE, DAY1), (0, 400, NONE, NONE, DAY2)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    assert ev.iloc[0][["evidence", "evidence_reports", "evidence_periods", "measured_4g",
+                       "measured_other"]].tolist() == ["measured", 2, 2, NONE, NONE]
+    now, _ = evidence.apply_evidence(_coverage([GOOD]), _coverage([GOOD]), ev, USABLE)
+    assert (now["best_4g"].iloc[0], now["status"].iloc[0], now["status_modelled"].iloc[0]) == \
+        (NONE, "unserved", "served")
+    assert now["reason_id"].iloc[0].startswith("diukur di lapangan: 2 laporan pada 2 hari")
+    assert now["reason_en"].iloc[0].endswith("model: 4G good")
+    [row] = evidence.conflicts(locs, now, USABLE).to_dict("records")
+    assert (row["location_id"], row["modelled_4g"], row["measured_4g"], row["status"]) == \
+        ("L0", "good", "none", "unserved")
+
+
+def test_other_direction_model_none_reports_4g():
+    locs = _locations([(0, 0)])
+    reps = _reports([(0, 0, FAIR, 0, DAY1), (0, 0, GOOD, 0, DAY2)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    # periods FAIR and GOOD: the lower median is FAIR
+    assert ev["measured_4g"].iloc[0] == FAIR
+    now, _ = evidence.apply_evidence(_coverage([NONE], [NONE]), _coverage([NONE], [NONE]), ev,
+                                     USABLE)
+    assert (now["best_4g"].iloc[0], now["status"].iloc[0]) == (FAIR, "served")
+
+
+def test_same_day_is_not_enough_but_distinct_hours_can_be():
+    locs = _locations([(0, 0)])
+    reps = _reports([(0, 0, NONE, NONE, DAY1), (0, 0, NONE, NONE, DAY1_LATER)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    assert ev.iloc[0][["evidence", "evidence_reports", "evidence_periods"]].tolist() == \
+        ["reported", 2, 1]
+    now, _ = evidence.apply_evidence(_coverage([GOOD]), _coverage([GOOD]), ev, USABLE)
+    assert now["status"].iloc[0] == "served"  # the model stands
+    hourly = evidence.evidence_at(locs, reps, UTM, EvidenceSettings(distinct="hour"), USABLE)
+    assert hourly["evidence"].iloc[0] == "measured"
+
+
+def test_undated_reports_prove_no_period_and_min_reports_is_a_setting():
+    locs = _locations([(0, 0)])
+    reps = _reports([(0, 0, NONE, NONE, None), (0, 0, NONE, NONE, None),
+                     (0, 0, NONE, NONE, DAY1)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    assert ev.iloc[0][["evidence", "evidence_reports", "evidence_periods"]].tolist() == \
+        ["reported", 3, 1]
+    one = evidence.evidence_at(locs, reps, UTM, EvidenceSettings(min_reports=1), USABLE)
+    assert one["evidence"].iloc[0] == "measured"
+
+
+def test_radius_and_disagreement():
+    locs = _locations([(0, 0), (5000, 0)])
+    reps = _reports([(1500, 0, NONE, NONE, DAY1), (1500, 0, NONE, NONE, DAY2),   # too far
+                     (5000, 0, GOOD, 0, DAY1), (5000, 0, NONE, NONE, DAY2)])     # disagree
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    assert ev["evidence"].tolist() == ["modelled", "reported"]
+    wide = evidence.evidence_at(locs, reps, UTM, EvidenceSettings(evidence_radius_m=1600),
+                                USABLE)
+    assert wide["evidence"].iloc[0] == "measured"
+
+
+def test_best_within_a_period_counts():
+    # on day 1 one phone had no signal, another had 4G: the signal is there that day
+    locs = _locations([(0, 0)])
+    reps = _reports([(0, 0, NONE, NONE, DAY1), (0, 0, FAIR, 0, DAY1_LATER),
+                     (0, 0, GOOD, 0, DAY2)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    assert (ev["evidence"].iloc[0], ev["measured_4g"].iloc[0]) == ("measured", FAIR)
+
+
+def test_a_site_serving_by_radius_still_serves_but_the_conflict_is_listed():
+    locs = _locations([(0, 0)])
+    reps = _reports([(0, 0, NONE, NONE, DAY1), (0, 0, NONE, NONE, DAY2)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    by_site = np.array(["starlink-x"], dtype=object)
+    cov = _coverage([GOOD], by_site=by_site)
+    now, _ = evidence.apply_evidence(cov, cov, ev, USABLE)
+    assert now["status"].iloc[0] == "served"
+    assert len(evidence.conflicts(locs, now, USABLE)) == 1  # 4G usable -> not usable
+
+
+def test_pipeline_view_keeps_measurement_unless_pipeline_towers_model_better():
+    locs = _locations([(0, 0), (3000, 0)])
+    reps = _reports([(0, 0, NONE, NONE, DAY1), (0, 0, NONE, NONE, DAY2),
+                     (3000, 0, NONE, NONE, DAY1), (3000, 0, NONE, NONE, DAY2)])
+    ev = evidence.evidence_at(locs, reps, UTM, CFG, USABLE)
+    now_cov = _coverage([GOOD, NONE], [NONE, NONE])
+    later_cov = _coverage([GOOD, GOOD], [NONE, NONE])  # a planned tower reaches the second
+    _, later = evidence.apply_evidence(now_cov, later_cov, ev, USABLE)
+    assert later["status"].tolist() == ["unserved", "served"]
+
+
+def test_reports_in_a_kampung_without_a_location_nearby_become_one_location():
+    villages = pd.DataFrame({"kode": ["99.01.01.2001", "99.01.01.2002"], "nama": ["Satu", "Dua"]})
+    locs = _locations([(0, 0)])
+    reps = _reports([(200, 0, NONE, NONE, DAY1),                           # near L0: none
+                     (4000, 0, NONE, NONE, DAY1), (4300, 0, NONE, NONE, DAY2),  # one new
+                     (9000, 0, FAIR, 0, DAY1),                              # a second new one
+                     (100, 0, FAIR, 0, DAY1, "99.01.01.2002")])              # other kampung
+    new = evidence.report_locations(reps, locs, villages, UTM, 1000.0)
+    assert new["location_id"].tolist() == ["report-99.01.01.2001-1", "report-99.01.01.2001-2",
+                                           "report-99.01.01.2002-1"]
+    assert set(new["source"]) == {"report"} and set(new["kind"]) == {"other"}
+    assert new["name"].iloc[2] == "Titik laporan sinyal Dua 1"
+
+
+def test_location_status_matches_coverage_rule(sample_project):
+    table = sample_project.read_layer("location_results")
+    codes = {n: c for n, c in SIGNAL_CODES.items()}
+    status = evidence.location_status(table["best_4g"].map(codes).to_numpy(),
+                                      table["best_other"].map(codes).to_numpy(),
+                                      table["served_by_site"].fillna("").to_numpy(dtype=object),
+                                      sample_project.settings.thresholds.usable_code)
+    assert (status == table["status"].to_numpy()).all()
+
+
+def test_settings_refuse_unknown_distinct():
+    from geo_p2dd.errors import ConfigError
+
+    assert settings_from_dict({"evidence": {"distinct": "hour"}}).evidence.distinct == "hour"
+    with pytest.raises(ConfigError, match="evidence.distinct"):
+        settings_from_dict({"evidence": {"distinct": "week"}})
+
+
+def test_project_reports_change_figures_in_the_right_direction(sample_copy, tmp_path):
+    """Two days of "Tidak ada sinyal" at a served settlement make it unserved, end to end."""
+    before = sample_copy.read_layer("location_results")
+    target = before[(before["status"] == "served") & (before["kind"] == "settlement")
+                    & (before["served_by_site"].fillna("") == "")].iloc[0]
+    vil_before = sample_copy.read_layer("village_results").set_index("kode")
+    sheet = write_text(tmp_path / "laporan_sinyal.csv",
+                       "kampung,lintang,bujur,operator,jaringan,tanggal,pelapor\n"
+                       f"{target['village_kode']},{target['lat']},{target['lon']},Telkomsel,"
+                       "Tidak ada sinyal,05/03/2026,Pak A\n"
+                       f"{target['village_kode']},{target['lat']},{target['lon']},XL,"
+                       "Tidak ada sinyal,06/03/2026,Bu B\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_layer(sample_copy, "reports", sheet)
+        analyze_project(sample_copy)
+    after = sample_copy.read_layer("location_results").set_index("location_id")
+    row = after.loc[target["location_id"]]
+    assert (row["evidence"], row["status"], row["status_modelled"], row["best_4g"]) == \
+        ("measured", "unserved", "served", "none")
+    assert (after["evidence"] == "modelled").sum() >= len(after) - 5
+    conflicts = sample_copy.read_layer("evidence_conflicts")
+    assert target["location_id"] in set(conflicts["location_id"])
+    vil_after = sample_copy.read_layer("village_results").set_index("kode")
+    k = target["village_kode"]
+    assert vil_after.loc[k, "people_served"] < vil_before.loc[k, "people_served"]
+    assert vil_after.loc[k, "people_unserved"] > vil_before.loc[k, "people_unserved"]
