@@ -552,6 +552,7 @@ def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> No
             "weights": used["weights"],
             "service_radius_m": used["service_radius_m"],
             "propagation": used["propagation"],
+            "evidence": used["evidence"],  # field evidence
             "modelled": files,
             "villages": len(result.villages),
             "data_version": project.data_version,

@@ -25,7 +25,13 @@ Rules (``Finding.kind``):
   the population grid) that are negative, NaN or infinite; a kampung without
   any figure is reported as ``no_population``.
 
-Evidence that contradicts the model is not checked yet (there is no evidence layer).
+- ``evidence_overturns_model``: field reports (the ``reports`` layer) consistent
+  enough to replace the modelled signal at a location contradict the model (the
+  analysis' ``evidence_conflicts``): the figures use the measured class;
+- ``evidence_contradicts_model``: reports near a location contradict the model
+  but are too few (or on too few days) to replace it: worth a field visit;
+- ``reports_not_analysed``: the project has reports but no current analysis, so
+  they were not compared with the model.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ import pandas as pd
 import rasterio
 import shapely
 
+from geo_p2dd import evidence
+from geo_p2dd.config import EvidenceSettings
 from geo_p2dd.i18n import N_, check_lang, format_int, format_number, gettext
 from geo_p2dd.project import Project
-from geo_p2dd.schema import SIGNAL_CODES
+from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES
 
 SEVERITIES = ("warning", "info")
 #: kinds of site that serve the people around them, so stand at a settlement
@@ -70,6 +78,14 @@ MESSAGES = {
     "bad_population_cells": N_("population grid: %(n)s cell(s) negative, NaN or infinite "
                                "(e.g. %(value)s)"),
     "no_population": N_("kampung %(name)s has no population figure"),
+    "evidence_overturns_model": N_("%(name)s: the model says 4G %(modelled)s, %(n)s report(s) "
+                                   "on %(periods)s different %(unit)s say 4G %(measured)s; "
+                                   "the figures use the measured class"),
+    "evidence_contradicts_model": N_("%(name)s: the model says 4G %(modelled)s, %(n)s "
+                                     "report(s) say 4G %(measured)s, too few to replace the "
+                                     "model (%(needed)s on different %(unit)s needed)"),
+    "reports_not_analysed": N_("%(n)s signal report(s) not yet compared with the model: run "
+                               "the analysis"),
 }
 
 
@@ -123,6 +139,10 @@ class _Distance(float):
 
 def _shown(key: str, value: object, lang: str) -> object:
     """A number written for ``lang``: distances with one decimal, whole numbers without."""
+    if isinstance(value, _Signal):
+        return SIGNAL_CLASSES.label(str(value), "id").lower() if lang == "id" else str(value)
+    if isinstance(value, _Unit):
+        return gettext("days" if str(value) == "day" else "hours", lang)
     if isinstance(value, _Distance):
         if value < 1.0:
             return f"{format_int(max(10, round(value * 100) * 10), lang)} m"
@@ -170,6 +190,7 @@ def check_project(project: Project) -> list[Finding]:
     pop = project.raster_path("population")
     if pop is not None:
         findings += bad_population_cells(pop)
+    findings += evidence_findings(project)
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: (order[f.severity], f.layer, f.row or 0, f.kind))
 
@@ -356,3 +377,67 @@ def bad_population_cells(path) -> list[Finding]:
         return []
     return [Finding("bad_population_cells", "warning", "population", "population", None,
                     {"n": n, "value": repr(first)})]
+
+
+class _Signal(str):
+    """A signal class name, written in the message's language."""
+
+
+def evidence_findings(project: Project) -> list[Finding]:
+    """Field reports that contradict the model (needs a current analysis).
+
+    Overturned locations come from the analysis' ``evidence_conflicts``; for
+    locations whose reports were not enough (``evidence`` = ``reported``), the
+    reports are judged again with one report enough, and those whose 4G
+    usability differs from the model's are reported as information.
+    """
+    reports = project.read_layer("reports", required=False)
+    if reports is None or not len(reports):
+        return []
+    results = project.read_layer("location_results", required=False)
+    if results is None or "evidence" not in results.columns:
+        return [Finding("reports_not_analysed", "info", "reports", None, None,
+                        {"n": len(reports)})]
+    settings = project.settings
+    unit = _Unit(settings.evidence.distinct)
+    findings = []
+    conflicts = project.read_layer("evidence_conflicts", required=False)
+    rows = {k: i + 1 for i, k in enumerate(results["location_id"])}
+    if conflicts is not None:
+        for r in conflicts.itertuples(index=False):
+            findings.append(Finding(
+                "evidence_overturns_model", "warning", "location_results", str(r.location_id),
+                rows.get(r.location_id),
+                {"name": str(r.name), "modelled": _Signal(r.modelled_4g), "n": int(r.reports),
+                 "periods": int(r.periods), "unit": unit,
+                 "measured": _Signal(r.measured_4g)}))
+    reported = results[results["evidence"] == "reported"]
+    if len(reported):
+        usable = settings.thresholds.usable_code
+        pts = gpd.GeoDataFrame(reported, geometry=gpd.points_from_xy(reported["lon"],
+                                                                     reported["lat"]),
+                               crs="EPSG:4326")
+        crs = project.grid.crs if project.grid is not None else pts.estimate_utm_crs()
+        loose = EvidenceSettings(settings.evidence.evidence_radius_m, 1, "hour")
+        dated = reports.assign(reported_at=reports["reported_at"].fillna("undated"))
+        ev = evidence.evidence_at(pts, dated, crs, loose, usable)
+        modelled = reported["modelled_4g"].map(SIGNAL_CODES).fillna(0).to_numpy(int)
+        said = ev["measured_4g"].to_numpy(int)
+        differ = (said > 0) & (modelled > 0) & ((said >= usable) != (modelled >= usable))
+        for (_, r), m, s, n in zip(reported[differ].iterrows(), modelled[differ], said[differ],
+                                   ev["evidence_reports"].to_numpy(int)[differ], strict=True):
+            findings.append(Finding(
+                "evidence_contradicts_model", "info", "location_results",
+                str(r["location_id"]), rows.get(r["location_id"]),
+                {"name": str(r["name"]), "modelled": _Signal(_code_name(m)), "n": int(n),
+                 "measured": _Signal(_code_name(s)), "needed": settings.evidence.min_reports,
+                 "unit": unit}))
+    return findings
+
+
+def _code_name(code: int) -> str:
+    return CODE_TO_SIGNAL[int(code)]
+
+
+class _Unit(str):
+    """``day`` or ``hour``: the periods reports must differ by, written in the language."""

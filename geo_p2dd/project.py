@@ -53,7 +53,7 @@ LAYERS_NAME = "layers.gpkg"
 RASTERS_DIR = "rasters"
 CACHE_DIR = "cache"
 #: the settings an analysis records; results computed with other values are stale
-ANALYSIS_SETTINGS = ("thresholds", "weights", "service_radius_m", "propagation")
+ANALYSIS_SETTINGS = ("thresholds", "weights", "service_radius_m", "propagation", "evidence")
 
 #: The default project.toml content, derived from the one home of the defaults.
 DEFAULT_CONFIG: dict[str, Any] = default_config()

@@ -12,6 +12,7 @@ import shapely
 
 from geo_p2dd import evidence
 from geo_p2dd.analysis import analyze_project
+from geo_p2dd.check import check_project
 from geo_p2dd.config import EvidenceSettings, settings_from_dict
 from geo_p2dd.imports import import_layer
 from geo_p2dd.schema import SIGNAL_CODES
@@ -190,24 +191,39 @@ def test_settings_refuse_unknown_distinct():
 def test_project_reports_change_figures_in_the_right_direction(sample_copy, tmp_path):
     """Two days of "Tidak ada sinyal" at a served settlement make it unserved, end to end."""
     before = sample_copy.read_layer("location_results")
-    target = before[(before["status"] == "served") & (before["kind"] == "settlement")
-                    & (before["served_by_site"].fillna("") == "")].iloc[0]
+    served = before[(before["status"] == "served") & (before["kind"] == "settlement")
+                    & (before["served_by_site"].fillna("") == "")]
+    target, lone = served.iloc[0], served[served["village_kode"] != served["village_kode"]
+                                          .iloc[0]].iloc[-1]
     vil_before = sample_copy.read_layer("village_results").set_index("kode")
     sheet = write_text(tmp_path / "laporan_sinyal.csv",
                        "kampung,lintang,bujur,operator,jaringan,tanggal,pelapor\n"
                        f"{target['village_kode']},{target['lat']},{target['lon']},Telkomsel,"
                        "Tidak ada sinyal,05/03/2026,Pak A\n"
                        f"{target['village_kode']},{target['lat']},{target['lon']},XL,"
-                       "Tidak ada sinyal,06/03/2026,Bu B\n")
+                       "Tidak ada sinyal,06/03/2026,Bu B\n"
+                       f"{lone['village_kode']},{lone['lat']},{lone['lon']},XL,"
+                       "Tidak ada sinyal,06/03/2026,Bu C\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import_layer(sample_copy, "reports", sheet)
+        kinds = {f.kind for f in check_project(sample_copy)}
+        assert "reports_not_analysed" in kinds  # the import removed the old results
         analyze_project(sample_copy)
+    findings = {(f.kind, f.id): f for f in check_project(sample_copy)}
+    over = findings[("evidence_overturns_model", target["location_id"])]
+    assert over.severity == "warning"
+    assert "2 laporan pada 2 hari berbeda menyatakan 4G tidak ada sinyal" in over.message("id")
+    assert "2 report(s) on 2 different days say 4G none" in over.message("en")
+    loose = findings[("evidence_contradicts_model", lone["location_id"])]
+    assert loose.severity == "info" and "(2 on different days needed)" in loose.message("en")
     after = sample_copy.read_layer("location_results").set_index("location_id")
     row = after.loc[target["location_id"]]
     assert (row["evidence"], row["status"], row["status_modelled"], row["best_4g"]) == \
         ("measured", "unserved", "served", "none")
-    assert (after["evidence"] == "modelled").sum() >= len(after) - 5
+    # only locations within 1 km of a report carry evidence
+    assert set(after.loc[after["evidence"] != "modelled", "village_kode"]) <= {
+        target["village_kode"], lone["village_kode"]}
     conflicts = sample_copy.read_layer("evidence_conflicts")
     assert target["location_id"] in set(conflicts["location_id"])
     vil_after = sample_copy.read_layer("village_results").set_index("kode")
