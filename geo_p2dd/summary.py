@@ -398,4 +398,12 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
         kecamatan=kecamatan_overview(members, areas),
         kecamatan_tables=kecamatan_tables(members, areas),
         register=register_by_agency(sites_in_region(sites, reg.kode), lang),
-        provenance=provenance(project, lang), method=method(project))
+        provenance=provenance(project, lang), method=method(project),
+        extra=_evidence_and_checks(project, reg.kode, lang))
+
+
+def _evidence_and_checks(project: Project, region: str, lang: str) -> dict:
+    """The measured-signal footnote and the checks appendix (geo_p2dd.report.appendix)."""
+    from geo_p2dd.report.appendix import summary_extra
+
+    return summary_extra(project, region, lang)

@@ -15,6 +15,7 @@ from geo_p2dd.analysis import analyze_project
 from geo_p2dd.check import check_project
 from geo_p2dd.config import EvidenceSettings, settings_from_dict
 from geo_p2dd.imports import import_layer
+from geo_p2dd.report import render_html
 from geo_p2dd.schema import SIGNAL_CODES
 from tests.conftest import write_text
 
@@ -230,3 +231,21 @@ def test_project_reports_change_figures_in_the_right_direction(sample_copy, tmp_
     k = target["village_kode"]
     assert vil_after.loc[k, "people_served"] < vil_before.loc[k, "people_served"]
     assert vil_after.loc[k, "people_unserved"] > vil_before.loc[k, "people_unserved"]
+    # the printed summary: a footnote, the rule in the method, the conflict and the checks
+    html = render_html(sample_copy, "99.01", map_src="data:,", today="2026-03-10")
+    assert 'id="evidence-note"' in html
+    assert "Bukti lapangan: di" in html and "laporan membalik hasil model" in html
+    assert "Hasil ukur mengalahkan model: di lokasi dalam radius 1.000 m" in html
+    appendix = html[html.index('id="appendix"'):]
+    assert target["name"] in appendix and "Tidak ada sinyal" in appendix
+    assert "evidence_overturns_model" in appendix
+    english = render_html(sample_copy, "99.01", lang="en", map_src="data:,")
+    assert "Field evidence: at" in english and "Where field reports overturned the model" in \
+        english
+
+
+def test_summary_without_reports_has_no_footnote(sample_project):
+    html = render_html(sample_project, "99.01", map_src="data:,")
+    assert 'id="evidence-note"' not in html
+    assert "Hasil ukur mengalahkan model" not in html
+    assert 'id="check-counts"' in html  # the sample has findings (estimated settlements)
