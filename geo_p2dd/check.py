@@ -142,7 +142,7 @@ def _shown(key: str, value: object, lang: str) -> object:
     if isinstance(value, _Signal):
         return SIGNAL_CLASSES.label(str(value), "id").lower() if lang == "id" else str(value)
     if isinstance(value, _Unit):
-        return gettext("days" if str(value) == "day" else "hours", lang)
+        return gettext("days", lang) if str(value) == "day" else gettext("hours", lang)
     if isinstance(value, _Distance):
         if value < 1.0:
             return f"{format_int(max(10, round(value * 100) * 10), lang)} m"

@@ -99,6 +99,18 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "reason_en": ("Why the location has this status (English)", "Alasan status (Inggris)"),
     "reason_id": ("Why the location has this status (Indonesian)",
                   "Alasan status (Bahasa Indonesia)"),
+    "evidence": ("Where the signal comes from: modelled, measured (field reports replace the "
+                 "model) or reported (reports too few to replace it)",
+                 "Asal sinyal: model, terukur (laporan lapangan menggantikan model) atau "
+                 "dilaporkan (laporan belum cukup untuk menggantikan model)"),
+    "evidence_reports": ("Field reports within the evidence radius",
+                         "Jumlah laporan lapangan dalam radius bukti"),
+    "evidence_periods": ("Different days (or hours) among those reports",
+                         "Jumlah hari (atau jam) berbeda di antara laporan itu"),
+    "modelled_4g": ("4G signal class the model gave (before field evidence)",
+                    "Kelas sinyal 4G menurut model (sebelum bukti lapangan)"),
+    "status_modelled": ("Location status the model gave (before field evidence)",
+                        "Status lokasi menurut model (sebelum bukti lapangan)"),
     "best_source": ("Coverage source giving the best 4G signal", "Sumber sinyal 4G terbaik"),
     "nearest_tower_km": ("Distance to the nearest installed tower (km)",
                          "Jarak ke menara terpasang terdekat (km)"),

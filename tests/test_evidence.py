@@ -243,6 +243,17 @@ def test_project_reports_change_figures_in_the_right_direction(sample_copy, tmp_
     assert "Field evidence: at" in english and "Where field reports overturned the model" in \
         english
 
+    # the map marks measured locations (a distinct marker property, drawn with a ring)
+    from web import create_app
+    from web.context import load_view
+    from web.mapdata import locations_geojson
+
+    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+    with app.test_request_context("/"):
+        data = locations_geojson(load_view(sample_copy.path), None, "id")
+    by_evidence = {f["properties"]["name"]: f["properties"]["evidence"] for f in data["features"]}
+    assert by_evidence[target["name"]] == "measured"
+    assert set(by_evidence.values()) <= {"modelled", "measured", "reported"}
 
 def test_summary_without_reports_has_no_footnote(sample_project):
     html = render_html(sample_project, "99.01", map_src="data:,")

@@ -206,6 +206,7 @@ def locations_geojson(view: ProjectView, region: str | None, lang: str) -> dict:
         "name": str(r.name), "kind": LOCATION_KINDS.label(r.kind, lang), "status": r.status,
         "status_label": LOCATION_STATUS.label(r.status, lang),
         "people": format_int(r.people) if pd.notna(r.people) else "",
+        "evidence": str(getattr(r, "evidence", "modelled")),  # measured: drawn with a ring
         "reason": str(getattr(r, "reason_id", r.reason_en) if lang == "id" else r.reason_en)})
         for r in loc.itertuples()]
     return {"type": "FeatureCollection", "features": features}

@@ -153,7 +153,9 @@ class ExportData:
         signal_cols = [c for c in loc.columns if c.startswith("signal_")]
         for c in ("people", "source", "best_4g", "best_other", "best_source", *signal_cols,
                   "served_by_site", "nearest_site_km", "nearest_tower_km", "status",
-                  "status_planned", "reason_en", "reason_id"):
+                  "status_planned", "reason_en", "reason_id",
+                  "evidence", "evidence_reports", "evidence_periods", "modelled_4g",
+                  "status_modelled"):  # field evidence (geo_p2dd.evidence)
             if c in loc:
                 out[c] = loc[c]
         out["village_gap_class"] = vk.map(results["gap_class"])

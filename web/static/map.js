@@ -173,9 +173,11 @@
     var locLayer = refs.locations;
     cfg.locationData.features.forEach(function (f) {
       var p = f.properties, c = f.geometry.coordinates;
+      var measured = p.evidence === "measured";  /* field evidence: a dark ring */
       L.circleMarker([c[1], c[0]], {
-        radius: 4, weight: 1, color: "#ffffff", fillOpacity: 0.95,
-        fillColor: cfg.locationColours[p.status] || "#969696"
+        radius: measured ? 6 : 4, weight: measured ? 2.5 : 1,
+        color: measured ? "#111111" : "#ffffff", fillOpacity: 0.95,
+        fillColor: cfg.locationColours[p.status] || "#969696", className: "loc-" + esc(p.evidence || "modelled")
       }).bindTooltip("<strong>" + esc(p.name) + "</strong><br>" + esc(p.kind) + " · " + esc(p.status_label) +
         (p.people ? " · " + esc(p.people) + " " + esc(labels.people) : "") + "<br><small>" + esc(p.reason) + "</small>")
         .addTo(locLayer);
