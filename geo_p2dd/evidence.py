@@ -23,6 +23,8 @@ Rules
   is ``reported``; without reports, ``modelled``.
 - The pipeline view keeps the measurement unless pipeline towers model better
   than the towers now: then the better of the two.
+- A report without coordinates (placed at its kampung by the import) speaks of
+  the kampung's main settlement (the most people), where it is moved.
 - A report naming a kampung with no location of that kampung within the radius
   becomes a location of that kampung (kind ``other``, source ``report``);
   reports close together make one location.
@@ -209,6 +211,39 @@ def report_locations(reports: gpd.GeoDataFrame | None, locations: gpd.GeoDataFra
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
 
 
+def at_main_settlement(reports: gpd.GeoDataFrame | None,
+                       locations: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """Reports that had no coordinates (``placed``) moved to their kampung's main settlement.
+
+    The import put them at the kampung's anchor as known then; the analysis
+    knows the kampung's settlements, and its main one (the most people, as for
+    remoteness) is where such a report is taken to speak of. Kampung without a
+    settlement keep the position the import gave.
+    """
+    if reports is None or not len(reports) or "placed" not in reports.columns:
+        return reports
+    placed = reports["placed"].fillna(False).astype(bool).to_numpy()
+    if not placed.any():
+        return reports
+    settle = locations[locations["kind"] == "settlement"]
+    if not len(settle):
+        return reports
+    people = pd.to_numeric(settle["people"], errors="coerce").fillna(0.0) \
+        if "people" in settle else pd.Series(0.0, index=settle.index)
+    order = settle.assign(_p=people.to_numpy()).sort_values(["village_kode", "_p"],
+                                                            ascending=[True, False],
+                                                            kind="stable")
+    main = dict(zip(order.drop_duplicates("village_kode")["village_kode"],
+                    order.drop_duplicates("village_kode").geometry, strict=True))
+    geoms = reports.geometry.to_numpy().copy()
+    kode = reports["village_kode"].to_numpy(dtype=object)
+    for i in np.flatnonzero(placed):
+        if kode[i] in main:
+            geoms[i] = main[kode[i]]
+    return gpd.GeoDataFrame(reports.drop(columns=reports.geometry.name), geometry=list(geoms),
+                            crs=reports.crs)
+
+
 def _reason(reports: int, periods: int, m4: int, mo: int, distinct: str, lang: str) -> str:
     """What the reports at a measured location say, in ``lang``."""
     unit = gettext("days", lang) if distinct == "day" else gettext("hours", lang)
@@ -344,6 +379,7 @@ def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame, later: pd.Data
     """
     cfg = settings.evidence
     usable = settings.thresholds.usable_code
+    reports = at_main_settlement(reports, locations)
     extra = report_locations(reports, locations, villages, metric_crs, cfg.evidence_radius_m)
     if len(extra):
         extra_now, extra_later = coverage_of(extra)

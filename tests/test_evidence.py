@@ -171,6 +171,21 @@ def test_reports_in_a_kampung_without_a_location_nearby_become_one_location():
     assert new["name"].iloc[2] == "Titik laporan sinyal Dua 1"
 
 
+def test_reports_without_coordinates_speak_of_the_main_settlement():
+    locs = _locations([(0, 0), (5000, 0)])
+    locs["people"] = [50.0, 300.0]  # the second is the main settlement
+    reps = _reports([(9000, 0, FAIR, 0, DAY1), (9000, 0, FAIR, 0, DAY2),
+                     (9000, 0, FAIR, 0, DAY1, "99.01.01.2002")])
+    reps["placed"] = [True, True, True]
+    moved = evidence.at_main_settlement(reps, locs)
+    back = moved.geometry.to_crs(UTM)
+    assert np.allclose(back.x.to_numpy()[:2], 505000.0) and np.allclose(back.y.to_numpy()[:2],
+                                                                         10000.0)
+    assert np.isclose(back.x.iloc[2], 509000.0)  # kampung without a settlement: unchanged
+    ev = evidence.evidence_at(locs, moved, UTM, CFG, USABLE)
+    assert ev["evidence"].tolist() == ["modelled", "measured"]
+
+
 def test_location_status_matches_coverage_rule(sample_project):
     table = sample_project.read_layer("location_results")
     codes = {n: c for n, c in SIGNAL_CODES.items()}
@@ -260,3 +275,81 @@ def test_summary_without_reports_has_no_footnote(sample_project):
     assert 'id="evidence-note"' not in html
     assert "Hasil ukur mengalahkan model" not in html
     assert 'id="check-counts"' in html  # the sample has findings (estimated settlements)
+
+
+# -- real data: Mahakam Ulu (../shared/data; skipped when absent) ---------------------------
+
+UJOH_BILANG, LONG_BAGUN_ILIR, LONG_ISUN, LONG_APARI, TIONG_OHANG = (
+    "64.11.01.2006", "64.11.01.2007", "64.11.05.2004", "64.11.04.2010", "64.11.04.2004")
+
+
+def test_real_mahakam_ulu_reports_change_figures_in_the_right_direction(mahakam_ulu_project,
+                                                                        tmp_path, capsys):
+    """A Diskominfo-style sheet on the real kampung: 4G at the regency seat (no coordinates),
+    no signal where the model says served, a disagreeing pair, a lone report, bad rows."""
+    import shutil
+
+    from geo_p2dd.analysis import GAP_ORDER
+    from geo_p2dd.project import Project
+
+    path = tmp_path / "mahakam-ulu"
+    shutil.copytree(mahakam_ulu_project.path, path, symlinks=True)
+    project = Project(path)
+    loc0 = project.read_table("location_results")
+    vil0 = project.read_table("village_results").set_index("kode")
+    served0 = loc0[loc0["status"] == "served"]
+    assert len(served0), "the real model serves at least one location (Memahak Besar)"
+    rows = ["No,Kampung,Lintang,Bujur,Operator,Jaringan,Tanggal,Pelapor,Keterangan",
+            "1,Ujoh Bilang,,,Telkomsel,4G,03/02/2026,Staf Diskominfo,depan kantor bupati",
+            "2,Ujoh Bilang,,,Telkomsel,4G,10/02/2026,Staf Diskominfo,",
+            "3,Ujoh Bilang,,,Telkomsel,4G lemah,17/02/2026,Warga,",
+            "4,Long Isun,,,Telkomsel,4G,04/02/2026,Petinggi,",
+            "5,Long Isun,,,Telkomsel,Tidak ada sinyal,11/02/2026,Warga,",
+            "6,Long Apari,,,Telkomsel,Tidak ada sinyal,06/02/2026,Petinggi,",
+            "7,Long Apari,,,,Tidak ada sinyal,20/02/2026,Petinggi,",
+            "8,Tiong Ohang,,,Telkomsel,4G,07/02/2026,Warga,sinyal di bukit",
+            "9,Long Pahangai I,,,Telkomsel,5 bar,08/02/2026,Warga,",
+            "10,Kampung Entah,,,Telkomsel,4G,08/02/2026,Warga,",
+            "11,Long Bagun Ilir,,,Telkomsel,4G,09/02/2026,Warga,",
+            "12,Long Bagun Ilir,,,XL,4G,16/02/2026,Guru SD,"]
+    for k, r in enumerate(served0.itertuples(), start=13):
+        for day in ("05/02/2026", "12/02/2026"):
+            rows.append(f"{k},{r.village_kode},{r.lat},{r.lon},Telkomsel,Tidak ada sinyal,"
+                        f"{day},Petinggi,")
+    sheet = write_text(tmp_path / "laporan_sinyal_diskominfo.csv", "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = import_layer(project, "reports", sheet)
+        analyze_project(project)
+    assert sorted(r.row for r in report.rejected) == [10, 11]  # '5 bar', unknown kampung
+    loc1 = project.read_table("location_results").set_index("location_id")
+    vil1 = project.read_table("village_results").set_index("kode")
+    # the seat: consistent 4G on three days at its main settlement -> people served
+    for kode in (UJOH_BILANG, LONG_BAGUN_ILIR):
+        assert vil1.loc[kode, "people_served"] > vil0.loc[kode, "people_served"]
+        assert vil0.loc[kode, "gap_class"] == "blank_spot"
+        assert vil1.loc[kode, "gap_class"] in ("partial_4g", "served")
+    # where the model said served, two days of no signal: unserved, listed as conflicts
+    for r in served0.itertuples():
+        assert (loc1.loc[r.location_id, "status"], loc1.loc[r.location_id, "evidence"]) == \
+            ("unserved", "measured")
+    conflicts = project.read_table("evidence_conflicts")
+    assert set(served0["location_id"]) <= set(conflicts["location_id"])
+    for kode in set(served0["village_kode"]):
+        assert vil1.loc[kode, "people_served"] < vil0.loc[kode, "people_served"]
+    # disagreeing reports and a lone report change nothing; no signal confirmed is no conflict
+    for kode in (LONG_ISUN, TIONG_OHANG):
+        assert vil1.loc[kode, "gap_class"] == vil0.loc[kode, "gap_class"]
+        assert "reported" in set(loc1.loc[loc1["village_kode"] == kode, "evidence"])
+    apari = loc1[loc1["village_kode"] == LONG_APARI]
+    assert "measured" in set(apari["evidence"])
+    assert not set(apari.index) & set(conflicts["location_id"])
+    counts0 = {c: int((vil0["gap_class"] == c).sum()) for c in GAP_ORDER}
+    counts1 = {c: int((vil1["gap_class"] == c).sum()) for c in GAP_ORDER}
+    findings = [f for f in check_project(project) if f.kind.startswith("evidence")]
+    with capsys.disabled():
+        print(f"\nMahakam Ulu with {len(rows) - 1} field reports: gap classes {counts0} -> "
+              f"{counts1}; people served {vil0['people_served'].sum():.0f} -> "
+              f"{vil1['people_served'].sum():.0f}; evidence "
+              f"{loc1['evidence'].value_counts().to_dict()}; {len(conflicts)} conflict(s); "
+              f"check: {len(findings)} evidence finding(s)")
