@@ -321,7 +321,8 @@ def check(project_dir, as_json, lang) -> None:
     than [locations] snap_km (default 2 km) from every settlement, kampung whose
     settlements are only estimates, several sites at one position, register rows
     without agency or year, implausible coverage values, population figures that
-    are negative, NaN or infinite. Only reads the project.
+    are negative, NaN or infinite, field reports that contradict the model. Only
+    reads the project.
 
     Findings are not errors: the exit code is 0 whatever is found (1 only when
     the project cannot be read).
