@@ -54,6 +54,7 @@ SOURCE_LABELS = {
     "dem": N_("Elevation (DEM)"),
     "locations": N_("Settlements and facilities"),
     "sites": N_("Infrastructure register / towers"),
+    "reports": N_("Field signal reports and measurements"),
 }
 
 

@@ -251,6 +251,7 @@ def test_project_reports_change_figures_in_the_right_direction(sample_copy, tmp_
     assert 'id="evidence-note"' in html
     assert "Bukti lapangan: di" in html and "laporan membalik hasil model" in html
     assert "Hasil ukur mengalahkan model: di lokasi dalam radius 1.000 m" in html
+    assert "Laporan dan pengukuran sinyal lapangan (laporan_sinyal.csv)" in html  # provenance
     appendix = html[html.index('id="appendix"'):]
     assert target["name"] in appendix and "Tidak ada sinyal" in appendix
     assert "evidence_overturns_model" in appendix
