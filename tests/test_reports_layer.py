@@ -143,3 +143,19 @@ def test_import_xlsx_merges_and_records_provenance(project, tmp_path):
     assert len(layer) == 2
     source = project.config["sources"]["reports:laporan.xlsx"]
     assert source["file"] == "laporan.xlsx" and source["rows"] == 2
+
+
+def test_command_line_import_of_reports(project, tmp_path):
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+
+    path = write_text(tmp_path / "laporan.csv", DISKOMINFO)
+    result = CliRunner().invoke(main, ["import", "--project", str(project.path), "reports",
+                                       str(path)])
+    assert result.exit_code == 0, result.output
+    assert "3 added" in result.output and "4 rejected" in result.output
+    assert "row 6 column 'Tanggal'" in result.output
+    from geo_p2dd.project import Project
+
+    assert len(Project(project.path).read_layer("reports")) == 3

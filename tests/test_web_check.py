@@ -69,3 +69,10 @@ def test_browser_shows_the_findings(sample_server, page):
         "rs => rs.map(r => r.dataset.kind)"))
     assert len(kinds) == 1
     assert page.console_errors == []
+
+
+def test_map_legend_explains_the_measured_ring(sample_project):
+    html = _client(sample_project).get("/").get_data(as_text=True)
+    assert 'id="legend-measured"' in html and "lingkaran: sinyal diukur di lapangan" in html
+    english = _client(sample_project).get("/?lang=en").get_data(as_text=True)
+    assert "ring: signal measured in the field" in english
