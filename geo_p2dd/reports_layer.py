@@ -143,41 +143,62 @@ def report_classes(technology: str | None, strength: str | None, rsrp_dbm: float
     return 0, 0
 
 
+def classes_of(technology: np.ndarray, strength: np.ndarray, rsrp_dbm: np.ndarray,
+               thresholds: RsrpThresholds | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`report_classes` of many reports at once: ``(class_4g, class_other)`` arrays."""
+    n = len(technology)
+    c4 = np.zeros(n, dtype=np.uint8)
+    co = np.zeros(n, dtype=np.uint8)
+    has_dbm = np.isfinite(rsrp_dbm)
+    by_dbm = rsrp_class(rsrp_dbm, thresholds)
+    named = np.array([SIGNAL_CODES.get(str(v), 0) if v is not None else 0 for v in strength],
+                     dtype=np.uint8)
+    none = technology == "none"
+    four = np.isin(technology, ["4G", "5G"]) | (pd.isna(technology) & has_dbm)
+    other = np.isin(technology, ["2G", "3G"])
+    c4[none] = co[none] = SIGNAL_CODES["none"]
+    c4[four] = np.where(has_dbm, by_dbm, np.where(named > 0, named,
+                                                  SIGNAL_CODES[DEFAULT_4G_CLASS]))[four]
+    c4[other] = SIGNAL_CODES["none"]
+    co[other] = np.where(has_dbm, by_dbm, np.where(named > 0, named,
+                                                   SIGNAL_CODES[DEFAULT_OTHER_CLASS]))[other]
+    return c4, co
+
+
 def parse_times(values: pd.Series) -> tuple[list[str | None], np.ndarray]:
     """Report times as ISO text (``2026-03-05T14:20:00``, local time as written).
 
     Accepts ISO dates and times, day-first dates (``05/03/2026``, as written in
     Indonesia), spreadsheet dates, and epochs in seconds or milliseconds
-    (OpenCelliD's ``measured_at``).
+    (OpenCelliD's ``measured_at``); a time with a zone is written in UTC.
 
     Returns
     -------
     (list of str or None, ndarray of bool)
         The times (None where empty) and where a value was present but not a time.
     """
-    text = values.astype("string").str.strip()
-    out: list[str | None] = []
-    bad = np.zeros(len(text), dtype=bool)
-    for i, v in enumerate(text):
-        if pd.isna(v) or v == "":
-            out.append(None)
-            continue
-        stamp = None
-        number = pd.to_numeric(v, errors="coerce")
-        if np.isfinite(number) and number > 1e8:  # an epoch
-            stamp = pd.to_datetime(number, unit="ms" if number > 1e11 else "s", utc=True)
-        elif not np.isfinite(number):
-            iso = v[:4].isdigit() and len(v) >= 8 and v[4] in "-/"
-            stamp = pd.to_datetime(v, errors="coerce", dayfirst=not iso)
-        if stamp is None or pd.isna(stamp) or not 1990 <= stamp.year <= 2100:
-            bad[i] = True
-            out.append(None)
-            continue
-        if stamp.tzinfo is not None:
-            stamp = stamp.tz_convert(None) if str(stamp.tzinfo) != "UTC" else \
-                stamp.tz_localize(None)
-        out.append(stamp.strftime("%Y-%m-%dT%H:%M:%S"))
-    return out, bad
+    text = values.astype("string").str.strip().fillna("").reset_index(drop=True)
+    present = (text != "").to_numpy()
+    number = pd.to_numeric(text.where(present, None), errors="coerce").to_numpy(float)
+    stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    epoch = present & np.isfinite(number) & (number > 1e8)
+    for unit, sel in (("ms", epoch & (number > 1e11)), ("s", epoch & (number <= 1e11))):
+        if sel.any():
+            stamps[sel] = pd.to_datetime(number[sel], unit=unit).to_numpy()
+    words = present & ~np.isfinite(number)
+    iso = words & text.str.match(r"^\d{4}[-/]\d").fillna(False).to_numpy()
+    if iso.any():
+        parsed = pd.to_datetime(text[iso], errors="coerce", format="ISO8601", utc=True)
+        stamps[iso] = parsed.dt.tz_localize(None).to_numpy()
+    for i in np.flatnonzero(words & ~iso):  # day-first and other spellings, one by one
+        stamp = pd.to_datetime(text[i], errors="coerce", dayfirst=True)
+        if not pd.isna(stamp):
+            stamps[i] = stamp.tz_convert(None) if stamp.tzinfo is not None else stamp
+    years = stamps.dt.year.to_numpy(dtype=float)
+    ok = ~np.isnan(years) & (years >= 1990) & (years <= 2100)
+    bad = present & ~ok
+    shown = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
+    return [shown[i] if ok[i] else None for i in range(len(text))], bad
 
 
 def _measurement_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -266,8 +287,12 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
 
     # what was seen
     tech, strength = [], []
+    seen_as: dict[object, tuple[str | None, str | None]] = {}
     for i, v in enumerate(text("technology")):
-        t, s = parse_seen(None if pd.isna(v) or v == "" else v)
+        key = None if pd.isna(v) or v == "" else v
+        if key not in seen_as:
+            seen_as[key] = parse_seen(key)
+        t, s = seen_as[key]
         if t is None and not (pd.isna(v) or v == ""):
             reject(i, mapping["technology"], f"unknown network {v!r}; expected "
                    f"{TECHNOLOGY_SEEN.describe()}, optionally with a strength (4G lemah)")
@@ -301,22 +326,23 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
         repair(f"{file}: {int(placed.sum())} report(s) without coordinates were placed at "
                f"their kampung's main settlement (rows "
                f"{', '.join(str(int(r)) for r in rows[placed][:20])})")
-    classes = [report_classes(t, s, d, thresholds) for t, s, d in
-               zip(tech, strength, dbm, strict=True)]
+    class_4g, class_other = classes_of(np.array(tech, dtype=object),
+                                       np.array(strength, dtype=object), dbm, thresholds)
     out = pd.DataFrame({
         "village_kode": village, "operator": text("operator").fillna("").to_numpy(),
         "technology": tech, "rsrp_dbm": dbm, "strength": strength, "reported_at": times,
         "reporter": text("reporter").fillna("").to_numpy(),
         "notes": text("notes").fillna("").to_numpy(), "source": source,
-        "class_4g": [c[0] for c in classes], "class_other": [c[1] for c in classes],
+        "class_4g": class_4g, "class_other": class_other,
         "placed": placed})
     given = text("report_id")
-    out.insert(0, "report_id", [
-        str(g) if not pd.isna(g) and g != "" else _report_id(out.iloc[i], geoms[i])
-        for i, g in enumerate(given)])
+    derived = _report_ids(out, geoms)
+    out.insert(0, "report_id", [str(g) if not pd.isna(g) and g != "" else d
+                                for g, d in zip(given, derived, strict=True)])
     seen: dict[str, int] = {}
+    ids = out["report_id"].tolist()
     for i in np.flatnonzero(ok):
-        key = out["report_id"].iloc[i]
+        key = ids[i]
         if key in seen:
             reject(i, mapping.get("report_id"), f"the same report as row {int(rows[seen[key]])}"
                    f" ({key})")
@@ -380,10 +406,15 @@ def _place(points, text, mapping, villages, settlements, reject, ok, tolerance_d
     return village, geoms, placed
 
 
-def _report_id(row: pd.Series, geom) -> str:
-    """A stable id from what the report says (re-importing a sheet does not duplicate)."""
-    key = "|".join(str(row[c]) for c in ("village_kode", "operator", "technology", "rsrp_dbm",
-                                         "reported_at", "reporter", "notes"))
-    if geom is not None and not shapely.is_empty(geom):
-        key += f"|{geom.x:.5f},{geom.y:.5f}"
-    return "rpt-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12]
+def _report_ids(out: pd.DataFrame, geoms) -> list[str]:
+    """Stable ids from what the reports say (re-importing a sheet does not duplicate)."""
+    columns = [out[c].tolist() for c in ("village_kode", "operator", "technology", "rsrp_dbm",
+                                         "reported_at", "reporter", "notes")]
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    x = np.where(present, shapely.get_x(geoms), np.nan)
+    y = np.where(present, shapely.get_y(geoms), np.nan)
+    ids = []
+    for i, values in enumerate(zip(*columns, strict=True)):
+        key = "|".join(map(str, values)) + (f"|{x[i]:.5f},{y[i]:.5f}" if present[i] else "")
+        ids.append("rpt-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12])
+    return ids
