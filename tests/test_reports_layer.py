@@ -56,6 +56,17 @@ def test_report_classes_hand_cases():
     assert report_classes(None, None, np.nan) == (0, 0)
 
 
+def test_classes_of_many_reports_match_the_rule_one_by_one():
+    from geo_p2dd.reports_layer import classes_of
+
+    cases = [(t, st, d) for t in ("none", "2G", "3G", "4G", "5G", None)
+             for st in (None, "poor", "good") for d in (np.nan, -80.0, -110.0, -130.0)]
+    tech, strength, dbm = (np.array(c, dtype=object) for c in zip(*cases, strict=True))
+    c4, co = classes_of(tech, strength, dbm.astype(float))
+    assert list(zip(c4.tolist(), co.tolist(), strict=True)) == [
+        report_classes(t, st, d) for t, st, d in cases]
+
+
 def test_parse_times_formats():
     times, bad = parse_times(pd.Series(["05/03/2026", "2026-03-06 14:20", "1772700000",
                                         "1772700000000", "", "31/02/2026", "kemarin"]))
