@@ -273,7 +273,7 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
 def import_reports(st: Staged, path: Path, layer: str | None = None, lon: str | None = None,
                    lat: str | None = None, licence: str | None = None) -> ImportReport:
     """Merge signal reports and measurements (the ``reports`` layer) by report id."""
-    from geo_p2dd.reports_layer import is_measurement_csv, reports_from_input
+    from geo_p2dd.reports_layer import reports_from_input
 
     villages = st.get("villages")
     frame = _vector_or_table(path, layer)
@@ -295,8 +295,6 @@ def import_reports(st: Staged, path: Path, layer: str | None = None, lon: str | 
                         f"{len(result.layer) - measured} reported"
                         + (f"; {result.placed} placed at their kampung's main settlement"
                            if result.placed else ""))
-    if licence is None and is_measurement_csv([str(c) for c in frame.columns]):
-        licence = "CC BY-SA 4.0 (OpenCelliD)" if "opencellid" in path.name.lower() else None
     st.tx.record_source(f"reports:{path.name}", path, rows=len(result.layer), licence=licence)
     return report
 

@@ -170,3 +170,14 @@ def test_command_line_import_of_reports(project, tmp_path):
     from geo_p2dd.project import Project
 
     assert len(Project(project.path).read_layer("reports")) == 3
+
+
+def test_opencellid_measurements_are_credited(project, tmp_path):
+    from geo_p2dd.project import Project
+
+    path = write_text(tmp_path / "opencellid_measurements_510.csv",
+                      "mcc,mnc,lac,cellid,lon,lat,signal,measured_at,rating,speed,direction,"
+                      "act\n510,10,1,11,114.05,0.05,-82,1772700000000,5,0,0,LTE\n")
+    import_layer(project, "reports", path)
+    source = Project(project.path).config["sources"]["reports:opencellid_measurements_510.csv"]
+    assert source["licence"] == "CC BY-SA 4.0 (OpenCelliD)"
