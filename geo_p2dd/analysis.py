@@ -207,9 +207,11 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
     lap("model towers")
 
-    now = cov.locations_coverage(locs, sites, imported + modelled_now, grid.crs, settings)
-    later = cov.locations_coverage(locs, sites, imported + modelled_later, grid.crs, settings,
-                                   statuses=pipeline)
+    measured = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
+    now = cov.locations_coverage(locs, sites, imported + modelled_now + measured, grid.crs,
+                                 settings)
+    later = cov.locations_coverage(locs, sites, imported + modelled_later + measured, grid.crs,
+                                   settings, statuses=pipeline)
     lap("locations")
 
     loc_table = _location_people(locs, villages)
@@ -235,8 +237,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         "best_4g": [CLASS_NAMES[int(c)] for c in loc_table["best_4g"]],
         "best_other": [CLASS_NAMES[int(c)] for c in loc_table["best_other"]],
         "best_source": loc_table["best_source"],
-        **{_signal_column(c): [CLASS_NAMES[int(x)] for x in loc_table[c]]
-           for c in loc_table.columns if c.startswith("signal:")},
+        **cov.signal_columns(now, imported + modelled_now + measured),
         "served_by_site": loc_table["by_site"], "nearest_site_km":
             np.round(loc_table["site_m"] / 1000.0, 2),
         "nearest_tower_km": np.round(loc_table["tower_m"] / 1000.0, 2),
@@ -244,18 +245,14 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         "reason_en": loc_table["reason_en"], "reason_id": loc_table["reason_id"],
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
+    vil = vil.join(cov.village_signal_summary(now, imported + modelled_now + measured,
+                                              loc_table["village_kode"],
+                                              loc_table["kind"] == "settlement", usable))
     result = AnalysisResult(vil.reset_index(), loc_out, areas, timings)
     if write:
         _write(project, result, modelled_now, grid)
         lap("write")
     return result
-
-
-def _signal_column(column: str) -> str:
-    """``signal:modelled 4G (installed)`` -> ``signal_modelled_4g_installed``."""
-    import re
-
-    return "signal_" + re.sub(r"[^a-z0-9]+", "_", column.split(":", 1)[1].lower()).strip("_")
 
 
 def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.DataFrame:

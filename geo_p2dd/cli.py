@@ -188,7 +188,7 @@ def init(directory: str, licences: tuple[str, ...], **opts) -> None:
 @project_option
 @click.argument("kind", type=click.Choice(
     ["villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
-     "population", "population-raster", "dem"]))
+     "population", "population-raster", "dem", "ookla"]))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer", default=None, help="Layer (or sheet) of a multi-layer file.")
 @click.option("--region", default=None, metavar="CODE", help="Code prefix (villages).")
