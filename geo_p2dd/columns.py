@@ -168,7 +168,7 @@ def describe_column(name: str) -> tuple[str, str]:
         if name.startswith(prefix) and name[2:] in _FACTOR_DOCS:
             f_en, f_id = _FACTOR_DOCS[name[2:]]
             return en + f_en, id_ + f_id
-    m = re.fullmatch(r"(dbm|cls|ev|dl|ul|ms|tests)_([a-z0-9]{2,6})", name)
+    m = SOURCE_COLUMN.fullmatch(name)
     if m:
         return _source_column(m[1], m[2])
     if name == "ops_4g":
@@ -207,6 +207,9 @@ def describe_column(name: str) -> tuple[str, str]:
                 f"Kampung kelas {GAP_CLASSES.label(m[1], 'id')}")
     return "", ""
 
+
+#: a per-coverage-source column: measure and source key (``dbm_tsel4g``, ``dl_okm``)
+SOURCE_COLUMN = re.compile(r"(dbm|cls|ev|dl|ul|ms|tests)_([a-z0-9]{2,6})")
 
 _SOURCE_MEASURES = {
     "dbm": ("Signal (RSRP, dBm, 0.1) from {src}; empty where unknown or the source holds "
