@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,10 +41,10 @@ from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.propagation import received_power_grid
 from geo_p2dd.schema import (
     CODE_TO_SIGNAL,
-    OPERATORS,
     SIGNAL_CLASSES,
     SIGNAL_CODES,
     SITE_KINDS,
+    operator_code,
 )
 from geo_p2dd.signal import rsrp_class
 
@@ -326,19 +325,6 @@ def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
 
 #: largest window (cells) :func:`sample_dbm` reads at once; beyond it, point by point
 SAMPLE_WINDOW_CELLS = 4_000_000
-
-def operator_code(operator: str) -> str:
-    """A short code of an operator for column names (``Telkomsel`` -> ``tsel``).
-
-    Known Indonesian operators have fixed codes (the ids of
-    :data:`geo_p2dd.schema.OPERATORS`); others are their first four letters or
-    digits (``"Net 1"`` -> ``net1``); no operator is ``any``.
-    """
-    known = OPERATORS.parse(operator)
-    if known is not None:
-        return known
-    return re.sub(r"[^a-z0-9]+", "", str(operator or "").lower())[:4] or "any"
-
 
 def source_keys(sources: list[Source]) -> dict[str, str]:
     """Source name -> the short key of its columns (``dbm_<key>``, ``cls_<key>``...).

@@ -159,6 +159,19 @@ OPERATORS = Vocabulary(
     ),
 )
 
+def operator_code(operator: str) -> str:
+    """A short code of an operator for column names (``Telkomsel`` -> ``tsel``).
+
+    Known Indonesian operators have fixed codes (the ids of
+    :data:`OPERATORS`); others are their first four letters or
+    digits (``"Net 1"`` -> ``net1``); no operator is ``any``.
+    """
+    known = OPERATORS.parse(operator)
+    if known is not None:
+        return known
+    return re.sub(r"[^a-z0-9]+", "", str(operator or "").lower())[:4] or "any"
+
+
 #: how a coverage source knows the signal (the ``ev_<source>`` columns)
 EVIDENCE = Vocabulary(
     "evidence",

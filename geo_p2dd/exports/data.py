@@ -112,7 +112,9 @@ class ExportData:
     def select(self, name: str, filters: Filters | None = None) -> gpd.GeoDataFrame:
         """The layer's rows that pass ``filters`` (a view; copy before changing it)."""
         frame = self.layer(name)
-        mask = filter_mask(frame, name, filters or Filters())
+        filters = filters or Filters()
+        mask = filter_mask(frame, name, filters,
+                           sites=self.layer("sites") if filters.near_operator else None)
         return frame if mask is None else frame[mask]
 
     def _villages(self) -> gpd.GeoDataFrame:
