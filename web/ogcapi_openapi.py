@@ -101,7 +101,7 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
                                  "Smartfren, Tri or a code such as tsel); with within_km",
                                  {"type": "string"}))
             params.append(_param("within_km", "Distance (km) for near_operator",
-                                 {"type": "number", "exclusiveMinimum": 0,
+                                 {"type": "number", "minimum": 0, "exclusiveMinimum": True,
                                   "maximum": MAX_NEAR_KM}))
         for c in info.queryables:
             if c in frame:
