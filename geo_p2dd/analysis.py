@@ -205,12 +205,17 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     pipeline = ("installed", *cov.PIPELINE)
     modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline) \
         if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
+    per_operator = cov.model_operators(
+        sites, grid, settings, dem, locs, next((s for s in modelled_now if s.is_4g), None)
+    ) if has_towers else []
     lap("model towers")
 
     measured = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
+    measured = per_operator + measured
     now = cov.locations_coverage(locs, sites, imported + modelled_now + measured, grid.crs,
                                  settings)
-    later = cov.locations_coverage(locs, sites, imported + modelled_later + measured, grid.crs,
+    later = cov.locations_coverage(locs, sites, imported + modelled_later +
+                                   [m for m in measured if m.at_points is None], grid.crs,
                                    settings, statuses=pipeline)
     lap("locations")
 

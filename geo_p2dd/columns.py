@@ -243,6 +243,11 @@ def source_label(key: str) -> tuple[str, str]:
         kind_en, kind_id = ("mobile", "seluler") if key == "okm" else ("fixed", "tetap")
         return (f"Ookla open data tiles ({kind_en}; CC BY-NC-SA 4.0)",
                 f"ubin data terbuka Ookla ({kind_id}; CC BY-NC-SA 4.0)")
+    m = re.fullmatch(r"m([a-z0-9]{1,4})([2-5])", key)
+    if m:
+        operator = OPERATORS.label(m[1], "en") if m[1] in OPERATORS.ids else m[1]
+        return (f"{operator}'s own towers, modelled ({m[2]}G)",
+                f"menara {operator} sendiri, dimodelkan ({m[2]}G)")
     m = re.fullmatch(r"([a-z0-9]+?)([2-5]g)", key)
     if not m:
         return f"coverage source {key}", f"sumber cakupan {key}"

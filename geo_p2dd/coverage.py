@@ -81,6 +81,9 @@ class Source:
     dbm_path: str | None = None
     #: other measured values on the same grid (``dl``, ``ul``, ``ms``, ``tests`` of Ookla tiles)
     values: dict[str, np.ndarray] = field(default_factory=dict)
+    #: class codes and dBm already sampled at the locations of one analysis (in their order),
+    #: for sources not kept as a grid (:func:`model_operators`)
+    at_points: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def is_4g(self) -> bool:
@@ -258,6 +261,50 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
     return out
 
 
+def model_operators(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
+                    dem: np.ndarray | None, locations: gpd.GeoDataFrame,
+                    all_towers: Source | None = None) -> list[Source]:
+    """Each operator's installed 4G towers modelled on their own, sampled at ``locations``.
+
+    The best server of all towers (:func:`model_towers`) says whether a location
+    has 4G; this says from which operators, so that a kampung reached by
+    Telkomsel only is told from one reached by two operators (``ops_4g``). Each
+    operator's model is :func:`model_towers` on its towers alone (the same
+    formula and settings), sampled at the locations and then dropped: one
+    grid at a time in memory. Only operators named in the sites' ``operator``
+    (codes of :data:`~geo_p2dd.schema.OPERATORS`) with at least one installed 4G
+    tower are modelled. When one operator owns every installed 4G tower,
+    ``all_towers`` (:func:`model_towers`' installed 4G source, if given) is its
+    model already and is sampled instead of modelling again.
+
+    Returns
+    -------
+    list of Source
+        Named ``modelled 4G <code>``, ``operator`` the operator's name; their
+        values are those at ``locations`` (:attr:`Source.at_points`), in its order.
+    """
+    if sites is None or not len(sites) or "operator" not in sites:
+        return []
+    towers = sites[(sites["kind"] == "bts").to_numpy(bool)
+                   & (sites["status"] == "installed").to_numpy(bool)
+                   & sites["technology"].fillna("4G").isin(FOUR_G).to_numpy(bool)]
+    codes = np.array([operator_code(o) if isinstance(o, str) and o.strip() else ""
+                      for o in towers["operator"]], dtype=object)
+    out = []
+    for code in sorted(set(codes) - {"", "any"}):
+        sel = towers[codes == code]
+        if len(sel) == len(towers) and all_towers is not None:
+            grid_src = all_towers
+        else:
+            (grid_src,) = model_towers(sel, grid, settings, dem, ("installed",))
+        at = (sample_source(grid_src, locations.geometry),
+              sample_dbm(grid_src, locations.geometry))
+        out.append(Source(f"modelled 4G {code}", str(sel["operator"].iloc[0]), "4G",
+                          np.zeros((0, 0), np.uint8), grid.transform, grid.crs,
+                          modelled=True, at_points=at))
+    return out
+
+
 def _cells(source: Source, points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row, column and inside-the-grid flag of each point on ``source``'s grid."""
     pts = points.to_crs(source.crs)
@@ -271,10 +318,20 @@ def _cells(source: Source, points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarra
 
 def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
     """Class code of ``source`` at each point (0 where outside or unknown)."""
+    if source.at_points is not None:
+        return _given(source, points)[0]
     row, col, inside = _cells(source, points)
     out = np.zeros(len(points), dtype=np.uint8)
     out[inside] = source.classes[row[inside], col[inside]]
     return out
+
+
+def _given(source: Source, points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """The values a source was sampled with in advance (for these very points)."""
+    codes, dbm = source.at_points
+    if len(codes) != len(points):
+        raise ValueError(f"{source.name} was sampled at {len(codes)} points, not {len(points)}")
+    return codes, dbm
 
 
 def sample_grid(source: Source, values: np.ndarray, points: gpd.GeoSeries) -> np.ndarray:
@@ -294,6 +351,8 @@ def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
     raster), not classified again. Settlements lie along rivers and roads, so
     a regency's points touch few blocks; measured in ``bench/operator_signal.py``.
     """
+    if source.at_points is not None:
+        return _given(source, points)[1]
     if source.dbm is not None:
         return sample_grid(source, source.dbm, points)
     if source.dbm_path is None:
@@ -340,7 +399,8 @@ def source_keys(sources: list[Source]) -> dict[str, str]:
     """Source name -> the short key of its columns (``dbm_<key>``, ``cls_<key>``...).
 
     The key is the operator code and technology (``tsel4g``), ``mod4g``/``mod3g``
-    for the tower model and ``okm``/``okf`` for Ookla mobile/fixed tiles; at most
+    for the tower model, ``m<code>4`` for one operator's modelled towers
+    (``mtsel4``) and ``okm``/``okf`` for Ookla mobile/fixed tiles; at most
     6 characters, so ``dbm_<key>`` fits a Shapefile field. Two sources that
     would share a key get ``2``, ``3``... in place of the last character.
     """
@@ -351,6 +411,8 @@ def source_keys(sources: list[Source]) -> dict[str, str]:
             continue
         if src.name.startswith("ookla"):
             key = "okf" if "fixed" in src.name else "okm"
+        elif src.modelled and src.operator:  # one operator's towers: m + code + 4
+            key = "m" + operator_code(src.operator)[:4] + str(src.technology or "4")[0]
         elif src.modelled:
             key = "mod4g" if src.is_4g else "mod3g"
         else:
@@ -599,9 +661,9 @@ def village_signal_summary(table: pd.DataFrame, sources: list[Source],
         Indexed by village code: ``cls_<key>`` the best class and ``dbm_<key>`` the
         best dBm of each source at the village's settlements (at any of its
         locations when it has none), ``dl_<key>`` the best Ookla download speed, and
-        ``ops_4g``: how many operators have usable 4G at a settlement by their own
-        coverage (imported operator maps; the tower model and Ookla tiles name no
-        operator), null when no source names an operator's 4G.
+        ``ops_4g``: how many operators have usable 4G at a settlement, by their own
+        coverage maps or their own modelled towers (:func:`model_operators`; Ookla
+        tiles name no operator), null when no source names an operator's 4G.
     """
     keys = source_keys(sources)
     vk = village_kode.to_numpy(dtype=object)
@@ -622,7 +684,7 @@ def village_signal_summary(table: pd.DataFrame, sources: list[Source],
         if f"value:dl:{src.name}" in table:
             dl = pd.Series(table[f"value:dl:{src.name}"].to_numpy(float)[counted])
             out[f"dl_{key}"] = dl.groupby(vk_c).max().reindex(out.index).round(1)
-        if src.is_4g and not src.modelled and src.operator:
+        if src.is_4g and src.operator:
             ok = pd.Series(codes >= usable).groupby(vk_c).any().reindex(out.index)
             code = operator_code(src.operator)
             operators[code] = operators.get(code, np.zeros(len(out), bool)) | \

@@ -104,11 +104,23 @@ def test_villages_count_operators_with_4g_and_filter_them(operators_project):
     assert sorted(only_one["kode"]) == [V2, V3]
 
 
-def test_without_operator_sources_ops_4g_is_null_not_zero(sample_project):
-    """The sample models its towers only: no operator-specific 4G evidence, so ops_4g is
-    unknown (null), never "no operator" (0); the model's dBm agrees with its class."""
-    result = analyze_project(sample_project, write=False)
+def test_without_operator_sources_ops_4g_is_null_not_zero(project):
+    """No coverage map and no tower naming an operator: ops_4g is unknown (null), never
+    "no operator" (0)."""
+    result = analyze_project(project, write=False)
     assert result.villages["ops_4g"].isna().all()
+
+
+def test_the_sample_models_its_operator_and_the_dbm_agrees_with_the_class(sample_project):
+    """The sample's installed 4G towers are all Telkomsel's: ops_4g is 1 where their model
+    gives usable 4G at a settlement, else 0; the model's dBm agrees with its class."""
+    result = analyze_project(sample_project, write=False)
+    loc = result.locations
+    usable = loc["cls_mtsel4"].isin(["poor", "fair", "good"]) & (loc["kind"] == "settlement")
+    want = usable.groupby(loc["village_kode"]).any().astype(int)
+    got = result.villages.set_index("kode")["ops_4g"].reindex(want.index)
+    assert (got == want).all() and set(want) == {0, 1}
+    assert (loc["cls_mtsel4"] == loc["cls_mod4g"]).all()  # one operator: the same model
     loc = result.locations
     assert {"dbm_mod4g", "cls_mod4g", "ev_mod4g"} <= set(loc.columns)
     assert set(loc["ev_mod4g"]) == {"modelled"}
@@ -136,3 +148,37 @@ def test_source_keys_are_short_and_unique():
     assert all(len(f"dbm_{k}") <= 10 for k in keys.values())
     assert operator_code("XL (Axis)") == "xl" and operator_code("") == "any"
     assert pd.Series(list(keys.values())).is_unique
+
+
+def test_each_operators_towers_are_modelled_on_their_own(sample_copy, tmp_path):
+    """An XL tower added beside an unserved settlement of the sample (whose installed 4G
+    towers are Telkomsel's): each operator's model, and their best is the model of all."""
+    loc0 = sample_copy.read_table("location_results")
+    target = loc0[(loc0["kind"] == "settlement") & (loc0["status"] == "unserved")].iloc[0]
+    csv = ("nama lokasi,jenis,status,kode_desa,OPD,sumber dana,tahun,bujur,lintang,operator,"
+           f"teknologi\nBTS XL Uji,BTS,terpasang,{target['village_kode']},XL,CSR,2025,"
+           f"{float(target['lon']) + 0.004!r},{float(target['lat'])!r},XL Axiata,4G\n")
+    import_layer(sample_copy, "sites", write_text(tmp_path / "xl_site.csv", csv))
+    result = analyze_project(sample_copy, write=False)
+    loc = result.locations.set_index("location_id")
+    assert {"dbm_mtsel4", "cls_mtsel4", "ev_mtsel4", "dbm_mxl4", "cls_mxl4"} <= set(loc.columns)
+    assert set(loc["ev_mxl4"]) == {"modelled"}
+    here = loc.loc[target["location_id"]]
+    assert here["dbm_mxl4"] > -85 and here["cls_mxl4"] == "good"  # 440 m from the mast
+    assert here["status"] == "served"
+    # the best server of all towers is the best of each operator's best server
+    both = loc[["dbm_mtsel4", "dbm_mxl4"]].max(axis=1)
+    np.testing.assert_allclose(both.to_numpy(float), loc["dbm_mod4g"].to_numpy(float),
+                               equal_nan=True)
+    # ops_4g recounted from the locations' own columns
+    usable = sample_copy.settings.thresholds.usable_class
+    order = list(CODE_TO_SIGNAL.values())
+    ok = {c: loc[f"cls_{c}"].map(order.index) >= order.index(usable)
+          for c in ("mtsel4", "mxl4")}
+    settle = loc[loc["kind"] == "settlement"]
+    want = sum(ok[c].loc[settle.index].groupby(settle["village_kode"]).any().astype(int)
+               for c in ok)
+    got = result.villages.set_index("kode")["ops_4g"]
+    assert (got.reindex(want.index).astype(int) == want).all()
+    assert got.loc[target["village_kode"]] >= 1
+    assert describe_column("dbm_mxl4")[0].startswith("Signal (RSRP, dBm, 0.1) from XL Axiata's")
