@@ -207,20 +207,29 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     pipeline = ("installed", *cov.PIPELINE)
     modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline) \
         if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
+    per_operator = cov.model_operators(
+        sites, grid, settings, dem, locs, next((s for s in modelled_now if s.is_4g), None)
+    ) if has_towers else []
     lap("model towers")
 
-    now = cov.locations_coverage(locs, sites, imported + modelled_now, grid.crs, settings)
-    later = cov.locations_coverage(locs, sites, imported + modelled_later, grid.crs, settings,
-                                   statuses=pipeline)
+    measured = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
+    measured = per_operator + measured
+    now = cov.locations_coverage(locs, sites, imported + modelled_now + measured, grid.crs,
+                                 settings)
+    # (per-operator models are sampled at these locations only; measured grids anywhere)
+    gridded = [m for m in measured if m.at_points is None]
+    later = cov.locations_coverage(locs, sites, imported + modelled_later + gridded, grid.crs,
+                                   settings, statuses=pipeline)
     lap("locations")
 
     # --- field evidence (geo_p2dd.evidence): reports add locations, measured beats modelled ---
     ev = evidence.apply_reports(
         locs, now, later, project.read_layer("reports", required=False), villages, settings,
         grid.crs, lambda extra: (
-            cov.locations_coverage(extra, sites, imported + modelled_now, grid.crs, settings),
-            cov.locations_coverage(extra, sites, imported + modelled_later, grid.crs, settings,
-                                   statuses=pipeline)))
+            cov.locations_coverage(extra, sites, imported + modelled_now + gridded, grid.crs,
+                                   settings),
+            cov.locations_coverage(extra, sites, imported + modelled_later + gridded, grid.crs,
+                                   settings, statuses=pipeline)))
     locs, now, later = ev.locations, ev.now, ev.later
     lap("evidence")
     # --- end of field evidence ---
@@ -248,8 +257,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         "best_4g": [CLASS_NAMES[int(c)] for c in loc_table["best_4g"]],
         "best_other": [CLASS_NAMES[int(c)] for c in loc_table["best_other"]],
         "best_source": loc_table["best_source"],
-        **{_signal_column(c): [CLASS_NAMES[int(x)] for x in loc_table[c]]
-           for c in loc_table.columns if c.startswith("signal:")},
+        **cov.signal_columns(now, imported + modelled_now + measured),
         "served_by_site": loc_table["by_site"], "nearest_site_km":
             np.round(loc_table["site_m"] / 1000.0, 2),
         "nearest_tower_km": np.round(loc_table["tower_m"] / 1000.0, 2),
@@ -258,18 +266,14 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
     loc_out = loc_out.assign(**evidence.output_columns(loc_table))  # field evidence
+    vil = vil.join(cov.village_signal_summary(now, imported + modelled_now + measured,
+                                              loc_table["village_kode"],
+                                              loc_table["kind"] == "settlement", usable))
     result = AnalysisResult(vil.reset_index(), loc_out, areas, timings, ev.conflicts)
     if write:
         _write(project, result, modelled_now, grid)
         lap("write")
     return result
-
-
-def _signal_column(column: str) -> str:
-    """``signal:modelled 4G (installed)`` -> ``signal_modelled_4g_installed``."""
-    import re
-
-    return "signal_" + re.sub(r"[^a-z0-9]+", "_", column.split(":", 1)[1].lower()).strip("_")
 
 
 def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.DataFrame:

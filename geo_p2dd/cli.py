@@ -188,7 +188,7 @@ def init(directory: str, licences: tuple[str, ...], **opts) -> None:
 @project_option
 @click.argument("kind", type=click.Choice(
     ["villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
-     "population", "population-raster", "dem", "reports"]))
+     "population", "population-raster", "dem", "reports", "ookla"]))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--layer", default=None, help="Layer (or sheet) of a multi-layer file.")
 @click.option("--region", default=None, metavar="CODE", help="Code prefix (villages).")
@@ -503,11 +503,16 @@ def serve(project_dir, host, port, threads, connection_limit, channel_timeout,
 @click.option("--filter", "cql2", default=None, metavar="CQL2",
               help="CQL2 text filter on any column, e.g. \"no_4g_share >= 0.5 AND "
                    "kecamatan_kode = '64.11.05'\".")
+@click.option("--near-operator", default=None, metavar="OPERATOR",
+              help="Keep features within --within-km of an installed tower of this operator "
+                   "(Telkomsel, Indosat, XL, Smartfren, Tri or a code such as tsel).")
+@click.option("--within-km", default=None, type=float, metavar="KM",
+              help="Distance for --near-operator (km).")
 @click.option("--wkt", is_flag=True, help="CSV: add the geometry as WKT.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @friendly
 def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, site_status, level,
-           cql2, wkt, as_json) -> None:
+           cql2, near_operator, within_km, wkt, as_json) -> None:
     """Export a gap layer for GIS: GeoPackage, GeoJSON, Shapefile, CSV, KML/KMZ,
     FlatGeobuf or GeoParquet, with its metadata (sources, licences, thresholds,
     weights, analysis date, column dictionary).
@@ -517,13 +522,17 @@ def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, sit
       geo-p2dd export --project data/sample --layer villages --format gpkg \\
         --region 99.01 --out villages.gpkg
       geo-p2dd export --project data/sample --layer villages --class blank_spot --format shp
+      geo-p2dd export --project data/sample --layer villages --filter "ops_4g = 1"
+      geo-p2dd export --project data/sample --layer locations_unserved \\
+        --near-operator Telkomsel --within-km 10
     """
     from geo_p2dd.exports.files import export_layer
     from geo_p2dd.exports.query import Filters
     from geo_p2dd.project import Project
 
     filters = Filters.parse(region=region, gap_class=gap_class, min_score=min_score, bbox=bbox,
-                            site_status=site_status, level=level)
+                            site_status=site_status, level=level,
+                            near_operator=near_operator, within_km=within_km)
     if cql2:
         filters = dataclasses.replace(filters, cql2=cql2)
     result = export_layer(Project(_project_dir(project_dir)), layer, out, fmt, filters=filters,

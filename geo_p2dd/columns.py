@@ -2,7 +2,8 @@
 
 :data:`COLUMN_DOCS` and :func:`describe_column` give an English and an
 Indonesian description for every column the layers carry (including the
-families ``f_*``, ``c_*``, ``signal_*``, ``*_planned``...);
+families ``f_*``, ``c_*``, ``signal_*``, ``*_planned``, the per-source ``dbm_*``,
+``cls_*``, ``ev_*`` and Ookla ``dl_*``/``ul_*``/``ms_*``/``tests_*``...);
 :func:`column_dictionary` lists a table's columns with their types, and
 :func:`vocabularies` the controlled vocabularies of :mod:`geo_p2dd.schema`.
 """
@@ -15,7 +16,14 @@ from collections.abc import Mapping
 import geopandas as gpd
 import pandas as pd
 
-from geo_p2dd.schema import GAP_CLASSES, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from geo_p2dd.schema import (
+    EVIDENCE,
+    GAP_CLASSES,
+    LOCATION_STATUS,
+    OPERATORS,
+    SITE_KINDS,
+    SITE_STATUS,
+)
 
 #: column -> (English, Indonesian) description
 COLUMN_DOCS: dict[str, tuple[str, str]] = {
@@ -142,6 +150,10 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "level": ("Level: kecamatan or kabupaten", "Tingkat: kecamatan atau kabupaten"),
     "villages": ("Villages", "Jumlah kampung/desa"),
     "n_in_programme": ("Villages in a BTS/Starlink programme", "Kampung masuk program"),
+    "ops_4g": ("Operators with usable 4G at a settlement of the village, by their own "
+               "coverage maps (empty: no operator's 4G coverage imported)",
+               "Jumlah operator dengan 4G layak di permukiman kampung, menurut peta cakupan "
+               "operator (kosong: belum ada peta cakupan 4G operator)"),
     "blank_spot_share": ("Share of villages that are blank spots (0-1)",
                          "Porsi kampung blank spot (0-1)"),
     "people_unserved_share": ("Share of located people unserved (0-1)",
@@ -168,6 +180,11 @@ def describe_column(name: str) -> tuple[str, str]:
         if name.startswith(prefix) and name[2:] in _FACTOR_DOCS:
             f_en, f_id = _FACTOR_DOCS[name[2:]]
             return en + f_en, id_ + f_id
+    m = SOURCE_COLUMN.fullmatch(name)
+    if m:
+        return _source_column(m[1], m[2])
+    if name == "ops_4g":
+        return COLUMN_DOCS["ops_4g"]
     m = re.fullmatch(r"signal_(\w+)", name)
     if m:
         return (f"Signal class from the coverage source {m[1]}",
@@ -201,6 +218,60 @@ def describe_column(name: str) -> tuple[str, str]:
         return (f"Villages in gap class {GAP_CLASSES.label(m[1], 'en')}",
                 f"Kampung kelas {GAP_CLASSES.label(m[1], 'id')}")
     return "", ""
+
+
+#: a per-coverage-source column: measure and source key (``dbm_tsel4g``, ``dl_okm``)
+SOURCE_COLUMN = re.compile(r"(dbm|cls|ev|dl|ul|ms|tests)_([a-z0-9]{2,6})")
+
+_SOURCE_MEASURES = {
+    "dbm": ("Signal (RSRP, dBm, 0.1) from {src}; empty where unknown or the source holds "
+            "classes only; villages: the best at their settlements",
+            "Sinyal (RSRP, dBm, 0,1) dari {src}; kosong bila tidak diketahui atau sumbernya "
+            "hanya kelas; kampung: yang terbaik di permukimannya"),
+    "cls": ("Signal class from {src} (good, fair, poor, marginal, none, unknown); villages: "
+            "the best at their settlements",
+            "Kelas sinyal dari {src} (good, fair, poor, marginal, none, unknown); kampung: "
+            "yang terbaik di permukimannya"),
+    "ev": ("How {src} knows: modelled (tower model), measured (measured raster, drive test, "
+           "Ookla) or reported (operator map, field report)",
+           "Cara {src} mengetahui: modelled (model menara), measured (pengukuran, drive "
+           "test, Ookla) atau reported (peta operator, laporan lapangan)"),
+    "dl": ("Average download speed (Mbps) of {src}; villages: the best at their settlements",
+           "Kecepatan unduh rata-rata (Mbps) dari {src}; kampung: yang terbaik di "
+           "permukimannya"),
+    "ul": ("Average upload speed (Mbps) of {src}", "Kecepatan unggah rata-rata (Mbps) dari {src}"),
+    "ms": ("Average latency (ms) of {src}", "Latensi rata-rata (ms) dari {src}"),
+    "tests": ("Speed tests in the tile of {src}", "Jumlah tes kecepatan di ubin {src}"),
+}
+
+
+def source_label(key: str) -> tuple[str, str]:
+    """(English, Indonesian) name of the coverage source behind a column key
+    (``tsel4g`` -> Telkomsel 4G coverage; see :func:`geo_p2dd.coverage.source_keys`)."""
+    if key in ("mod4g", "mod3g"):
+        tech = "4G" if key == "mod4g" else "2G/3G"
+        return f"the tower model ({tech})", f"model menara ({tech})"
+    if key in ("okm", "okf"):
+        kind_en, kind_id = ("mobile", "seluler") if key == "okm" else ("fixed", "tetap")
+        return (f"Ookla open data tiles ({kind_en}; CC BY-NC-SA 4.0)",
+                f"ubin data terbuka Ookla ({kind_id}; CC BY-NC-SA 4.0)")
+    m = re.fullmatch(r"m([a-z0-9]{1,4})([2-5])", key)
+    if m:
+        operator = OPERATORS.label(m[1], "en") if m[1] in OPERATORS.ids else m[1]
+        return (f"{operator}'s own towers, modelled ({m[2]}G)",
+                f"menara {operator} sendiri, dimodelkan ({m[2]}G)")
+    m = re.fullmatch(r"([a-z0-9]+?)([2-5]g)", key)
+    if not m:
+        return f"coverage source {key}", f"sumber cakupan {key}"
+    operator = OPERATORS.label(m[1], "en") if m[1] in OPERATORS.ids else \
+        ("any operator" if m[1] == "any" else m[1])
+    return (f"{operator} {m[2].upper()} coverage", f"cakupan {m[2].upper()} {operator}")
+
+
+def _source_column(measure: str, key: str) -> tuple[str, str]:
+    en, id_ = _SOURCE_MEASURES[measure]
+    src_en, src_id = source_label(key)
+    return en.format(src=src_en), id_.format(src=src_id)
 
 
 def column_dictionary(frame: pd.DataFrame, *,
@@ -242,4 +313,4 @@ def json_type(col: pd.Series) -> str:
 def vocabularies() -> dict[str, dict[str, dict[str, str]]]:
     """The controlled vocabularies used by the layers (id -> labels)."""
     return {v.name: {t.id: {"id": t.label_id, "en": t.label_en} for t in v.terms}
-            for v in (GAP_CLASSES, LOCATION_STATUS, SITE_STATUS, SITE_KINDS)}
+            for v in (GAP_CLASSES, LOCATION_STATUS, SITE_STATUS, SITE_KINDS, EVIDENCE)}

@@ -53,6 +53,7 @@ __all__ = [
     "GridSettings",
     "Limits",
     "LocationChecks",
+    "OoklaThresholds",
     "ProjectInfo",
     "PropagationSettings",
     "RsrpThresholds",
@@ -174,11 +175,33 @@ THRESHOLD_CLASSES = tuple(f.name for f in fields(RsrpThresholds))
 
 
 @dataclass(frozen=True)
+class OoklaThresholds:
+    """``[thresholds.ookla_mbps]``: lower bound of the average download speed (Mbps) of
+    each speed class of an Ookla open data tile; a tile below ``marginal`` is "none".
+
+    The defaults read a tile's mobile tests as a signal class: 20 Mbps and more is
+    good 4G, 10 fair, 5 poor (still usable for video calls and e-learning), 1
+    marginal (messaging only). The values must descend.
+    """
+
+    good: float = _number(20.0, ge=0)
+    fair: float = _number(10.0, ge=0)
+    poor: float = _number(5.0, ge=0)
+    marginal: float = _number(1.0, ge=0)
+
+    def as_dict(self) -> dict[str, float]:
+        """``{"good": 20.0, ...}``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """``[thresholds]``: signal classes, the lowest usable class and the served share."""
 
     rsrp_dbm: RsrpThresholds = field(default_factory=RsrpThresholds,
                                      metadata={"kind": "section"})
+    ookla_mbps: OoklaThresholds = field(default_factory=OoklaThresholds,
+                                        metadata={"kind": "section"})
     #: lowest signal class that counts as usable
     usable_class: str = field(default="poor", metadata={"kind": "signal_class"})
     #: a village is "served" when at least this share of its people is served
@@ -542,6 +565,12 @@ def _cross_checks(check: _Checker, settings: Settings) -> None:
                   expected=" > ".join(THRESHOLD_CLASSES),
                   found=", ".join(f"{n}={v:g}" for n, v in zip(THRESHOLD_CLASSES, ordered,
                                                                  strict=True)), shown=True)
+    speeds = settings.thresholds.ookla_mbps.as_dict()
+    if any(hi <= lo for hi, lo in zip(list(speeds.values()), list(speeds.values())[1:],
+                                      strict=False)):
+        check.add("thresholds.ookla_mbps", "thresholds must descend from the best class",
+                  expected=" > ".join(speeds),
+                  found=", ".join(f"{n}={v:g}" for n, v in speeds.items()), shown=True)
     low, high = settings.limits.dbm_range
     for name, value in zip(THRESHOLD_CLASSES, ordered, strict=True):
         if not low <= value <= high:

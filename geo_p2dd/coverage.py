@@ -21,7 +21,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -39,7 +39,13 @@ from geo_p2dd.grid import Grid, xy_to_colrow
 from geo_p2dd.i18n import format_number, gettext
 from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.propagation import received_power_grid
-from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES, SITE_KINDS
+from geo_p2dd.schema import (
+    CODE_TO_SIGNAL,
+    SIGNAL_CLASSES,
+    SIGNAL_CODES,
+    SITE_KINDS,
+    operator_code,
+)
 from geo_p2dd.signal import rsrp_class
 
 TOWER_KINDS = ("bts",)
@@ -66,10 +72,27 @@ class Source:
     transform: Affine
     crs: str
     modelled: bool = False
+    #: how the source knows: modelled, measured or reported (see :data:`EVIDENCE`);
+    #: empty: "modelled" for a model, else "reported"
+    evidence: str = ""
+    #: the values in dBm on the same grid as ``classes`` (a tower model), if kept
+    dbm: np.ndarray | None = None
+    #: the stored dBm raster (an imported ``values = "dbm"`` coverage), sampled at points
+    dbm_path: str | None = None
+    #: other measured values on the same grid (``dl``, ``ul``, ``ms``, ``tests`` of Ookla tiles)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    #: class codes and dBm already sampled at the locations of one analysis (in their order),
+    #: for sources not kept as a grid (:func:`model_operators`)
+    at_points: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def is_4g(self) -> bool:
         return self.technology in FOUR_G
+
+    @property
+    def kind(self) -> str:
+        """modelled, measured or reported."""
+        return self.evidence or ("modelled" if self.modelled else "reported")
 
 
 def load_source(entry: dict, path, thresholds: RsrpThresholds,
@@ -94,10 +117,11 @@ def load_source(entry: dict, path, thresholds: RsrpThresholds,
     Source
         Class codes (uint8, read-only when they come from the cache).
     """
+    evidence = entry.get("evidence") or "reported"
     if entry.get("values") == "dbm":
         classes, transform, crs = dbm_classes(path, thresholds, cache_dir)
         return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
-                      classes, transform, crs)
+                      classes, transform, crs, evidence=evidence, dbm_path=str(path))
     # GDAL decodes the compressed tiles on every core (same pixels)
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path) as src:
         data = src.read(1)
@@ -118,7 +142,7 @@ def load_source(entry: dict, path, thresholds: RsrpThresholds,
         if nodata is not None:
             classes[data == nodata] = 0
     return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
-                  classes, transform, crs)
+                  classes, transform, crs, evidence=evidence)
 
 
 def class_cache_key(path: str | Path, thresholds: RsrpThresholds) -> str:
@@ -233,20 +257,177 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
         classes[classes == SIGNAL_CODES["unknown"]] = SIGNAL_CODES["none"]
         label = "installed" if statuses == ("installed",) else "with pipeline"
         out.append(Source(f"modelled {group} ({label})", "", "4G" if group == "4G" else "3G",
-                          classes, grid.transform, grid.crs, modelled=True))
+                          classes, grid.transform, grid.crs, modelled=True,
+                          # the dBm of today's towers is reported at locations; the pipeline's
+                          # is not (4 bytes a cell less to hold)
+                          dbm=rsrp if statuses == ("installed",) else None))
     return out
 
 
-def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
-    """Class code of ``source`` at each point (0 where outside or unknown)."""
+def model_operators(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
+                    dem: np.ndarray | None, locations: gpd.GeoDataFrame,
+                    all_towers: Source | None = None) -> list[Source]:
+    """Each operator's installed 4G towers modelled on their own, sampled at ``locations``.
+
+    The best server of all towers (:func:`model_towers`) says whether a location
+    has 4G; this says from which operators, so that a kampung reached by
+    Telkomsel only is told from one reached by two operators (``ops_4g``). Each
+    operator's model is :func:`model_towers` on its towers alone (the same
+    formula and settings), sampled at the locations and then dropped: one
+    grid at a time in memory. Only operators named in the sites' ``operator``
+    (codes of :data:`~geo_p2dd.schema.OPERATORS`) with at least one installed 4G
+    tower are modelled. When one operator owns every installed 4G tower,
+    ``all_towers`` (:func:`model_towers`' installed 4G source, if given) is its
+    model already and is sampled instead of modelling again.
+
+    Returns
+    -------
+    list of Source
+        Named ``modelled 4G <code>``, ``operator`` the operator's name; their
+        values are those at ``locations`` (:attr:`Source.at_points`), in its order.
+    """
+    if sites is None or not len(sites) or "operator" not in sites:
+        return []
+    towers = sites[(sites["kind"] == "bts").to_numpy(bool)
+                   & (sites["status"] == "installed").to_numpy(bool)
+                   & sites["technology"].fillna("4G").isin(FOUR_G).to_numpy(bool)]
+    codes = np.array([operator_code(o) if isinstance(o, str) and o.strip() else ""
+                      for o in towers["operator"]], dtype=object)
+    out = []
+    for code in sorted(set(codes) - {"", "any"}):
+        sel = towers[codes == code]
+        if len(sel) == len(towers) and all_towers is not None:
+            grid_src = all_towers
+        else:
+            (grid_src,) = model_towers(sel, grid, settings, dem, ("installed",))
+        at = (sample_source(grid_src, locations.geometry),
+              sample_dbm(grid_src, locations.geometry))
+        out.append(Source(f"modelled 4G {code}", str(sel["operator"].iloc[0]), "4G",
+                          np.zeros((0, 0), np.uint8), grid.transform, grid.crs,
+                          modelled=True, at_points=at))
+    return out
+
+
+def _cells(source: Source, points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row, column and inside-the-grid flag of each point on ``source``'s grid."""
     pts = points.to_crs(source.crs)
     col, row = xy_to_colrow(source.transform, pts.x.to_numpy(), pts.y.to_numpy())
     row = np.floor(row).astype(np.int64)
     col = np.floor(col).astype(np.int64)
     h, w = source.classes.shape
     inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
-    out = np.zeros(len(pts), dtype=np.uint8)
+    return row, col, inside
+
+
+def sample_source(source: Source, points: gpd.GeoSeries) -> np.ndarray:
+    """Class code of ``source`` at each point (0 where outside or unknown)."""
+    if source.at_points is not None:
+        return _given(source, points)[0]
+    row, col, inside = _cells(source, points)
+    out = np.zeros(len(points), dtype=np.uint8)
     out[inside] = source.classes[row[inside], col[inside]]
+    return out
+
+
+def _given(source: Source, points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """The values a source was sampled with in advance (for these very points)."""
+    codes, dbm = source.at_points
+    if len(codes) != len(points):
+        raise ValueError(f"{source.name} was sampled at {len(codes)} points, not {len(points)}")
+    return codes, dbm
+
+
+def sample_grid(source: Source, values: np.ndarray, points: gpd.GeoSeries) -> np.ndarray:
+    """A float grid aligned with ``source.classes`` at each point (NaN outside)."""
+    row, col, inside = _cells(source, points)
+    out = np.full(len(points), np.nan)
+    out[inside] = values[row[inside], col[inside]]
+    return out
+
+
+def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
+    """The signal in dBm of ``source`` at each point (NaN outside or nodata).
+
+    None when the source holds classes only. A modelled source is read from its
+    kept grid; an imported dBm raster is read only in the blocks that hold a
+    point (each block once, one at a time: the memory of a block, not of the
+    raster), not classified again. Settlements lie along rivers and roads, so
+    a regency's points touch few blocks; measured in ``bench/operator_signal.py``.
+    """
+    if source.at_points is not None:
+        return _given(source, points)[1]
+    if source.dbm is not None:
+        return sample_grid(source, source.dbm, points)
+    if source.dbm_path is None:
+        return None
+    out = np.full(len(points), np.nan)
+    if not len(points):
+        return out
+    with rasterio.open(source.dbm_path) as src:
+        pts = points.to_crs(src.crs)
+        col, row = xy_to_colrow(src.transform, pts.x.to_numpy(), pts.y.to_numpy())
+        row = np.floor(row).astype(np.int64)
+        col = np.floor(col).astype(np.int64)
+        inside = np.flatnonzero((row >= 0) & (row < src.height) & (col >= 0) &
+                                (col < src.width))
+        if not len(inside):
+            return out
+        bh, bw = src.block_shapes[0]
+        th = bh * -(-SAMPLE_BLOCK // bh)  # whole blocks, at least SAMPLE_BLOCK cells a side
+        tw = min(src.width, bw * -(-SAMPLE_BLOCK // bw))
+        r, c = row[inside], col[inside]
+        tiles, which = np.unique(np.column_stack([r // th, c // tw]), axis=0,
+                                 return_inverse=True)
+        which = which.ravel()
+        vals = np.empty(len(inside))
+        order = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[order], np.arange(len(tiles) + 1))
+        for t, (tr, tc) in enumerate(tiles):
+            sel = order[bounds[t]:bounds[t + 1]]
+            r0, c0 = int(tr) * th, int(tc) * tw
+            window = Window(c0, r0, min(tw, src.width - c0), min(th, src.height - r0))
+            block = src.read(1, window=window)
+            vals[sel] = block[r[sel] - r0, c[sel] - c0]
+        if src.nodata is not None:
+            vals[vals == src.nodata] = np.nan
+    out[inside] = vals
+    return out
+
+
+#: side (cells) of the windows :func:`sample_dbm` reads, rounded up to whole blocks
+SAMPLE_BLOCK = 512
+
+
+def source_keys(sources: list[Source]) -> dict[str, str]:
+    """Source name -> the short key of its columns (``dbm_<key>``, ``cls_<key>``...).
+
+    The key is the operator code and technology (``tsel4g``), ``mod4g``/``mod3g``
+    for the tower model, ``m<code>4`` for one operator's modelled towers
+    (``mtsel4``) and ``okm``/``okf`` for Ookla mobile/fixed tiles; at most
+    6 characters, so ``dbm_<key>`` fits a Shapefile field. Two sources that
+    would share a key get ``2``, ``3``... in place of the last character.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for src in sources:
+        if src.name in out:
+            continue
+        if src.name.startswith("ookla"):
+            key = "okf" if "fixed" in src.name else "okm"
+        elif src.modelled and src.operator:  # one operator's towers: m + code + 4
+            key = "m" + operator_code(src.operator)[:4] + str(src.technology or "4")[0]
+        elif src.modelled:
+            key = "mod4g" if src.is_4g else "mod3g"
+        else:
+            tech = str(src.technology or "").lower()
+            key = operator_code(src.operator)[:6 - len(tech)] + tech
+        n = 1
+        base = key
+        while key in used:
+            n += 1
+            key = f"{base[:5]}{n}"
+        used.add(key)
+        out[src.name] = key
     return out
 
 
@@ -270,7 +451,10 @@ def locations_coverage(
     Returns a frame aligned with ``locations``: ``best_4g``/``best_other``
     (class codes), ``best_source`` (the 4G source giving ``best_4g``), one
     ``signal:<source name>`` column of class codes per source (operators and
-    technologies reported separately), ``by_site`` (site id serving it or ""),
+    technologies reported separately), ``dbm:<source name>`` (the signal in dBm,
+    NaN where unknown) for the sources that hold dBm (a tower model, a dBm raster),
+    ``value:<measure>:<source name>`` for other measured values (Ookla tiles'
+    ``dl``/``ul`` Mbps, ``ms`` latency, ``tests``), ``by_site`` (site id serving it or ""),
     ``site_m`` (distance to the nearest site with those statuses, any kind),
     ``tower_m`` (to the nearest such tower), ``status``, ``reason_en`` and
     ``reason_id`` (the same reason in Bahasa Indonesia). The usable class and
@@ -285,11 +469,16 @@ def locations_coverage(
     for src in sources:
         vals = sample_source(src, locations.geometry)
         per_source[f"signal:{src.name}"] = vals
+        dbm = sample_dbm(src, locations.geometry)
+        if dbm is not None:
+            per_source[f"dbm:{src.name}"] = dbm
+        for measure, grid in src.values.items():
+            per_source[f"value:{measure}:{src.name}"] = sample_grid(src, grid, locations.geometry)
         if src.is_4g:
             better = vals > best_4g
             best_src[better] = src.name
             best_4g = np.maximum(best_4g, vals)
-        else:
+        elif src.technology != "fixed":  # fixed broadband tiles are no mobile signal
             best_other = np.maximum(best_other, vals)
     pts = locations.geometry.to_crs(metric_crs)
     active = sites[sites["status"].isin(statuses)]
@@ -422,3 +611,144 @@ def population_on(path, transform: Affine, crs: str, shape: tuple[int, int]) -> 
                   num_threads=2)  # GDAL warps chunks on both cores: same cells, faster
     return np.nan_to_num(out, nan=0.0)
 
+
+
+#: the measured values of Ookla tiles kept per location: measure -> (column prefix, decimals)
+VALUE_COLUMNS = {"dl": ("dl", 1), "ul": ("ul", 1), "ms": ("ms", 0), "tests": ("tests", 0)}
+
+
+def signal_columns(table: pd.DataFrame, sources: list[Source]) -> pd.DataFrame:
+    """The per-source columns of the locations output, aligned with ``table``.
+
+    ``table`` is :func:`locations_coverage`'s frame. Per source (key from
+    :func:`source_keys`): ``cls_<key>`` the signal class, ``dbm_<key>`` the
+    signal in dBm rounded to 0.1 (sources holding dBm only), ``ev_<key>`` how the
+    source knows (modelled, measured, reported) and, for Ookla tiles,
+    ``dl_<key>``/``ul_<key>`` (Mbps), ``ms_<key>`` (latency) and ``tests_<key>``.
+    """
+    keys = source_keys(sources)
+    out: dict[str, object] = {}
+    for src in sources:
+        key = keys[src.name]
+        codes = table[f"signal:{src.name}"].to_numpy()
+        out[f"cls_{key}"] = [CODE_TO_SIGNAL[int(c)] for c in codes]
+        if f"dbm:{src.name}" in table:
+            out[f"dbm_{key}"] = np.round(table[f"dbm:{src.name}"].to_numpy(float), 1)
+        out[f"ev_{key}"] = src.kind
+        for measure, (prefix, decimals) in VALUE_COLUMNS.items():
+            column = f"value:{measure}:{src.name}"
+            if column in table:
+                out[f"{prefix}_{key}"] = np.round(table[column].to_numpy(float), decimals)
+    return pd.DataFrame(out, index=table.index)
+
+
+def village_signal_summary(table: pd.DataFrame, sources: list[Source],
+                           village_kode: pd.Series, is_settlement: pd.Series,
+                           usable: int) -> pd.DataFrame:
+    """Per village and coverage source: the best signal at its settlements, and ``ops_4g``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`locations_coverage`'s frame.
+    sources : list of Source
+        The sources behind ``table``.
+    village_kode, is_settlement : Series
+        Each location's village and whether it is a settlement (aligned with ``table``).
+    usable : int
+        The lowest usable class code.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by village code: ``cls_<key>`` the best class and ``dbm_<key>`` the
+        best dBm of each source at the village's settlements (at any of its
+        locations when it has none), ``dl_<key>`` the best Ookla download speed, and
+        ``ops_4g``: how many operators have usable 4G at a settlement, by their own
+        coverage maps or their own modelled towers (:func:`model_operators`; Ookla
+        tiles name no operator), null when no source names an operator's 4G.
+    """
+    keys = source_keys(sources)
+    vk = village_kode.to_numpy(dtype=object)
+    settle = is_settlement.to_numpy(bool)
+    has_settle = pd.Series(settle).groupby(vk).transform("any").to_numpy(bool)
+    counted = settle | ~has_settle  # settlements, else every location of the village
+    vk_c = vk[counted]
+    out = pd.DataFrame(index=pd.Index(pd.unique(vk), name="village_kode"))
+    operators: dict[str, np.ndarray] = {}
+    for src in sources:
+        key = keys[src.name]
+        codes = table[f"signal:{src.name}"].to_numpy()[counted]
+        best = pd.Series(codes).groupby(vk_c).max()
+        out[f"cls_{key}"] = best.reindex(out.index).fillna(0).astype(int).map(CODE_TO_SIGNAL)
+        if f"dbm:{src.name}" in table:
+            dbm = pd.Series(table[f"dbm:{src.name}"].to_numpy(float)[counted])
+            out[f"dbm_{key}"] = dbm.groupby(vk_c).max().reindex(out.index).round(1)
+        if f"value:dl:{src.name}" in table:
+            dl = pd.Series(table[f"value:dl:{src.name}"].to_numpy(float)[counted])
+            out[f"dl_{key}"] = dl.groupby(vk_c).max().reindex(out.index).round(1)
+        if src.is_4g and src.operator:
+            ok = pd.Series(codes >= usable).groupby(vk_c).any().reindex(out.index)
+            code = operator_code(src.operator)
+            operators[code] = operators.get(code, np.zeros(len(out), bool)) | \
+                ok.fillna(False).to_numpy(bool)
+    if operators:
+        out["ops_4g"] = pd.array(np.sum(list(operators.values()), axis=0), dtype="Int64")
+    else:
+        out["ops_4g"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    return out
+
+
+def speed_class(dl_mbps: np.ndarray, thresholds) -> np.ndarray:
+    """Class codes of download speeds (Mbps) by ``[thresholds.ookla_mbps]``; NaN -> 0."""
+    dl = np.asarray(dl_mbps, dtype=float)
+    limits = thresholds.as_dict()
+    out = np.where(np.isnan(dl), SIGNAL_CODES["unknown"], SIGNAL_CODES["none"]).astype(np.uint8)
+    for name in ("marginal", "poor", "fair", "good"):  # weakest first: the best bound wins
+        out[np.nan_to_num(dl, nan=-1.0) >= limits[name]] = SIGNAL_CODES[name]
+    return out
+
+
+def ookla_sources(tiles: gpd.GeoDataFrame | None, settings: Settings) -> list[Source]:
+    """Ookla open data tiles as measured sources, one per tile type (mobile, fixed).
+
+    The tiles are a regular Web Mercator grid, so each type becomes a small
+    class grid in EPSG:3857 (one cell per tile, e.g. 330 x 330 cells of 611 m for
+    a regency) and a location takes its tile's values by the grid lookup of
+    :func:`sample_source`: the tile's speed class (:func:`speed_class`), ``dl``
+    and ``ul`` (Mbps), ``ms`` (latency) and ``tests``. Cells without a tile are
+    unknown (no tests is not no signal). Mobile tiles count as 4G evidence
+    (best 4G class); fixed tiles are reported beside it only (technology
+    ``fixed`` counts neither as 4G nor as 2G/3G).
+    """
+    from geo_p2dd.io.ookla import quadkey_to_tile
+
+    if tiles is None or not len(tiles):
+        return []
+    out = []
+    for kind in ("mobile", "fixed"):
+        sel = tiles[tiles["type"] == kind]
+        if not len(sel):
+            continue
+        xyz = np.array([quadkey_to_tile(q) for q in sel["quadkey"]], dtype=np.int64)
+        x, y, z = xyz[:, 0], xyz[:, 1], int(xyz[0, 2])
+        x0, y0 = int(x.min()), int(y.min())
+        shape = (int(y.max()) - y0 + 1, int(x.max()) - x0 + 1)
+        size = 2 * WEB_MERCATOR_HALF / 2 ** z
+        transform = Affine(size, 0.0, -WEB_MERCATOR_HALF + x0 * size,
+                           0.0, -size, WEB_MERCATOR_HALF - y0 * size)
+        r, c = y - y0, x - x0
+        values = {}
+        for measure, column in (("dl", "dl_mbps"), ("ul", "ul_mbps"), ("ms", "lat_ms"),
+                                ("tests", "tests")):
+            grid = np.full(shape, np.nan, dtype=np.float32)
+            grid[r, c] = sel[column].to_numpy(float)
+            values[measure] = grid
+        classes = speed_class(values["dl"], settings.thresholds.ookla_mbps)
+        out.append(Source(f"ookla_{kind}", "", "4G" if kind == "mobile" else "fixed", classes,
+                          transform, "EPSG:3857", evidence="measured", values=values))
+    return out
+
+
+#: half the side of the Web Mercator square (m)
+WEB_MERCATOR_HALF = 20037508.342789244

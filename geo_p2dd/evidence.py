@@ -385,11 +385,21 @@ def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame, later: pd.Data
         extra_now, extra_later = coverage_of(extra)
         locations = gpd.GeoDataFrame(pd.concat([locations, extra], ignore_index=True),
                                      crs="EPSG:4326")
-        now = pd.concat([now, extra_now], ignore_index=True)
-        later = pd.concat([later, extra_later], ignore_index=True)
+        now = _stack(now, extra_now)
+        later = _stack(later, extra_later)
     ev = evidence_at(locations, reports, metric_crs, cfg, usable)
     now, later = apply_evidence(now, later, ev, usable, cfg.distinct)
     return EvidenceResult(locations, now, later, conflicts(locations, now, usable))
+
+
+def _stack(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:
+    """``table`` then ``extra``; a source known only at the first rows (a model sampled
+    at the analysed locations) reads as unknown signal at the new ones."""
+    out = pd.concat([table, extra], ignore_index=True)
+    for column in out.columns:
+        if column.startswith("signal:") and column not in extra:
+            out[column] = out[column].fillna(0).astype(table[column].dtype)
+    return out
 
 
 def output_columns(table: pd.DataFrame) -> dict[str, object]:

@@ -49,7 +49,7 @@ from geo_p2dd.project import Project, Transaction, region_grid
 from geo_p2dd.schema import LOCATIONS, SIGNAL_CLASSES, SIGNAL_CODES, SITES, normalise_header
 
 KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
-         "population", "population-raster", "dem", "reports")
+         "population", "population-raster", "dem", "reports", "ookla")
 MAX_GRID_CELLS = 40_000_000
 POPULATION_TABLE_SOURCE = "population_table"
 REJECTED_SHOWN = 20  # rejected rows an import report lists one by one
@@ -399,6 +399,40 @@ def import_coverage_polygons(st: Staged, path: Path, layer: str | None = None, *
                         notes=[f"rasterised onto the project grid as {relative}"])
 
 
+def import_ookla(st: Staged, path: Path, layer: str | None = None, *,
+                 licence: str | None = None) -> ImportReport:
+    """Ookla open data tiles as coverage evidence, clipped to the project's villages.
+
+    The tiles of the file's type (mobile or fixed, see
+    :func:`geo_p2dd.io.ookla.tile_type`) replace those of that type already in
+    the project's ``ookla`` layer; the source is recorded with Ookla's licence
+    (CC BY-NC-SA 4.0) unless another is given.
+    """
+    from geo_p2dd.io.ookla import OOKLA_LICENCE, read_ookla
+
+    tiles = read_ookla(path, layer)
+    villages = st.get("villages")
+    hits = np.unique(villages.sindex.query(tiles.geometry.values, predicate="intersects")[0]) \
+        if len(tiles) else np.array([], dtype=int)
+    kept = tiles.iloc[hits].reset_index(drop=True)
+    kind = str(tiles["type"].iloc[0]) if len(tiles) else "mobile"
+    existing = st.get(OOKLA_LAYER, required=False)
+    if existing is not None and len(existing):
+        others = existing[existing["type"] != kind]
+        kept = gpd.GeoDataFrame(pd.concat([others, kept], ignore_index=True), crs="EPSG:4326")
+    st.put(OOKLA_LAYER, kept)
+    st.tx.record_source(f"ookla_{kind}", path, rows=len(hits), licence=licence or OOKLA_LICENCE,
+                        note="Ookla open data tiles (zoom 16) inside the project's villages")
+    return ImportReport("ookla", str(path), rows=len(tiles), added=len(hits),
+                        skipped=len(tiles) - len(hits),
+                        notes=[f"{len(hits)} {kind} tiles inside the project's villages, "
+                               f"{len(tiles) - len(hits)} outside them left out"])
+
+
+#: the layer holding Ookla tiles
+OOKLA_LAYER = "ookla"
+
+
 def _refuse_implausible_dbm(values: pd.Series, path: Path, limits: RasterLimits) -> None:
     """Refuse a dBm column holding a value that is not a number in the plausible range."""
     dbm = pd.to_numeric(values, errors="coerce").to_numpy(float)
@@ -499,6 +533,8 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
     elif kind in ("sites", "locations", "towers"):
         report = import_points(st, kind, path, layer, opts.get("lon"), opts.get("lat"),
                                licence=licence)
+    elif kind == "ookla":
+        report = import_ookla(st, path, layer, licence=licence)
     elif kind == "coverage" and path.suffix.lower() not in (".tif", ".tiff", ".vrt", ".img",
                                                             ".asc", ".nc", ".jp2"):
         report = import_coverage_polygons(st, path, layer, operator=opts.get("operator", ""),

@@ -144,6 +144,46 @@ LOCATION_KINDS = Vocabulary(
 
 TECHNOLOGIES = ("2G", "3G", "4G", "5G")
 
+#: mobile operators in Indonesia; the id is the short code of their columns (``dbm_tsel4g``)
+OPERATORS = Vocabulary(
+    "operator",
+    (
+        Term("tsel", "Telkomsel", "Telkomsel", ("telkomsel", "telkomsel (10)", "mnc 10")),
+        Term("isat", "Indosat Ooredoo Hutchison", "Indosat Ooredoo Hutchison",
+             ("indosat", "indosat (im3)", "im3", "indosat ooredoo", "ooredoo", "ioh")),
+        Term("xl", "XL Axiata", "XL Axiata", ("xl", "xl (axis)", "axis", "xlsmart",
+                                               "xl smart")),
+        Term("sf", "Smartfren", "Smartfren", ("smartfren",)),
+        Term("tri", "Tri (3)", "Tri (3)", ("tri", "3", "hutchison", "tri (3)")),
+        Term("esia", "Esia", "Esia", ("esia",)),
+    ),
+)
+
+def operator_code(operator: str) -> str:
+    """A short code of an operator for column names (``Telkomsel`` -> ``tsel``).
+
+    Known Indonesian operators have fixed codes (the ids of
+    :data:`OPERATORS`); others are their first four letters or
+    digits (``"Net 1"`` -> ``net1``); no operator is ``any``.
+    """
+    known = OPERATORS.parse(operator)
+    if known is not None:
+        return known
+    return re.sub(r"[^a-z0-9]+", "", str(operator or "").lower())[:4] or "any"
+
+
+#: how a coverage source knows the signal (the ``ev_<source>`` columns)
+EVIDENCE = Vocabulary(
+    "evidence",
+    (
+        Term("modelled", "Dimodelkan", "Modelled", ("model", "tower model")),
+        Term("measured", "Diukur", "Measured", ("drive test", "measurement", "ookla")),
+        Term("reported", "Dilaporkan", "Reported", ("operator map", "report", "laporan")),
+    ),
+)
+#: coverage evidence that is imported as tiles beside the coverage rasters (``import ookla``)
+EVIDENCE_KINDS = ("ookla",)
+
 SIGNAL_CLASSES = Vocabulary(
     "signal class",
     (

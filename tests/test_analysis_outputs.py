@@ -28,11 +28,11 @@ def test_population_shares_per_signal_class(sample_project):
 
 def test_each_coverage_source_is_reported_and_best_of_matches(sample_project):
     loc = sample_project.read_table("location_results")
-    signal = [c for c in loc.columns if c.startswith("signal_")]
-    assert "signal_modelled_4g_installed" in signal
-    assert "signal_modelled_2g_3g_installed" in signal  # the sample's 2G tower
+    signal = [c for c in loc.columns if c.startswith("cls_")]  # cls_<source key>
+    assert "cls_mod4g" in signal
+    assert "cls_mod3g" in signal  # the sample's 2G tower
     order = {name: i for i, name in enumerate(CLASS_NAMES)}
-    four_g = [c for c in signal if "4g" in c and "2g" not in c]
+    four_g = [c for c in signal if c.endswith(("4g", "5g"))]
     best = loc[four_g].apply(lambda r: max(r, key=order.get), axis=1)
     assert (best == loc["best_4g"]).all()
 

@@ -354,3 +354,17 @@ def test_real_mahakam_ulu_reports_change_figures_in_the_right_direction(mahakam_
               f"{vil1['people_served'].sum():.0f}; evidence "
               f"{loc1['evidence'].value_counts().to_dict()}; {len(conflicts)} conflict(s); "
               f"check: {len(findings)} evidence finding(s)")
+
+
+def test_new_report_locations_read_unknown_for_sources_sampled_only_at_old_ones():
+    """A per-operator tower model is sampled at the analysed locations only: a location
+    a report adds reads 'unknown' for it (not NaN, which the class columns cannot hold)."""
+    from geo_p2dd.evidence import _stack
+
+    table = pd.DataFrame({"status": ["served"], "signal:a": np.array([5], dtype=np.uint8),
+                          "signal:op": np.array([4], dtype=np.uint8)})
+    extra = pd.DataFrame({"status": ["unserved"], "signal:a": np.array([1], dtype=np.uint8)})
+    out = _stack(table, extra)
+    assert out["signal:op"].tolist() == [4, 0]
+    assert out["signal:op"].dtype == np.uint8
+    assert out["signal:a"].tolist() == [5, 1]

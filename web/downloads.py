@@ -100,7 +100,8 @@ def filters_from_args(args) -> Filters:
     return canonical_filters(dataclasses.replace(Filters.parse(
         region=args.get("region"), gap_class=args.getlist("class") or None,
         min_score=args.get("min_score"), bbox=args.get("bbox"),
-        site_status=args.getlist("status") or None, level=args.getlist("level") or None),
+        site_status=args.getlist("status") or None, level=args.getlist("level") or None,
+        near_operator=args.get("near_operator"), within_km=args.get("within_km")),
         cql2=text))
 
 
@@ -109,8 +110,8 @@ def filters_from_args(args) -> Filters:
 # ------------------------------------------------------------------------------------------ #
 
 def canonical_filters(filters: Filters) -> Filters:
-    """The filters as downloads take them: minimum score in steps of 0.1 and bbox corners
-    rounded outwards to 4 decimals (about 11 m), so that ``min_score=1.2345`` and
+    """The filters as downloads take them: minimum score and ``within_km`` in steps of 0.1,
+    bbox corners rounded outwards to 4 decimals (about 11 m), so that ``min_score=1.2345`` and
     ``1.2346`` share one cached file instead of filling the disk."""
     score = None if filters.min_score is None else round(filters.min_score, SCORE_DECIMALS)
     bbox = None
@@ -124,7 +125,8 @@ def canonical_filters(filters: Filters) -> Filters:
             return math.ceil(round(v, 6)) / 10 ** BBOX_DECIMALS
 
         bbox = (max(-180.0, down(w)), max(-90.0, down(s)), min(180.0, up(e)), min(90.0, up(n)))
-    return dataclasses.replace(filters, min_score=score, bbox=bbox)
+    km = None if filters.within_km is None else max(0.1, round(filters.within_km, 1))
+    return dataclasses.replace(filters, min_score=score, bbox=bbox, within_km=km)
 
 
 def export_cache(view: ProjectView) -> ExportCache:

@@ -133,6 +133,8 @@ def extra_params(cid: str) -> set[str]:
         out.add("class")
     if cid == "villages":
         out.add("min_score")
+    if cid != "aggregates":
+        out |= {"near_operator", "within_km"}
     return out
 
 
@@ -144,7 +146,9 @@ def items_filters(args: Args, info: LayerInfo) -> Filters:
                              found=repr(crs))
     base = Filters.parse(region=first(args, "region"),
                          gap_class=list(args.get("class") or []) or None,
-                         min_score=first(args, "min_score"), bbox=first(args, "bbox"))
+                         min_score=first(args, "min_score"), bbox=first(args, "bbox"),
+                         near_operator=first(args, "near_operator"),
+                         within_km=first(args, "within_km"))
     equals = tuple((c, tuple(args[c])) for c in info.queryables if c in args)
     lang = first(args, "filter-lang")
     if lang not in (None, "", *FILTER_LANGS):
@@ -154,7 +158,8 @@ def items_filters(args: Args, info: LayerInfo) -> Filters:
     if text is not None and text.strip():
         cql2.parse(text)  # a syntax error is a 400 before any data is read
     return Filters(region=base.region, gap_class=base.gap_class, min_score=base.min_score,
-                   bbox=base.bbox, equals=equals,
+                   bbox=base.bbox, equals=equals, near_operator=base.near_operator,
+                   within_km=base.within_km,
                    cql2=text if text is not None and text.strip() else None)
 
 

@@ -13,6 +13,7 @@ from geo_p2dd.exports.catalogue import CRS84, LAYERS
 from geo_p2dd.exports.cql2 import FILTER_LANGS
 from geo_p2dd.exports.data import ExportData
 from geo_p2dd.exports.metadata import attribution
+from geo_p2dd.exports.query import MAX_NEAR_KM
 from geo_p2dd.exports.styles import STYLE_NAME
 from geo_p2dd.schema import GAP_CLASSES
 from web.ogcapi_core import (
@@ -94,6 +95,14 @@ def openapi(data: ExportData, url: UrlFor) -> dict:
         if cid == "villages":
             params.append(_param("min_score", "Minimum gap score (0-100)",
                                  {"type": "number", "minimum": 0, "maximum": 100}))
+        if "near_operator" in extra_params(cid):
+            params.append(_param("near_operator", "Keep features within within_km of an "
+                                 "installed tower of this operator (Telkomsel, Indosat, XL, "
+                                 "Smartfren, Tri or a code such as tsel); with within_km",
+                                 {"type": "string"}))
+            params.append(_param("within_km", "Distance (km) for near_operator",
+                                 {"type": "number", "minimum": 0, "exclusiveMinimum": True,
+                                  "maximum": MAX_NEAR_KM}))
         for c in info.queryables:
             if c in frame:
                 en, _id = describe_column(c)

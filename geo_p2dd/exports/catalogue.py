@@ -54,7 +54,7 @@ LAYERS: dict[str, LayerInfo] = {i.name: i for i in (
               "the people and public facilities without usable signal.",
               "MultiPolygon", "kode", "kode",
               ("kode", "nama", "kecamatan_kode", "kecamatan", "kabupaten_kode", "kabupaten",
-               "gap_class", "gap_class_planned", "in_programme"),
+               "gap_class", "gap_class_planned", "in_programme", "ops_4g"),
               "Batas kampung/desa dengan kelas kesenjangan, skor, peringkat, kontribusi tiap "
               "faktor, serta penduduk dan fasilitas publik tanpa sinyal yang layak."),
     LayerInfo("locations_unserved", "Unserved locations", "Lokasi belum terlayani",

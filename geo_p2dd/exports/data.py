@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_p2dd.columns import SOURCE_COLUMN
 from geo_p2dd.errors import NotFoundError
 from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, CRS, LAYERS, get_layer
 from geo_p2dd.exports.query import Filters, filter_mask
@@ -111,7 +112,9 @@ class ExportData:
     def select(self, name: str, filters: Filters | None = None) -> gpd.GeoDataFrame:
         """The layer's rows that pass ``filters`` (a view; copy before changing it)."""
         frame = self.layer(name)
-        mask = filter_mask(frame, name, filters or Filters())
+        filters = filters or Filters()
+        mask = filter_mask(frame, name, filters,
+                           sites=self.layer("sites") if filters.near_operator else None)
         return frame if mask is None else frame[mask]
 
     def _villages(self) -> gpd.GeoDataFrame:
@@ -150,7 +153,8 @@ class ExportData:
             if "kecamatan_kode" in villages else vk.str.slice(0, 8)
         out["kabupaten_kode"] = vk.map(villages["kabupaten_kode"]) \
             if "kabupaten_kode" in villages else vk.str.slice(0, 5)
-        signal_cols = [c for c in loc.columns if c.startswith("signal_")]
+        signal_cols = [c for c in loc.columns if c.startswith("signal_")
+                       or SOURCE_COLUMN.fullmatch(c)]
         for c in ("people", "source", "best_4g", "best_other", "best_source", *signal_cols,
                   "served_by_site", "nearest_site_km", "nearest_tower_km", "status",
                   "status_planned", "reason_en", "reason_id",

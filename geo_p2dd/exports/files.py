@@ -65,6 +65,8 @@ def download_name(data: ExportData, layer: str, fmt: Format | str,
         extra.append("bbox")
     if f.cql2:
         extra.append("filtered")
+    if f.near_operator:
+        extra.append(f"near-{f.near_operator}-{f.within_km:g}km")
     if extra:
         what += "-" + "+".join(extra)
     name = f"{region}_{what}_{file_date(data)}{fmt.extension}"

@@ -21,7 +21,7 @@ from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError
 from geo_p2dd.exports.catalogue import AGGREGATE_LEVELS, LOCATION_LAYERS, get_layer
 from geo_p2dd.exports.cql2 import filter_mask as cql2_mask
-from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS
+from geo_p2dd.schema import GAP_CLASSES, SITE_STATUS, operator_code
 
 MAX_SCORE = 100.0
 
@@ -48,6 +48,12 @@ class Filters:
         Equality filters on a layer's queryable columns (OGC API property filters).
     cql2 : str, optional
         A CQL2 text filter on any of the layer's columns (:mod:`geo_p2dd.exports.cql2`).
+    near_operator : str, optional
+        Keep features within ``within_km`` of an installed tower (site kind ``bts``) of
+        this operator (a name or code of :data:`geo_p2dd.schema.OPERATORS`: ``Telkomsel``,
+        ``tsel``); every layer but the aggregates.
+    within_km : float, optional
+        The distance for ``near_operator`` (km, more than 0, at most :data:`MAX_NEAR_KM`).
     """
 
     region: str | None = None
@@ -58,13 +64,17 @@ class Filters:
     level: tuple[str, ...] = ()
     equals: tuple[tuple[str, tuple[str, ...]], ...] = ()
     cql2: str | None = None
+    near_operator: str | None = None
+    within_km: float | None = None
 
     @classmethod
     def parse(cls, *, region: str | None = None, gap_class: str | Sequence[str] | None = None,
               min_score: str | float | None = None,
               bbox: str | Sequence[float] | None = None,
               site_status: str | Sequence[str] | None = None,
-              level: str | Sequence[str] | None = None) -> Filters:
+              level: str | Sequence[str] | None = None,
+              near_operator: str | None = None,
+              within_km: str | float | None = None) -> Filters:
         """Filters from user input (strings as typed, lists or numbers); checks every value.
 
         Raises
@@ -76,7 +86,7 @@ class Filters:
                                                                    "class"),
                    min_score=parse_min_score(min_score), bbox=parse_bbox(bbox),
                    site_status=_vocab(site_status, SITE_STATUS, "status"),
-                   level=_levels(level))
+                   level=_levels(level), **parse_near(near_operator, within_km))
 
     def applies_to(self, layer: str) -> dict[str, bool]:
         """Which of the set filters apply to ``layer`` (name -> applies)."""
@@ -87,6 +97,7 @@ class Filters:
             "site_status": layer == "sites",
             "level": layer == "aggregates",
             "equals": True, "cql2": True,
+            "near_operator": layer != "aggregates", "within_km": layer != "aggregates",
         }
         return {k: applies[k] for k, v in self.as_dict().items() if v not in (None, (), [])}
 
@@ -94,7 +105,8 @@ class Filters:
         return {"region": self.region, "gap_class": list(self.gap_class),
                 "min_score": self.min_score, "bbox": list(self.bbox) if self.bbox else None,
                 "site_status": list(self.site_status), "level": list(self.level),
-                "equals": {k: list(v) for k, v in self.equals}, "cql2": self.cql2}
+                "equals": {k: list(v) for k, v in self.equals}, "cql2": self.cql2,
+                "near_operator": self.near_operator, "within_km": self.within_km}
 
     def for_layer(self, layer: str) -> Filters:
         """Only the filters that apply to ``layer`` (so unrelated filters do not change a
@@ -105,7 +117,9 @@ class Filters:
                        min_score=self.min_score if a.get("min_score") else None,
                        site_status=self.site_status if a.get("site_status") else (),
                        level=self.level if a.get("level") else (), equals=self.equals,
-                       cql2=self.cql2)
+                       cql2=self.cql2,
+                       near_operator=self.near_operator if a.get("near_operator") else None,
+                       within_km=self.within_km if a.get("within_km") else None)
 
     def query(self) -> dict[str, str]:
         """The filters as URL query parameters (as the downloads page takes them)."""
@@ -126,6 +140,9 @@ class Filters:
             q[k] = ",".join(v)
         if self.cql2:
             q["filter"] = self.cql2
+        if self.near_operator:
+            q["near_operator"] = self.near_operator
+            q["within_km"] = _number(self.within_km)
         return q
 
     def is_empty(self) -> bool:
@@ -135,6 +152,75 @@ class Filters:
 def _number(value: float) -> str:
     """A number as text without losing digits (``:g`` would make 114.1234 "114.123")."""
     return f"{value:.12g}"
+
+
+#: the largest distance of the near_operator filter (km)
+MAX_NEAR_KM = 500.0
+
+
+def parse_near(operator: str | None, within_km: str | float | None) -> dict[str, Any]:
+    """``near_operator`` and ``within_km`` checked together (both or neither).
+
+    The operator is kept as its code (:func:`geo_p2dd.schema.operator_code`), so
+    ``Telkomsel`` and ``tsel`` are one filter.
+    """
+    op = None if operator is None or str(operator).strip() == "" else str(operator).strip()
+    km_text = None if within_km is None or str(within_km).strip() == "" else \
+        str(within_km).strip()
+    if op is None and km_text is None:
+        return {"near_operator": None, "within_km": None}
+    if op is None or km_text is None:
+        missing = "near_operator" if op is None else "within_km"
+        raise InputError(f"{missing} is missing: near_operator and within_km go together",
+                         column=missing,
+                         expected="near_operator=OPERATOR&within_km=KM, e.g. "
+                                  "near_operator=Telkomsel&within_km=5",
+                         found=f"only {'within_km' if op is None else 'near_operator'}")
+    try:
+        km = float(km_text.replace(",", "."))
+    except ValueError:
+        raise InputError("within_km is not a number", column="within_km",
+                         expected=f"a distance in km, more than 0 and at most {MAX_NEAR_KM:g}",
+                         found=repr(km_text)) from None
+    if not (np.isfinite(km) and 0 < km <= MAX_NEAR_KM):
+        raise InputError("within_km out of range", column="within_km",
+                         expected=f"a distance in km, more than 0 and at most {MAX_NEAR_KM:g}",
+                         found=f"{km:g}")
+    return {"near_operator": operator_code(op), "within_km": km}
+
+
+def near_operator_mask(frame: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None,
+                       operator: str, within_km: float) -> np.ndarray:
+    """Features within ``within_km`` km of an installed tower of ``operator`` (a code).
+
+    Distances are measured in Web Mercator and scaled by the cosine of each
+    feature's latitude (the projection's exact local scale), so a kilometre is a
+    kilometre anywhere in Indonesia (within 0.1 % for distances up to 50 km),
+    without choosing a UTM zone for a country-wide layer.
+    """
+    out = np.zeros(len(frame), dtype=bool)
+    if sites is None or not len(sites) or not len(frame) or "operator" not in sites:
+        return out
+    towers = sites[(sites["kind"] == "bts").to_numpy(bool)
+                   & (sites["status"] == "installed").to_numpy(bool)]
+    codes = np.array([operator_code(o) if isinstance(o, str) and o.strip() else ""
+                      for o in towers["operator"]], dtype=object)
+    towers = towers[codes == operator]
+    if not len(towers):
+        return out
+    has_geom = ~(frame.geometry.isna() | frame.geometry.is_empty).to_numpy(bool)
+    geoms = frame.geometry.values[has_geom]
+    lat = shapely.get_y(shapely.centroid(geoms))
+    feats = gpd.GeoSeries(geoms, crs=frame.crs).to_crs("EPSG:3857").values
+    pts = towers.geometry.to_crs("EPSG:3857").values
+    limit = within_km * 1000.0 / np.cos(np.radians(np.clip(lat, -85.0, 85.0)))
+    tree = shapely.STRtree(pts)
+    i_feat, i_tower = tree.query(feats, predicate="dwithin", distance=float(limit.max()))
+    close = shapely.distance(feats[i_feat], pts[i_tower]) <= limit[i_feat]
+    hit = np.zeros(len(geoms), dtype=bool)
+    hit[i_feat[close]] = True
+    out[np.flatnonzero(has_geom)] = hit
+    return out
 
 
 def parse_region(value: str | None) -> str | None:
@@ -249,8 +335,12 @@ def equality_mask(column: pd.Series, values: Sequence[str], name: str) -> np.nda
     return col.astype("string").isin(list(values)).fillna(False).to_numpy(bool)
 
 
-def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.ndarray | None:
-    """Boolean mask of the rows that pass ``filters`` (None: keep everything)."""
+def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters,
+                sites: gpd.GeoDataFrame | None = None) -> np.ndarray | None:
+    """Boolean mask of the rows that pass ``filters`` (None: keep everything).
+
+    ``sites`` (the sites layer) is needed by the ``near_operator`` filter only.
+    """
     info = get_layer(layer)
     mask = np.ones(len(frame), dtype=bool)
     touched = False
@@ -286,6 +376,10 @@ def filter_mask(frame: gpd.GeoDataFrame, layer: str, filters: Filters) -> np.nda
         touched = True
     if filters.cql2:
         mask &= cql2_mask(frame, filters.cql2)
+        touched = True
+    if filters.near_operator and layer != "aggregates":
+        mask &= near_operator_mask(frame, sites, filters.near_operator,
+                                   float(filters.within_km))
         touched = True
     if filters.bbox is not None:
         box = shapely.box(*filters.bbox)
