@@ -151,7 +151,8 @@ def build_map(view, region: str, lang: str) -> dict:
                        style_function=lambda f, w=weight: _outline_style(w)).add_to(m)
     villages = None
     if embedded:
-        data = mapdata.villages_geojson(frame, tolerance, lang)
+        data = mapdata.villages_geojson(frame, tolerance, lang,
+                                        mapdata.region_coverage(view, frame))
         villages = folium.GeoJson(
             data, name=_("Villages"), zoom_on_click=False,
             style_function=lambda f: {"fillColor": mapdata.GAP_COLOURS.get(
