@@ -12,7 +12,10 @@ visit (same browser profile, a new tab):
   layer is loaded (``window.geoP2DD.ready``, set by ``map.js`` once the villages are on
   the map; for a project with per-view loading, until the first village request ends);
 - the page's requests, how many went over the network and how many came from the cache,
-  and bytes transferred.
+  and bytes transferred;
+- when the last byte the page needs (page, styles, scripts) was in: the link's share,
+  apart from the browser's own work, which a busy machine slows (the load average is
+  printed).
 
 Basemap "none" (an offline office; tiles from outside are not the app's to speed up);
 coverage tiles of the app are counted. Default project: real Mahakam Ulu built from
@@ -26,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -59,10 +63,15 @@ def visit(context, url: str, args) -> dict:
     page.wait_for_timeout(int(args.latency * 2 + 500))  # late requests (coverage tiles)
     timing = page.evaluate("""() => performance.getEntriesByType('resource').concat(
         performance.getEntriesByType('navigation')).map(e => ({url: e.name,
-        bytes: e.transferSize, cached: e.transferSize === 0 && e.decodedBodySize > 0}))""")
+        bytes: e.transferSize, cached: e.transferSize === 0 && e.decodedBodySize > 0,
+        end: e.responseEnd}))""")
     page.close()
     net = [t for t in timing if not t["cached"]]
-    return {"tti_s": ready_ms / 1000, "requests": len(timing), "network": len(net),
+    # when the last byte the page needs (the page, its styles and scripts) was in: the
+    # link's share of the time, apart from the browser's work (CPU-bound on a busy machine)
+    needed = max(t["end"] for t in timing if "/tiles/" not in t["url"]) / 1000
+    return {"tti_s": ready_ms / 1000, "bytes_in_s": needed, "requests": len(timing),
+            "network": len(net),
             "cached": len(timing) - len(net), "bytes": sum(t["bytes"] for t in timing),
             "finished": len(done)}
 
@@ -82,10 +91,11 @@ def _line(name: str, runs: list[dict]) -> str:
     tti = statistics.median(r["tti_s"] for r in runs)
     r0 = runs[0]
     each = ", ".join(f"{r['tti_s']:.2f}" for r in runs)
+    needed = statistics.median(r["bytes_in_s"] for r in runs)
     return (f"  {name:<7} interactive after {tti:5.2f} s (median of {len(runs)}; runs "
             f"{each}); {r0['requests']} requests, "
             f"{r0['network']} over the network, {r0['cached']} from the cache; "
-            f"{r0['bytes'] / 1e3:.0f} kB transferred")
+            f"{r0['bytes'] / 1e3:.0f} kB transferred; all it needs in after {needed:.2f} s")
 
 
 def main() -> None:
@@ -106,6 +116,7 @@ def main() -> None:
     servers = {mode: LiveServer(create_app({"PROJECT": str(project),
                                             "BUNDLE_ASSETS": mode == "bundled"}))
                for mode in ("unbundled", "bundled")}
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"project {project}; link: {args.latency:.0f} ms round trip, {args.down:.0f} kbit/s "
           f"down, {args.up:.0f} kbit/s up (Chromium network emulation); page {args.path}")
     with sync_playwright() as pw:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from urllib.parse import urljoin
 
 import pytest
 
@@ -77,8 +78,13 @@ def test_bundled_stylesheet_images_are_served(client):
     html = client.get("/").get_data(as_text=True)
     css_url = next(u for u in _urls(html) if u.endswith(".css"))
     css = client.get(css_url).get_data(as_text=True)
-    for rel in re.findall(r'url\("(\.\./static/[^"]+)"\)', css):
-        assert client.get("/assets/../" + rel.removeprefix("../")).status_code == 200, rel
+    images = re.findall(r'url\("(\.\./static/[^"]+)"\)', css)
+    assert images  # Leaflet's control images stay files
+    for rel in images:
+        url = urljoin(css_url, rel)
+        assert url.startswith("/static/vendor/")
+        with client.get(url) as resp:
+            assert resp.status_code == 200, url
     assert "icon-fullscreen.svg" not in css  # small: inlined
 
 

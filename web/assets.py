@@ -11,7 +11,8 @@ by a hash of its content (``map-3f2a9c01d4e5.css``), once when it starts (millis
 always in step with the files on disk), keeps them in memory with their gzip copy and
 serves them under ``/assets/`` as ``public, max-age=31536000, immutable``: a browser
 that has them never asks again, and a changed file gets a new name. Small images a
-stylesheet points to are inlined as ``data:`` URLs; others point at the vendor copy.
+stylesheet points to (the full-screen icon) are inlined as ``data:`` URLs; others
+point at the vendor copy.
 With ``BUNDLE_ASSETS = False`` pages load the separate files as before (for
 comparison, ``bench/satellite.py``).
 """
@@ -144,7 +145,9 @@ BUNDLES: dict[str, tuple[str, ...]] = {
                           "vendor/markercluster/MarkerCluster.Default.css"),
     "markercluster.js": ("vendor/markercluster/leaflet.markercluster.js",),
 }
-#: images up to this size that a bundled stylesheet points to become ``data:`` URLs
+#: SVG images up to this size that a bundled stylesheet points to become ``data:`` URLs
+#: (the full-screen button's icon, on every map; Leaflet's PNGs are for controls and
+#: markers our maps do not show, so they stay files, fetched only if ever used)
 INLINE_IMAGE_BYTES = 2048
 IMMUTABLE = "public, max-age=31536000, immutable"
 _MEDIA = {".css": "text/css", ".js": "application/javascript", ".svg": "image/svg+xml",
@@ -172,7 +175,7 @@ def _css_urls(css: str, source: str, static: Path = STATIC) -> str:
         rel = (folder / m.group(2)).as_posix()
         target = static / rel
         if target.exists() and target.stat().st_size <= INLINE_IMAGE_BYTES and \
-                target.suffix in (".svg", ".png"):
+                target.suffix == ".svg":
             data = base64.b64encode(target.read_bytes()).decode()
             return f'url("data:{_MEDIA[target.suffix]};base64,{data}")'
         return f'url("../static/{rel}")'  # served from /assets/: one level up is the root
