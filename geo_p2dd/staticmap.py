@@ -19,7 +19,9 @@ import threading
 
 import geopandas as gpd
 import matplotlib
+import numpy as np
 import pandas as pd
+import shapely
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -112,6 +114,18 @@ def _fit(bounds, aspect: float, margin: float = 0.04):
     return west, south, east, north
 
 
+def _in_frame(frame: gpd.GeoDataFrame, bounds, crs) -> gpd.GeoDataFrame:
+    """The rows of ``frame`` (any CRS) whose shapes meet the map frame ``bounds`` (in ``crs``)."""
+    outline = shapely.segmentize(shapely.box(*bounds), (bounds[2] - bounds[0]) / 16)
+    window = gpd.GeoSeries([outline], crs=crs).to_crs(frame.crs).iloc[0]
+    return frame.iloc[np.sort(frame.sindex.query(shapely.box(*window.bounds)))]
+
+
+def _simplified(frame: gpd.GeoDataFrame, tolerance: float) -> gpd.GeoDataFrame:
+    """``frame`` with its shapes simplified by ``tolerance`` (CRS units), topology kept."""
+    return frame.set_geometry(frame.geometry.simplify(tolerance, preserve_topology=True))
+
+
 def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "id",
                width_mm: float = 182.0, max_height_mm: float = 150.0, dpi: int = 200,
                top: int = 10, results: pd.DataFrame | None = None,
@@ -154,15 +168,11 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
 
     vil = villages[["kode", "geometry"]].merge(
         results[["kode", "gap_class", "rank", "kecamatan_kode"]], on="kode", how="left")
-    vil = gpd.GeoDataFrame(vil, geometry="geometry", crs=villages.crs).to_crs(crs)
+    vil = gpd.GeoDataFrame(vil, geometry="geometry", crs=villages.crs)
     vil["gap_class"] = vil["gap_class"].fillna("unknown")
     inside = in_region(vil["kode"], reg.kode).to_numpy()
-    kec = project.read_layer("kecamatan", required=False)
-    kec = kec.to_crs(crs) if kec is not None and len(kec) else None
-    kab = project.read_layer("kabupaten", required=False)
-    kab = kab.to_crs(crs) if kab is not None and len(kab) else None
 
-    focus = vil[inside]
+    focus = vil[inside].to_crs(crs)
     legend_mm = 4.5 + 3.5 * max(5, len(STATUS_ORDER))  # title plus the longest column
     west, south, east, north = focus.total_bounds
     aspect_region = max(east - west, 1.0) / max(north - south, 1.0)
@@ -170,6 +180,17 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
     map_h = max(map_h, 70.0)
     height_mm = map_h + legend_mm
     bounds = _fit(focus.total_bounds, width_mm / map_h)
+    # draw only what the frame shows, simplified to half a printed pixel: a province of
+    # a national project would otherwise project and draw every village of Indonesia
+    tolerance = (bounds[2] - bounds[0]) / (width_mm * MM * dpi) / 2
+    focus = _simplified(focus, tolerance)
+    other = _simplified(_in_frame(vil[~inside], bounds, crs).to_crs(crs), tolerance)
+    kec = project.read_layer("kecamatan", required=False)
+    kec = _simplified(_in_frame(kec, bounds, crs).to_crs(crs), tolerance) \
+        if kec is not None and len(kec) else None
+    kab = project.read_layer("kabupaten", required=False)
+    kab = _simplified(_in_frame(kab, bounds, crs).to_crs(crs), tolerance) \
+        if kab is not None and len(kab) else None
 
     with _lock, matplotlib.rc_context(_RC):
         fig = Figure(figsize=(width_mm * MM, height_mm * MM), dpi=dpi)
@@ -181,7 +202,6 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
         ax.set_aspect("equal")
         ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, facecolor="white",
                                edgecolor="#52606d", linewidth=0.8, zorder=0))
-        other = vil[~inside]
         if len(other):
             other.plot(ax=ax, facecolor=CONTEXT_FILL, edgecolor="white", linewidth=0.3,
                        zorder=1)

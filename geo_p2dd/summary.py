@@ -397,7 +397,8 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
         project_name=project.name, is_sample=project.is_sample, region=reg, lang=lang,
         headline=headline(members), top_gaps=top_gaps(members, top, lang),
         kecamatan=kecamatan_overview(members, areas),
-        kecamatan_tables=kecamatan_tables(members, areas),
+        # a province lists its kecamatan; their kampung are in each kabupaten's summary
+        kecamatan_tables=[] if reg.level == "provinsi" else kecamatan_tables(members, areas),
         register=register_by_agency(sites_in_region(sites, reg.kode), lang),
         provenance=provenance(project, lang), method=method(project),
         extra=_evidence_and_checks(project, reg.kode, lang))

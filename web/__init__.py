@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "BASEMAP": "osm",  # default basemap: osm, light or none
     "GZIP_MIN_BYTES": 1024,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
+    "BUNDLE_ASSETS": True,  # versioned, immutable bundles (web/assets.py); False: files as before
 }
 
 GZIP_MAX_FILE_BYTES = 2_000_000  # static assets yes, big downloads no
@@ -45,9 +46,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import check, downloads, errors, maps, ogcapi, reports, security
+    from web import assets, check, downloads, errors, maps, ogcapi, reports, security
 
     errors.register(app)
+    assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp):
         app.register_blueprint(bp)
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo_p2dd import boundaries
 from geo_p2dd import i18n as numbers
 from geo_p2dd.codes import in_region
 from geo_p2dd.io.atomic import atomic_path
@@ -50,6 +51,15 @@ BAND_CACHE_VERSION = 1
 SYNC_BAND_VILLAGES = 20_000
 #: villages simplified per task when building a band (two tasks at a time)
 BAND_CHUNK = 2_000
+
+#: bump when the cleaned coverage of the area levels is made differently
+COVERAGE_CACHE_VERSION = 1
+#: coverage simplification (Visvalingam-Whyatt in GEOS) at this many times the
+#: Douglas-Peucker tolerance keeps about as many vertices as the latter (Mahakam Ulu
+#: villages at zoom 9: 4,691 against 4,725), within two pixels of the original
+COVERAGE_TOLERANCE_FACTOR = 2.0
+#: a region's villages are cleaned into a coverage up to this many coordinates
+MAX_COVERAGE_CLEAN = 400_000
 
 SCORE_BINS = [(0, "#ffffb2"), (20, "#fecc5c"), (40, "#fd8d3c"), (60, "#f03b20"),
               (80, "#bd0026")]
@@ -104,8 +114,80 @@ def _geojson_strings(geoms: np.ndarray, tolerance: float) -> np.ndarray:
     return shapely.to_geojson(rounded)
 
 
-def _round_geojson(geoms: np.ndarray, tolerance: float) -> list[dict]:
-    return [json.loads(s) for s in _geojson_strings(geoms, tolerance)]
+def _coverage_geojson(cleaned: np.ndarray, tolerance: float) -> list[str]:
+    """GeoJSON geometry texts of polygons that tile a region, simplified as a coverage.
+
+    ``cleaned`` is a valid coverage (:func:`geo_p2dd.boundaries.clean_coverage`): each
+    shared edge is simplified once, so neighbours keep meeting at every zoom, then
+    rounded to 5 decimals (~1 m; shared vertices round alike).
+    """
+    simple = boundaries.simplify_coverage(cleaned, tolerance * COVERAGE_TOLERANCE_FACTOR,
+                                          clean=False)
+    return list(shapely.to_geojson(shapely.set_precision(simple, 1e-5, mode="pointwise")))
+
+
+def coverage_cache_path(view: ProjectView, level: str) -> Path:
+    """The cache file of a level's cleaned coverage: keyed by the project's data version."""
+    cfg = view.project.config.get("project", {})
+    ident = (COVERAGE_CACHE_VERSION, str(cfg.get("created", "")), view.project.data_version,
+             level, boundaries.GAP_WIDTH)
+    key = hashlib.sha1(repr(ident).encode()).hexdigest()[:20]
+    return view.project.cache_dir() / f"coverage-{key}-{level}.parquet"
+
+
+def cleaned_level(view: ProjectView, level: str, layer: gpd.GeoDataFrame) -> np.ndarray:
+    """The polygons of ``layer`` (all of a level) as a valid coverage, in layer order.
+
+    Made once per project data version and kept in the project cache (cleaning the
+    national kecamatan takes half a minute) and in memory.
+    """
+    key = ("coverage", level)
+    made = view.extra.get(key)
+    if made is not None and len(made) == len(layer):
+        return made
+    try:
+        path = coverage_cache_path(view, level)
+    except OSError:
+        path = None
+    if path is not None and path.exists():
+        try:
+            stored = gpd.read_parquet(path).geometry.values
+            if len(stored) == len(layer):
+                made = np.asarray(stored, dtype=object)
+        except (OSError, ValueError):
+            made = None
+    if made is None or len(made) != len(layer):
+        made = boundaries.clean_coverage(layer.geometry.values)
+        if path is not None:
+            try:
+                with atomic_path(path, fsync=False) as tmp:
+                    gpd.GeoDataFrame(geometry=made, crs="EPSG:4326").to_parquet(tmp)
+                for old in path.parent.glob(f"coverage-*-{level}.parquet"):
+                    if old != path:
+                        old.unlink(missing_ok=True)
+            except OSError:
+                pass  # a full or read-only disk: kept in memory
+    view.extra[key] = made
+    return made
+
+
+def region_coverage(view: ProjectView, frame: gpd.GeoDataFrame) -> np.ndarray:
+    """The villages of ``frame`` (a region) as a valid coverage, kept per view and region.
+
+    Cleaned on their own (the villages around the region are not shown with them);
+    up to :data:`MAX_COVERAGE_CLEAN` coordinates, beyond that they are simplified as
+    given (shared edges that match exactly are still simplified once).
+    """
+    cache = view.extra.setdefault("region_coverage", {})
+    key = tuple(frame["kode"])
+    if key not in cache:
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        if shapely.get_num_coordinates(geoms).sum() <= MAX_COVERAGE_CLEAN:
+            geoms = boundaries.clean_coverage(geoms)
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = geoms
+    return cache[key]
 
 
 def region_villages(view: ProjectView, region: str | None) -> pd.DataFrame:
@@ -142,9 +224,11 @@ def village_properties(row, lang: str) -> dict:
     return props
 
 
-def _village_features(frame: gpd.GeoDataFrame, tolerance: float, lang: str):
+def _village_features(frame: gpd.GeoDataFrame, tolerance: float, lang: str,
+                      geoms: list[str] | None = None):
     """(kode, geometry as GeoJSON text, properties) of each village, for both builders."""
-    geoms = _geojson_strings(frame.geometry.values, tolerance)
+    if geoms is None:
+        geoms = _geojson_strings(frame.geometry.values, tolerance)
     inside = shapely.point_on_surface(frame.geometry.values)
     records = frame.drop(columns="geometry").to_dict("records")
     for r, g, pt in zip(records, geoms, inside, strict=True):
@@ -153,9 +237,17 @@ def _village_features(frame: gpd.GeoDataFrame, tolerance: float, lang: str):
         yield r["kode"], g, props
 
 
-def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str) -> dict:
+def villages_geojson(frame: gpd.GeoDataFrame, tolerance: float, lang: str,
+                     coverage: np.ndarray | None = None) -> dict:
+    """The villages of ``frame`` as a FeatureCollection.
+
+    With ``coverage`` (their polygons as a valid coverage, :func:`region_coverage`) the
+    outlines are simplified together, so neighbours meet without gaps at any zoom;
+    without, each on its own.
+    """
+    texts = None if coverage is None else _coverage_geojson(coverage, tolerance)
     features = [{"type": "Feature", "id": kode, "geometry": json.loads(g), "properties": props}
-                for kode, g, props in _village_features(frame, tolerance, lang)]
+                for kode, g, props in _village_features(frame, tolerance, lang, texts)]
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -173,12 +265,13 @@ def _area_geojson(view: ProjectView, level: str, region: str | None, tolerance: 
     areas = view.project.read_layer(level, required=False)
     if areas is None or len(areas) == 0:
         return None
+    cleaned = cleaned_level(view, level, areas)
     if region:
         inside = in_region(areas["kode"], region) | pd.Series(
             [region.startswith(k + ".") or region == k for k in areas["kode"]],
             index=areas.index)
-        areas = areas[inside]
-    geoms = _round_geojson(areas.geometry.values, tolerance)
+        areas, cleaned = areas[inside], cleaned[inside.to_numpy()]
+    geoms = [json.loads(t) for t in _coverage_geojson(cleaned, tolerance)]
     stats = {}
     if view.areas is not None:
         stats = view.areas[view.areas["level"] == level].set_index("kode").to_dict("index")

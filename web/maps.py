@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from urllib.parse import urlsplit
@@ -18,9 +19,9 @@ from geo_p2dd.layers import normalise_code
 from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
 from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import mapdata, tiles
-from web.assets import localise
+from web.assets import folium_replacements, localise
 from web.context import current_view
-from web.security import nonce_scripts
+from web.security import NONCE_PLACEHOLDER, nonce_scripts
 
 bp = Blueprint("maps", __name__)
 
@@ -150,7 +151,8 @@ def build_map(view, region: str, lang: str) -> dict:
                        style_function=lambda f, w=weight: _outline_style(w)).add_to(m)
     villages = None
     if embedded:
-        data = mapdata.villages_geojson(frame, tolerance, lang)
+        data = mapdata.villages_geojson(frame, tolerance, lang,
+                                        mapdata.region_coverage(view, frame))
         villages = folium.GeoJson(
             data, name=_("Villages"), zoom_on_click=False,
             style_function=lambda f: {"fillColor": mapdata.GAP_COLOURS.get(
@@ -176,10 +178,11 @@ def build_map(view, region: str, lang: str) -> dict:
     fig = m.get_root()
     fig.render()
     static = url_for("static", filename="")
+    replace = folium_replacements()
     return {
-        "header": Markup(nonce_scripts(localise(fig.header.render(), static))),
+        "header": Markup(nonce_scripts(localise(fig.header.render(), static, replace))),
         "html": Markup(fig.html.render()),
-        "script": Markup(localise(fig.script.render(), static)),
+        "script": Markup(localise(fig.script.render(), static, replace)),
         "config": {
             "map": m.get_name(), "control": control.get_name(),
             "villages": villages.get_name() if villages is not None else None,
@@ -248,8 +251,9 @@ def _table_rows(frame: pd.DataFrame, lang: str, limit: int) -> tuple[list[dict],
 
 def _page_key(*parts) -> tuple:
     """What a rendered page depends on besides the project view: the page, the language,
-    the basemap and where the app is mounted."""
-    return (*parts, g.lang, _basemap(), request.script_root)
+    the basemap, where the app is mounted and whether assets are bundled."""
+    return (*parts, g.lang, _basemap(), request.script_root,
+            current_app.config.get("BUNDLE_ASSETS", True))
 
 
 @bp.get("/")
@@ -257,7 +261,29 @@ def index():
     view = current_view()
     region = request.args.get("region")
     region = normalise_code(region) if region else _default_region(view)
-    return view.pages.get(_page_key("index", region), lambda: _index_page(view, region))
+    key = _page_key("index", region)
+    return _revalidated(view, key, lambda: view.pages.get(key, lambda: _index_page(view,
+                                                                                   region)))
+
+
+def _revalidated(view, key: tuple, page) -> Response:
+    """A map page the browser keeps and revalidates: ``304 Not Modified`` when unchanged.
+
+    The entity tag stands for everything the page is made of: the page key, the project
+    view's files (:attr:`ProjectView.stamp`) and this process (its templates, code and
+    asset bundles; :data:`NONCE_PLACEHOLDER` is random per process). On a satellite link
+    a repeat visit then costs one round trip without a body. The kept copy holds the
+    script nonce it was sent with; a 304 carries no policy, so the kept one still applies.
+    """
+    tag = hashlib.sha256(repr((key, view.stamp, NONCE_PLACEHOLDER)).encode()).hexdigest()[:32]
+    if tag in request.if_none_match:
+        resp = Response(status=304)
+    else:
+        resp = Response(page(), mimetype="text/html")
+    resp.set_etag(tag)
+    resp.headers["Cache-Control"] = "private, no-cache"
+    resp.vary.add("Cookie")
+    return resp
 
 
 def _index_page(view, region: str) -> str:
@@ -341,7 +367,9 @@ def village(kode: str):
     row = view.village(kode)
     if row is None:
         raise NotFoundError(_("No village with code %(kode)s.", kode=kode))
-    return view.pages.get(_page_key("village", kode), lambda: _village_page(view, kode, row))
+    key = _page_key("village", kode)
+    return _revalidated(view, key, lambda: view.pages.get(key, lambda: _village_page(
+        view, kode, row)))
 
 
 def _village_page(view, kode: str, row: pd.Series) -> str:
@@ -374,6 +402,7 @@ def _village_page(view, kode: str, row: pd.Series) -> str:
     fig = m.get_root()
     fig.render()
     static = url_for("static", filename="")
+    replace = folium_replacements()
     factors = []
     if "score" in row.index:
         for f in FACTORS:
@@ -401,7 +430,7 @@ def _village_page(view, kode: str, row: pd.Series) -> str:
         gap_planned_label=GAP_CLASSES.label(row.get("gap_class_planned", "unknown") or
                                             "unknown", lang),
         colour=mapdata.GAP_COLOURS.get(row.get("gap_class", "unknown"), "#bdbdbd"),
-        map_header=Markup(nonce_scripts(localise(fig.header.render(), static))),
+        map_header=Markup(nonce_scripts(localise(fig.header.render(), static, replace))),
         map_html=Markup(fig.html.render()),
-        map_script=Markup(localise(fig.script.render(), static)),
+        map_script=Markup(localise(fig.script.render(), static, replace)),
         config_json=Markup(_json(config)), refs_js=_refs_js(config))

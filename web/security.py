@@ -91,7 +91,13 @@ def nonce_scripts(html: str) -> str:
 
 
 def apply(response: Response, image_hosts: tuple[str, ...] = ()) -> Response:
-    """Set the security headers, and give an HTML page this request's nonce."""
+    """Set the security headers, and give an HTML page this request's nonce.
+
+    A ``304 Not Modified`` gets no policy: the browser keeps the one it stored with the
+    page (whose scripts carry that response's nonce); a new one would block them.
+    """
+    if response.status_code == 304:
+        return response
     response.headers.update({k: v for k, v in HEADERS.items() if k not in response.headers})
     mimetype = response.mimetype or ""
     if mimetype == "text/html":

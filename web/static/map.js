@@ -129,7 +129,13 @@
   }
 
   /* villages per view for large projects */
-  var dynamic = null;
+  var dynamic = null, villagesReady = 0;
+  /* when the villages layer is first on the map (for measuring pages, bench/satellite.py) */
+  var markVillages = function () {
+    if (villagesReady) return;
+    villagesReady = performance.now();
+    if (window.geoP2DD) window.geoP2DD.villagesReady = villagesReady;
+  };
   if (cfg.bboxUrl) {
     dynamic = L.geoJSON(null, { style: styleFor, onEachFeature: function (f, l) { bindVillage(l); } }).addTo(map);
     var hint = document.getElementById("zoom-hint");
@@ -138,6 +144,7 @@
       if (map.getZoom() < cfg.villageMinZoom) {
         dynamic.clearLayers(); byKode = {};
         if (hint) hint.hidden = false;
+        markVillages();
         return;
       }
       if (hint) hint.hidden = true;
@@ -151,6 +158,7 @@
         dynamic.clearLayers(); byKode = {};
         if (hint) hint.hidden = !data.too_many;
         dynamic.addData(data);
+        markVillages();
       }).catch(function () { /* aborted or offline */ });
     };
     map.on("moveend", load);
@@ -257,5 +265,7 @@
     search.addEventListener("change", go);
     search.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); go(); } });
   }
-  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode, ready: performance.now() };
+  if (!dynamic) markVillages();
+  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode, ready: performance.now(),
+                     villagesReady: villagesReady };
 })();

@@ -1,0 +1,148 @@
+"""The map page over an emulated satellite link (issue 13, "Pages over a satellite link").
+
+Chromium (Playwright) with the DevTools network emulation of a VSAT/Starlink office
+link: ``--latency`` ms added to every request's round trip (600), ``--down`` kbit/s
+down (1000), ``--up`` kbit/s up (256). For each asset mode -- ``bundled`` (today: one
+versioned CSS and one versioned JS file, cached as immutable) and ``unbundled`` (the
+separate vendor files as before, ``BUNDLE_ASSETS=False``), measured in the same run
+against the same server process -- prints for a first visit (empty cache) and a repeat
+visit (same browser profile, a new tab):
+
+- time to interactive: from navigation start until the map is drawn and the villages
+  layer is loaded (``window.geoP2DD.ready``, set by ``map.js`` once the villages are on
+  the map; for a project with per-view loading, until the first village request ends);
+- the page's requests, how many went over the network and how many came from the cache,
+  and bytes transferred;
+- when the last byte the page needs (page, styles, scripts) was in: the link's share,
+  apart from the browser's own work, which a busy machine slows (the load average is
+  printed).
+
+Basemap "none" (an offline office; tiles from outside are not the app's to speed up);
+coverage tiles of the app are counted. Default project: real Mahakam Ulu built from
+``../shared/data`` (``bench/projects.py``), else the sample.
+
+Usage::
+
+    .venv/bin/python bench/satellite.py [--project DIR] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import projects  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, LiveServer  # noqa: E402
+
+
+def _emulate(context, page, latency_ms: float, down_kbps: float, up_kbps: float) -> None:
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": latency_ms,
+        "downloadThroughput": down_kbps * 1000 / 8, "uploadThroughput": up_kbps * 1000 / 8})
+
+
+def visit(context, url: str, args) -> dict:
+    """One visit of ``url`` in a new tab of ``context``; figures of that visit."""
+    page = context.new_page()
+    _emulate(context, page, args.latency, args.down, args.up)
+    done = []
+    page.on("requestfinished", lambda r: done.append(r))
+    page.goto(url, wait_until="commit", timeout=120_000)
+    page.wait_for_function("() => window.geoP2DD !== undefined && window.geoP2DD.villagesReady",
+                           timeout=120_000)
+    ready_ms = page.evaluate("() => window.geoP2DD.villagesReady")
+    page.wait_for_timeout(int(args.latency * 2 + 500))  # late requests (coverage tiles)
+    timing = page.evaluate("""() => performance.getEntriesByType('resource').concat(
+        performance.getEntriesByType('navigation')).map(e => ({url: e.name,
+        bytes: e.transferSize, cached: e.transferSize === 0 && e.decodedBodySize > 0,
+        end: e.responseEnd}))""")
+    page.close()
+    net = [t for t in timing if not t["cached"]]
+    # when the last byte the page needs (the page, its styles and scripts) was in: the
+    # link's share of the time, apart from the browser's work (CPU-bound on a busy machine)
+    needed = max(t["end"] for t in timing if "/tiles/" not in t["url"]) / 1000
+    return {"tti_s": ready_ms / 1000, "bytes_in_s": needed, "requests": len(timing),
+            "network": len(net),
+            "cached": len(timing) - len(net), "bytes": sum(t["bytes"] for t in timing),
+            "finished": len(done)}
+
+
+def measure(browser, url: str, args) -> tuple[list[dict], list[dict]]:
+    first, repeat = [], []
+    for _ in range(args.runs):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_cookies([{"name": "basemap", "value": "none", "url": url}])
+        first.append(visit(context, url, args))
+        repeat.append(visit(context, url, args))
+        context.close()
+    return first, repeat
+
+
+def _line(name: str, runs: list[dict]) -> str:
+    tti = statistics.median(r["tti_s"] for r in runs)
+    r0 = runs[0]
+    each = ", ".join(f"{r['tti_s']:.2f}" for r in runs)
+    needed = statistics.median(r["bytes_in_s"] for r in runs)
+    return (f"  {name:<7} interactive after {tti:5.2f} s (median of {len(runs)}; runs "
+            f"{each}); {r0['requests']} requests, "
+            f"{r0['network']} over the network, {r0['cached']} from the cache; "
+            f"{r0['bytes'] / 1e3:.0f} kB transferred; all it needs in after {needed:.2f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, help="project directory (default: Mahakam Ulu)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency", type=float, default=600.0, help="round trip, ms")
+    parser.add_argument("--down", type=float, default=1000.0, help="kbit/s")
+    parser.add_argument("--up", type=float, default=256.0, help="kbit/s")
+    parser.add_argument("--path", default="/")
+    args = parser.parse_args()
+    project = args.project or projects.default_project()
+
+    from playwright.sync_api import sync_playwright
+
+    from web import create_app
+
+    servers = {mode: LiveServer(create_app({"PROJECT": str(project),
+                                            "BUNDLE_ASSETS": mode == "bundled"}))
+               for mode in ("unbundled", "bundled")}
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"project {project}; link: {args.latency:.0f} ms round trip, {args.down:.0f} kbit/s "
+          f"down, {args.up:.0f} kbit/s up (Chromium network emulation); page {args.path}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        for server in servers.values():  # warm the servers' page caches (same cookies)
+            ctx = browser.new_context()
+            ctx.add_cookies([{"name": "basemap", "value": "none", "url": server.url}])
+            ctx.new_page().goto(server.url + args.path)
+            ctx.close()
+        results = {}
+        for mode, server in servers.items():
+            results[mode] = measure(browser, server.url + args.path, args)
+            first, repeat = results[mode]
+            print(f"{mode}:")
+            print(_line("first", first))
+            print(_line("repeat", repeat))
+        browser.close()
+    for s in servers.values():
+        s.stop()
+    before, after = results["unbundled"], results["bundled"]
+    for i, name in enumerate(("first", "repeat")):
+        b = statistics.median(r["tti_s"] for r in before[i])
+        a = statistics.median(r["tti_s"] for r in after[i])
+        print(f"{name} visit: bundled {a:.2f} s vs unbundled {b:.2f} s ({b / a:.2f}x faster)")
+
+
+if __name__ == "__main__":
+    main()
