@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -727,9 +727,26 @@ def run_class_counts(
         return window_class_counts(runs, rows, classes[a:b], k,
                                    weights=None if weights is None else weights[a:b])
 
+    windows = count_windows(runs.shape)
+    # the heaviest windows first (fewer idle cores at the end), added in window order
+    width = runs.shape[1]
+    ends = np.cumsum(runs.length, dtype=np.int64)
+    cut = np.searchsorted(runs.start, [b * width for _, b in windows])
+    inside = np.diff(np.concatenate(([0], np.where(cut > 0, ends[cut - 1], 0))))
     with ThreadPoolExecutor(_workers()) as pool:
-        out = add_partials(pool.map(work, count_windows(runs.shape)), size,
-                           weights is not None)
+        futures = {}
+        for i in np.argsort(-inside, kind="stable"):
+            futures[int(i)] = pool.submit(work, windows[int(i)])
+
+        def in_order():
+            if weights is None:  # integer counts add exactly in any order: as they come
+                for f in as_completed(list(futures.values())):
+                    yield f.result()
+                return
+            for i in range(len(windows)):  # float sums: in window order, as on Dask
+                yield futures.pop(i).result()
+
+        out = add_partials(in_order(), size, weights is not None)
     return out.reshape(runs.n_labels + 1, k)[1:]
 
 
