@@ -30,10 +30,11 @@ Timed, each on the same inputs and checked to give the same counts:
 Columns: ``seconds`` wall time of the counting (cluster start-up excluded, label
 runs already cached); ``x_inprocess`` seconds divided by in-process (read + count);
 ``ns_per_px`` seconds per raster pixel x 1e9 (all pixels of the grid, the unit
-the extrapolation in the README uses); ``worker_peak_MB`` each worker's peak
-resident memory (``VmHWM``; for in-process, this whole process). On a 2-core
-machine two workers cannot beat two threads in one process by much: the point
-is that the windows scale out.
+the extrapolation in the README uses); ``cpu_ns_per_px`` the same for the CPU
+time the workers (or this process) used, which a busy machine inflates less;
+``worker_peak_MB`` each worker's peak resident memory (``VmHWM``; for
+in-process, this whole process). On a 2-core machine two workers cannot beat
+two threads in one process by much: the point is that the windows scale out.
 """
 
 from __future__ import annotations
@@ -157,12 +158,21 @@ def peak_mb() -> float:
     return float("nan")
 
 
-def count_on(client, runs, cog: Path, windows=None) -> tuple[float, np.ndarray, list[float]]:
+def cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def count_on(client, runs, cog: Path, windows=None):
     from geo_p2dd import zonal
     from geo_p2dd.distributed import Compute, RasterFile, count_window
 
     compute = Compute(client, OUT / "cache")
     file = RasterFile(str(cog), "gdal")
+    cpu0 = client.run(cpu_s)
     t = time.perf_counter()
     if windows is None:
         counts = compute.run_class_counts(runs, file, N_CLASSES)
@@ -173,8 +183,9 @@ def count_on(client, runs, cog: Path, windows=None) -> tuple[float, np.ndarray, 
         counts = zonal.add_partials((f.result() for f in futures),
                                     (runs.n_labels + 1) * N_CLASSES, False)
     seconds = time.perf_counter() - t
+    cpu = sum(v - cpu0[k] for k, v in client.run(cpu_s).items())
     peaks = sorted(client.run(peak_mb).values())
-    return seconds, counts, peaks
+    return seconds, counts, peaks, cpu
 
 
 def main() -> int:
@@ -214,7 +225,7 @@ def main() -> int:
     if sample is None and npx / 1e9 <= args.max_inprocess_gb:
         import rasterio
 
-        t = time.perf_counter()
+        t, cpu0 = time.perf_counter(), cpu_s()
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(cog) as src:
             classes = src.read(1)
         read_s = time.perf_counter() - t
@@ -222,13 +233,14 @@ def main() -> int:
         ref = zonal.run_class_counts(runs, classes, N_CLASSES)
         count_s = time.perf_counter() - t
         del classes
-        lines.append(("in-process (read + count)", read_s + count_s, [peak_mb()]))
+        lines.append(("in-process (read + count)", read_s + count_s, [peak_mb()],
+                      cpu_s() - cpu0))
         log(f"in-process: read {read_s:.1f} s + count {count_s:.1f} s")
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
-            seconds, counts, peaks = count_on(client, runs, cog, sample)
-        lines.append((f"local {n} worker{'s' if n > 1 else ''}", seconds, peaks))
+            seconds, counts, peaks, cpu = count_on(client, runs, cog, sample)
+        lines.append((f"local {n} worker{'s' if n > 1 else ''}", seconds, peaks, cpu))
         if ref is None:
             ref = counts
         assert np.array_equal(counts, ref), "counts differ"
@@ -250,21 +262,22 @@ def main() -> int:
                       for _ in range(2)]
             with Client(scheduler_file=str(sf)) as client:
                 client.wait_for_workers(2, timeout=120)
-                seconds, counts, peaks = count_on(client, runs, cog, sample)
-            lines.append(("scheduler 2 workers", seconds, peaks))
+                seconds, counts, peaks, cpu = count_on(client, runs, cog, sample)
+            lines.append(("scheduler 2 workers", seconds, peaks, cpu))
             assert np.array_equal(counts, ref), "counts differ"
         finally:
             for p in reversed(procs):
                 p.terminate()
                 p.wait(30)
     base = lines[0][1]
+    log(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     log(f"\n{'method':<28}{'seconds':>9}{'x_' + lines[0][0].split()[0]:>15}"
-        f"{'ns_per_px':>11}  worker_peak_MB")
-    for name, s, peaks in lines:
-        log(f"{name:<28}{s:>9.1f}{s / base:>15.2f}{s / npx * 1e9:>11.2f}  "
-            + ", ".join(f"{p:,.0f}" for p in peaks))
-    one = next(s for n, s, _ in lines if n == "local 1 worker")
-    two = next(s for n, s, _ in lines if n == "local 2 workers")
+        f"{'ns_per_px':>11}{'cpu_ns_per_px':>15}  worker_peak_MB")
+    for name, s, peaks, cpu in lines:
+        log(f"{name:<28}{s:>9.1f}{s / base:>15.2f}{s / npx * 1e9:>11.2f}"
+            f"{cpu / npx * 1e9:>15.2f}  " + ", ".join(f"{p:,.0f}" for p in peaks))
+    one = next(s for n, s, *_ in lines if n == "local 1 worker")
+    two = next(s for n, s, *_ in lines if n == "local 2 workers")
     log(f"speed-up 1 -> 2 local workers: {one / two:.2f}x; grid {shape[0]:,} x {shape[1]:,} = "
         f"{npx / 1e6:,.0f} M px {'counted ' if sample else ''}at {args.res:g} deg; "
         "counts identical on every path")
