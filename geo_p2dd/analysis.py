@@ -149,20 +149,32 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, settings: Se
         crs="EPSG:4326")
 
 
-def analyze_project(project: Project, *, write: bool = True) -> AnalysisResult:
+def analyze_project(project: Project, *, write: bool = True, scheduler: str | None = None,
+                    workers: int | None = None) -> AnalysisResult:
     """Analyse ``project`` and (by default) store the results in it atomically.
 
     When writing, the project's lock is held from reading the inputs to storing
     the results, so results always match the inputs they record
     (``analysis.data_version``); a concurrent import waits for it.
+
+    ``scheduler`` (a Dask scheduler address) or ``workers`` (local Dask worker
+    processes), else ``[compute]`` of the settings, run the tower modelling and
+    the area shares as Dask tasks (:mod:`geo_p2dd.distributed`); the results
+    are the same as in process.
     """
-    if not write:
-        return _analyze(project, write=False)
-    with project.locked("analyze"):
-        return _analyze(project, write=True)
+    from geo_p2dd.distributed import open_compute
+
+    conf = project.settings.compute
+    scheduler = conf.scheduler if scheduler is None else scheduler
+    workers = conf.workers if workers is None else workers
+    with open_compute(scheduler, workers, project.cache_dir()) as compute:
+        if not write:
+            return _analyze(project, write=False, compute=compute)
+        with project.locked("analyze"):
+            return _analyze(project, write=True, compute=compute)
 
 
-def _analyze(project: Project, *, write: bool) -> AnalysisResult:
+def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -202,14 +214,14 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     has_towers = len(sites) and (sites["kind"] == "bts").any()
     if dem_path is not None and has_towers:
         dem = read_on_grid(dem_path, grid, resampling=Resampling.bilinear)
-    modelled_now = cov.model_towers(sites, grid, settings, dem, ("installed",)) \
+    modelled_now = cov.model_towers(sites, grid, settings, dem, ("installed",), compute) \
         if has_towers else []
     pipeline = ("installed", *cov.PIPELINE)
-    modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline) \
+    modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline, compute) \
         if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
     per_operator = cov.model_operators(
-        sites, grid, settings, dem, locs, next((s for s in modelled_now if s.is_4g), None)
-    ) if has_towers else []
+        sites, grid, settings, dem, locs, next((s for s in modelled_now if s.is_4g), None),
+        compute) if has_towers else []
     lap("model towers")
 
     measured = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
@@ -242,7 +254,7 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     lap("villages")
 
     area = _area_shares(project, villages, imported + modelled_now, grid, pop_path,
-                        usable=usable)
+                        usable=usable, compute=compute)
     vil = vil.join(area)
     lap("area shares")
 
@@ -404,8 +416,14 @@ def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Ser
 
 
 def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
-                 grid, pop_path, usable: int = DEFAULTS.thresholds.usable_code) -> pd.DataFrame:
-    """Area (and population) shares per 4G signal class on the reference grid."""
+                 grid, pop_path, usable: int = DEFAULTS.thresholds.usable_code,
+                 compute=None) -> pd.DataFrame:
+    """Area (and population) shares per 4G signal class on the reference grid.
+
+    With ``compute`` (:class:`geo_p2dd.distributed.Compute`) the pixels are
+    counted as Dask tasks (identical counts and sums).
+    """
+    counter = zonal.polygon_class_counts if compute is None else compute.polygon_class_counts
     four_g = [s for s in sources if s.is_4g]
     out = pd.DataFrame(index=villages["kode"])
     if not four_g:
@@ -418,8 +436,7 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     geoms = villages.geometry.to_crs(ref.crs).values
     labels = zonal.cached_label_grid(project.cache_dir(), geoms, ref.transform, classes.shape,
                                      ref.crs)
-    counts = zonal.polygon_class_counts(geoms, classes, ref.transform, len(CLASS_NAMES),
-                                        labels=labels)
+    counts = counter(geoms, classes, ref.transform, len(CLASS_NAMES), labels=labels)
     total = counts.sum(axis=1)
     known = total - counts[:, 0]
     for i, name in enumerate(CLASS_NAMES):
@@ -428,8 +445,8 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     out["area_no_4g"] = np.where(known > 0, no4g / np.maximum(known, 1), np.nan)
     if pop_path is not None:
         pop = cov.population_on(pop_path, ref.transform, ref.crs, classes.shape)
-        pc = zonal.polygon_class_counts(geoms, classes, ref.transform, len(CLASS_NAMES),
-                                        labels=labels, weights=pop)
+        pc = counter(geoms, classes, ref.transform, len(CLASS_NAMES), labels=labels,
+                     weights=pop)
         ptot = pc.sum(axis=1)
         pknown = ptot - pc[:, 0]
         out["pop_grid"] = np.round(ptot, 1)

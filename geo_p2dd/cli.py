@@ -270,23 +270,32 @@ def info(project_dir, as_json) -> None:
 @main.command()
 @project_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the heavy steps on this Dask cluster (default: [compute] scheduler).")
+@click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Start a local Dask cluster of N worker processes (default: "
+                   "[compute] workers; 0: in this process).")
 @friendly
-def analyze(project_dir, as_json) -> None:
+def analyze(project_dir, as_json, scheduler, workers) -> None:
     """Compute coverage, gap classes, scores and ranks; store them in the project.
 
     Results go into layers.gpkg (village_results, location_results,
     area_results) in one atomic write; re-running with unchanged inputs gives
-    identical results.
+    identical results. With --scheduler or --workers the tower modelling and
+    the area shares run as Dask tasks (same results); the project directory
+    must be readable at the same path on every worker.
 
     \b
     Example:
       geo-p2dd analyze --project data/sample --json
+      geo-p2dd analyze --project /shared/national --scheduler tcp://10.0.0.5:8786
     """
     from geo_p2dd.analysis import GAP_ORDER, analyze_project
     from geo_p2dd.project import Project
     from geo_p2dd.schema import GAP_CLASSES
 
-    result = analyze_project(Project(_project_dir(project_dir)))
+    result = analyze_project(Project(_project_dir(project_dir)), scheduler=scheduler,
+                             workers=workers)
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))

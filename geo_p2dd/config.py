@@ -269,6 +269,21 @@ class Limits:
                                            metadata={"kind": "range"})
 
 
+@dataclass(frozen=True)
+class ComputeSettings:
+    """``[compute]``: where analysis runs (see :mod:`geo_p2dd.distributed`).
+
+    Empty ``scheduler`` and ``workers = 0``: in this process. A scheduler address
+    (``tcp://host:8786``) uses that Dask cluster; ``workers`` > 0 starts a local
+    one with that many worker processes.
+    """
+
+    #: address of a running Dask scheduler, e.g. ``tcp://10.0.0.5:8786``
+    scheduler: str = _text("")
+    #: worker processes of a local Dask cluster (0: none)
+    workers: int = _integer(0, ge=0)
+
+
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(mapping))
 
@@ -297,6 +312,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     locations: LocationChecks = field(default_factory=LocationChecks)
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
+    compute: ComputeSettings = field(default_factory=ComputeSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -308,7 +324,8 @@ DEFAULTS = Settings()
 
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
              "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
-             "locations": LocationChecks, "evidence": EvidenceSettings}
+             "locations": LocationChecks, "evidence": EvidenceSettings,
+             "compute": ComputeSettings}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

@@ -230,12 +230,15 @@ def _prune_classes(cache_dir: Path) -> None:
 
 
 def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
-                 dem: np.ndarray | None, statuses: tuple[str, ...]) -> list[Source]:
+                 dem: np.ndarray | None, statuses: tuple[str, ...],
+                 compute=None) -> list[Source]:
     """Model the towers with the given statuses: one source per technology group.
 
     ``settings.propagation`` sets the model, ``settings.thresholds.rsrp_dbm``
     the classes. Cells out of reach of every tower are "none" (class 1), not
-    unknown: the model says there is no signal there.
+    unknown: the model says there is no signal there. With ``compute`` (a
+    :class:`geo_p2dd.distributed.Compute`) the grid is modelled tile by tile as
+    Dask tasks, with identical results.
     """
     prop = settings.propagation
     thresholds = settings.thresholds.rsrp_dbm
@@ -245,13 +248,17 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
         sel = towers[towers["technology"].fillna("4G").isin(techs)]
         if len(sel) == 0:
             continue
-        rx, _ = received_power_grid(
-            sel.to_crs(grid.crs), grid, environment=prop.environment,
+        options = dict(
+            environment=prop.environment,
             mobile_height_m=prop.mobile_height_m, max_distance_m=prop.max_distance_m,
-            dem=dem, no_los_extra_loss_db=prop.no_los_extra_loss_db,
+            no_los_extra_loss_db=prop.no_los_extra_loss_db,
             default_power_dbm=prop.default_power_dbm,
             default_height_m=prop.default_height_m,
             default_frequency_mhz=1800.0 if group == "4G" else 900.0)
+        if compute is None:
+            rx, _ = received_power_grid(sel.to_crs(grid.crs), grid, dem=dem, **options)
+        else:
+            rx = compute.received_power(sel.to_crs(grid.crs), grid, dem, **options)
         rsrp = rx + np.float32(prop.rsrp_offset_db)
         classes = rsrp_class(rsrp, thresholds)
         classes[classes == SIGNAL_CODES["unknown"]] = SIGNAL_CODES["none"]
@@ -266,7 +273,7 @@ def model_towers(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
 
 def model_operators(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
                     dem: np.ndarray | None, locations: gpd.GeoDataFrame,
-                    all_towers: Source | None = None) -> list[Source]:
+                    all_towers: Source | None = None, compute=None) -> list[Source]:
     """Each operator's installed 4G towers modelled on their own, sampled at ``locations``.
 
     The best server of all towers (:func:`model_towers`) says whether a location
@@ -299,7 +306,7 @@ def model_operators(sites: gpd.GeoDataFrame, grid: Grid, settings: Settings,
         if len(sel) == len(towers) and all_towers is not None:
             grid_src = all_towers
         else:
-            (grid_src,) = model_towers(sel, grid, settings, dem, ("installed",))
+            (grid_src,) = model_towers(sel, grid, settings, dem, ("installed",), compute)
         at = (sample_source(grid_src, locations.geometry),
               sample_dbm(grid_src, locations.geometry))
         out.append(Source(f"modelled 4G {code}", str(sel["operator"].iloc[0]), "4G",

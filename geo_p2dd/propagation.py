@@ -395,6 +395,7 @@ def received_power_grid(
     large_city: bool = False,
     los_samples: int = 32,
     k_factor: float | None = 4.0 / 3.0,
+    window: tuple[int, int, int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best-server received power on the grid.
 
@@ -447,6 +448,10 @@ def received_power_grid(
         Terrain samples per path.
     k_factor : float or None
         Effective earth radius factor; None ignores earth curvature.
+    window : (row0, row1, col0, col1), optional
+        Compute only these rows and columns of the grid (the DEM still covers
+        the whole grid): the result is that part of the whole grid's result,
+        value for value (:mod:`geo_p2dd.distributed` models a grid tile by tile).
 
     Returns
     -------
@@ -481,10 +486,12 @@ def received_power_grid(
             raise InputError("the DEM does not match the grid", expected=str(grid.shape),
                              found=str(dem.shape))
 
-    best = np.full(grid.shape, -np.inf)
-    server = np.full(grid.shape, -1, dtype=np.int32)
+    wr0, wr1, wc0, wc1 = window if window is not None else (0, grid.height, 0, grid.width)
+    shape = (wr1 - wr0, wc1 - wc0)
+    best = np.full(shape, -np.inf)
+    server = np.full(shape, -1, dtype=np.int32)
     if len(towers) == 0:
-        return np.full(grid.shape, np.nan, dtype=np.float32), server
+        return np.full(shape, np.nan, dtype=np.float32), server
 
     tx, ty = _tower_points(towers, grid.crs)
     power = _tower_column(towers, "power_dbm", default_power_dbm)
@@ -515,6 +522,7 @@ def received_power_grid(
         c1 = int(np.searchsorted(xs, tx[k] + max_distance_m, side="right"))
         r0 = int(np.searchsorted(neg_ys, -(ty[k] + max_distance_m), side="left"))
         r1 = int(np.searchsorted(neg_ys, -(ty[k] - max_distance_m), side="right"))
+        c0, c1, r0, r1 = max(c0, wc0), min(c1, wc1), max(r0, wr0), min(r1, wr1)
         if c0 >= c1 or r0 >= r1:
             continue
         dx = xs[c0:c1] - tx[k]
@@ -534,10 +542,10 @@ def received_power_grid(
             if blocked is not None:
                 rx = np.where(blocked, rx - no_los_extra_loss_db, rx)
 
-        window_best = best[r0:r1, c0:c1]
+        window_best = best[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0]
         better = in_range & (rx > window_best)
         window_best[better] = rx[better]
-        server[r0:r1, c0:c1][better] = k
+        server[r0 - wr0:r1 - wr0, c0 - wc0:c1 - wc0][better] = k
 
     rx_dbm = best.astype(np.float32)
     rx_dbm[server < 0] = np.nan

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,10 @@ from geo_p2dd.io.atomic import atomic_path
 
 #: pixels gathered per counting batch (keeps every temporary in cache, none above 32 MB)
 CHUNK_PIXELS = 1 << 20
+#: pixels per counting window (see :func:`count_windows`)
+WINDOW_PIXELS = 1 << 24
+#: counting windows are whole multiples of this many rows (a COG's block size)
+WINDOW_ALIGN = 512
 #: coordinates per rasterising block
 BLOCK_COORDS = 1 << 18
 #: bump when the cached run format or the burning rule changes
@@ -84,6 +88,8 @@ class LabelRuns:
     fix_pos: np.ndarray
     fix_label: np.ndarray
     fix_base: np.ndarray
+    #: the cache file these runs were saved to or read from (None: only in memory)
+    source: Path | None = field(default=None, compare=False)
 
     @property
     def nbytes(self) -> int:
@@ -582,6 +588,108 @@ def _resolve(pix: np.ndarray, parts: list[np.ndarray], hfill: np.ndarray,
 # -- counting ---------------------------------------------------------------------------------
 
 
+def count_windows(shape: tuple[int, int]) -> list[tuple[int, int]]:
+    """The row bands ``(row0, row1)`` counting splits a grid into.
+
+    About ``WINDOW_PIXELS`` pixels each, in whole multiples of 512 rows (a COG's
+    blocks) when the grid is narrow enough, at least 512 rows otherwise. Both
+    the in-process and the Dask paths (:mod:`geo_p2dd.distributed`) count these
+    windows with :func:`window_class_counts` and add them in this order, so
+    their results are identical, weighted sums included.
+    """
+    height, width = (int(shape[0]), int(shape[1]))
+    rows = max(WINDOW_ALIGN, WINDOW_PIXELS // max(width, 1))
+    rows -= rows % WINDOW_ALIGN
+    return [(a, min(height, a + rows)) for a in range(0, height, rows)]
+
+
+def window_class_counts(
+    runs: LabelRuns,
+    rows: tuple[int, int],
+    classes: np.ndarray,
+    n_classes: int,
+    *,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Counts (or weight sums) per (label, class) of the pixels in rows ``rows``.
+
+    Parameters
+    ----------
+    runs : LabelRuns
+        The whole grid's label runs (runs never cross a row).
+    rows : (row0, row1)
+        The window: rows ``row0`` to ``row1 - 1``, every column.
+    classes : ndarray, (row1 - row0, cols)
+        The class codes of the window only.
+    n_classes : int
+    weights : ndarray of float, optional
+        Per-pixel weights of the window; NaN counts as 0.
+
+    Returns
+    -------
+    ndarray, ((n_labels + 1) * n_classes,), flat, label 0 first: int64 counts, or
+    float64 sums with ``weights``. Partials of windows add up to the grid's counts.
+    """
+    r0, r1 = int(rows[0]), int(rows[1])
+    width = runs.shape[1]
+    if tuple(classes.shape) != (r1 - r0, width):
+        raise ValueError(f"classes {classes.shape} do not match the window rows {r0}..{r1} "
+                         f"of the label grid {runs.shape}")
+    cls = np.ascontiguousarray(classes).reshape(-1)
+    wts = None if weights is None else np.ascontiguousarray(weights).reshape(-1)
+    k = int(n_classes)
+    size = (runs.n_labels + 1) * k
+    origin = r0 * width
+    a, b = np.searchsorted(runs.start, [origin, r1 * width])
+    lengths = runs.length[a:b].astype(np.int64)
+    starts = runs.start[a:b] - origin
+    labels = runs.label[a:b]
+    csum = np.cumsum(lengths)
+    total = int(csum[-1]) if len(csum) else 0
+    n_batches = max(1, -(-total // CHUNK_PIXELS))
+    cuts = np.searchsorted(csum, np.linspace(0, total, n_batches + 1)[1:-1])
+    edges = [0, *[int(c) for c in cuts], len(lengths)]
+    acc = np.zeros(size, dtype=np.float64 if wts is not None else np.int64)
+    for i, j in zip(edges[:-1], edges[1:], strict=True):
+        if j <= i:
+            continue
+        ln = lengths[i:j]
+        pos = _expand(starts[i:j], ln)
+        idx = np.repeat(labels[i:j].astype(np.int64) * k, ln)
+        c = cls[pos]
+        if len(c) and int(c.max()) >= k:
+            raise ValueError(f"class values must lie in 0..{k - 1}")
+        idx += c
+        if wts is None:
+            acc += np.bincount(idx, minlength=size)
+        else:
+            w = np.nan_to_num(wts[pos].astype(np.float64, copy=False), nan=0.0)
+            acc += np.bincount(idx, weights=w, minlength=size)
+    fa, fb = np.searchsorted(runs.fix_pos, [origin, r1 * width])
+    if fb > fa:
+        fpos = runs.fix_pos[fa:fb] - origin
+        c = cls[fpos].astype(np.int64)
+        w = (np.ones(len(c)) if wts is None
+             else np.nan_to_num(wts[fpos].astype(np.float64), nan=0.0))
+        minus = np.bincount(runs.fix_base[fa:fb].astype(np.int64) * k + c, weights=w,
+                            minlength=size)
+        plus = np.bincount(runs.fix_label[fa:fb].astype(np.int64) * k + c, weights=w,
+                           minlength=size)
+        if wts is None:
+            acc += plus.astype(np.int64) - minus.astype(np.int64)
+        else:
+            acc += plus - minus
+    return acc
+
+
+def add_partials(partials, size: int, weighted: bool) -> np.ndarray:
+    """Sum window partials in the order given (the one reduction of both paths)."""
+    acc = np.zeros(size, dtype=np.float64 if weighted else np.int64)
+    for part in partials:
+        acc += part
+    return acc
+
+
 def run_class_counts(
     runs: LabelRuns,
     classes: np.ndarray,
@@ -591,8 +699,9 @@ def run_class_counts(
 ) -> np.ndarray:
     """Count (or sum ``weights`` of) pixels per polygon and class.
 
-    Only the pixels inside polygons are read, in batches of ``CHUNK_PIXELS``, on
-    both cores.
+    Only the pixels inside polygons are read, window by window
+    (:func:`count_windows`, :func:`window_class_counts`), on both cores; the
+    windows' partials are added in window order.
 
     Parameters
     ----------
@@ -610,54 +719,34 @@ def run_class_counts(
     """
     if tuple(classes.shape) != tuple(runs.shape):
         raise ValueError(f"classes {classes.shape} do not match the label grid {runs.shape}")
-    cls = np.ascontiguousarray(classes).reshape(-1)
-    wts = None
-    if weights is not None:
-        wts = np.ascontiguousarray(weights).reshape(-1)
     k = int(n_classes)
     size = (runs.n_labels + 1) * k
-    lengths = runs.length.astype(np.int64)
-    csum = np.cumsum(lengths)
-    total = int(csum[-1]) if len(csum) else 0
-    n_batches = max(1, -(-total // CHUNK_PIXELS))
-    cuts = np.searchsorted(csum, np.linspace(0, total, n_batches + 1)[1:-1])
-    edges = [0, *[int(c) for c in cuts], len(lengths)]
-    batches = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-    n_work = _workers()
-    shares = [batches[i::n_work] for i in range(n_work)]
 
-    def work(share):
-        acc = np.zeros(size, dtype=np.float64 if wts is not None else np.int64)
-        for a, b in share:
-            ln = lengths[a:b]
-            pos = _expand(runs.start[a:b], ln)
-            idx = np.repeat(runs.label[a:b].astype(np.int64) * k, ln)
-            c = cls[pos]
-            if len(c) and int(c.max()) >= k:
-                raise ValueError(f"class values must lie in 0..{k - 1}")
-            idx += c
-            if wts is None:
-                acc += np.bincount(idx, minlength=size)
-            else:
-                w = np.nan_to_num(wts[pos].astype(np.float64, copy=False), nan=0.0)
-                acc += np.bincount(idx, weights=w, minlength=size)
-        return acc
+    def work(rows: tuple[int, int]) -> np.ndarray:
+        a, b = rows
+        return window_class_counts(runs, rows, classes[a:b], k,
+                                   weights=None if weights is None else weights[a:b])
 
-    with ThreadPoolExecutor(n_work) as pool:
-        parts = list(pool.map(work, [s for s in shares if s]))
-    out = np.sum(parts, axis=0) if parts else np.zeros(size, dtype=np.int64)
-    if wts is None:
-        out = out.astype(np.int64)
-    if len(runs.fix_pos):
-        c = cls[runs.fix_pos].astype(np.int64)
-        w = (np.ones(len(c)) if wts is None
-             else np.nan_to_num(wts[runs.fix_pos].astype(np.float64), nan=0.0))
-        minus = np.bincount(runs.fix_base.astype(np.int64) * k + c, weights=w, minlength=size)
-        plus = np.bincount(runs.fix_label.astype(np.int64) * k + c, weights=w, minlength=size)
-        if wts is None:
-            out += plus.astype(np.int64) - minus.astype(np.int64)
-        else:
-            out += plus - minus
+    windows = count_windows(runs.shape)
+    # the heaviest windows first (fewer idle cores at the end), added in window order
+    width = runs.shape[1]
+    ends = np.cumsum(runs.length, dtype=np.int64)
+    cut = np.searchsorted(runs.start, [b * width for _, b in windows])
+    inside = np.diff(np.concatenate(([0], np.where(cut > 0, ends[cut - 1], 0))))
+    with ThreadPoolExecutor(_workers()) as pool:
+        futures = {}
+        for i in np.argsort(-inside, kind="stable"):
+            futures[int(i)] = pool.submit(work, windows[int(i)])
+
+        def in_order():
+            if weights is None:  # integer counts add exactly in any order: as they come
+                for f in as_completed(list(futures.values())):
+                    yield f.result()
+                return
+            for i in range(len(windows)):  # float sums: in window order, as on Dask
+                yield futures.pop(i).result()
+
+        out = add_partials(in_order(), size, weights is not None)
     return out.reshape(runs.n_labels + 1, k)[1:]
 
 
@@ -764,17 +853,25 @@ def polygon_class_counts(
     *,
     weights: np.ndarray | None = None,
     labels: LabelRuns | np.ndarray | None = None,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Class counts per polygon (n, n_classes); every polygon gets a value.
 
     Polygons that contain no pixel centre are counted from the pixels they touch,
     weighted by the share of each pixel they cover. Pass ``labels`` (a cached
-    :class:`LabelRuns`, or a dense label grid) to skip burning.
+    :class:`LabelRuns`, or a dense label grid) to skip burning, and ``counted``
+    (what :func:`run_class_counts` gives for them, counted elsewhere: on a Dask
+    cluster by :mod:`geo_p2dd.distributed`) to skip counting.
     """
     geoms = np.asarray(geoms, dtype=object)
     if labels is None:
         labels = label_runs(geoms, transform, classes.shape)
-    if isinstance(labels, LabelRuns):
+    if counted is not None:
+        if not isinstance(labels, LabelRuns):
+            raise ValueError("counted needs the LabelRuns they were counted with")
+        counts = counted
+        npx = labels.pixel_counts()
+    elif isinstance(labels, LabelRuns):
         counts = run_class_counts(labels, classes, n_classes, weights=weights)
         npx = labels.pixel_counts()
     else:
@@ -835,6 +932,7 @@ def cached_label_grid(cache_dir: Path | None, geoms: np.ndarray, transform: Affi
             runs = LabelRuns.load(path)
             if runs.shape == tuple(shape) and runs.n_labels == len(geoms):
                 os.utime(path)
+                runs.source = path
                 return runs
         except (OSError, ValueError, KeyError):
             pass  # unreadable: burn again and replace it
@@ -842,6 +940,7 @@ def cached_label_grid(cache_dir: Path | None, geoms: np.ndarray, transform: Affi
     with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
         runs.save(fh)
     _prune(cache_dir)
+    runs.source = path
     return runs
 
 
