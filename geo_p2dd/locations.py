@@ -19,9 +19,9 @@ location records its source (:data:`geo_p2dd.schema.LOCATION_SOURCES`):
    cells, :func:`derive_settlements`), only for kampung without an imported
    settlement. A 1 km cell's centre can lie kilometres from the houses, which left
    Starlinks with a 300 m radius reaching nobody; so each register site of a kampung
-   pulls the nearest estimated settlement of that kampung within ``[locations]
-   snap_km`` to its position (each estimate moves at most once, nearest pairs
-   first) and the location says so in ``position_note``.
+   pulls the most populated estimated settlement of that kampung within ``[locations]
+   snap_km`` to its position (each estimate moves at most once) and the location says
+   so in ``position_note``.
 
 The *main settlement* of a kampung (:func:`main_settlements`) is its most populated
 settlement among these locations (ties: the first). It is the one notion used both
@@ -280,8 +280,9 @@ def snap_estimates(estimates: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, metric_
     """Move estimated settlements onto the register sites of their kampung.
 
     Every (estimate, site) pair of one kampung closer than ``snap_km`` is a
-    candidate; nearest pairs first (ties: estimate order, then site order), each
-    estimate moves once, to one site, and each site takes one estimate. A moved
+    candidate. Each site takes the most populated estimate within reach (ties: the
+    nearer, then the first), each estimate moves once: the kampung's main settlement,
+    when a site stands within ``snap_km`` of it, is where that site is. A moved
     estimate gets the site's position and a ``position_note`` naming the site and
     the distance.
 
@@ -304,7 +305,8 @@ def snap_estimates(estimates: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, metric_
     same = va[i] == vb[j]
     i, j = i[same], j[same]
     d = shapely.distance(a[i], b[j])
-    order = np.lexsort((j, i, d))
+    people = pd.to_numeric(out["people"], errors="coerce").fillna(0.0).to_numpy()[est]
+    order = np.lexsort((j, i, d, -people[i]))
     taken_e, taken_s = set(), set()
     geoms = out.geometry.values.copy()
     note_en = out["position_note"].to_numpy(dtype=object).copy()

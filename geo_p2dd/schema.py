@@ -79,7 +79,8 @@ SITE_KINDS = Vocabulary(
         Term("fiber", "Serat optik", "Fibre",
              ("fibre", "fo", "fiber optik", "serat optik", "kabel")),
         Term("wifi", "Wi-Fi publik", "Public Wi-Fi",
-             ("wi fi", "hotspot", "wifi publik", "wifi desa", "wifi kampung", "akses internet")),
+             ("wi fi", "hotspot", "wifi publik", "wifi desa", "wifi kampung", "akses internet",
+              "wi fi kampung", "wi fi desa", "wi fi publik")),
     ),
 )
 
