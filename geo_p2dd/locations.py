@@ -20,8 +20,9 @@ location records its source (:data:`geo_p2dd.schema.LOCATION_SOURCES`):
    settlement. A 1 km cell's centre can lie kilometres from the houses, which left
    Starlinks with a 300 m radius reaching nobody; so each register site of a kampung
    pulls the most populated estimated settlement of that kampung within ``[locations]
-   snap_km`` to its position (each estimate moves at most once) and the location says
-   so in ``position_note``.
+   snap_km`` to its position (each estimate moves at most once; an estimate at the
+   village centre, made where the grid shows nobody, moves at any distance) and the
+   location says so in ``position_note``.
 
 The *main settlement* of a kampung (:func:`main_settlements`) is its most populated
 settlement among these locations (ties: the first). It is the one notion used both
@@ -56,6 +57,7 @@ COLUMNS = ("location_id", "kind", "name", "village_kode", "people", "source",
            "position_note", "position_note_id")
 
 SNAP_NOTE = N_("estimated settlement moved %(km)s km to register site %(site)s")
+AT_SITE_NOTE = N_("estimated settlement at register site %(site)s")
 GRID_NOTE = N_("estimated from the population grid")
 CENTRE_NOTE = N_("estimated at the village centre (no populated grid cell)")
 
@@ -280,7 +282,9 @@ def snap_estimates(estimates: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, metric_
     """Move estimated settlements onto the register sites of their kampung.
 
     Every (estimate, site) pair of one kampung closer than ``snap_km`` is a
-    candidate. Each site takes the most populated estimate within reach (ties: the
+    candidate, and so is every pair whose estimate stands at the village centre (no
+    populated grid cell: no evidence of position at all). Each site takes the most
+    populated estimate within reach (ties: the
     nearer, then the first), each estimate moves once: the kampung's main settlement,
     when a site stands within ``snap_km`` of it, is where that site is. A moved
     estimate gets the site's position and a ``position_note`` naming the site and
@@ -299,12 +303,17 @@ def snap_estimates(estimates: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, metric_
         return out
     a = out.geometry.iloc[est].to_crs(metric_crs).values
     b = sites.geometry.to_crs(metric_crs).values
-    i, j = shapely.STRtree(b).query(a, predicate="dwithin", distance=snap_km * 1000.0)
-    va = out["village_kode"].to_numpy()[est]
-    vb = sites["village_kode"].to_numpy()
-    same = va[i] == vb[j]
-    i, j = i[same], j[same]
+    # candidate pairs: an estimate and a site of the same kampung
+    pairs = pd.DataFrame({"i": np.arange(len(est)),
+                          "v": out["village_kode"].to_numpy()[est]}).merge(
+        pd.DataFrame({"j": np.arange(len(b)), "v": sites["village_kode"].to_numpy()}), on="v")
+    i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
     d = shapely.distance(a[i], b[j])
+    # an estimate at the village centre has no position evidence at all: any site of
+    # its kampung is better, whatever the distance
+    centre = (out["position_note"].to_numpy()[est] == gettext(CENTRE_NOTE, "en"))[i]
+    keep = (d <= snap_km * 1000.0) | centre
+    i, j, d = i[keep], j[keep], d[keep]
     people = pd.to_numeric(out["people"], errors="coerce").fillna(0.0).to_numpy()[est]
     order = np.lexsort((j, i, d, -people[i]))
     taken_e, taken_s = set(), set()
@@ -322,9 +331,12 @@ def snap_estimates(estimates: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, metric_
         row = est[e]
         geoms[row] = site_geoms[s]
         km = d[k] / 1000.0
-        note_en[row], note_id[row] = (
-            gettext(SNAP_NOTE, "en", km=format_number(km, "en", 1), site=names[s]),
-            gettext(SNAP_NOTE, "id", km=format_number(km, "id", 1), site=names[s]))
+        if d[k] < 1.0:  # a row the import placed at this settlement
+            note_en[row], note_id[row] = _notes(AT_SITE_NOTE, site=names[s])
+        else:
+            note_en[row], note_id[row] = (
+                gettext(SNAP_NOTE, "en", km=format_number(km, "en", 1), site=names[s]),
+                gettext(SNAP_NOTE, "id", km=format_number(km, "id", 1), site=names[s]))
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs="EPSG:4326"))
     out["position_note"] = note_en
     out["position_note_id"] = note_id

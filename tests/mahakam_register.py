@@ -111,7 +111,8 @@ def densest_cells(villages_gpkg: Path, pop_tif: Path) -> dict[str, tuple[float, 
                                                      invert=True)
             pop[~inside | (pop < 0)] = 0
             r, c = np.unravel_index(int(np.argmax(pop)), pop.shape)
-            x, y = transform * (c + 0.5, r + 0.5)
+            x = transform.c + (c + 0.5) * transform.a
+            y = transform.f + (r + 0.5) * transform.e
             out[kode] = (float(x), float(y))
     return out
 
