@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from geo_p2dd.i18n import N_, gettext
+
 LANGS = ("id", "en")
 
 
@@ -190,16 +192,25 @@ GAP_CLASSES = Vocabulary(
     ),
 )
 
-#: what each gap class means (English msgids; Indonesian in translations/id/locations.po)
+#: what each gap class means (English msgids; Indonesian in translations/id/locations.po).
+#: The README's class definitions, the map legend, the printed summary and ``analyze``
+#: show these words (:func:`gap_definition`); tests check they agree.
 GAP_DEFINITIONS = {
-    "blank_spot": "no usable mobile signal and no public internet access at any location",
-    "public_access_only": "no usable mobile signal; public internet access (Starlink, VSAT, "
-                          "Wi-Fi or fibre) within its service radius of some locations",
-    "no_4g": "a usable 2G/3G signal at some settlement, no usable 4G at any",
-    "partial_4g": "usable 4G for some but fewer than the served share of the people",
-    "served": "usable 4G for at least the served share of the people",
-    "unknown": "no signal data at any location and no public internet access",
+    "blank_spot": N_("no usable mobile signal and no public internet access at any location"),
+    "public_access_only": N_("no usable mobile signal; public internet access (Starlink, "
+                             "VSAT, Wi-Fi or fibre) within its service radius of some "
+                             "locations"),
+    "no_4g": N_("a usable 2G/3G signal at some settlement, no usable 4G at any"),
+    "partial_4g": N_("usable 4G for some but fewer than the served share of the people"),
+    "served": N_("usable 4G for at least the served share of the people"),
+    "unknown": N_("no signal data at any location and no public internet access"),
 }
+
+
+def gap_definition(gap_class: str, lang: str = "id") -> str:
+    """What ``gap_class`` means, in ``lang`` (the one home of the definitions)."""
+    return gettext(GAP_DEFINITIONS[gap_class], lang)
+
 
 LOCATION_STATUS = Vocabulary(
     "location status",
