@@ -344,3 +344,51 @@ def test_real_every_kampung_its_pipeline_improves_is_in_programme(real):
     assert (got["people_unserved_planned"] < got["people_unserved"]).all()
     # and nothing else is: no other kampung has a pipeline site
     assert v["in_programme"].sum() == len(pipeline)
+
+
+# --------------------------------------------------------------------------- #
+# One home for the class texts: README, map legend, printed summary, analyze
+# --------------------------------------------------------------------------- #
+
+def test_readme_legend_summary_and_analyze_say_the_same_classes(sample_project, tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+    from geo_p2dd.report.html import summary_html
+    from geo_p2dd.schema import GAP_CLASSES, gap_definition
+    from geo_p2dd.summary import build_summary
+    from web import create_app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for c in GAP_CLASSES.ids:
+        assert (f"| `{c}` | {GAP_CLASSES.label(c, 'en')} | {GAP_CLASSES.label(c, 'id')} | "
+                f"{gap_definition(c, 'en')} |") in readme, c
+    # the printed summary's method section, in both languages
+    for lang in ("id", "en"):
+        html = summary_html(build_summary(sample_project, "99.01", lang=lang),
+                            map_src="map.png")
+        shown = [c for c in GAP_CLASSES.ids if f'<li data-class="{c}">' in html]
+        assert {"blank_spot", "no_4g", "partial_4g", "served"} <= set(shown)
+        for c in shown:
+            assert (f"<strong>{GAP_CLASSES.label(c, lang)}</strong>: "
+                    f"{gap_definition(c, lang)}</li>") in html
+    # the map legend: every class (unknown when present) with its definition
+    client = create_app({"PROJECT": str(sample_project.path), "TESTING": True}).test_client()
+    for lang in ("id", "en"):
+        page = client.get(f"/?lang={lang}").get_data(as_text=True)
+        for c in GAP_CLASSES.ids:
+            if c == "unknown" and f'data-class="{c}"' not in page:
+                continue
+            assert (f'<li data-class="{c}" title="{gap_definition(c, lang)}">') in page, c
+            assert GAP_CLASSES.label(c, lang) in page
+        assert 'name="view" value="pipeline"' in page
+    # analyze prints the schema's (English) labels, now vs the pipeline
+    copy = tmp_path / "sample"
+    import shutil
+
+    shutil.copytree(sample_project.path, copy, symlinks=True)
+    out = CliRunner().invoke(main, ["analyze", "--project", str(copy)]).stdout
+    for c in ("blank_spot", "no_4g", "partial_4g", "served"):
+        assert any(line.startswith(GAP_CLASSES.label(c, "en")) for line in out.splitlines())
