@@ -392,3 +392,30 @@ def test_readme_legend_summary_and_analyze_say_the_same_classes(sample_project, 
     out = CliRunner().invoke(main, ["analyze", "--project", str(copy)]).stdout
     for c in ("blank_spot", "no_4g", "partial_4g", "served"):
         assert any(line.startswith(GAP_CLASSES.label(c, "en")) for line in out.splitlines())
+
+
+def test_an_area_without_signal_data_is_no_data_on_the_choropleth(sample_project):
+    """Not "0-20 % blank spot": the share is among kampung with signal data, None
+    (drawn in the no-data colour) when there is none."""
+    import dataclasses
+
+    from web import create_app, mapdata
+    from web.context import _read_view
+
+    view = _read_view(sample_project, ())
+    areas = view.areas.copy()
+    kec = areas.index[areas["level"] == "kecamatan"]
+    first, second = kec[0], kec[1]
+    n = int(areas.loc[first, "villages"])
+    areas.loc[first, ["n_unknown", "n_blank_spot"]] = [n, 0]  # nothing known
+    areas.loc[second, ["n_unknown", "n_blank_spot"]] = [1, 1]  # 1 blank of n - 1 known
+    view = dataclasses.replace(view, areas=areas, extra={})
+    app = create_app({"PROJECT": str(sample_project.path), "TESTING": True})
+    with app.test_request_context("/"):
+        data = mapdata.area_geojson(view, "kecamatan", None, 0.001, "id")
+    props = {f["properties"]["kode"]: f["properties"] for f in data["features"]}
+    assert props[areas.loc[first, "kode"]]["blank_share"] is None
+    m = int(areas.loc[second, "villages"])
+    assert props[areas.loc[second, "kode"]]["blank_share"] == round(1 / (m - 1), 3)
+    assert mapdata.share_colour(None) == mapdata.NO_DATA_COLOUR == "#bdbdbd"
+    assert mapdata.NO_DATA_COLOUR not in dict(mapdata.SHARE_BINS).values()
