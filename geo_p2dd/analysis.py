@@ -173,9 +173,16 @@ def _analyze(project: Project, *, write: bool) -> AnalysisResult:
     lap("model towers")
 
     per_view = {}
+    previous = ()
     for suffix, statuses in VIEWS.items():
-        per_view[suffix] = cov.locations_coverage(locs, sites, imported_cov + modelled[suffix],
-                                                  grid.crs, settings, statuses=statuses)
+        added = [s for s in statuses if s not in previous]
+        if previous and not sites["status"].isin(added).any():  # the same sites: the same
+            per_view[suffix] = per_view[_previous_view(suffix)]
+        else:
+            per_view[suffix] = cov.locations_coverage(
+                locs, sites, imported_cov + modelled[suffix], grid.crs, settings,
+                statuses=statuses)
+        previous = statuses
     lap("locations")
 
     loc_table = pd.DataFrame(locs.drop(columns="geometry"))
