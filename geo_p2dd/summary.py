@@ -160,7 +160,8 @@ def headline(villages: pd.DataFrame) -> dict:
         ``villages``; ``classes`` {gap class: kampung}; ``classes_planned`` (the same
         with the sites in progress and planned); ``in_programme``;
         ``people``, ``people_unserved``, ``people_unserved_planned``,
-        ``people_4g`` (rounded to whole people) and ``share_unserved``,
+        ``people_4g``, ``people_public_access`` (within a public-access site's radius;
+        not mobile coverage) (rounded to whole people) and ``share_unserved``,
         ``share_4g`` (0..1, NaN without people); ``facilities``,
         ``facilities_unserved`` and ``school_unserved``, ``health_unserved``,
         ``village_office_unserved``; ``sites`` {status: count}.
@@ -177,6 +178,9 @@ def headline(villages: pd.DataFrame) -> dict:
         "people_unserved": _int(v["people_unserved"].sum()),
         "people_unserved_planned": _int(v["people_unserved_planned"].sum()),
         "people_4g": _int(v["people_4g"].sum()),
+        # public internet access, kept apart from mobile coverage
+        "people_public_access": _int(v["people_public_access"].sum())
+        if "people_public_access" in v.columns else 0,
         "share_unserved": _share(v["people_unserved"].sum(), people),
         "share_4g": _share(v["people_4g"].sum(), people),
         "facilities": int(v["facilities"].sum()),

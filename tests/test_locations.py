@@ -277,6 +277,12 @@ def test_an_installed_site_near_the_estimate_serves_the_main_settlement(tiny):
         assert "Belum ada rencana" not in v.loc[kode, "reasons_id"]
     # the register's sites are locations (public access points) of their kampung
     assert loc.loc[loc["source"] == "register", "kind"].tolist() == ["public_access"] * 2
+    # the printed summary keeps public access apart from 4G: A's 200 and B's 300
+    from geo_p2dd.summary import headline
+
+    h = headline(result.villages)
+    assert (h["people_public_access"], h["people_4g"]) == (500, 0)
+    assert h["classes"]["public_access_only"] == 2 and h["classes"]["blank_spot"] == 1
 
 
 # --------------------------------------------------------------------------- #

@@ -221,7 +221,7 @@ def _js_labels(lang: str) -> dict:
         "class": _("Class"), "score": _("Score"), "rank": _("Rank"),
         "peopleUnserved": _("People unserved"),
         "facilitiesUnserved": _("Public facilities unserved"),
-        "no4g": _("Without 4G"), "nearest": _("Farthest settlement to a site or tower"),
+        "no4g": _("Without 4G"), "nearest": _("Main settlement to the nearest service"),
         "sites": _("Sites"), "installed": SITE_STATUS.label("installed", lang),
         "inProgress": SITE_STATUS.label("in_progress", lang),
         "planned": SITE_STATUS.label("planned", lang),
