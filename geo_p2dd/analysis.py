@@ -43,6 +43,9 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "_planned": ("installed", *cov.PIPELINE),
     "_proposed": ("installed", *cov.PIPELINE, "proposed"),
 }
+#: per-village working figures of each view (the later views' are dropped once classed)
+VIEW_FIGURES = ("settlements_signal", "settlements_4g", "locations_by_site",
+                "people_public_access", "share_4g", "locations_known", "served_share")
 #: per-location columns kept for the later views
 VIEW_COLUMNS = ("status", "by_site", "best_4g", "best_other", "site_m")
 
@@ -431,6 +434,11 @@ def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
             v[f"gap_class{suffix}"] = _gap_class(v, threshold, suffix)
     if "gap_class_proposed" not in v.columns:
         v["gap_class_proposed"] = v["gap_class_planned"]
+    # the later views' working figures are not stored (each column costs every page and
+    # download of the results); the classes, the people and the served shares are
+    v = v.drop(columns=[c for c in v.columns if c.endswith(("_planned", "_proposed"))
+                        and c.rsplit("_", 1)[0] in VIEW_FIGURES
+                        and c not in ("locations_by_site_planned", "served_share_planned")])
     # in programme: the pipeline (in progress, planned) improves the class or serves people
     v["in_programme"] = improves(v["gap_class"], v["gap_class_planned"]) | \
         (v["people_unserved_planned"] < v["people_unserved"])

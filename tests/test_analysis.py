@@ -336,7 +336,7 @@ def test_gap_classes_and_programme(tiny_built):
                                                 E: "public_access_only"}
     # the proposed Wi-Fi in C (76 m from C2) adds no class: C has a 2G signal
     assert v["gap_class_proposed"].to_dict() == v["gap_class_planned"].to_dict()
-    assert v.loc[C, "people_public_access_proposed"] == 60
+    assert v.loc[C, "people_unserved_proposed"] == 40  # C2 (60) within the Wi-Fi's radius
     assert v["in_programme"].astype(bool).to_dict() == {A: False, B: False, C: False,
                                                         D: True, E: True}
 
