@@ -19,22 +19,40 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from rasterio.enums import Resampling
-from rasterio.windows import from_bounds
 
 from geo_p2dd import coverage as cov
 from geo_p2dd import evidence, scoring, zonal
+from geo_p2dd import locations as places
 from geo_p2dd.config import DEFAULTS, Settings
-from geo_p2dd.grid import colrow_to_xy
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
+from geo_p2dd.locations import derive_settlements  # noqa: F401  (its former home)
 from geo_p2dd.project import Project, now_iso
 from geo_p2dd.schema import CODE_TO_SIGNAL, GAP_CLASSES, PUBLIC_FACILITIES, SITE_STATUS
 
 CLASS_NAMES = tuple(CODE_TO_SIGNAL[code] for code in sorted(CODE_TO_SIGNAL))
 GAP_ORDER = GAP_CLASSES.ids  # the schema's vocabularies are the only lists
 SITE_STATUSES = SITE_STATUS.ids
+
+#: the views of the analysis: column suffix -> statuses of the sites counted. Now (installed),
+#: with the pipeline (in progress and planned: ``*_planned`` columns) and with the
+#: proposals too (usulan: ``*_proposed`` columns)
+VIEWS: dict[str, tuple[str, ...]] = {
+    "": ("installed",),
+    "_planned": ("installed", *cov.PIPELINE),
+    "_proposed": ("installed", *cov.PIPELINE, "proposed"),
+}
+#: per-village working figures of each view (the later views' are dropped once classed)
+VIEW_FIGURES = ("settlements_signal", "settlements_4g", "locations_by_site",
+                "people_public_access", "share_4g", "locations_known", "served_share")
+#: per-location columns kept for the later views
+VIEW_COLUMNS = ("status", "by_site", "best_4g", "best_other", "site_m")
+
+
+def _previous_view(suffix: str) -> str:
+    keys = list(VIEWS)
+    return keys[keys.index(suffix) - 1]
 
 
 @dataclass
@@ -49,104 +67,55 @@ class AnalysisResult:
     conflicts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def summary(self) -> dict:
-        """Villages per class, per kecamatan, and totals (for ``analyze --json``)."""
+        """Villages per class now, with the pipeline and with proposals; per area; totals
+        (for ``analyze --json``).
+
+        ``per_area`` lists kecamatan for one kabupaten, kabupaten for one province and
+        provinces beyond (``area_level`` says which): a national project prints 38
+        lines, not 7,000. ``per_kecamatan`` is kept for one kabupaten's callers.
+        """
         v = self.villages
-        per_class = {c: int((v["gap_class"] == c).sum()) for c in GAP_ORDER}
-        kec = self.areas[self.areas["level"] == "kecamatan"]
-        return {
-            "villages": len(v),
-            "per_class": per_class,
+        out = {"villages": len(v)}
+        for suffix in VIEWS:
+            out[f"per_class{suffix}"] = {c: int((v[f"gap_class{suffix}"] == c).sum())
+                                         for c in GAP_ORDER}
+        out.update({
             "in_programme": int(v["in_programme"].sum()),
             "people_unserved": int(round(v["people_unserved"].sum())),
+            "people_unserved_planned": int(round(v["people_unserved_planned"].sum())),
+            "people_unserved_proposed": int(round(v["people_unserved_proposed"].sum())),
             "facilities_unserved": int(v["facilities_unserved"].sum()),
-            "per_kecamatan": [
-                {"kode": r.kode, "nama": r.nama, "villages": int(r.villages),
-                 **{c: int(getattr(r, f"n_{c}")) for c in GAP_ORDER},
-                 "people_unserved": int(round(r.people_unserved)),
-                 "facilities_unserved": int(r.facilities_unserved)}
-                for r in kec.itertuples()],
-            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-        }
+        })
+        level = area_level(v)
+        out["area_level"] = level
+        out["per_area"] = _area_rows(self.areas, level)
+        out["per_kecamatan"] = _area_rows(self.areas, "kecamatan") if level == "kecamatan" \
+            else []
+        out["timings_s"] = {k: round(t, 3) for k, t in self.timings.items()}
+        return out
 
 
-def derive_settlements(villages: gpd.GeoDataFrame, population_path, settings: Settings,
-                       need: np.ndarray) -> gpd.GeoDataFrame:
-    """Settlement points for villages that have none in the locations layer.
+def area_level(villages: pd.DataFrame) -> str:
+    """The level of the per-area table: kecamatan within one kabupaten, kabupaten within
+    one province, else province."""
+    kode = villages["kode"].astype(str)
+    if kode.str.slice(0, 2).nunique() > 1:
+        return "provinsi"
+    if kode.str.slice(0, 5).nunique() > 1:
+        return "kabupaten"
+    return "kecamatan"
 
-    From the population grid: the most populated cells of the village (at least
-    ``settings.settlements.min_people_per_cell``, at most ``max_per_village``);
-    people are scaled to the village population when known. Without a grid, or
-    with no populated cell, the village's representative point carries the
-    village population.
-    """
-    sel = villages[need]
-    rows = []
-    settle = settings.settlements
-    if population_path is not None and len(sel):
-        with rasterio.open(population_path) as src:
-            geoms = sel.geometry.to_crs(src.crs).values
-            west, south, east, north = shapely.total_bounds(geoms)
-            # every cell the bounds reach (round_offsets().round_lengths() could drop the
-            # last column/row, whose centre may lie in a village)
-            w = from_bounds(west, south, east, north, src.transform)
-            c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
-            window = rasterio.windows.Window(c0, r0, int(np.ceil(w.col_off + w.width)) - c0,
-                                             int(np.ceil(w.row_off + w.height)) - r0)
-            try:
-                window = window.intersection(
-                    rasterio.windows.Window(0, 0, src.width, src.height))
-            except rasterio.errors.WindowError:  # the grid does not reach these villages
-                window = rasterio.windows.Window(0, 0, 0, 0)
-            pop = src.read(1, window=window, boundless=False).astype(np.float64)
-            if src.nodata is not None:
-                pop[pop == src.nodata] = 0.0
-            pop = np.nan_to_num(pop, nan=0.0)
-            wt = src.window_transform(window)
-            crs = src.crs
-        labels = zonal.label_grid(geoms, wt, pop.shape)
-        flat_l = labels.ravel()
-        flat_p = pop.ravel()
-        ok = (flat_l > 0) & (flat_p >= settle.min_people_per_cell)
-        idx = np.flatnonzero(ok)
-        order = np.lexsort((-flat_p[idx], flat_l[idx]))
-        idx = idx[order]
-        lab = flat_l[idx]
-        rank_in = np.arange(len(idx)) - np.searchsorted(lab, lab)
-        idx = idx[rank_in < settle.max_per_village]
-        r, c = np.divmod(idx, pop.shape[1])
-        xs, ys = colrow_to_xy(wt, c + 0.5, r + 0.5)
-        pts = gpd.GeoSeries(shapely.points(xs, ys), crs=crs).to_crs("EPSG:4326")
-        for k, (i, p, g) in enumerate(zip(flat_l[idx] - 1, flat_p[idx], pts.values,
-                                          strict=True)):
-            rows.append((int(i), float(p), g, k))
-    df = pd.DataFrame(rows, columns=["i", "people", "geometry", "k"])
-    codes = sel["kode"].to_numpy()
-    names = sel["nama"].to_numpy()
-    pop_known = sel["population"].to_numpy(dtype=float)
-    covered = set(df["i"]) if len(df) else set()
-    missing = [i for i in range(len(sel)) if i not in covered]
-    if missing:
-        extra = pd.DataFrame({"i": missing, "people": pop_known[missing],
-                              "geometry": sel.geometry.representative_point().values[missing],
-                              "k": 0})
-        df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
-    df["n"] = df.groupby("i").cumcount() + 1
-    total = df.groupby("i")["people"].transform("sum")
-    target = pop_known[df["i"].to_numpy()]
-    scale = np.where(np.isfinite(target) & (total > 0), target / total, 1.0)
-    df["people"] = np.round(df["people"] * scale, 1)
-    source = np.where(df["i"].isin(missing), "derived: village centre",
-                      "derived: population grid")
-    return gpd.GeoDataFrame({
-        "location_id": [f"derived-{codes[i]}-{n}" for i, n in zip(df["i"], df["n"],
-                                                                  strict=True)],
-        "kind": "settlement",
-        "name": [f"Permukiman {names[i]} (perkiraan {n})" for i, n in zip(df["i"], df["n"],
-                                                                           strict=True)],
-        "village_kode": codes[df["i"].to_numpy()],
-        "people": df["people"].to_numpy(),
-        "source": source}, geometry=np.asarray(df["geometry"].to_numpy(), dtype=object),
-        crs="EPSG:4326")
+
+def _area_rows(areas: pd.DataFrame, level: str) -> list[dict]:
+    rows = areas[areas["level"] == level]
+    return [{"kode": r["kode"], "nama": r["nama"], "villages": int(r["villages"]),
+             **{c: int(r[f"n_{c}"]) for c in GAP_ORDER},
+             **{f"{c}_planned": int(r[f"n_{c}_planned"]) for c in GAP_ORDER},
+             "in_programme": int(r["n_in_programme"]),
+             "people_unserved": int(round(r["people_unserved"])),
+             "people_unserved_planned": int(round(r["people_unserved_planned"])),
+             "facilities_unserved": int(r["facilities_unserved"])}
+            for _, r in rows.iterrows()]
 
 
 def analyze_project(project: Project, *, write: bool = True, scheduler: str | None = None,
@@ -191,69 +160,81 @@ def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
         sites = gpd.GeoDataFrame({"site_id": [], "kind": [], "name": [], "status": [],
                                   "village_kode": [], "technology": []}, geometry=[],
                                  crs="EPSG:4326")
-    locations = project.read_layer("locations", required=False)
+    imported = project.read_layer("locations", required=False)
     lap("load")
     grid = project.grid
     pop_path = project.raster_path("population")
-    has_settlement = set()
-    if locations is not None and len(locations):
-        has_settlement = set(locations.loc[locations["kind"] == "settlement", "village_kode"])
-    need = ~villages["kode"].astype(object).isin(has_settlement).to_numpy()
-    derived = derive_settlements(villages, pop_path, settings, need) if need.any() else None
-    parts = [x for x in (locations, derived) if x is not None and len(x)]
-    locs = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
-    locs = locs[locs["village_kode"].astype(object).isin(set(villages["kode"]))
-                ].reset_index(drop=True)
+    # where people are: imported > register sites > population-grid estimates (snapped)
+    locs = places.build_locations(villages, imported, sites, pop_path, settings, grid.crs)
     lap("settlements")
 
     thresholds = settings.thresholds.rsrp_dbm
-    imported = [cov.load_source(e, project.file(e["file"]), thresholds, project.cache_dir())
-                for e in project.coverage_entries()]
+    imported_cov = [cov.load_source(e, project.file(e["file"]), thresholds, project.cache_dir())
+                    for e in project.coverage_entries()]
     dem = None
     dem_path = project.raster_path("dem")
     has_towers = len(sites) and (sites["kind"] == "bts").any()
     if dem_path is not None and has_towers:
         dem = read_on_grid(dem_path, grid, resampling=Resampling.bilinear)
-    modelled_now = cov.model_towers(sites, grid, settings, dem, ("installed",), compute) \
-        if has_towers else []
-    pipeline = ("installed", *cov.PIPELINE)
-    modelled_later = cov.model_towers(sites, grid, settings, dem, pipeline, compute) \
-        if has_towers and sites["status"].isin(cov.PIPELINE).any() else modelled_now
+    # the sources of each view: modelled towers of the view's statuses (re-modelled only
+    # when the view adds towers)
+    modelled: dict[str, list] = {}
+    previous: tuple[str, ...] = ()
+    for suffix, statuses in VIEWS.items():
+        adds = has_towers and (sites["kind"].eq("bts") & sites["status"].isin(
+            [s for s in statuses if s not in previous])).any()
+        modelled[suffix] = cov.model_towers(sites, grid, settings, dem, statuses, compute) \
+            if adds else (modelled[_previous_view(suffix)] if previous else [])
+        previous = statuses
+    modelled_now = modelled[""]
     per_operator = cov.model_operators(
         sites, grid, settings, dem, locs, next((s for s in modelled_now if s.is_4g), None),
         compute) if has_towers else []
     lap("model towers")
 
-    measured = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
-    measured = per_operator + measured
-    now = cov.locations_coverage(locs, sites, imported + modelled_now + measured, grid.crs,
-                                 settings)
-    # (per-operator models are sampled at these locations only; measured grids anywhere)
-    gridded = [m for m in measured if m.at_points is None]
-    later = cov.locations_coverage(locs, sites, imported + modelled_later + gridded, grid.crs,
-                                   settings, statuses=pipeline)
+    # measured grids (Ookla tiles) count in every view; each operator's own model (sampled
+    # at these locations only) says who serves today
+    gridded = cov.ookla_sources(project.read_layer("ookla", required=False), settings)
+    measured = per_operator + gridded
+
+    def view_coverage(points: gpd.GeoDataFrame, suffix: str, today: list) -> pd.DataFrame:
+        return cov.locations_coverage(points, sites, imported_cov + modelled[suffix] + today,
+                                      grid.crs, settings, statuses=VIEWS[suffix])
+
+    per_view = {}
+    previous = ()
+    for suffix, statuses in VIEWS.items():
+        added = [s for s in statuses if s not in previous]
+        if previous and not sites["status"].isin(added).any():  # the same sites: the same
+            per_view[suffix] = per_view[_previous_view(suffix)]
+        else:
+            per_view[suffix] = view_coverage(locs, suffix, measured if not suffix else gridded)
+        previous = statuses
     lap("locations")
 
     # --- field evidence (geo_p2dd.evidence): reports add locations, measured beats modelled ---
     ev = evidence.apply_reports(
-        locs, now, later, project.read_layer("reports", required=False), villages, settings,
-        grid.crs, lambda extra: (
-            cov.locations_coverage(extra, sites, imported + modelled_now + gridded, grid.crs,
-                                   settings),
-            cov.locations_coverage(extra, sites, imported + modelled_later + gridded, grid.crs,
-                                   settings, statuses=pipeline)))
-    locs, now, later = ev.locations, ev.now, ev.later
+        locs, per_view[""], {k: f for k, f in per_view.items() if k},
+        project.read_layer("reports", required=False), villages, settings, grid.crs,
+        lambda extra: (view_coverage(extra, "", gridded),
+                       {k: view_coverage(extra, k, gridded) for k in VIEWS if k}))
+    locs = ev.locations
+    per_view = {"": ev.now, **ev.later}
     lap("evidence")
     # --- end of field evidence ---
 
-    loc_table = _location_people(locs, villages)
-    loc_table = loc_table.join(now).join(later[["status", "by_site"]].add_suffix("_planned"))
+    loc_table = pd.DataFrame(locs.drop(columns="geometry"))
+    loc_table["people_est"] = places.people_at_locations(loc_table, villages)
+    loc_table = loc_table.join(per_view[""])
+    for suffix in VIEWS:
+        if suffix:
+            loc_table = loc_table.join(per_view[suffix][list(VIEW_COLUMNS)].add_suffix(suffix))
     usable = settings.thresholds.usable_code
     vil = _village_figures(villages, loc_table, sites, locs.geometry.to_crs(grid.crs),
                            usable=usable, seat=settings.project.seat_kode)
     lap("villages")
 
-    area = _area_shares(project, villages, imported + modelled_now, grid, pop_path,
+    area = _area_shares(project, villages, imported_cov + modelled_now, grid, pop_path,
                         usable=usable, compute=compute)
     vil = vil.join(area)
     lap("area shares")
@@ -266,19 +247,22 @@ def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
         "location_id": loc_table["location_id"], "kind": loc_table["kind"],
         "name": loc_table["name"], "village_kode": loc_table["village_kode"],
         "people": loc_table["people_est"], "source": loc_table["source"],
+        "position_note": loc_table["position_note"].fillna(""),
+        "position_note_id": loc_table["position_note_id"].fillna(""),
         "best_4g": [CLASS_NAMES[int(c)] for c in loc_table["best_4g"]],
         "best_other": [CLASS_NAMES[int(c)] for c in loc_table["best_other"]],
         "best_source": loc_table["best_source"],
-        **cov.signal_columns(now, imported + modelled_now + measured),
+        **cov.signal_columns(per_view[""], imported_cov + modelled_now + measured),
         "served_by_site": loc_table["by_site"], "nearest_site_km":
             np.round(loc_table["site_m"] / 1000.0, 2),
         "nearest_tower_km": np.round(loc_table["tower_m"] / 1000.0, 2),
         "status": loc_table["status"], "status_planned": loc_table["status_planned"],
+        "status_proposed": loc_table["status_proposed"],
         "reason_en": loc_table["reason_en"], "reason_id": loc_table["reason_id"],
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
     loc_out = loc_out.assign(**evidence.output_columns(loc_table))  # field evidence
-    vil = vil.join(cov.village_signal_summary(now, imported + modelled_now + measured,
+    vil = vil.join(cov.village_signal_summary(per_view[""], imported_cov + modelled_now + measured,
                                               loc_table["village_kode"],
                                               loc_table["kind"] == "settlement", usable))
     result = AnalysisResult(vil.reset_index(), loc_out, areas, timings, ev.conflicts)
@@ -288,30 +272,18 @@ def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
     return result
 
 
-def _location_people(locs: gpd.GeoDataFrame, villages: gpd.GeoDataFrame) -> pd.DataFrame:
-    """People per location: given, else the village population shared among its settlements."""
-    t = pd.DataFrame(locs.drop(columns="geometry"))
-    people = pd.to_numeric(t.get("people"), errors="coerce")
-    settle = t["kind"] == "settlement"
-    pop = villages.set_index("kode")["population"]
-    known = people.where(settle).groupby(t["village_kode"]).sum(min_count=1)
-    unknown_n = (settle & people.isna()).groupby(t["village_kode"]).sum()
-    rest = (pop.reindex(unknown_n.index) - known.reindex(unknown_n.index).fillna(0)).clip(lower=0)
-    share = (rest / unknown_n.replace(0, np.nan))
-    fill = t["village_kode"].map(share)
-    t["people_est"] = np.where(settle, people.fillna(fill), np.nan)
-    if "source" not in t.columns:
-        t["source"] = "imported"
-    t["source"] = t["source"].fillna("imported")
-    return t
-
-
 def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.GeoDataFrame,
                      geom_m: gpd.GeoSeries, usable: int = DEFAULTS.thresholds.usable_code,
                      seat: str | None = None) -> pd.DataFrame:
-    """Per-village figures; remoteness is measured to the main settlement of ``seat``
-    (the regency seat's village code, ``[project] seat_kode``), else to the project's
-    most populated settlement."""
+    """Per-village figures of every view (:data:`VIEWS`).
+
+    Mobile figures (4G, signal) and public-access figures (locations within the
+    service radius of a Starlink, VSAT, Wi-Fi or fibre site) are kept apart; the
+    gap class reads both. Distances and remoteness are measured from each
+    village's main settlement (:func:`geo_p2dd.locations.main_settlements`);
+    remoteness to the main settlement of ``seat`` (the regency seat's village
+    code, ``[project] seat_kode``), else of the project's most populated village.
+    """
     v = pd.DataFrame(villages.drop(columns="geometry")).set_index("kode")
     g = loc.groupby("village_kode")
     people = loc["people_est"].fillna(0.0)
@@ -333,12 +305,19 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
 
     v["locations"] = g.size().reindex(v.index).fillna(0).astype(int)
     v["settlements"] = by_village(is_settle.astype(int)).astype(int)
+    src = loc["source"] if "source" in loc.columns else pd.Series("imported", index=loc.index)
+    v["settlements_estimated"] = by_village((is_settle & src.eq("estimate")).astype(int)
+                                            ).astype(int)
+    v["locations_register"] = by_village(src.eq("register").astype(int)).astype(int)
     v["people_located"] = by_village(people.where(is_settle, 0.0))
     v["people_served"] = by_village(people.where(is_settle & served, 0.0))
     v["people_unserved"] = by_village(people.where(is_settle & ~served & known, 0.0))
     v["people_unknown"] = by_village(people.where(is_settle & ~known, 0.0))
     v["people_unserved_planned"] = by_village(people.where(is_settle & ~served_later & known,
                                                            0.0))
+    if "status_proposed" in loc.columns:
+        v["people_unserved_proposed"] = by_village(people.where(
+            is_settle & loc["status_proposed"].ne("served") & known, 0.0))
     v["people_4g"] = by_village(people.where(is_settle & (loc["best_4g"] >= usable), 0.0))
     v["facilities"] = by_village(is_fac.astype(int)).astype(int)
     # unknown signal is not "unserved" (as for people)
@@ -347,35 +326,39 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
         v[f"{kind}_unserved"] = by_village((loc["kind"].eq(kind) & ~served & known).astype(int)
                                            ).astype(int)
     v["locations_unserved"] = by_village((~served & known).astype(int)).astype(int)
-    # signal at settlements (any technology, usable) and sites serving them
-    any_signal = (loc["best_4g"] >= usable) | (loc["best_other"] >= usable)
-    v["settlements_signal"] = by_village((is_settle & any_signal).astype(int)).astype(int)
-    v["settlements_4g"] = by_village((is_settle & (loc["best_4g"] >= usable)).astype(int))
-    v["locations_by_site"] = by_village((loc["by_site"] != "").astype(int)).astype(int)
-    v["locations_by_site_planned"] = by_village((loc["by_site_planned"] != "").astype(int)
-                                                ).astype(int)
     v["locations_known"] = by_village(known.astype(int)).astype(int)
-    # distances from settlements to the nearest installed service
-    settle_m = loc["site_m"].where(is_settle)
-    v["dist_service_km"] = (settle_m.groupby(loc["village_kode"]).max() / 1000.0).reindex(
-        v.index)
-    settle_t = loc["tower_m"].where(is_settle)
-    v["dist_tower_km"] = (settle_t.groupby(loc["village_kode"]).max() / 1000.0).reindex(
-        v.index)
-    # share of people without 4G (by people, else by settlements) among those whose 4G
-    # signal is known: unknown is not "no 4G"
     tot = v["people_located"]
-    known_4g = is_settle & (loc["best_4g"] > 0)
-    tot_4g = by_village(people.where(known_4g, 0.0))
-    share_people = 1.0 - v["people_4g"] / tot_4g.replace(0, np.nan)
-    share_settle = 1.0 - v["settlements_4g"] / by_village(known_4g.astype(int)).replace(0, np.nan)
-    v["no_4g_share"] = share_people.fillna(share_settle).clip(0, 1)
-    v["served_share"] = (v["people_served"] / tot.replace(0, np.nan)).fillna(
-        by_village((is_settle & served).astype(int)) / v["settlements"].replace(0, np.nan))
-    # (people unknown now but served by a pipeline site count as served)
-    v["served_share_planned"] = (by_village(people.where(is_settle & served_later, 0.0)) /
-                                 tot.replace(0, np.nan)).fillna(
-        by_village((is_settle & served_later).astype(int)) / v["settlements"].replace(0, np.nan))
+    # per view: mobile (4G share, any usable signal) and public access, kept apart
+    for suffix in VIEWS:
+        if f"best_4g{suffix}" not in loc.columns:
+            continue
+        b4 = loc[f"best_4g{suffix}"]
+        bo = loc[f"best_other{suffix}"]
+        site = loc[f"by_site{suffix}"] != ""
+        any_signal = (b4 >= usable) | (bo >= usable)
+        four_g = is_settle & (b4 >= usable)
+        known_4g = is_settle & (b4 > 0)
+        v[f"settlements_signal{suffix}"] = by_village((is_settle & any_signal).astype(int)
+                                                      ).astype(int)
+        v[f"settlements_4g{suffix}"] = by_village(four_g.astype(int)).astype(int)
+        v[f"locations_by_site{suffix}"] = by_village(site.astype(int)).astype(int)
+        v[f"people_public_access{suffix}"] = by_village(people.where(is_settle & site, 0.0))
+        # share of people with usable 4G among those whose 4G signal is known (by people,
+        # else by settlements): unknown is not "no 4G"
+        tot_4g = by_village(people.where(known_4g, 0.0))
+        share_p = by_village(people.where(four_g, 0.0)) / tot_4g.replace(0, np.nan)
+        share_s = v[f"settlements_4g{suffix}"] / by_village(known_4g.astype(int)).replace(
+            0, np.nan)
+        v[f"share_4g{suffix}"] = share_p.fillna(share_s).clip(0, 1)
+        status = loc[f"status{suffix}"]
+        v[f"locations_known{suffix}"] = by_village(status.ne("unknown").astype(int)
+                                                   ).astype(int)
+        v[f"served_share{suffix}"] = (by_village(people.where(is_settle & status.eq("served"),
+                                                              0.0)) /
+                                      tot.replace(0, np.nan)).fillna(
+            by_village((is_settle & status.eq("served")).astype(int)) /
+            v["settlements"].replace(0, np.nan))
+    v["no_4g_share"] = 1.0 - v["share_4g"]
     # sites by status and kind
     if len(sites):
         counts = sites.groupby(["village_kode", "status"]).size().unstack(fill_value=0)
@@ -389,29 +372,44 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
     for k in ("starlink", "bts", "vsat", "wifi", "fiber"):
         v[f"installed_{k}"] = (kinds[k].reindex(v.index).fillna(0).astype(int)
                                if k in kinds.columns else 0)
-    # main settlement and remoteness (distance to the project's most populated settlement)
-    settle = loc[is_settle].assign(p=people[is_settle])
-    main = settle.sort_values(["village_kode", "p"], ascending=[True, False]).drop_duplicates(
-        "village_kode")
+    # the main settlement (the one notion, geo_p2dd.locations): distances and remoteness
+    main = places.main_settlements(loc, loc["people_est"])
+    at_main = loc.loc[main.to_numpy()]
+    # distance to the nearest service from the main settlement: 0 where it is served,
+    # else to the nearest installed site (towers included)
+    service_m = np.where(at_main["status"].eq("served"), 0.0, at_main["site_m"])
+    v["dist_service_km"] = pd.Series(service_m / 1000.0, index=main.index).reindex(v.index)
+    v["dist_tower_km"] = pd.Series(at_main["tower_m"].to_numpy() / 1000.0,
+                                   index=main.index).reindex(v.index)
     if len(main):
-        pts = geom_m.loc[main.index]
-        at_seat = main.index[main["village_kode"].to_numpy() == seat] if seat else []
-        centre = pts.loc[at_seat[0]] if len(at_seat) else pts.loc[main["p"].idxmax()]
+        pts = geom_m.loc[main.to_numpy()]
+        p = people.loc[main.to_numpy()].to_numpy()
+        codes = main.index.to_numpy()
+        at_seat = np.flatnonzero(codes == seat) if seat else []
+        centre = pts.values[at_seat[0] if len(at_seat) else int(np.argmax(p))]
         v["remoteness_km"] = pd.Series(shapely.distance(pts.values, centre) / 1000.0,
-                                       index=main["village_kode"].to_numpy()).reindex(v.index)
+                                       index=codes).reindex(v.index)
     else:
         v["remoteness_km"] = np.nan
     return v
 
 
 def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Series:
-    share = v[f"served_share{suffix}"].fillna(0)
-    any_signal = v["settlements_signal"] > 0
-    any_served = (share > 0) | (v[f"locations_by_site{suffix}"] > 0)
-    no_data = v["locations_known"] == 0
+    """The gap class of each village in one view (definitions: schema.GAP_DEFINITIONS).
+
+    Mobile first: served (usable 4G for at least ``served_share`` of the people),
+    partial 4G, signal but not 4G; then public access only (no usable mobile signal,
+    some location within a public-access site's radius); unknown (no signal data,
+    no public access); else blank spot.
+    """
+    share_4g = v[f"share_4g{suffix}"].fillna(0)
+    any_signal = v[f"settlements_signal{suffix}"] > 0
+    public = v[f"locations_by_site{suffix}"] > 0
+    no_data = v[f"locations_known{suffix}"] == 0
     cls = np.select(
-        [share >= served_share, any_served, any_signal, no_data & ~any_served],
-        ["served", "partial_4g", "no_4g", "unknown"], default="blank_spot")
+        [share_4g >= served_share, share_4g > 0, any_signal, public, no_data],
+        ["served", "partial_4g", "no_4g", "public_access_only", "unknown"],
+        default="blank_spot")
     return pd.Series(cls, index=v.index)
 
 
@@ -457,14 +455,32 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     return out
 
 
-def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    threshold = settings.thresholds.served_share
-    v["gap_class"] = _gap_class(v, threshold)
-    v["gap_class_planned"] = _gap_class(v, threshold, "_planned")
+def improves(before: pd.Series, after: pd.Series) -> pd.Series:
+    """Whether the class ``after`` is better than ``before`` (worst first in
+    :data:`GAP_ORDER`; a known class is better than unknown; served cannot improve)."""
     order = {c: i for i, c in enumerate(GAP_ORDER)}
     order["unknown"] = -1  # unknown -> any class is progress too
-    v["in_programme"] = (v["gap_class_planned"].map(order) > v["gap_class"].map(order)) & \
-        (v["gap_class"] != "served") | (v["people_unserved_planned"] < v["people_unserved"])
+    return (after.map(order) > before.map(order)) & (before != "served")
+
+
+def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    threshold = settings.thresholds.served_share
+    for suffix in VIEWS:
+        if f"share_4g{suffix}" in v.columns:
+            v[f"gap_class{suffix}"] = _gap_class(v, threshold, suffix)
+    if "gap_class_proposed" not in v.columns:
+        v["gap_class_proposed"] = v["gap_class_planned"]
+    # the later views' working figures are not stored (each column costs every page and
+    # download of the results); the classes, the people and the served shares are
+    v = v.drop(columns=[c for c in v.columns if c.endswith(("_planned", "_proposed"))
+                        and c.rsplit("_", 1)[0] in VIEW_FIGURES
+                        and c not in ("locations_by_site_planned", "served_share_planned")])
+    # in programme: the pipeline (in progress, planned) improves the class or serves people
+    v["in_programme"] = improves(v["gap_class"], v["gap_class_planned"]) | \
+        (v["people_unserved_planned"] < v["people_unserved"])
+    v["in_proposals"] = improves(v["gap_class_planned"], v["gap_class_proposed"]) | \
+        (v.get("people_unserved_proposed", v["people_unserved_planned"]) <
+         v["people_unserved_planned"])
     # remoteness: distance from the village's main settlement to the seat
     raw = pd.DataFrame(index=v.index)
     raw["unserved_people"] = v["people_unserved"]
@@ -472,7 +488,11 @@ def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     raw["no_4g_share"] = v["no_4g_share"]
     raw["distance"] = v["dist_service_km"]
     raw["remoteness"] = v.get("remoteness_km")
-    raw["nothing_planned"] = ((v["gap_class"] != "served") & ~v["in_programme"]).astype(float)
+    # nothing planned: a gap with no site installed, in progress or planned in the kampung
+    # (a kampung with its own Starlink is not a kampung without a plan)
+    has_sites = (v["sites_installed"] + v["sites_in_progress"] + v["sites_planned"]) > 0
+    raw["nothing_planned"] = ((v["gap_class"] != "served") & ~v["in_programme"]
+                              & ~has_sites).astype(float)
     norm = scoring.normalise(raw)
     score, contrib = scoring.weighted_score(norm, settings.weights)
     v["score"] = score.round(2)
@@ -506,12 +526,14 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
     # the groups of each level as slices of one stable sort (as groupby(sort=True) iterates:
     # sorted keys, rows in their order, missing keys dropped); counts summed per slice with
     # reduceat, people with the same per-group sum pandas uses (NaN as 0)
-    flags = {f"n_{c}": (v["gap_class"] == c).to_numpy() for c in GAP_ORDER}
+    flags = {f"n_{c}{suffix}": (v[f"gap_class{suffix}"] == c).to_numpy()
+             for c in GAP_ORDER for suffix in VIEWS}
     flags["n_in_programme"] = v["in_programme"].to_numpy()
     int_cols = {"facilities": "facilities", "facilities_unserved": "facilities_unserved",
                 **{f"sites_{s}": f"sites_{s}" for s in SITE_STATUSES}}
     float_cols = {"people": "people_located", "people_unserved": "people_unserved",
                   "people_unserved_planned": "people_unserved_planned",
+                  "people_unserved_proposed": "people_unserved_proposed",
                   "people_4g": "people_4g"}
     as_float = {out: np.nan_to_num(v[col].to_numpy(dtype=np.float64), nan=0.0)
                 for out, col in float_cols.items()}
@@ -541,10 +563,11 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
             if level == "region":
                 nama = project.settings.project.region_name or project.name
             row = {"level": level, "kode": code, "nama": nama, "villages": b - a}
-            for c in GAP_ORDER:
-                row[f"n_{c}"] = int(counted[f"n_{c}"][gi])
+            for suffix in VIEWS:
+                for c in GAP_ORDER:
+                    row[f"n_{c}{suffix}"] = int(counted[f"n_{c}{suffix}"][gi])
             row["n_in_programme"] = int(counted["n_in_programme"][gi])
-            for k in ("people", "people_unserved", "people_unserved_planned", "people_4g"):
+            for k in float_cols:
                 row[k] = float(floats[k][a:b].sum())
             row["facilities"] = int(summed["facilities"][gi])
             row["facilities_unserved"] = int(summed["facilities_unserved"][gi])

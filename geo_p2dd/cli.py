@@ -300,18 +300,27 @@ def analyze(project_dir, as_json, scheduler, workers) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
-    classes = [c for c in GAP_ORDER if c != "unknown" or summary["per_class"]["unknown"]]
-    header = f"{'kecamatan':<24}" + "".join(f"{GAP_CLASSES.label(c, 'en')[:14]:>16}"
-                                             for c in classes)
-    header += f"{'people unserved':>17}{'facilities':>12}"
-    click.echo(header)
-    for k in summary["per_kecamatan"]:
-        click.echo(f"{(k['kode'] + ' ' + str(k['nama']))[:23]:<24}"
-                   + "".join(f"{k[c]:>16}" for c in classes)
+    shown = [c for c in GAP_ORDER if any(summary[f"per_class{s}"][c] for s in ("", "_planned"))
+             or c not in ("unknown", "public_access_only")]
+    level = summary["area_level"]
+    width = max(12, max(len(GAP_CLASSES.label(c, "en")) for c in shown) + 2)
+    header = f"{level:<24}{'villages':>9}" + "".join(
+        f"{GAP_CLASSES.label(c, 'en')[:width - 2]:>{width}}" for c in shown)
+    click.echo(header + f"{'people unserved':>17}{'facilities':>12}")
+    for k in summary["per_area"]:
+        click.echo(f"{(k['kode'] + ' ' + str(k['nama']))[:23]:<24}{k['villages']:>9}"
+                   + "".join(f"{k[c]:>{width}}" for c in shown)
                    + f"{k['people_unserved']:>17,}{k['facilities_unserved']:>12}")
-    total = summary["per_class"]
-    click.echo(f"{'total':<24}" + "".join(f"{total[c]:>16}" for c in classes)
-               + f"{summary['people_unserved']:>17,}{summary['facilities_unserved']:>12}")
+    click.echo("")
+    # now vs the pipeline (in progress + planned): villages per class, people unserved
+    click.echo(f"{'villages per class':<24}{'now':>10}{'pipeline':>10}{'proposals':>11}")
+    for c in shown:
+        click.echo(f"{GAP_CLASSES.label(c, 'en'):<24}{summary['per_class'][c]:>10}"
+                   f"{summary['per_class_planned'][c]:>10}"
+                   f"{summary['per_class_proposed'][c]:>11}")
+    click.echo(f"{'people unserved':<24}{summary['people_unserved']:>10,}"
+               f"{summary['people_unserved_planned']:>10,}"
+               f"{summary['people_unserved_proposed']:>11,}")
     click.echo(f"{summary['villages']} villages analysed; {summary['in_programme']} in a "
                f"programme (in progress or planned sites would improve them)")
 

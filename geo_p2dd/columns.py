@@ -64,8 +64,9 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "locations_by_site": ("Locations served by a site (Starlink, Wi-Fi, VSAT, fibre)",
                           "Lokasi yang dilayani site (Starlink, Wi-Fi, VSAT, serat optik)"),
     "locations_known": ("Locations with signal data", "Lokasi dengan data sinyal"),
-    "dist_service_km": ("Farthest distance from a settlement to the nearest installed service "
-                        "(km)", "Jarak terjauh permukiman ke layanan terpasang terdekat (km)"),
+    "dist_service_km": ("Distance from the main settlement to the nearest installed service "
+                        "(km; 0 when it is served)", "Jarak permukiman utama ke layanan "
+                        "terpasang terdekat (km; 0 bila terlayani)"),
     "no_4g_share": ("Share of people without usable 4G (0-1)",
                     "Porsi penduduk tanpa 4G layak (0-1)"),
     "served_share": ("Share of people served (0-1)", "Porsi penduduk terlayani (0-1)"),
@@ -76,8 +77,27 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "pop_grid": ("Population from the population grid", "Penduduk menurut grid penduduk"),
     "pop_no_4g": ("Share of the grid population without usable 4G (0-1)",
                   "Porsi penduduk grid tanpa 4G layak (0-1)"),
-    "gap_class": ("Gap class now: blank_spot, no_4g, partial_4g, served, unknown",
-                  "Kelas kesenjangan saat ini: blank_spot, no_4g, partial_4g, served, unknown"),
+    "gap_class": ("Gap class now: " + ", ".join(GAP_CLASSES.ids),
+                  "Kelas kesenjangan saat ini: " + ", ".join(GAP_CLASSES.ids)),
+    "gap_class_proposed": ("Gap class once sites in progress, planned and proposed work",
+                           "Kelas kesenjangan setelah site proses, rencana dan usulan "
+                           "beroperasi"),
+    "in_proposals": ("Proposed sites (usulan) would improve it beyond the pipeline",
+                     "Site usulan akan memperbaikinya melebihi site proses/rencana"),
+    "settlements_estimated": ("Settlements estimated from the population grid (perkiraan)",
+                              "Permukiman perkiraan dari grid penduduk"),
+    "locations_register": ("Locations taken from the register's sites",
+                           "Lokasi yang diambil dari site register"),
+    "share_4g": ("Share of people with usable 4G (0-1; mobile only)",
+                 "Porsi penduduk dengan 4G layak (0-1; seluler saja)"),
+    "people_public_access": ("People at settlements within a public-access site's radius "
+                             "(Starlink, VSAT, Wi-Fi, fibre; not mobile coverage)",
+                             "Penduduk permukiman dalam radius site akses publik (Starlink, "
+                             "VSAT, Wi-Fi, serat optik; bukan cakupan seluler)"),
+    "position_note": ("How the location's position was found (estimates, moves)",
+                      "Asal posisi lokasi (perkiraan, pemindahan)"),
+    "position_note_id": ("How the location's position was found, in Indonesian",
+                         "Asal posisi lokasi (Bahasa Indonesia)"),
     "gap_class_planned": ("Gap class once sites in progress and planned are working",
                           "Kelas kesenjangan setelah site proses dan rencana beroperasi"),
     "in_programme": ("In a BTS/Starlink programme: sites in progress or planned improve it",
@@ -122,8 +142,8 @@ COLUMN_DOCS: dict[str, tuple[str, str]] = {
     "best_source": ("Coverage source giving the best 4G signal", "Sumber sinyal 4G terbaik"),
     "nearest_tower_km": ("Distance to the nearest installed tower (km)",
                          "Jarak ke menara terpasang terdekat (km)"),
-    "dist_tower_km": ("Farthest distance from a settlement to the nearest installed tower (km)",
-                      "Jarak terjauh permukiman ke menara terpasang terdekat (km)"),
+    "dist_tower_km": ("Distance from the main settlement to the nearest installed tower (km)",
+                      "Jarak permukiman utama ke menara terpasang terdekat (km)"),
     "village_gap_class": ("Gap class of the village", "Kelas kesenjangan kampung"),
     "lon": ("Longitude (WGS 84); a representative point inside polygons",
             "Bujur (WGS 84); titik representatif di dalam poligon"),
@@ -201,6 +221,11 @@ def describe_column(name: str) -> tuple[str, str]:
         en, id_ = COLUMN_DOCS[m[1]]
         return (f"{en}, once sites in progress and planned work",
                 f"{id_}, setelah site proses/rencana beroperasi")
+    m = re.fullmatch(r"(\w+)_proposed", name)
+    if m and m[1] in COLUMN_DOCS:
+        en, id_ = COLUMN_DOCS[m[1]]
+        return (f"{en}, once sites in progress, planned and proposed work",
+                f"{id_}, setelah site proses/rencana/usulan beroperasi")
     m = re.fullmatch(r"sites_(\w+)", name)
     if m and m[1] in SITE_STATUS.ids:
         return (f"Sites {SITE_STATUS.label(m[1], 'en').lower()}",

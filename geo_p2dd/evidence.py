@@ -34,7 +34,7 @@ Rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -348,14 +348,16 @@ class EvidenceResult:
 
     locations: gpd.GeoDataFrame
     now: pd.DataFrame
-    later: pd.DataFrame
+    #: coverage in each further view, by the view's column suffix
+    later: dict[str, pd.DataFrame]
     conflicts: pd.DataFrame
 
 
-def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame, later: pd.DataFrame,
-                  reports: gpd.GeoDataFrame | None, villages: pd.DataFrame, settings: Settings,
-                  metric_crs,
-                  coverage_of: Callable[[gpd.GeoDataFrame], tuple[pd.DataFrame, pd.DataFrame]],
+def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame,
+                  later: Mapping[str, pd.DataFrame], reports: gpd.GeoDataFrame | None,
+                  villages: pd.DataFrame, settings: Settings, metric_crs,
+                  coverage_of: Callable[[gpd.GeoDataFrame],
+                                        tuple[pd.DataFrame, Mapping[str, pd.DataFrame]]],
                   ) -> EvidenceResult:
     """The analysis' one call: report locations added, measured classes put in.
 
@@ -363,9 +365,11 @@ def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame, later: pd.Data
     ----------
     locations : GeoDataFrame
         The analysis' locations (index 0..n-1), aligned with ``now`` and ``later``.
-    now, later : DataFrame
-        Coverage at the locations now and with the pipeline
-        (:func:`geo_p2dd.coverage.locations_coverage`).
+    now : DataFrame
+        Coverage at the locations now (:func:`geo_p2dd.coverage.locations_coverage`).
+    later : mapping of str to DataFrame
+        Coverage at the locations in each further view (with the pipeline, with
+        proposals), by the view's column suffix.
     reports : GeoDataFrame or None
         The project's reports layer.
     villages : DataFrame
@@ -375,21 +379,25 @@ def apply_reports(locations: gpd.GeoDataFrame, now: pd.DataFrame, later: pd.Data
     metric_crs : CRS
         Metric CRS for distances.
     coverage_of : callable
-        Coverage (now, later) at new locations, as the analysis computes it.
+        Coverage (now, {suffix: later}) at new locations, as the analysis computes it.
     """
     cfg = settings.evidence
     usable = settings.thresholds.usable_code
     reports = at_main_settlement(reports, locations)
     extra = report_locations(reports, locations, villages, metric_crs, cfg.evidence_radius_m)
+    later = dict(later)
     if len(extra):
         extra_now, extra_later = coverage_of(extra)
         locations = gpd.GeoDataFrame(pd.concat([locations, extra], ignore_index=True),
                                      crs="EPSG:4326")
         now = _stack(now, extra_now)
-        later = _stack(later, extra_later)
+        later = {k: _stack(frame, extra_later[k]) for k, frame in later.items()}
     ev = evidence_at(locations, reports, metric_crs, cfg, usable)
-    now, later = apply_evidence(now, later, ev, usable, cfg.distinct)
-    return EvidenceResult(locations, now, later, conflicts(locations, now, usable))
+    # each further view is measured against the same model of today
+    new_now, _ = apply_evidence(now, now, ev, usable, cfg.distinct)
+    later = {k: apply_evidence(now, frame, ev, usable, cfg.distinct)[1]
+             for k, frame in later.items()}
+    return EvidenceResult(locations, new_now, later, conflicts(locations, new_now, usable))
 
 
 def _stack(table: pd.DataFrame, extra: pd.DataFrame) -> pd.DataFrame:

@@ -63,7 +63,7 @@ def explain_village(project: Project, kode: str, lang: str = "en") -> str:
     lines.append(t("public facilities unserved %(n)s of %(total)s",
                    n=int(row["facilities_unserved"]), total=int(row["facilities"])))
     if np.isfinite(row.get("dist_service_km", np.nan)):
-        lines.append(t("farthest settlement to an installed site or tower: %(km)s km",
+        lines.append(t("main settlement to the nearest service: %(km)s km",
                        km=f"{row['dist_service_km']:.1f}"))
     locs = project.read_table("location_results", required=False)
     if locs is not None:

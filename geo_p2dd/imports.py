@@ -251,7 +251,7 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         spec = SITES if kind == "sites" else LOCATIONS
         try:
             result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
-                                       lat=lat, settlements=st.get("locations", required=False))
+                                       lat=lat, settlements=lambda: _main_settlements(st, villages))
         except InputError as exc:
             _hint_sheets(exc, path, layer)
             raise
@@ -279,7 +279,7 @@ def import_reports(st: Staged, path: Path, layer: str | None = None, lon: str | 
     frame = _vector_or_table(path, layer)
     try:
         result = reports_from_input(frame, file=str(path), villages=villages,
-                                    settlements=st.get("locations", required=False),
+                                    settlements=lambda: _main_settlements(st, villages),
                                     thresholds=st.tx.project.settings.thresholds.rsrp_dbm,
                                     lon=lon, lat=lat)
     except InputError as exc:
@@ -297,6 +297,32 @@ def import_reports(st: Staged, path: Path, layer: str | None = None, lon: str | 
                            if result.placed else ""))
     st.tx.record_source(f"reports:{path.name}", path, rows=len(result.layer), licence=licence)
     return report
+
+
+def _main_settlements(st: Staged, villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Each village's main settlement as the analysis will find it (rows without
+    coordinates are placed there): :func:`geo_p2dd.locations.main_settlement_points` over
+    the layers and population grid as they stand in this transaction."""
+    from geo_p2dd.config import settings_from_dict
+    from geo_p2dd.locations import main_settlement_points
+
+    cfg = st.tx.config
+    settings = settings_from_dict(cfg)
+    grid = cfg.get("grid", {})
+    crs = Grid.from_dict(grid).crs if "transform" in grid else villages.estimate_utm_crs()
+    return main_settlement_points(villages, st.get("locations", required=False),
+                                  st.get("sites", required=False), _population_path(st),
+                                  settings, crs)
+
+
+def _population_path(st: Staged) -> Path | None:
+    """The population grid of this transaction: staged by it, else the project's."""
+    entry = st.tx.config.get("rasters", {}).get("population")
+    if not entry:
+        return None
+    staged = {rel: p for p, rel in getattr(st.tx, "_files", {}).items()}  # staged here
+    path = staged.get(entry["file"]) or st.tx.project.file(entry["file"])
+    return path if Path(path).exists() else None
 
 
 def import_raster(st: Staged, kind: str, path: Path, *, operator: str = "",

@@ -419,6 +419,8 @@ def points_from_input(
             for i in np.flatnonzero(placeable):
                 reject(i, None, "a location needs coordinates")
         else:
+            if callable(settlements):  # computed only when a row needs it (imports)
+                settlements = settlements()
             anchor = village_anchor_points(villages, settlements)
             for i in np.flatnonzero(placeable):
                 geoms[i] = anchor[village[i]]

@@ -400,6 +400,8 @@ def _place(points, text, mapping, villages, settlements, reject, ok, tolerance_d
     for i in np.flatnonzero(no_point & ~placed):
         reject(i, None, "no coordinates and no kampung to place the report in")
     if placed.any():
+        if callable(settlements):  # computed only when a row needs it (imports)
+            settlements = settlements()
         anchor = village_anchor_points(villages, settlements)
         for i in np.flatnonzero(placed):
             geoms[i] = anchor[village[i]]

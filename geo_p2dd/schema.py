@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from geo_p2dd.i18n import N_, gettext
+
 LANGS = ("id", "en")
 
 
@@ -79,7 +81,8 @@ SITE_KINDS = Vocabulary(
         Term("fiber", "Serat optik", "Fibre",
              ("fibre", "fo", "fiber optik", "serat optik", "kabel")),
         Term("wifi", "Wi-Fi publik", "Public Wi-Fi",
-             ("wi fi", "hotspot", "wifi publik", "wifi desa", "wifi kampung", "akses internet")),
+             ("wi fi", "hotspot", "wifi publik", "wifi desa", "wifi kampung", "akses internet",
+              "wi fi kampung", "wi fi desa", "wi fi publik")),
     ),
 )
 
@@ -138,7 +141,22 @@ LOCATION_KINDS = Vocabulary(
         Term("village_office", "Kantor kampung/desa", "Village office",
              ("kantor desa", "kantor kampung", "kantor petinggi", "balai desa", "balai kampung",
               "office", "kantor")),
+        # a register site (Starlink, VSAT, Wi-Fi, fibre) not at a named facility
+        Term("public_access", "Titik akses publik", "Public access point",
+             ("titik akses publik", "akses publik", "public access", "titik akses")),
         Term("other", "Lainnya", "Other", ("lain", "lainnya")),
+    ),
+)
+
+#: where a location's position comes from, best evidence first (geo_p2dd.locations)
+LOCATION_SOURCES = Vocabulary(
+    "location source",
+    (
+        Term("imported", "Diimpor", "Imported", ("impor", "import")),
+        Term("register", "Register infrastruktur", "Infrastructure register",
+             ("register", "registry", "site")),
+        Term("estimate", "Perkiraan", "Estimate",
+             ("perkiraan", "estimasi", "estimated", "derived")),
     ),
 )
 
@@ -198,16 +216,41 @@ SIGNAL_CLASSES = Vocabulary(
 SIGNAL_CODES = {"unknown": 0, "none": 1, "marginal": 2, "poor": 3, "fair": 4, "good": 5}
 CODE_TO_SIGNAL = {v: k for k, v in SIGNAL_CODES.items()}
 
+#: gap classes of a village, worst first. The one home of their names and definitions:
+#: the README, the map legend, the printed summary and ``analyze`` all show these
+#: (:data:`GAP_DEFINITIONS`, translated by :mod:`geo_p2dd.i18n`).
 GAP_CLASSES = Vocabulary(
     "gap class",
     (
         Term("blank_spot", "Blank spot", "Blank spot", ("blankspot", "blank")),
+        Term("public_access_only", "Akses publik saja", "Public access only",
+             ("akses publik saja", "public access only", "public access")),
         Term("no_4g", "Ada sinyal, belum 4G", "Signal, not 4G", ("signal not 4g", "2g 3g")),
         Term("partial_4g", "4G sebagian", "Partial 4G", ("partial",)),
         Term("served", "Terlayani 4G", "Served", ("4g", "terlayani")),
         Term("unknown", "Data sinyal belum ada", "No signal data", ("unknown",)),
     ),
 )
+
+#: what each gap class means (English msgids; Indonesian in translations/id/locations.po).
+#: The README's class definitions, the map legend, the printed summary and ``analyze``
+#: show these words (:func:`gap_definition`); tests check they agree.
+GAP_DEFINITIONS = {
+    "blank_spot": N_("no usable mobile signal and no public internet access at any location"),
+    "public_access_only": N_("no usable mobile signal; public internet access (Starlink, "
+                             "VSAT, Wi-Fi or fibre) within its service radius of some "
+                             "locations"),
+    "no_4g": N_("a usable 2G/3G signal at some settlement, no usable 4G at any"),
+    "partial_4g": N_("usable 4G for some but fewer than the served share of the people"),
+    "served": N_("usable 4G for at least the served share of the people"),
+    "unknown": N_("no signal data at any location and no public internet access"),
+}
+
+
+def gap_definition(gap_class: str, lang: str = "id") -> str:
+    """What ``gap_class`` means, in ``lang`` (the one home of the definitions)."""
+    return gettext(GAP_DEFINITIONS[gap_class], lang)
+
 
 LOCATION_STATUS = Vocabulary(
     "location status",

@@ -103,13 +103,29 @@ def weighted_score(normalised: pd.DataFrame, weights: Mapping[str, float]
 
 
 def rank(df: pd.DataFrame, score: str = "score", *, by: str | None = None,
-         tie: tuple[str, ...] = ("people_unserved",), key: str = "kode") -> pd.Series:
+         tie: tuple[str, ...] = ("people_unserved",), key: str = "kode",
+         unknown_last: str | None = "gap_class") -> pd.Series:
     """Rank 1 = largest gap; ties broken by ``tie`` columns (descending) then ``key``.
 
-    With ``by``, ranks restart within each group (e.g. kecamatan).
+    With ``by``, ranks restart within each group (e.g. kecamatan). Rows whose
+    ``unknown_last`` column (the gap class) is ``"unknown"`` rank after every other
+    row whatever their score: a village without signal data is not a known gap, and
+    its distance and remoteness alone must not put it ahead of villages measured as
+    blank spots.
+
+    >>> df = pd.DataFrame({"kode": ["a", "b", "c"], "score": [40.0, 90.0, 10.0],
+    ...                    "people_unserved": [5, 0, 1],
+    ...                    "gap_class": ["blank_spot", "unknown", "no_4g"]})
+    >>> rank(df).tolist()
+    [1, 3, 2]
     """
+    frame = df
     cols = [score, *tie, key]
-    order = df.sort_values(cols, ascending=[False] * (1 + len(tie)) + [True], kind="mergesort")
+    ascending = [False] * (1 + len(tie)) + [True]
+    if unknown_last is not None and unknown_last in df.columns:
+        frame = df.assign(_unknown=(df[unknown_last] == "unknown").to_numpy())
+        cols, ascending = ["_unknown", *cols], [True, *ascending]
+    order = frame.sort_values(cols, ascending=ascending, kind="mergesort")
     if by is None:
         ranks = pd.Series(np.arange(1, len(order) + 1), index=order.index)
     else:

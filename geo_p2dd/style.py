@@ -17,11 +17,12 @@ GAP_ORDER: tuple[str, ...] = GAP_CLASSES.ids
 #: site statuses, done first (the order of :data:`geo_p2dd.schema.SITE_STATUS`)
 STATUS_ORDER: tuple[str, ...] = SITE_STATUS.ids
 
-GAP_COLOURS = {"blank_spot": "#b2182b", "no_4g": "#f4a582", "partial_4g": "#92c5de",
-               "served": "#2166ac", "unknown": "#bdbdbd"}
+#: public access only (purple, PuOr) stands apart from the mobile classes' red-blue scale
+GAP_COLOURS = {"blank_spot": "#b2182b", "public_access_only": "#8073ac", "no_4g": "#f4a582",
+               "partial_4g": "#92c5de", "served": "#2166ac", "unknown": "#bdbdbd"}
 #: matplotlib hatches of the printed map (None: plain fill)
-GAP_HATCH = {"blank_spot": "////", "no_4g": "....", "partial_4g": None, "served": None,
-             "unknown": None}
+GAP_HATCH = {"blank_spot": "////", "public_access_only": "xx", "no_4g": "....",
+             "partial_4g": None, "served": None, "unknown": None}
 LOCATION_COLOURS = {"unserved": "#b2182b", "weak": "#f4a582", "served": "#2166ac",
                     "unknown": "#969696"}
 SITE_COLOURS = {"installed": "#1b7837", "in_progress": "#5aae61", "planned": "#9970ab",

@@ -158,23 +158,30 @@ def headline(villages: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``villages``; ``classes`` {gap class: kampung}; ``in_programme``;
+        ``villages``; ``classes`` {gap class: kampung}; ``classes_planned`` (the same
+        with the sites in progress and planned); ``in_programme``;
         ``people``, ``people_unserved``, ``people_unserved_planned``,
-        ``people_4g`` (rounded to whole people) and ``share_unserved``,
+        ``people_4g``, ``people_public_access`` (within a public-access site's radius;
+        not mobile coverage) (rounded to whole people) and ``share_unserved``,
         ``share_4g`` (0..1, NaN without people); ``facilities``,
         ``facilities_unserved`` and ``school_unserved``, ``health_unserved``,
         ``village_office_unserved``; ``sites`` {status: count}.
     """
     v = villages
+    planned = "gap_class_planned" if "gap_class_planned" in v.columns else "gap_class"
     people = float(v["people_located"].sum())
     out = {
         "villages": int(len(v)),
         "classes": {c: int((v["gap_class"] == c).sum()) for c in GAP_ORDER},
+        "classes_planned": {c: int((v[planned] == c).sum()) for c in GAP_ORDER},
         "in_programme": int(v["in_programme"].astype(bool).sum()),
         "people": _int(people),
         "people_unserved": _int(v["people_unserved"].sum()),
         "people_unserved_planned": _int(v["people_unserved_planned"].sum()),
         "people_4g": _int(v["people_4g"].sum()),
+        # public internet access, kept apart from mobile coverage
+        "people_public_access": _int(v["people_public_access"].sum())
+        if "people_public_access" in v.columns else 0,
         "share_unserved": _share(v["people_unserved"].sum(), people),
         "share_4g": _share(v["people_4g"].sum(), people),
         "facilities": int(v["facilities"].sum()),

@@ -251,6 +251,9 @@ EXPECTED_LOCATIONS = {
     "D2": ("marginal", "unknown", "", "weak", "weak"),
     "Kantor Delta": ("marginal", "unknown", "", "weak", "weak"),  # edge -> row 7
     "E1": ("unknown", "unknown", "", "unknown", "served"),  # Starlink Echo in progress
+    # the register's installed Starlink in A is a location of A (a public access point);
+    # Delta's, Echo's and Charlie's sites stand within 250 m of an imported location
+    "Starlink Alpha": ("good", "unknown", "st-a", "served", "served"),
 }
 
 
@@ -321,23 +324,30 @@ def test_village_people_and_facilities(tiny_built):
 
 def test_gap_classes_and_programme(tiny_built):
     v = by_kode(tiny_built[1])
-    # A served (share 1 >= 0.9); B partial (the Starlink in A serves B3); C signal but
-    # not 4G (2G at C1); D blank spot (only marginal 4G, no site); E no data at all
-    assert v["gap_class"].to_dict() == {A: "served", B: "partial_4g", C: "no_4g",
+    # A served (4G share 1 >= 0.9); B signal but not 4G (2G at B1: the Starlink in A
+    # serving B3 is public access, not mobile coverage); C signal but not 4G (2G at C1);
+    # D blank spot (only marginal 4G, no site); E no data at all
+    assert v["gap_class"].to_dict() == {A: "served", B: "no_4g", C: "no_4g",
                                         D: "blank_spot", E: "unknown"}
-    # after the pipeline: D's planned Starlink serves 70 of 100 people; E's in-progress
-    # Starlink serves all of E
-    assert v["gap_class_planned"].to_dict() == {A: "served", B: "partial_4g", C: "no_4g",
-                                                D: "partial_4g", E: "served"}
+    # after the pipeline: D's planned Starlink serves 70 of 100 people and E's in-progress
+    # Starlink all of E, but neither brings a mobile signal: public access only
+    assert v["gap_class_planned"].to_dict() == {A: "served", B: "no_4g", C: "no_4g",
+                                                D: "public_access_only",
+                                                E: "public_access_only"}
+    # the proposed Wi-Fi in C (76 m from C2) adds no class: C has a 2G signal
+    assert v["gap_class_proposed"].to_dict() == v["gap_class_planned"].to_dict()
+    assert v.loc[C, "people_unserved_proposed"] == 40  # C2 (60) within the Wi-Fi's radius
     assert v["in_programme"].astype(bool).to_dict() == {A: False, B: False, C: False,
                                                         D: True, E: True}
 
 
 def test_served_share_threshold_from_project_toml(tiny_copy):
-    # B's served share is 20/100 = 0.2: served at a threshold of exactly 0.2 (>=)
+    # B's served share is 20/100 = 0.2, all of it public access (the Starlink in A): at a
+    # threshold of 0.2 B is still not "served", which is 4G for the people
     project = set_config(tiny_copy, thresholds={"served_share": 0.2})
     v = by_kode(analyze_project(project, write=False))
-    assert v.loc[B, "gap_class"] == "served"
+    assert v.loc[B, "served_share"] == pytest.approx(0.2)
+    assert v.loc[B, "gap_class"] == "no_4g"
     assert v.loc[A, "gap_class"] == "served" and v.loc[D, "gap_class"] == "blank_spot"
 
 
@@ -395,7 +405,8 @@ def test_starlink_radius_default_from_project_toml(tiny_copy):
 
 
 def test_planned_site_alone_in_a_village_without_signal_data(tmp_path):
-    """A village whose only data is a planned Starlink is 'unknown' now and served later.
+    """A village whose only data is a planned Starlink is 'unknown' now and has public
+    access only later (a Starlink is not mobile coverage).
 
     No coverage raster and no tower: every location is "unknown" unless a site serves it.
     """
@@ -417,7 +428,8 @@ def test_planned_site_alone_in_a_village_without_signal_data(tmp_path):
                               locations=write_text(tmp_path / "l.csv", locations),
                               sites=write_text(tmp_path / "s.csv", sites))
     v = by_kode(analyze_project(project, write=False))
-    assert v.loc[A, "gap_class"] == "unknown" and v.loc[A, "gap_class_planned"] == "served"
+    assert v.loc[A, "gap_class"] == "unknown"
+    assert v.loc[A, "gap_class_planned"] == "public_access_only"
     assert bool(v.loc[A, "in_programme"]) and not bool(v.loc[B, "in_programme"])
     # nothing is known: no unserved people or facilities, no share without 4G
     assert v.loc[A, "people_unserved"] == 0 and v.loc[A, "facilities_unserved"] == 0
@@ -427,8 +439,9 @@ def test_planned_site_alone_in_a_village_without_signal_data(tmp_path):
 
 
 def test_installed_site_serving_only_a_facility(tmp_path):
-    """An installed site serving the school (not the settlement) makes the village
-    'partial' now; adding the pipeline must not make it worse."""
+    """An installed site serving the school (not the settlement) of a village without
+    signal data gives it public access only (not 4G, not unknown); adding the pipeline
+    must not make it worse."""
     import geopandas as gpd
 
     gpkg = tmp_path / "v.gpkg"
@@ -449,8 +462,9 @@ def test_installed_site_serving_only_a_facility(tmp_path):
                                   sites=write_text(tmp_path / "s.csv", sites))
     assert project.read_layer("sites").set_index("name").loc["Starlink SD", "funding"] == "other"
     v = by_kode(analyze_project(project, write=False))
-    assert v.loc[A, "gap_class"] == "partial_4g"
-    assert v.loc[A, "gap_class_planned"] == "partial_4g"
+    assert v.loc[A, "gap_class"] == "public_access_only"
+    assert v.loc[A, "gap_class_planned"] == "public_access_only"
+    assert v.loc[A, "people_public_access"] == 0 and v.loc[A, "locations_by_site"] == 1
     assert not bool(v.loc[A, "in_programme"])
 
 
@@ -593,12 +607,15 @@ def test_area_results(tiny_built):
     areas = result.areas.set_index(["level", "kode"])
     kec1 = areas.loc[("kecamatan", "99.01.01")]
     assert kec1["nama"] == "Kecamatan Satu"
-    assert (kec1["villages"], kec1["n_served"], kec1["n_partial_4g"], kec1["n_blank_spot"]) == (
+    # B: the Starlink in A serving B3 is public access, not 4G: signal but not 4G (2G at B1)
+    assert (kec1["villages"], kec1["n_served"], kec1["n_no_4g"], kec1["n_blank_spot"]) == (
         2, 1, 1, 0)
     assert (kec1["people"], kec1["people_unserved"], kec1["facilities"],
             kec1["facilities_unserved"], kec1["sites_installed"]) == (200, 50, 3, 1, 1)
     kec2 = areas.loc[("kecamatan", "99.01.02")]
-    assert [kec2[f"n_{c}"] for c in GAP_ORDER] == [1, 1, 0, 0, 1]
+    assert [kec2[f"n_{c}"] for c in GAP_ORDER] == [1, 0, 1, 0, 0, 1]
+    # with the pipeline: D and E public access only (their Starlinks), C unchanged
+    assert [kec2[f"n_{c}_planned"] for c in GAP_ORDER] == [0, 2, 1, 0, 0, 0]
     assert (kec2["people"], kec2["people_unserved"], kec2["people_unserved_planned"]) == (
         225, 200, 130)
     assert (kec2["n_in_programme"], kec2["sites_in_progress"], kec2["sites_planned"],
@@ -717,18 +734,33 @@ def test_analyze_json(tiny_copy):
     res = CliRunner().invoke(main, ["analyze", "--project", str(tiny_copy.path), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data) == {"villages", "per_class", "in_programme", "people_unserved",
-                         "facilities_unserved", "per_kecamatan", "timings_s"}
+    assert set(data) == {"villages", "per_class", "per_class_planned", "per_class_proposed",
+                         "in_programme", "people_unserved", "people_unserved_planned",
+                         "people_unserved_proposed", "facilities_unserved", "area_level",
+                         "per_area", "per_kecamatan", "timings_s"}
     assert data["villages"] == 5
-    assert data["per_class"] == {c: 1 for c in GAP_ORDER}
+    assert data["per_class"] == {"blank_spot": 1, "public_access_only": 0, "no_4g": 2,
+                                 "partial_4g": 0, "served": 1, "unknown": 1}
+    # the pipeline: D's planned and E's in-progress Starlink give them public access
+    assert data["per_class_planned"] == {"blank_spot": 0, "public_access_only": 2,
+                                         "no_4g": 2, "partial_4g": 0, "served": 1,
+                                         "unknown": 0}
     assert data["in_programme"] == 2
     assert data["people_unserved"] == 250  # 50 + 100 + 100
+    assert data["people_unserved_planned"] == 180  # D1's 70 served by the planned Starlink
+    assert data["people_unserved_proposed"] == 120  # C2's 60 by the proposed Wi-Fi
     assert data["facilities_unserved"] == 2
+    assert data["area_level"] == "kecamatan"  # one kabupaten
     assert [k["kode"] for k in data["per_kecamatan"]] == ["99.01.01", "99.01.02"]
+    assert data["per_area"] == data["per_kecamatan"]
     kec2 = data["per_kecamatan"][1]
     assert kec2 == {"kode": "99.01.02", "nama": "Kecamatan Dua", "villages": 3,
-                    "blank_spot": 1, "no_4g": 1, "partial_4g": 0, "served": 0, "unknown": 1,
-                    "people_unserved": 200, "facilities_unserved": 1}
+                    "blank_spot": 1, "public_access_only": 0, "no_4g": 1, "partial_4g": 0,
+                    "served": 0, "unknown": 1, "blank_spot_planned": 0,
+                    "public_access_only_planned": 2, "no_4g_planned": 1,
+                    "partial_4g_planned": 0, "served_planned": 0, "unknown_planned": 0,
+                    "in_programme": 2, "people_unserved": 200, "people_unserved_planned": 130,
+                    "facilities_unserved": 1}
     # and the tables are written
     assert Project(tiny_copy.path).has_layer("village_results")
 
@@ -739,9 +771,24 @@ def test_analyze_text_summary(tiny_copy):
     lines = res.stdout.splitlines()
     assert lines[0].startswith("kecamatan") and "Blank spot" in lines[0]
     assert any(line.startswith("99.01.02 Kecamatan Dua") for line in lines)
-    total = next(line for line in lines if line.startswith("total"))
-    assert total.split() == ["total", "1", "1", "1", "1", "1", "250", "2"]
+    # now vs the pipeline vs proposals, with the schema's class labels
+    rows = {line[:24].strip(): line[24:].split() for line in lines}
+    assert rows["Blank spot"] == ["1", "0", "0"]
+    assert rows["Public access only"] == ["0", "2", "2"]
+    assert rows["Signal, not 4G"] == ["2", "2", "2"]
+    assert rows["people unserved"] == ["250", "180", "120"]
     assert "5 villages analysed; 2 in a programme" in res.stdout
+
+
+def test_analyze_prints_per_kabupaten_or_province_for_larger_projects():
+    from geo_p2dd.analysis import area_level
+
+    def frame(*codes):
+        return pd.DataFrame({"kode": list(codes)})
+
+    assert area_level(frame("64.11.01.2001", "64.11.02.2001")) == "kecamatan"
+    assert area_level(frame("64.11.01.2001", "64.02.01.2001")) == "kabupaten"
+    assert area_level(frame("64.11.01.2001", "63.01.01.2001")) == "provinsi"
 
 
 def test_analyze_without_a_project_is_a_readable_error(tmp_path):
@@ -782,13 +829,16 @@ def test_derive_settlements_from_the_population_grid(tmp_path):
     assert list(p["people"]) == [100.0, 40.0]
     assert [(g.x, g.y) for g in p.geometry] == [centre(1, 4), centre(0, 0)]
     assert list(p["name"]) == ["Permukiman P (perkiraan 1)", "Permukiman P (perkiraan 2)"]
-    assert (p["source"] == "derived: population grid").all()
+    assert (p["source"] == "estimate").all()
+    assert (p["position_note"] == "estimated from the population grid").all()
     assert (out["kind"] == "settlement").all()
     out = derive_settlements(villages, path, DEFAULTS, np.ones(3, dtype=bool))
     assert out[out["village_kode"] == A]["people"].tolist() == [100.0, 40.0]
     q = out[out["village_kode"] == B]
     assert len(q) == 1 and q["people"].iloc[0] == 33.0
-    assert q["source"].iloc[0] == "derived: village centre"
+    assert q["source"].iloc[0] == "estimate"
+    assert q["position_note_id"].iloc[0] == ("diperkirakan di tengah kampung (tidak ada sel "
+                                             "grid berpenduduk)")
     assert q.geometry.iloc[0].within(villages.geometry.iloc[1])
     r = out[out["village_kode"] == C]
     assert len(r) == DEFAULTS.settlements.max_per_village == 8

@@ -35,7 +35,8 @@ def test_explain_lists_every_factor_with_its_contribution(tiny):
     text = explain_village(tiny, B)
     lines = text.splitlines()
     assert lines[0] == f"{B} Bravo (kecamatan Kecamatan Satu)"
-    assert lines[1] == "class: Partial 4G"  # same class after the planned sites
+    # same class after the planned sites; A's Starlink reaching B3 is public access, not 4G
+    assert lines[1] == "class: Signal, not 4G"
     # score 80 (see test_analysis), rank 2 of 5, 1 of 2 in Kecamatan Satu
     assert lines[2] == "score 80.0 / 100, rank 2 of 5 in the project, 1 of 2 in its kecamatan"
     rows = factor_lines(text)
@@ -60,7 +61,7 @@ def test_explain_lists_every_factor_with_its_contribution(tiny):
 
 def test_explain_shows_the_class_after_planned_sites(tiny):
     text = explain_village(tiny, D)
-    assert text.splitlines()[1] == "class: Blank spot -> Partial 4G after planned sites"
+    assert text.splitlines()[1] == "class: Blank spot -> Public access only after planned sites"
     assert "rank 1 of 5" in text
     assert "  [Unserved] Settlement D1: no usable 4G; nearest installed site Starlink" in text
 
@@ -68,7 +69,7 @@ def test_explain_shows_the_class_after_planned_sites(tiny):
 def test_explain_in_indonesian(tiny):
     text = explain_village(tiny, E, lang="id")
     lines = text.splitlines()
-    assert lines[1] == "kelas: Data sinyal belum ada -> Terlayani 4G setelah site rencana"
+    assert lines[1] == "kelas: Data sinyal belum ada -> Akses publik saja setelah site rencana"
     assert set(factor_lines(text, "id")) == set(FACTORS)
     assert "alasan: -" in text  # score 0: no reason
     assert lines[2].startswith("skor 0.0 / 100, peringkat ") and " dari 5 di proyek, " in lines[2]

@@ -95,7 +95,9 @@ def test_derived_settlements_carry_the_census_population(real):
     census = villages["population"].dropna()
     assert len(census) == 49
     np.testing.assert_allclose(v.loc[census.index, "people_located"], census, atol=0.5)
-    assert (result.locations["source"].str.startswith("derived")).all()
+    # no locations layer and no register: every location is an estimate, and says so
+    assert (result.locations["source"] == "estimate").all()
+    assert result.locations["position_note"].str.startswith("estimated ").all()
 
 
 def test_settlements_out_of_every_towers_reach_are_blank_spots(real):

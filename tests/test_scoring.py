@@ -123,6 +123,24 @@ def test_rank_ties_are_broken_by_unserved_people_then_code():
     assert rank(shuffled).to_dict() == rank(df).to_dict()
 
 
+def test_unknown_villages_rank_after_every_known_gap():
+    # an unknown village (no signal data) scores high on distance and remoteness alone;
+    # it still ranks after the blank spot, the no-4G and even the served village
+    df = pd.DataFrame({
+        "kode": ["99.01.01.2001", "99.01.01.2002", "99.01.01.2003", "99.01.01.2004",
+                 "99.01.01.2005"],
+        "kecamatan_kode": ["99.01.01"] * 5,
+        "score": [80.0, 30.0, 12.0, 5.0, 60.0],
+        "people_unserved": [0.0, 40.0, 20.0, 0.0, 0.0],
+        "gap_class": ["unknown", "blank_spot", "no_4g", "served", "unknown"],
+    })
+    # known first by score (30, 12, 5); then the unknown by score (80 before 60)
+    assert rank(df).tolist() == [4, 1, 2, 3, 5]
+    assert rank(df, by="kecamatan_kode").tolist() == [4, 1, 2, 3, 5]
+    # without the rule (the score alone) the unknown village would come first
+    assert rank(df, unknown_last=None).tolist() == [1, 3, 4, 5, 2]
+
+
 def test_explain_lists_the_largest_contributions():
     row = pd.Series({"people_unserved": 1234.4, "facilities_unserved": 2, "no_4g_share": 0.75,
                      "dist_service_km": 12.345, "remoteness_km": 80.0})

@@ -67,10 +67,14 @@ SHARE_BINS = [(0.0, "#fee5d9"), (0.2, "#fcae91"), (0.4, "#fb6a4a"), (0.6, "#de2d
               (0.8, "#a50f15")]
 
 
+#: an area without signal data in its own colour (the gap class "unknown"'s), not a bin
+NO_DATA_COLOUR = GAP_COLOURS["unknown"]
+
+
 def share_colour(share) -> str:
-    """Fill colour of an area by its share of blank-spot kampung."""
+    """Fill colour of an area by its share of blank-spot kampung (None: no data)."""
     if share is None or share != share:
-        return "#bdbdbd"
+        return NO_DATA_COLOUR
     colour = SHARE_BINS[0][1]
     for lo, c in SHARE_BINS:
         if share >= lo:
@@ -220,6 +224,7 @@ def village_properties(row, lang: str) -> dict:
             "plan": int(row["sites_planned"]), "prop": int(row["sites_proposed"]),
             "prog_label": GAP_CLASSES.label(planned, lang) if isinstance(planned, str)
             and planned != cls else "",
+            "cls_planned": planned if isinstance(planned, str) else cls,
         })
     return props
 
@@ -280,10 +285,12 @@ def _area_geojson(view: ProjectView, level: str, region: str | None, tolerance: 
         s = stats.get(kode, {})
         props = {"kode": kode, "nama": str(nama), "level": level}
         if s:
-            n = max(int(s.get("villages", 0)), 1)
+            # the share among kampung with signal data: none known is "no data", not 0 %
+            n = int(s.get("villages", 0)) - int(s.get("n_unknown", 0) or 0)
             props.update({"villages": int(s["villages"]),
                           "blank": int(s["n_blank_spot"]),
-                          "blank_share": round(int(s["n_blank_spot"]) / n, 3),
+                          "blank_share": round(int(s["n_blank_spot"]) / n, 3) if n > 0
+                          else None,
                           "pu": format_int(s["people_unserved"])})
         features.append({"type": "Feature", "id": kode, "geometry": g, "properties": props})
     return {"type": "FeatureCollection", "features": features}

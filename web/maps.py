@@ -16,7 +16,14 @@ from markupsafe import Markup
 
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.layers import normalise_code
-from geo_p2dd.schema import GAP_CLASSES, LOCATION_KINDS, LOCATION_STATUS, SITE_KINDS, SITE_STATUS
+from geo_p2dd.schema import (
+    GAP_CLASSES,
+    LOCATION_KINDS,
+    LOCATION_STATUS,
+    SITE_KINDS,
+    SITE_STATUS,
+    gap_definition,
+)
 from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import mapdata, tiles
 from web.assets import folium_replacements, localise
@@ -217,7 +224,7 @@ def _js_labels(lang: str) -> dict:
         "class": _("Class"), "score": _("Score"), "rank": _("Rank"),
         "peopleUnserved": _("People unserved"),
         "facilitiesUnserved": _("Public facilities unserved"),
-        "no4g": _("Without 4G"), "nearest": _("Farthest settlement to a site or tower"),
+        "no4g": _("Without 4G"), "nearest": _("Main settlement to the nearest service"),
         "sites": _("Sites"), "installed": SITE_STATUS.label("installed", lang),
         "inProgress": SITE_STATUS.label("in_progress", lang),
         "planned": SITE_STATUS.label("planned", lang),
@@ -297,8 +304,9 @@ def _index_page(view, region: str) -> str:
         if len(kec) <= MAX_KECAMATAN_FILTER:
             kecamatan = sorted((k, n if isinstance(n, str) else k) for k, n in
                                kec.itertuples(index=False))
-    legend = [(c, GAP_CLASSES.label(c, lang), mapdata.GAP_COLOURS[c])
-              for c in ("blank_spot", "no_4g", "partial_4g", "served", "unknown")
+    # the schema's classes, labels and definitions (the one home of these texts)
+    legend = [(c, GAP_CLASSES.label(c, lang), mapdata.GAP_COLOURS[c], gap_definition(c, lang))
+              for c in GAP_CLASSES.ids
               if c != "unknown" or any(r["cls"] == "unknown" for r in rows)]
     region_name = view.project.config["project"].get("region_name") or view.project.name
     if region and region != view.project.region_code:
@@ -307,6 +315,7 @@ def _index_page(view, region: str) -> str:
         "maps/index.html", built=built, rows=rows, kecamatan=kecamatan, legend=legend,
         region=region, regions=_regions(view), region_name=region_name,
         total_rows=total_rows, max_rows=MAX_TABLE_ROWS, project_region=view.project.region_code,
+        no_data_colour=mapdata.NO_DATA_COLOUR,
         signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
         refs_js=_refs_js(built["config"]),
         analysed=view.results is not None)

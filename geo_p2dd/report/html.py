@@ -24,7 +24,7 @@ from markupsafe import Markup
 
 from geo_p2dd import i18n
 from geo_p2dd.project import Project
-from geo_p2dd.schema import GAP_CLASSES, SIGNAL_CLASSES, SITE_STATUS
+from geo_p2dd.schema import GAP_CLASSES, SIGNAL_CLASSES, SITE_STATUS, gap_definition
 from geo_p2dd.scoring import factor_label
 from geo_p2dd.style import GAP_ORDER, SITE_GLYPHS, STATUS_ORDER, css_rules
 from geo_p2dd.summary import Summary, build_summary, phase_label
@@ -60,6 +60,7 @@ def template_helpers(lang: str) -> dict:
         "format_pct": lambda v, digits=0: i18n.format_pct(v, lang, digits),
         "format_date": lambda v: i18n.format_date(v, lang),
         "class_label": lambda c: GAP_CLASSES.label(c, lang),
+        "class_definition": lambda c: gap_definition(c, lang),
         "status_label": lambda st: SITE_STATUS.label(st, lang),
         "phase_label": lambda st: phase_label(st, lang),
         "factor_label": lambda f: factor_label(f, lang),
@@ -88,7 +89,9 @@ def summary_html(summary: Summary, *, map_src: str, css_href: str = STYLESHEET,
         ISO date printed as the print date (default: today).
     """
     classes = summary.headline["classes"]
-    gap_order = [c for c in GAP_ORDER if c != "unknown" or classes["unknown"]]
+    planned = summary.headline.get("classes_planned", classes)
+    gap_order = [c for c in GAP_ORDER if c not in ("unknown", "public_access_only")
+                 or classes[c] or planned.get(c)]
     return environment(summary.lang).get_template("summary.html").render(
         s=summary, for_pdf=links is None, links=links, map_src=map_src, css_href=css_href,
         gap_order=gap_order, today=today or dt.date.today().isoformat(),

@@ -62,7 +62,7 @@
   }
 
   /* ---- villages ---- */
-  var mode = "class";
+  var mode = "class", view = "now";
   var byKode = {};
   function colourFor(p) {
     if (mode === "score" && p.score !== undefined) {
@@ -72,7 +72,9 @@
       }
       return c;
     }
-    return cfg.colours[p.cls] || "#bdbdbd";
+    /* the view: today's class, or the class with the sites in progress and planned */
+    var cls = view === "pipeline" && p.cls_planned ? p.cls_planned : p.cls;
+    return cfg.colours[cls] || "#bdbdbd";
   }
   function styleFor(feature) {
     return { fillColor: colourFor(feature.properties), color: "#ffffff", weight: 1, fillOpacity: 0.5 };
@@ -173,6 +175,9 @@
   }
   document.querySelectorAll('input[name="mode"]').forEach(function (input) {
     input.addEventListener("change", function () { mode = input.value; restyle(); });
+  });
+  document.querySelectorAll('input[name="view"]').forEach(function (input) {
+    input.addEventListener("change", function () { view = input.value; restyle(); });
   });
   if (villages) restyle();
 
