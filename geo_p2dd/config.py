@@ -232,6 +232,14 @@ class Limits:
                                            metadata={"kind": "range"})
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: what the web app shows to visitors who have not signed in."""
+
+    #: maps, downloads, OGC API and summaries without signing in (false: sign-in required)
+    public: bool = _flag(True)
+
+
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(mapping))
 
@@ -259,6 +267,7 @@ class Settings:
     settlements: Settlements = field(default_factory=Settlements)
     limits: Limits = field(default_factory=Limits)
     locations: LocationChecks = field(default_factory=LocationChecks)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -270,7 +279,7 @@ DEFAULTS = Settings()
 
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
              "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
-             "locations": LocationChecks}
+             "locations": LocationChecks, "web": WebSettings}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

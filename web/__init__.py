@@ -45,10 +45,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import downloads, errors, maps, ogcapi, reports, security
+    from web import api, auth, downloads, errors, maps, ogcapi, register_pages, reports, security
 
     errors.register(app)
-    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp):
+    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, api.bp, register_pages.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")
@@ -80,6 +80,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         return template_globals()
 
+    # last: its after_request (who is signed in) runs before finish() compresses the page
+    auth.init_app(app)
     return app
 
 
