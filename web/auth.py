@@ -58,6 +58,7 @@ from flask_login import AnonymousUserMixin, LoginManager, current_user, login_us
 from flask_wtf.csrf import CSRFProtect
 from markupsafe import Markup
 from sqlalchemy import Engine
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
 
 from geo_p2dd.errors import NotFoundError
@@ -173,7 +174,7 @@ def _wants_json() -> bool:
 def _unauthorized():
     if _wants_json() or request.method in _UNSAFE:
         raise Unauthorized(_("Sign in first, or send an API token (Authorization: Bearer)."),
-                           www_authenticate='Bearer realm="geo_p2dd"')
+                           www_authenticate=WWWAuthenticate("bearer", {"realm": "geo_p2dd"}))
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -325,8 +326,8 @@ def init_app(app: Flask) -> None:
             record = accounts.user_for_token(register_engine(), token)
             if record is None:
                 raise Unauthorized(_("The API token is unknown, revoked or its user disabled."),
-                                   www_authenticate='Bearer realm="geo_p2dd", '
-                                                    'error="invalid_token"')
+                                   www_authenticate=WWWAuthenticate(
+                                       "bearer", {"realm": "geo_p2dd", "error": "invalid_token"}))
             g._login_user = SignedIn(record, via_token=True)
         elif request.method in _UNSAFE and request.routing_exception is None:
             csrf.protect()  # (an unknown URL or method stays 404/405)
