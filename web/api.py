@@ -165,7 +165,7 @@ def site_history(site_id: str):
 @require()
 def get_site(site_id: str):
     site, tag = repo.get_site(register_engine(), site_id)
-    if tag in request.if_none_match:
+    if request.if_none_match.contains(tag.strip('"')):
         response = Response(status=304)
         response.headers["ETag"] = tag
         return response
