@@ -344,3 +344,112 @@ def test_user_commands(app, sample_copy):
         main, ["user", "list", *project]).output
     unknown = runner.invoke(main, ["user", "disable", *project, "nobody"])
     assert unknown.exit_code == 1 and "nobody" in unknown.output
+
+
+# --- the register pages ------------------------------------------------------------------
+
+def form_csrf(client, path: str) -> str:
+    return csrf_of(client, path)
+
+
+def inside(project, index: int) -> tuple[str, float, float]:
+    village = project.read_layer("villages").iloc[index]
+    point = village.geometry.representative_point()
+    return village["kode"], point.x, point.y
+
+
+def test_the_form_adds_a_site_with_the_kampung_from_its_point(app, sample_copy, register):
+    kode, lon, lat = inside(sample_copy, 2)
+    client = app.test_client()
+    sign_in(client, "ana")
+    form = client.get("/register/new").get_data(as_text=True)
+    assert 'id="site-map"' in form and "vendor/leaflet/leaflet.js" in form
+    response = client.post("/register/new", data={
+        "csrf_token": form_csrf(client, "/register/new"), "kind": "wifi",
+        "name": "Wi-Fi Balai", "status": "planned", "village_kode": "", "agency": "",
+        "year": "2025", "lon": str(lon), "lat": str(lat)})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Wi-Fi Balai" in page and kode in page and "Diskominfo" in page
+    from geo_p2dd.registry.repository import SiteFilter, list_sites
+
+    [site] = [s for s in list_sites(register, SiteFilter(kind="wifi", village_kode=kode,
+                                                          agency="Diskominfo"))
+              if s["name"] == "Wi-Fi Balai"]
+    assert site["status"] == "planned" and site["year"] == 2025
+
+
+def test_a_point_outside_the_chosen_kampung_is_warned(app, sample_copy):
+    _, lon, lat = inside(sample_copy, 2)
+    other, _, _ = inside(sample_copy, 9)
+    client = app.test_client()
+    sign_in(client, "ana")
+    response = client.post("/register/new", follow_redirects=True, data={
+        "csrf_token": form_csrf(client, "/register/new"), "kind": "wifi", "name": "Wi-Fi X",
+        "status": "planned", "village_kode": other, "lon": str(lon), "lat": str(lat)})
+    assert response.status_code == 200
+    assert "di luar kampung yang dipilih" in response.get_data(as_text=True)
+
+
+def test_a_bad_form_value_is_named_and_nothing_is_stored(app, register):
+    client = app.test_client()
+    sign_in(client, "ana")
+    response = client.post("/register/new", data={
+        "csrf_token": form_csrf(client, "/register/new"), "kind": "wifi", "name": "Wi-Fi Y",
+        "status": "planned", "sipd_code": "2.16.2", "lon": "114.1", "lat": "0.1"})
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    assert "<strong>sipd_code</strong>" in text and 'class="invalid"' in text
+    assert 'value="Wi-Fi Y"' in text  # what was typed is kept
+    from geo_p2dd.registry.repository import list_sites
+
+    assert "Wi-Fi Y" not in {s["name"] for s in list_sites(register)}
+
+
+def test_an_edit_based_on_an_old_version_is_refused_not_overwriting(app, register):
+    site, tag = a_site(register, "Diskominfo", "SD A")
+    client = app.test_client()
+    sign_in(client, "ana")
+    token = form_csrf(client, f"/register/{site['id']}/edit")
+    from geo_p2dd.registry.repository import get_site, patch_site
+
+    patch_site(register, site["id"], {"notes": "dari lapangan"}, tag, user="budi")
+    response = client.post(f"/register/{site['id']}/edit", data={
+        "csrf_token": token, "etag": tag, "kind": "starlink", "name": "SD A baru",
+        "status": "damaged", "lon": "114.05", "lat": "0.05", "agency": "Diskominfo"})
+    assert response.status_code == 412
+    assert "Orang lain mengubah" in response.get_data(as_text=True)
+    now, _ = get_site(register, site["id"])
+    assert (now["name"], now["notes"], now["status"]) == ("SD A", "dari lapangan", "installed")
+
+
+def test_delete_from_the_site_page(app, register):
+    site, tag = a_site(register, "Diskominfo", "SD A")
+    client = app.test_client()
+    sign_in(client, "ana")
+    token = form_csrf(client, f"/register/{site['id']}/edit")
+    response = client.post(f"/register/{site['id']}/delete",
+                           data={"csrf_token": token, "etag": tag})
+    assert response.status_code == 302
+    assert f'data-id="{site["id"]}"' not in client.get("/register/").get_data(as_text=True)
+    page = client.get(f"/register/{site['id']}").get_data(as_text=True)
+    assert "telah dihapus" in page and "deleted_at" in page
+
+
+def test_register_filters_and_pages(app, sample_copy, monkeypatch):
+    from web import register_pages
+
+    monkeypatch.setattr(register_pages, "PAGE_SIZE", 10)
+    layer = sample_copy.read_layer("sites")
+    client = app.test_client()
+    sign_in(client, "vera")
+    first = client.get("/register/").get_data(as_text=True)
+    assert first.count("<tr data-id=") == 10
+    pages = -(-len(layer) // 10)
+    assert f"Halaman 1 dari {pages}" in first and 'rel="next"' in first
+    assert 'class="edit"' not in first  # a viewer edits nothing
+    kecamatan = layer["village_kode"].dropna().iloc[0][:8]
+    filtered = client.get(f"/register/?kecamatan={kecamatan}&status=installed")
+    expected = layer[layer["village_kode"].fillna("").str.startswith(kecamatan + ".")
+                     & (layer["status"] == "installed")]
+    assert filtered.get_data(as_text=True).count("<tr data-id=") == min(10, len(expected))
