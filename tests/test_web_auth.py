@@ -453,3 +453,14 @@ def test_register_filters_and_pages(app, sample_copy, monkeypatch):
     expected = layer[layer["village_kode"].fillna("").str.startswith(kecamatan + ".")
                      & (layer["status"] == "installed")]
     assert filtered.get_data(as_text=True).count("<tr data-id=") == min(10, len(expected))
+
+
+def test_the_session_key_is_made_once_in_the_project(sample_copy):
+    from web.auth import SECRET_FILE, project_secret
+
+    key = project_secret(sample_copy.path)
+    assert len(key) >= 40 and project_secret(sample_copy.path) == key
+    assert (sample_copy.path / SECRET_FILE).stat().st_mode & 0o077 == 0
+    # a project the server cannot write to still serves (a key for this process)
+    app = create_app({"PROJECT": str(sample_copy.path / "nowhere"), "TESTING": True})
+    assert app.config["SECRET_KEY"] and app.config["SECRET_KEY"] != key

@@ -30,6 +30,7 @@ first use (:func:`geo_p2dd.registry.migrate.open_project_register`).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 import threading
@@ -55,16 +56,17 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 from sqlalchemy import Engine
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, TooManyRequests, Unauthorized
+from werkzeug.exceptions import BadRequest, Forbidden, TooManyRequests, Unauthorized
 
 from geo_p2dd.errors import NotFoundError
 from geo_p2dd.registry import accounts
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+log = logging.getLogger("geo_p2dd.web")
 
 #: roles that create and change register records
 WRITERS = ("admin", "editor")
@@ -304,7 +306,12 @@ class LoginLimiter:
 def init_app(app: Flask) -> None:
     """Sessions, Flask-Login, CSRF, the token check and the public/private gate."""
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = project_secret(app.config["PROJECT"])
+        try:
+            app.config["SECRET_KEY"] = project_secret(app.config["PROJECT"])
+        except OSError as exc:  # a read-only or missing project: sessions last one process
+            log.warning("no session key file in the project (%s); sign-ins end when the "
+                        "server restarts (set GEO_P2DD_SECRET_KEY)", exc.strerror)
+            app.config["SECRET_KEY"] = secrets.token_urlsafe(48)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if app.config.get("SESSION_COOKIE_SAMESITE") is None:
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -330,7 +337,11 @@ def init_app(app: Flask) -> None:
                                        "bearer", {"realm": "geo_p2dd", "error": "invalid_token"}))
             g._login_user = SignedIn(record, via_token=True)
         elif request.method in _UNSAFE and request.routing_exception is None:
-            csrf.protect()  # (an unknown URL or method stays 404/405)
+            try:  # (an unknown URL or method stays 404/405)
+                csrf.protect()
+            except CSRFError:
+                raise BadRequest(_("The form has expired or did not come from this site. "
+                                   "Reload the page and try again.")) from None
         if request.blueprint in PUBLIC_BLUEPRINTS and not current_user.is_authenticated \
                 and not _public(app):
             return login_manager.unauthorized()
