@@ -46,9 +46,9 @@ def api(request, sample_copy):
             conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True, "DATABASE_URL": url})
     yield Api(app, engine, sample_copy)
-    app.extensions["geo_p2dd.register"].dispose() \
-        if "geo_p2dd.register" in app.extensions else None
-    engine.dispose()
+    for opened in (app.extensions.get("geo_p2dd.register"), engine):
+        if opened is not None:
+            opened.dispose()
 
 
 def feature(name: str = "SD Long Apari", **props) -> dict:

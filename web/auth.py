@@ -342,8 +342,8 @@ def init_app(app: Flask) -> None:
             except CSRFError:
                 raise BadRequest(_("The form has expired or did not come from this site. "
                                    "Reload the page and try again.")) from None
-        if request.blueprint in PUBLIC_BLUEPRINTS and not current_user.is_authenticated \
-                and not _public(app):
+        if request.blueprint in PUBLIC_BLUEPRINTS and not _public(app) \
+                and not current_user.is_authenticated:
             return login_manager.unauthorized()
         return None
 
