@@ -132,6 +132,16 @@ def test_the_limiter_forgets_after_its_window():
     assert limiter.retry_after("ana", "1.2.3.4") == 0
 
 
+def test_one_address_trying_many_names_is_limited_too():
+    limiter = LoginLimiter(max_failures=2, window_s=60, clock=lambda: 0.0, address_factor=3)
+    for i in range(5):
+        limiter.failed(f"name{i}", "1.2.3.4")
+    assert limiter.retry_after("someone", "1.2.3.4") == 0
+    limiter.failed("name5", "1.2.3.4")
+    assert limiter.retry_after("someone", "1.2.3.4") == 60
+    assert limiter.retry_after("someone", "5.6.7.8") == 0
+
+
 def test_sign_in_only_redirects_to_this_site(app):
     for target, expected in (("/register/?status=planned", "/register/?status=planned"),
                              ("//evil.example/x", "/register/"),

@@ -20,7 +20,8 @@
 - **Public or not.** ``[web] public = false`` in ``project.toml`` makes the
   maps, downloads, OGC API and summaries need sign-in too.
 - **Rate limit.** :class:`LoginLimiter`: five failed sign-ins of one name from
-  one address within 15 minutes → 429 with ``Retry-After``, in-process.
+  one address within 15 minutes (or fifty of any names) → 429 with
+  ``Retry-After``, in-process.
 
 The register database is the project's (:func:`register_engine`): the SQLite
 file in the project, or ``GEO_P2DD_DATABASE_URL``; its sites layer moves in on
@@ -248,22 +249,29 @@ class SessionCookies(SecureCookieSessionInterface):
 class LoginLimiter:
     """Failed sign-ins per (name, address): past ``max_failures`` within ``window_s``, wait.
 
+    One address trying many names is limited too, at ``address_factor`` times
+    ``max_failures`` failures over all names.
+
     Parameters
     ----------
     max_failures : int
     window_s : float
     clock : callable
         Seconds (monotonic); tests pass their own.
+    address_factor : int
     """
 
     MAX_KEYS = 100_000
+    _ANY = "\0any"  # the key of an address's failures over all names
 
     def __init__(self, max_failures: int = LOGIN_MAX_FAILURES,
                  window_s: float = LOGIN_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 address_factor: int = 10) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
         self.clock = clock
+        self.address_factor = address_factor
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -273,27 +281,34 @@ class LoginLimiter:
             times.popleft()
         return times
 
+    def _wait(self, key: tuple[str, str], limit: int, now: float) -> int:
+        times = self._recent(key, now)
+        if len(times) < limit:
+            return 0
+        return max(1, int(times[-limit] + self.window_s - now + 0.999))
+
     def retry_after(self, name: str, address: str) -> int:
         """Seconds until ``name`` may try again from ``address`` (0: now)."""
-        key = (name.casefold(), address)
         now = self.clock()
         with self._lock:
-            times = self._recent(key, now)
-            if len(times) < self.max_failures:
-                return 0
-            return max(1, int(times[-self.max_failures] + self.window_s - now + 0.999))
+            return max(self._wait((name.casefold(), address), self.max_failures, now),
+                       self._wait((self._ANY, address),
+                                  self.max_failures * self.address_factor, now))
 
     def failed(self, name: str, address: str) -> None:
         """Record a failed sign-in."""
-        key = (name.casefold(), address)
         now = self.clock()
         with self._lock:
             if len(self._failures) >= self.MAX_KEYS:  # forget the quiet ones
-                for k in [k for k, v in self._failures.items() if not self._recent(k, now)]:
+                for k in [k for k in self._failures if not self._recent(k, now)]:
                     del self._failures[k]
-            times = self._recent(key, now)
-            times.append(now)
-            self._failures[key] = times
+            for key in ((name.casefold(), address), (self._ANY, address)):
+                times = self._recent(key, now)
+                times.append(now)
+                times_max = self.max_failures * self.address_factor
+                while len(times) > times_max:
+                    times.popleft()
+                self._failures[key] = times
 
     def succeeded(self, name: str, address: str) -> None:
         """Forget the failures of a name that signed in."""
