@@ -394,9 +394,21 @@ def personalise_page(response: Response) -> Response:
 
 
 def _public(app: Flask) -> bool:
-    from web.context import current_view
+    """``[web] public`` of the project, read again only when its settings changed.
 
-    return current_view().project.settings.web.public
+    Reads ``project.toml`` alone (not the project's layers: the OGC API and
+    downloads do not need the map's view of the project).
+    """
+    from geo_p2dd.project import Project
+    from web.context import _stamp
+
+    path = Path(app.config["PROJECT"])
+    stamp = _stamp(path)
+    known = app.extensions.get("geo_p2dd.public")
+    if known is None or known[0] != stamp:
+        known = (stamp, Project(path).settings.web.public)
+        app.extensions["geo_p2dd.public"] = known
+    return known[1]
 
 
 def limiter() -> LoginLimiter:
