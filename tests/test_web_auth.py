@@ -309,6 +309,9 @@ def test_a_private_project_needs_sign_in_for_maps_downloads_ogc_and_summaries(
     sign_in(client, "vera")
     for path in ("/", "/downloads/", "/ogcapi/collections"):
         assert client.get(path).status_code == 200, path
+    with sample_copy.transaction("public again") as tx:
+        tx.config["web"]["public"] = True
+    assert app.test_client().get("/downloads/").status_code == 200  # the change is seen
 
 
 def test_cached_map_pages_carry_each_visitors_own_links(app):
