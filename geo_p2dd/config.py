@@ -284,6 +284,14 @@ class ComputeSettings:
     workers: int = _integer(0, ge=0)
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: what the web app shows to visitors who have not signed in."""
+
+    #: maps, downloads, OGC API and summaries without signing in (false: sign-in required)
+    public: bool = _flag(True)
+
+
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(mapping))
 
@@ -313,6 +321,7 @@ class Settings:
     locations: LocationChecks = field(default_factory=LocationChecks)
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -325,7 +334,7 @@ DEFAULTS = Settings()
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
              "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
              "locations": LocationChecks, "evidence": EvidenceSettings,
-             "compute": ComputeSettings}
+             "compute": ComputeSettings, "web": WebSettings}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

@@ -46,11 +46,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import assets, check, downloads, errors, maps, ogcapi, reports, security
+    from web import (api, assets, auth, check, downloads, errors, maps, ogcapi, register_pages,
+                     reports, security)
 
     errors.register(app)
     assets.init_app(app)
-    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp):
+    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
+               register_pages.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")
@@ -82,6 +84,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         return template_globals()
 
+    # last: its after_request (who is signed in) runs before finish() compresses the page
+    auth.init_app(app)
     return app
 
 

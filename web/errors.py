@@ -1,7 +1,8 @@
 """One table from exceptions to HTTP statuses; users see a message, never a traceback.
 
 Pages get an HTML error page; ``/api/`` and clients asking for JSON get
-``{"code": <status>, "description": ...}``; the OGC API (``/ogcapi``) gets OGC
+``{"code": <status>, "description": ..., "error": ...}`` (with ``"field"``
+when an input error names one); the OGC API (``/ogcapi``) gets OGC
 exceptions ``{"code": "InvalidParameterValue", "description": ...}``. Headers an
 HTTP error carries (``Allow`` on 405) are kept.
 """
@@ -25,10 +26,20 @@ from geo_p2dd.errors import (
     ProjectError,
 )
 from geo_p2dd.project import Project
+from geo_p2dd.registry.accounts import UserExistsError
+from geo_p2dd.registry.repository import (
+    PreconditionFailed,
+    PreconditionRequired,
+    SiteExistsError,
+)
 
 #: exception -> (HTTP status, OGC API exception code)
 STATUS: list[tuple[type[Exception], int, str]] = [
     (NotFoundError, 404, "NotFound"),
+    (PreconditionFailed, 412, "PreconditionFailed"),
+    (PreconditionRequired, 428, "PreconditionRequired"),
+    (SiteExistsError, 409, "Conflict"),
+    (UserExistsError, 409, "Conflict"),
     (InputError, 400, "InvalidParameterValue"),
     (ProjectError, 503, "ServiceUnavailable"),
     (ConfigError, 503, "ServiceUnavailable"),
@@ -112,7 +123,9 @@ def register(app: Flask) -> None:
             return {"code": ogc_code, "description": message}, code, headers
         if request.path.startswith("/api/") or request.accept_mimetypes.best == \
                 "application/json":
-            body = {"code": code, "description": message}
+            body = {"code": code, "description": message, "error": message}
+            if isinstance(exc, InputError) and exc.column:
+                body["field"] = exc.column
             if detail is not None:
                 body["detail"] = detail
             return body, code, headers

@@ -25,7 +25,7 @@ from geo_p2dd.schema import (
     gap_definition,
 )
 from geo_p2dd.scoring import FACTORS, factor_label, rank
-from web import mapdata, tiles
+from web import auth, mapdata, tiles
 from web.assets import folium_replacements, localise
 from web.context import current_view
 from web.security import NONCE_PLACEHOLDER, nonce_scripts
@@ -277,12 +277,14 @@ def _revalidated(view, key: tuple, page) -> Response:
     """A map page the browser keeps and revalidates: ``304 Not Modified`` when unchanged.
 
     The entity tag stands for everything the page is made of: the page key, the project
-    view's files (:attr:`ProjectView.stamp`) and this process (its templates, code and
+    view's files (:attr:`ProjectView.stamp`), who is asking (:func:`web.auth.visitor_stamp`:
+    the page carries their sign-in links and CSRF token) and this process (its templates, code and
     asset bundles; :data:`NONCE_PLACEHOLDER` is random per process). On a satellite link
     a repeat visit then costs one round trip without a body. The kept copy holds the
     script nonce it was sent with; a 304 carries no policy, so the kept one still applies.
     """
-    tag = hashlib.sha256(repr((key, view.stamp, NONCE_PLACEHOLDER)).encode()).hexdigest()[:32]
+    tag = hashlib.sha256(repr((key, view.stamp, NONCE_PLACEHOLDER, auth.visitor_stamp())
+                              ).encode()).hexdigest()[:32]
     if tag in request.if_none_match:
         resp = Response(status=304)
     else:
