@@ -46,8 +46,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import (api, assets, auth, check, downloads, errors, maps, ogcapi, register_pages,
-                     reports, security)
+    from web import (
+        api,
+        assets,
+        auth,
+        check,
+        downloads,
+        errors,
+        maps,
+        ogcapi,
+        register_pages,
+        reports,
+        security,
+    )
 
     errors.register(app)
     assets.init_app(app)
