@@ -8,6 +8,7 @@ and returns an :class:`ImportReport`; :func:`import_layer` and
 from __future__ import annotations
 
 import csv
+import getpass
 import math
 import re
 import shutil
@@ -122,11 +123,22 @@ class ImportReport:
                              for r in self.rejected], "notes": self.notes}
 
 
+def import_user(user: str | None = None) -> str | None:
+    """Who an import is recorded as in the register's history: ``user``, else the OS user."""
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return None
+
+
 class Staged:
     """Layers as they stand inside a transaction (staged ones first)."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, user: str | None = None) -> None:
         self.tx = tx
+        self.user = user
         self.frames: dict[str, gpd.GeoDataFrame] = {}
 
     def get(self, name: str, required: bool = True):
@@ -259,7 +271,13 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
     id_col = "site_id" if spec_kind == "sites" else "location_id"
     existing, layer = st.get(spec_kind, required=False), result.layer
     if spec_kind == "sites":  # older id schemes and agency-less rows are recognised
+        before = None if existing is None else existing["site_id"].astype(str).tolist()
         existing, layer = reconcile_site_ids(existing, layer)
+        if before is not None:  # the register keeps each site's history under its new id
+            st.tx.site_renames.update({a: b for a, b in zip(
+                before, existing["site_id"].astype(str), strict=True) if a != b})
+        st.tx.register_source = "import"
+        st.tx.register_user = st.tx.register_user or import_user(st.user)
     merged, counts = merge_points(existing, layer, id_col)
     st.put(spec_kind, merged)
     report = ImportReport(kind, str(path), rows=len(frame), added=counts.added,
@@ -482,10 +500,15 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
     return report
 
 
-def import_layer(project: Project, kind: str, path: str | Path, **opts) -> ImportReport:
-    """Import one file into ``project``; on any error the project is left unchanged."""
+def import_layer(project: Project, kind: str, path: str | Path, *, user: str | None = None,
+                 **opts) -> ImportReport:
+    """Import one file into ``project``; on any error the project is left unchanged.
+
+    Sites go into the register database (one transaction, a history row per
+    changed site, source ``import``, recorded as ``user`` or the OS user).
+    """
     with project.transaction(f"import {kind}") as tx:
-        report = run_import(Staged(tx), kind, path, **opts)
+        report = run_import(Staged(tx, user), kind, path, **opts)
         _invalidate_analysis(tx)
     return report
 
