@@ -36,6 +36,8 @@ from geo_p2dd.io.raster import (
 from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
 from geo_p2dd.io.vector import list_layers, read_vector, repair_polygons
 from geo_p2dd.layers import (
+    MergeCounts,
+    PointImport,
     areas_from_frame,
     is_opencellid,
     merge_points,
@@ -243,11 +245,28 @@ def import_population_table(st: Staged, path: Path, layer: str | None = None) ->
     return report
 
 
-def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
-                  lon: str | None = None, lat: str | None = None,
-                  licence: str | None = None) -> ImportReport:
-    """Merge sites or locations (or towers) by stable id into the project."""
-    villages = st.get("villages")
+@dataclass
+class PointsRead:
+    """A sites or locations file read and merged into the recorded layer (nothing stored)."""
+
+    kind: str  # the layer: sites or locations
+    result: PointImport
+    merged: gpd.GeoDataFrame
+    counts: MergeCounts
+    renames: dict[str, str]
+    licence: str | None
+    rows: int
+
+
+def read_points(kind: str, path: Path, *, existing: gpd.GeoDataFrame | None,
+                villages: gpd.GeoDataFrame, settlements: gpd.GeoDataFrame | None = None,
+                layer: str | None = None, lon: str | None = None, lat: str | None = None,
+                licence: str | None = None) -> PointsRead:
+    """Read sites, locations or towers from ``path`` and merge them into ``existing``.
+
+    Rows are checked one by one (rejected with row, column and reason); sites
+    recognised under an older id get their current id (``renames``).
+    """
     frame = _vector_or_table(path, layer)
     if kind == "towers" or (kind == "sites" and is_opencellid(list(frame.columns))):
         if not is_opencellid(list(frame.columns)):
@@ -263,28 +282,50 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         spec = SITES if kind == "sites" else LOCATIONS
         try:
             result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
-                                       lat=lat, settlements=st.get("locations", required=False))
+                                       lat=lat, settlements=settlements)
         except InputError as exc:
             _hint_sheets(exc, path, layer)
             raise
         spec_kind = kind
     id_col = "site_id" if spec_kind == "sites" else "location_id"
-    existing, layer = st.get(spec_kind, required=False), result.layer
+    new = result.layer
+    renames: dict[str, str] = {}
     if spec_kind == "sites":  # older id schemes and agency-less rows are recognised
         before = None if existing is None else existing["site_id"].astype(str).tolist()
-        existing, layer = reconcile_site_ids(existing, layer)
+        existing, new = reconcile_site_ids(existing, new)
         if before is not None:  # the register keeps each site's history under its new id
-            st.tx.site_renames.update({a: b for a, b in zip(
-                before, existing["site_id"].astype(str), strict=True) if a != b})
+            renames = {a: b for a, b in zip(before, existing["site_id"].astype(str),
+                                            strict=True) if a != b}
+            for column in existing.columns:  # register columns the file lacks are kept
+                if column not in new.columns:
+                    new[column] = None
+    merged, counts = merge_points(existing, new, id_col)
+    return PointsRead(spec_kind, result, merged, counts, renames, licence, len(frame))
+
+
+def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
+                  lon: str | None = None, lat: str | None = None,
+                  licence: str | None = None) -> ImportReport:
+    """Merge sites or locations (or towers) by stable id into the project.
+
+    Sites go to the register database when the transaction commits.
+    """
+    read = read_points(kind, path, existing=st.get("sites" if kind != "locations"
+                                                   else "locations", required=False),
+                       villages=st.get("villages"),
+                       settlements=st.get("locations", required=False), layer=layer, lon=lon,
+                       lat=lat, licence=licence)
+    if read.kind == "sites":
+        st.tx.site_renames.update(read.renames)
         st.tx.register_source = "import"
         st.tx.register_user = st.tx.register_user or import_user(st.user)
-    merged, counts = merge_points(existing, layer, id_col)
-    st.put(spec_kind, merged)
-    report = ImportReport(kind, str(path), rows=len(frame), added=counts.added,
+    st.put(read.kind, read.merged)
+    counts, result = read.counts, read.result
+    report = ImportReport(kind, str(path), rows=read.rows, added=counts.added,
                           updated=counts.updated, unchanged=counts.unchanged,
                           skipped=result.skipped, rejected=result.rejected)
-    st.tx.record_source(f"{spec_kind}:{path.name}", path, rows=len(result.layer),
-                        licence=licence)
+    st.tx.record_source(f"{read.kind}:{path.name}", path, rows=len(result.layer),
+                        licence=read.licence)
     return report
 
 

@@ -513,6 +513,9 @@ def _site_attributes(out, text, mapping, points, reject, file) -> None:
         tech.append(_TECH.get(t, t) if t else None)
     out["technology"] = [t if t in TECHNOLOGIES else None for t in tech]
     out["notes"] = col("notes").fillna("")
+    from geo_p2dd.budget import budget_attributes  # the budget columns, checked per row
+
+    budget_attributes(out, points, mapping, reject)
 
 
 _TECH = {"GSM": "2G", "UMTS": "3G", "WCDMA": "3G", "HSPA": "3G", "LTE": "4G", "NR": "5G",

@@ -260,7 +260,7 @@ class Project:
                         columns: list[str] | None = None,
                         bbox: tuple[float, float, float, float] | None = None,
                         ) -> gpd.GeoDataFrame | None:
-        """Read a layer of ``layers.gpkg`` itself (for ``sites``: the old layer, not the register)."""
+        """Read a layer of ``layers.gpkg`` itself (``sites``: the old layer, not the register)."""
         if name not in self.layer_names():
             if required:
                 raise NotFoundError(f"the project {self.path} has no {name} layer; import one "

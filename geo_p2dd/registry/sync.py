@@ -11,7 +11,7 @@ the operations in ONE write transaction with one history row per site and one
 raise of the register's version: all of them or, on any failure, none.
 
 With ``strict=True`` (a previewed upload committed later) every site the plan
-touches must still be at the version the plan saw, else :class:`RegisterChanged`
+touches must still be at the version the plan saw, else :class:`RegisterChangedError`
 (HTTP 409) and nothing is applied.
 """
 
@@ -38,7 +38,7 @@ FIELDS = (*_LAYER_FIELDS, "lon", "lat", "extra")
 _TOLERANCE = 1e-9
 
 
-class RegisterChanged(GeoP2DDError):
+class RegisterChangedError(GeoP2DDError):
     """The register changed since a plan was made from it: HTTP 409, nothing applied."""
 
 
@@ -159,7 +159,7 @@ def plan_sites(conn: Connection, frame: gpd.GeoDataFrame,
 
 def _check(result: Any, site_id: str) -> None:
     if result.rowcount != 1:
-        raise RegisterChanged(f"site {site_id!r} changed since the upload was previewed; "
+        raise RegisterChangedError(f"site {site_id!r} changed since the upload was previewed; "
                               "preview the file again")
 
 
@@ -169,7 +169,7 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
 
     Raises
     ------
-    RegisterChanged
+    RegisterChangedError
         ``strict`` and a site is no longer at the version the plan saw, or a
         site to create exists already.
     """
@@ -188,7 +188,7 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
     for old, new, version in plan.renames:
         row = conn.execute(select(SITES).where(*version_ok(old, version))).first()
         if row is None:
-            raise RegisterChanged(f"site {old!r} changed since the upload was previewed; "
+            raise RegisterChangedError(f"site {old!r} changed since the upload was previewed; "
                                   "preview the file again")
         values = {k: getattr(row, k) for k in (col.name for col in SITES.columns)}
         taken = conn.execute(select(SITES.c.version).where(c.id == new)).first()
@@ -211,7 +211,7 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
         except IntegrityError as exc:
             if not strict:
                 raise
-            raise RegisterChanged("a site of the upload was added to the register since it "
+            raise RegisterChangedError("a site of the upload was added to the register since it "
                                   "was previewed; preview the file again") from exc
         history += [{"site_id": r["id"], "at": now, "user": user, "source": source,
                      "changes": {k: [None, v] for k, v in r.items()
@@ -219,7 +219,7 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
     for site_id, version, changes in plan.updates:
         row = conn.execute(select(SITES).where(c.id == site_id)).first()
         if row is None:
-            raise RegisterChanged(f"site {site_id!r} left the register")
+            raise RegisterChangedError(f"site {site_id!r} left the register")
         result = conn.execute(update(SITES).where(*version_ok(site_id, version))
                               .values(**changes, updated_at=now, version=c.version + 1))
         _check(result, site_id)
