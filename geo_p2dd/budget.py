@@ -215,7 +215,7 @@ def budget_attributes(out: pd.DataFrame, points: pd.DataFrame, mapping: Mapping[
     reject : callable
         ``reject(i, header, reason)`` rejects row ``i``.
     """
-    from geo_p2dd.registry.validate import SIPD_EXAMPLE, SIPD_CODE_RE
+    from geo_p2dd.registry.validate import SIPD_CODE_RE, SIPD_EXAMPLE
 
     n = len(out)
     for name in ("budget_idr", "realised_idr"):

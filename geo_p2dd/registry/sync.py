@@ -25,7 +25,6 @@ from typing import Any
 
 import geopandas as gpd
 from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from geo_p2dd.errors import GeoP2DDError
 from geo_p2dd.registry.db import read_transaction, write_transaction
@@ -206,13 +205,13 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
     if plan.creates:
         rows = [{k: v for k, v in r.items()} | {"version": 1, "created_at": now,
                                                   "updated_at": now} for r in plan.creates]
-        try:
-            conn.execute(insert(SITES), rows)
-        except IntegrityError as exc:
-            if not strict:
-                raise
-            raise RegisterChangedError("a site of the upload was added to the register since it "
-                                  "was previewed; preview the file again") from exc
+        if strict:
+            taken = conn.execute(select(c.id).where(c.id.in_([r["id"] for r in rows]))).first()
+            if taken is not None:
+                raise RegisterChangedError(f"site {taken.id!r} of the upload was added to the "
+                                           "register since it was previewed; preview the file "
+                                           "again")
+        conn.execute(insert(SITES), rows)
         history += [{"site_id": r["id"], "at": now, "user": user, "source": source,
                      "changes": {k: [None, v] for k, v in r.items()
                                  if k != "id" and v is not None}} for r in plan.creates]
