@@ -125,6 +125,8 @@ def budget_table(totals: pd.DataFrame, lang: str = "id") -> dict:
     headers = [gettext("Agency (OPD)", lang)] + \
         [gettext(CATEGORY_LABELS[c], lang) for c in CATEGORIES] + [gettext("Total", lang)]
     rows = []
+    if totals.empty or not (totals["budget_idr"].sum() or totals["realised_idr"].sum()):
+        return {"headers": headers, "rows": [], "total": None, "note": ""}  # no amounts
     by = {} if totals.empty else {
         a: g.groupby("category")[["sites", "budget_idr", "realised_idr"]].sum()
         for a, g in totals.groupby("agency", sort=True)}

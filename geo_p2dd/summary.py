@@ -398,4 +398,11 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
         kecamatan=kecamatan_overview(members, areas),
         kecamatan_tables=kecamatan_tables(members, areas),
         register=register_by_agency(sites_in_region(sites, reg.kode), lang),
-        provenance=provenance(project, lang), method=method(project))
+        provenance=provenance(project, lang), method=method(project),
+        extra={"budget": _budget(sites_in_region(sites, reg.kode), lang)})
+
+
+def _budget(sites: pd.DataFrame | None, lang: str) -> dict:
+    from geo_p2dd.budget import budget_table, budget_totals  # the register's budgets
+
+    return budget_table(budget_totals(sites), lang)
