@@ -304,3 +304,51 @@ def test_a_failed_generation_commit_rolls_the_register_back(project, sites_csv, 
     monkeypatch.undo()
     assert [(s["id"], s["version"]) for s in list_sites(engine)] == before_sites
     assert snapshot(project.path / ".generations") == before
+
+
+# --- geo-p2dd import and geo-p2dd changes ---------------------------------------------------
+
+def test_cli_import_and_changes_since_a_date(project, sites_csv, tmp_path):
+    import datetime as dt
+
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+
+    runner = CliRunner()
+    done = runner.invoke(main, ["import", "--project", str(project.path), "sites",
+                                str(sites_csv), "--user", "opd-kominfo"])
+    assert done.exit_code == 0, done.output
+    assert "register: 4 site(s); changes recorded as opd-kominfo" in done.output
+    engine = engine_for(project.path)
+    ids = _ids(Project(project.path))
+    _, tag = get_site(engine, ids["BTS Tiga"])
+    patch_site(engine, ids["BTS Tiga"], {"status": "in_progress",
+                                         "notes": "=HYPERLINK(\"http://x\")"}, tag,
+               user="budi", source="web")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    printed = runner.invoke(main, ["changes", "--project", str(project.path), "--since", today])
+    assert printed.exit_code == 0, printed.output
+    assert f"{ids['BTS Tiga']}  status: planned -> in_progress  (budi, web)" in printed.output
+    assert "change(s) since" in printed.output
+    out = tmp_path / "perubahan.xlsx"
+    written = runner.invoke(main, ["changes", "--project", str(project.path), "--since", today,
+                                   "--out", str(out)])
+    assert written.exit_code == 0, written.output
+    ws = openpyxl.load_workbook(out).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == ("Waktu (UTC)", "ID site", "Nama site", "Kolom data", "Nilai lama",
+                       "Nilai baru", "Oleh", "Sumber")
+    web = [r for r in rows[1:] if r[6] == "budi"]
+    assert sorted((r[3], r[4], r[5]) for r in web) == [
+        ("notes", None, "=HYPERLINK(\"http://x\")"), ("status", "planned", "in_progress")]
+    assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+    imported = [r for r in rows[1:] if r[6] == "opd-kominfo"]
+    assert {r[7] for r in imported} == {"import"} and len({r[1] for r in imported}) == 4
+    # nothing since tomorrow; a bad date is named
+    tomorrow = (dt.date.fromisoformat(today) + dt.timedelta(days=1)).isoformat()
+    later = runner.invoke(main, ["changes", "--project", str(project.path), "--since",
+                                 tomorrow])
+    assert later.output.strip() == f"0 change(s) since {tomorrow}"
+    bad = runner.invoke(main, ["changes", "--project", str(project.path), "--since", "kemarin"])
+    assert bad.exit_code == 1 and "--since" in bad.output and "YYYY-MM-DD" in bad.output
