@@ -323,6 +323,15 @@ class Project:
                     if geom is not None and meta["features"] else None,
                     "source": self.source(str(name)),
                 }
+        from geo_p2dd.registry.store import has_register
+
+        if has_register(self.path) or "sites" in layers:  # the sites live in the register
+            sites = self.read_layer("sites", required=False, columns=["site_id"])
+            layers["sites"] = {
+                "rows": 0 if sites is None else len(sites), "geometry": "Point",
+                "crs": "EPSG:4326", "register": True,
+                "extent": None if sites is None else [round(v, 6) for v in sites.total_bounds],
+                "source": self.source("sites")}
         rasters = {}
         for name, entry in self.config.get("rasters", {}).items():
             rasters[name] = {**entry, "source": self.source(name)}

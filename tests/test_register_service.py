@@ -352,3 +352,14 @@ def test_cli_import_and_changes_since_a_date(project, sites_csv, tmp_path):
     assert later.output.strip() == f"0 change(s) since {tomorrow}"
     bad = runner.invoke(main, ["changes", "--project", str(project.path), "--since", "kemarin"])
     assert bad.exit_code == 1 and "--since" in bad.output and "YYYY-MM-DD" in bad.output
+
+
+def test_info_counts_the_register_s_live_sites(project, sites_csv):
+    from geo_p2dd.registry.repository import delete_site
+
+    import_layer(project, "sites", sites_csv)
+    assert Project(project.path).info()["layers"]["sites"]["rows"] == 4
+    delete_site(engine_for(project.path), _ids(project)["Wifi Empat"])
+    info = Project(project.path).info()
+    assert info["layers"]["sites"]["rows"] == 3 and info["layers"]["sites"]["register"]
+    assert "sites" not in Project(project.path).layer_names()  # not in layers.gpkg

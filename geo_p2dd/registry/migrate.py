@@ -94,9 +94,11 @@ def layer_rows(frame: gpd.GeoDataFrame, *, file: str = "sites layer",
     geometry = frame.geometry.name
     rows = []
     kept = 0
-    for number, (_, record) in enumerate(frame.iterrows(), start=1):
-        values = {k: _plain(v) for k, v in record.items() if k != geometry}
-        point = record[geometry]
+    points = frame.geometry.to_numpy()
+    plain = pd.DataFrame(frame.drop(columns=geometry))
+    for number, (record, point) in enumerate(zip(plain.to_dict("records"), points,
+                                                 strict=True), start=1):
+        values = {k: _plain(v) for k, v in record.items()}
         site_id = values.pop("site_id", None)
         if site_id is None or str(site_id).strip() == "":
             raise InputError("a site without an id", file=file, row=number, column="site_id")
