@@ -203,6 +203,8 @@ def init(directory: str, licences: tuple[str, ...], **opts) -> None:
 @click.option("--rejected-out", type=click.Path(dir_okay=False, writable=True), default=None,
               metavar="FILE.csv", help="Write every rejected row (row, column, reason) to a CSV "
                                        "file; the screen shows the first 20 and counts per reason.")
+@click.option("--user", default=None, metavar="NAME",
+              help="Who the register's history records for sites (default: the OS user).")
 @friendly
 def import_(project_dir, kind, path, as_json, rejected_out, **opts) -> None:
     """Add or replace one layer of a project.
@@ -217,13 +219,22 @@ def import_(project_dir, kind, path, as_json, rejected_out, **opts) -> None:
     from geo_p2dd.imports import REJECTED_SHOWN, import_layer
     from geo_p2dd.project import Project
 
-    report = import_layer(Project(_project_dir(project_dir)), kind, path, **opts)
+    project = Project(_project_dir(project_dir))
+    report = import_layer(project, kind, path, **opts)
     if rejected_out:
         report.write_rejected(rejected_out)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
         return
     lines = report.lines()
+    if kind in ("sites", "towers"):
+        from geo_p2dd.imports import import_user
+        from geo_p2dd.registry.repository import count_sites
+        from geo_p2dd.registry.store import project_register
+
+        who = import_user(opts.get("user")) or "-"
+        lines.append(f"  register: {count_sites(project_register(project)):,} site(s); changes "
+                     f"recorded as {who} (source import); see 'geo-p2dd changes'")
     click.echo("\n".join(lines))
     if len(report.rejected) > REJECTED_SHOWN:
         click.echo(f"  all {len(report.rejected):,} rejected rows: "
@@ -658,6 +669,47 @@ def register(project_dir, out, region, lang) -> None:
     total = sum(counts.values())
     click.echo(f"wrote {total} site(s) to {out}: " + ", ".join(
         f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
+
+
+@main.command()
+@project_option
+@click.option("--since", required=True, metavar="YYYY-MM-DD",
+              help="Changes at or after this date (00:00 UTC) or ISO moment.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              metavar="FILE.xlsx", help="Write the changes as XLSX (default: print them).")
+@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
+              help="Language of the workbook's headers.")
+@friendly
+def changes(project_dir, since, out, lang) -> None:
+    """Every change of the register since a date: site, field, old, new, who, when, source.
+
+    \b
+    Example:
+      geo-p2dd changes --project data/sample --since 2026-01-01 --out perubahan.xlsx
+    """
+    from geo_p2dd.errors import InputError
+    from geo_p2dd.project import Project
+    from geo_p2dd.registry.changes import (
+        changes_lines,
+        changes_since,
+        since_moment,
+        write_changes_xlsx,
+    )
+    from geo_p2dd.registry.store import project_register
+
+    try:
+        since_moment(since)
+    except ValueError:
+        raise InputError("not a date", column="--since", expected="YYYY-MM-DD",
+                         found=repr(since)) from None
+    found = changes_since(project_register(Project(_project_dir(project_dir))), since)
+    if out:
+        write_changes_xlsx(found, out, lang)
+        click.echo(f"wrote {len(found):,} change(s) since {since} to {out}")
+        return
+    for line in changes_lines(found):
+        click.echo(line)
+    click.echo(f"{len(found):,} change(s) since {since}")
 
 
 # --- end report and register ------------------------------------------------------------------

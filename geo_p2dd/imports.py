@@ -8,10 +8,12 @@ and returns an :class:`ImportReport`; :func:`import_layer` and
 from __future__ import annotations
 
 import csv
+import getpass
 import math
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,8 @@ from geo_p2dd.io.raster import (
 from geo_p2dd.io.table import ROW_COLUMN, TABLE_SUFFIXES, read_table, sheet_names
 from geo_p2dd.io.vector import list_layers, read_vector, repair_polygons
 from geo_p2dd.layers import (
+    MergeCounts,
+    PointImport,
     areas_from_frame,
     is_opencellid,
     merge_points,
@@ -122,11 +126,22 @@ class ImportReport:
                              for r in self.rejected], "notes": self.notes}
 
 
+def import_user(user: str | None = None) -> str | None:
+    """Who an import is recorded as in the register's history: ``user``, else the OS user."""
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return None
+
+
 class Staged:
     """Layers as they stand inside a transaction (staged ones first)."""
 
-    def __init__(self, tx: Transaction) -> None:
+    def __init__(self, tx: Transaction, user: str | None = None) -> None:
         self.tx = tx
+        self.user = user
         self.frames: dict[str, gpd.GeoDataFrame] = {}
 
     def get(self, name: str, required: bool = True):
@@ -231,11 +246,32 @@ def import_population_table(st: Staged, path: Path, layer: str | None = None) ->
     return report
 
 
-def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
-                  lon: str | None = None, lat: str | None = None,
-                  licence: str | None = None) -> ImportReport:
-    """Merge sites or locations (or towers) by stable id into the project."""
-    villages = st.get("villages")
+@dataclass
+class PointsRead:
+    """A sites or locations file read and merged into the recorded layer (nothing stored)."""
+
+    kind: str  # the layer: sites or locations
+    result: PointImport
+    merged: gpd.GeoDataFrame
+    counts: MergeCounts
+    renames: dict[str, str]
+    licence: str | None
+    rows: int
+
+
+def read_points(kind: str, path: Path, *, existing: gpd.GeoDataFrame | None,
+                villages: gpd.GeoDataFrame,
+                settlements: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame] | None = None,
+                layer: str | None = None, lon: str | None = None, lat: str | None = None,
+                licence: str | None = None) -> PointsRead:
+    """Read sites, locations or towers from ``path`` and merge them into ``existing``.
+
+    ``settlements`` (or a function giving them, called only when a row has no
+    coordinates) are the villages' main settlements, where such rows are placed.
+
+    Rows are checked one by one (rejected with row, column and reason); sites
+    recognised under an older id get their current id (``renames``).
+    """
     frame = _vector_or_table(path, layer)
     if kind == "towers" or (kind == "sites" and is_opencellid(list(frame.columns))):
         if not is_opencellid(list(frame.columns)):
@@ -251,22 +287,50 @@ def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
         spec = SITES if kind == "sites" else LOCATIONS
         try:
             result = points_from_input(frame, spec, file=str(path), villages=villages, lon=lon,
-                                       lat=lat, settlements=lambda: _main_settlements(st, villages))
+                                       lat=lat, settlements=settlements)
         except InputError as exc:
             _hint_sheets(exc, path, layer)
             raise
         spec_kind = kind
     id_col = "site_id" if spec_kind == "sites" else "location_id"
-    existing, layer = st.get(spec_kind, required=False), result.layer
+    new = result.layer
+    renames: dict[str, str] = {}
     if spec_kind == "sites":  # older id schemes and agency-less rows are recognised
-        existing, layer = reconcile_site_ids(existing, layer)
-    merged, counts = merge_points(existing, layer, id_col)
-    st.put(spec_kind, merged)
-    report = ImportReport(kind, str(path), rows=len(frame), added=counts.added,
+        before = None if existing is None else existing["site_id"].astype(str).tolist()
+        existing, new = reconcile_site_ids(existing, new)
+        if before is not None:  # the register keeps each site's history under its new id
+            renames = {a: b for a, b in zip(before, existing["site_id"].astype(str),
+                                            strict=True) if a != b}
+            for column in existing.columns:  # register columns the file lacks are kept
+                if column not in new.columns:
+                    new[column] = None
+    merged, counts = merge_points(existing, new, id_col)
+    return PointsRead(spec_kind, result, merged, counts, renames, licence, len(frame))
+
+
+def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,
+                  lon: str | None = None, lat: str | None = None,
+                  licence: str | None = None) -> ImportReport:
+    """Merge sites or locations (or towers) by stable id into the project.
+
+    Sites go to the register database when the transaction commits.
+    """
+    read = read_points(kind, path, existing=st.get("sites" if kind != "locations"
+                                                   else "locations", required=False),
+                       villages=st.get("villages"),
+                       settlements=lambda: _main_settlements(st, st.get("villages")),
+                       layer=layer, lon=lon, lat=lat, licence=licence)
+    if read.kind == "sites":
+        st.tx.site_renames.update(read.renames)
+        st.tx.register_source = "import"
+        st.tx.register_user = st.tx.register_user or import_user(st.user)
+    st.put(read.kind, read.merged)
+    counts, result = read.counts, read.result
+    report = ImportReport(kind, str(path), rows=read.rows, added=counts.added,
                           updated=counts.updated, unchanged=counts.unchanged,
                           skipped=result.skipped, rejected=result.rejected)
-    st.tx.record_source(f"{spec_kind}:{path.name}", path, rows=len(result.layer),
-                        licence=licence)
+    st.tx.record_source(f"{read.kind}:{path.name}", path, rows=len(result.layer),
+                        licence=read.licence)
     return report
 
 
@@ -576,10 +640,15 @@ def run_import(st: Staged, kind: str, path: str | Path, **opts) -> ImportReport:
     return report
 
 
-def import_layer(project: Project, kind: str, path: str | Path, **opts) -> ImportReport:
-    """Import one file into ``project``; on any error the project is left unchanged."""
+def import_layer(project: Project, kind: str, path: str | Path, *, user: str | None = None,
+                 **opts) -> ImportReport:
+    """Import one file into ``project``; on any error the project is left unchanged.
+
+    Sites go into the register database (one transaction, a history row per
+    changed site, source ``import``, recorded as ``user`` or the OS user).
+    """
     with project.transaction(f"import {kind}") as tx:
-        report = run_import(Staged(tx), kind, path, **opts)
+        report = run_import(Staged(tx, user), kind, path, **opts)
         _invalidate_analysis(tx)
     return report
 

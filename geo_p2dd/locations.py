@@ -441,3 +441,13 @@ def main_settlement_points(villages: gpd.GeoDataFrame, imported: gpd.GeoDataFram
                              "kind": "settlement",
                              "people": people.loc[main.to_numpy()].to_numpy()},
                             geometry=rows.geometry.values, crs="EPSG:4326")
+
+
+def project_main_settlements(project) -> gpd.GeoDataFrame:
+    """:func:`main_settlement_points` of a :class:`~geo_p2dd.project.Project` as it stands."""
+    villages = project.read_layer("villages")
+    grid = project.grid
+    crs = grid.crs if grid is not None else villages.estimate_utm_crs()
+    return main_settlement_points(villages, project.read_layer("locations", required=False),
+                                  project.read_layer("sites", required=False),
+                                  project.raster_path("population"), project.settings, crs)

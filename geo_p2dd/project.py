@@ -29,11 +29,12 @@ import datetime as dt
 import hashlib
 import os
 import shutil
+import sys
 import threading
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,11 @@ class Project:
         #: the validated, typed settings (a ConfigError names the file and each bad key)
         self.settings: Settings = settings_from_dict(stored, file=str(config_path))
         self.config: dict[str, Any] = _deep_merge(DEFAULT_CONFIG, stored)
+        #: the register version this object reads (pinned on first use, see data_version)
+        self._register_version: int | None = None
+        #: inside a transaction: the sites as first read, the base its write is merged onto
+        self._capture_sites = False
+        self.sites_base: tuple[gpd.GeoDataFrame | None] | None = None
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
@@ -158,9 +164,31 @@ class Project:
         return (self.generation or self.path) / relative
 
     @property
-    def data_version(self) -> int:
-        """Counts committed changes of input data (not of derived results)."""
+    def file_data_version(self) -> int:
+        """Counts committed changes of the project's input files (``project.toml``)."""
         return int(self.config["project"].get("data_version", 0) or 0)
+
+    @property
+    def register_version(self) -> int:
+        """The version of the register database this object reads (0 without one).
+
+        Pinned on first use, and moved to the version read with the sites by
+        :meth:`read_layer`, so results record the version they were computed from.
+        """
+        if self._register_version is None:
+            from geo_p2dd.registry.store import register_version
+
+            self._register_version = register_version(self.path)
+        return self._register_version
+
+    @property
+    def data_version(self) -> int:
+        """Counts committed changes of input data: the files' and the register's.
+
+        Both counters only grow, so their sum changes whenever either does: an
+        edit of the register (web, API, import) makes earlier results stale.
+        """
+        return self.file_data_version + self.register_version
 
     @property
     def analysis_stale(self) -> bool:
@@ -197,13 +225,43 @@ class Project:
         return [str(n) for n, _ in pyogrio.list_layers(self.layers_path)]
 
     def has_layer(self, name: str) -> bool:
+        """Whether the layer exists; ``"sites"``: whether the register holds a live site."""
+        if name == "sites":
+            from geo_p2dd.registry.store import has_sites
+
+            return has_sites(self)
         return name in self.layer_names()
 
     def read_layer(self, name: str, *, required: bool = True, columns: list[str] | None = None,
                    bbox: tuple[float, float, float, float] | None = None,
                    ) -> gpd.GeoDataFrame | None:
-        """Read a vector layer (EPSG:4326); None when absent and not ``required``."""
-        if not self.has_layer(name):
+        """Read a vector layer (EPSG:4326); None when absent and not ``required``.
+
+        ``"sites"`` is read from the register database
+        (:func:`geo_p2dd.registry.store.read_sites`), shaped like the layer was;
+        an old project's sites layer moves into the register on this first read.
+        """
+        if name == "sites":
+            from geo_p2dd.registry.store import read_sites
+
+            frame, number = read_sites(self, columns=columns, bbox=bbox)
+            self._register_version = number
+            if self._capture_sites and self.sites_base is None and columns is None \
+                    and bbox is None:
+                self.sites_base = (None if frame is None else frame.copy(),)
+            if frame is None and required:
+                raise NotFoundError(f"the project {self.path} has no sites layer (its "
+                                    "register holds no site); import one with 'geo-p2dd "
+                                    f"import --project {self.path} sites FILE'")
+            return frame
+        return self.read_layer_file(name, required=required, columns=columns, bbox=bbox)
+
+    def read_layer_file(self, name: str, *, required: bool = True,
+                        columns: list[str] | None = None,
+                        bbox: tuple[float, float, float, float] | None = None,
+                        ) -> gpd.GeoDataFrame | None:
+        """Read a layer of ``layers.gpkg`` itself (``sites``: the old layer, not the register)."""
+        if name not in self.layer_names():
             if required:
                 raise NotFoundError(f"the project {self.path} has no {name} layer; import one "
                                     f"with 'geo-p2dd import --project {self.path} {name} FILE'")
@@ -265,6 +323,15 @@ class Project:
                     if geom is not None and meta["features"] else None,
                     "source": self.source(str(name)),
                 }
+        from geo_p2dd.registry.store import has_register
+
+        if has_register(self.path) or "sites" in layers:  # the sites live in the register
+            sites = self.read_layer("sites", required=False, columns=["site_id"])
+            layers["sites"] = {
+                "rows": 0 if sites is None else len(sites), "geometry": "Point",
+                "crs": "EPSG:4326", "register": True,
+                "extent": None if sites is None else [round(v, 6) for v in sites.total_bounds],
+                "source": self.source("sites")}
         rasters = {}
         for name, entry in self.config.get("rasters", {}).items():
             rasters[name] = {**entry, "source": self.source(name)}
@@ -325,6 +392,7 @@ class Project:
                                "make this change inside it (one transaction at a time)")
         with self.locked(purpose, timeout=timeout, on_wait=on_wait):
             open_here.add(key)
+            self._capture_sites = True
             try:
                 tx = Transaction(self, inputs=inputs)
                 try:
@@ -363,6 +431,13 @@ class Transaction:
         self._layers: Path | None = None
         self._files: dict[Path, str] = {}  # staged file -> relative path in the project
         self._remove: set[str] = set()
+        #: sites to store in the register at commit (None: unchanged)
+        self.sites: gpd.GeoDataFrame | None = None
+        #: old site id -> new id, for sites an import recognised under an older id scheme
+        self.site_renames: dict[str, str] = {}
+        #: who and what changes the register's sites (its history rows)
+        self.register_user: str | None = None
+        self.register_source: str = "cli"
 
     def _layers_copy(self) -> Path:
         if self._layers is None:
@@ -372,7 +447,15 @@ class Transaction:
         return self._layers
 
     def write_layer(self, name: str, frame: pd.DataFrame) -> None:
-        """Write (replace) a vector layer or attribute table."""
+        """Write (replace) a vector layer or attribute table.
+
+        ``"sites"`` go to the register database when the transaction commits
+        (:func:`geo_p2dd.registry.sync.replace_sites`: one database transaction,
+        a history row per changed site, source :attr:`register_source`).
+        """
+        if name == "sites":
+            self.sites = frame
+            return
         target = self._layers_copy()
         if isinstance(frame, gpd.GeoDataFrame):
             frame = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
@@ -444,17 +527,34 @@ class Transaction:
         """
         root = self.project.path
         final: Path | None = None
+        register = ExitStack()  # the register's transaction, committed after the switch
         try:
+            if self.sites is not None:
+                self._stage_sites(register)
             final = self._build_generation()
             _switch_current(root, final)
         except BaseException:
+            register.__exit__(*sys.exc_info())  # rolled back: the register is as it was
             if final is not None and current_generation(root) != final:
                 shutil.rmtree(final, ignore_errors=True)
             self.abort()
             raise
+        register.close()
         self.abort()
         _link_top_level(root, migrate=self.project.generation is None)
         _prune_generations(root)
+
+    def _stage_sites(self, register: ExitStack) -> None:
+        """Apply the sites to the register in a transaction that ``register`` will end."""
+        from geo_p2dd.registry.db import write_transaction
+        from geo_p2dd.registry.store import project_register
+        from geo_p2dd.registry.sync import apply_plan, plan_sites
+
+        base = self.project.sites_base
+        conn = register.enter_context(write_transaction(project_register(self.project)))
+        plan = plan_sites(conn, self.sites, None if base is None else base[0],
+                          renames=self.site_renames)
+        apply_plan(conn, plan, user=self.register_user, source=self.register_source)
 
     def _build_generation(self) -> Path:
         root = self.project.path
@@ -480,7 +580,7 @@ class Transaction:
             os.replace(staged, target)
         # 3. the configuration, with the new data version
         if self.inputs:
-            self.config["project"]["data_version"] = self.project.data_version + 1
+            self.config["project"]["data_version"] = self.project.file_data_version + 1
         # never commit a configuration that the next open would refuse
         settings_from_dict(self.config, file=CONFIG_NAME)
         (new / CONFIG_NAME).write_text(_dump_config(self.config), encoding="utf-8")

@@ -1,7 +1,9 @@
 """The sites layer as the P2DD infrastructure register, exported as XLSX.
 
 The workbook has a summary sheet ("Ringkasan": sites per agency (OPD) and year
-and status, with totals) and one sheet per status (Terpasang, Proses, Rencana,
+and status, with totals), a budget sheet ("Anggaran": budget and realised
+amounts per OPD × sudah/sedang/akan/belum × year, see :mod:`geo_p2dd.budget`)
+and one sheet per status (Terpasang, Proses, Rencana,
 Usulan). Headers are Indonesian by default and every status sheet carries all
 the register's columns, the stable ``ID`` and the coordinates, so an agency can
 edit a sheet and import it back with
@@ -51,9 +53,16 @@ COLUMNS = (
     ("height_m", N_("Height m"), 9),
     ("frequency_mhz", N_("Frequency MHz"), 10),
     ("power_dbm", N_("Power dBm"), 9),
+    ("budget_idr", N_("Budget IDR"), 16),
+    ("realised_idr", N_("Realised IDR"), 16),
+    ("budget_year", N_("Budget year"), 9),
+    ("sipd_code", N_("SIPD code"), 20),
 )
 NUMERIC = {"year", "capacity_mbps", "lat", "lon", "service_radius_m", "height_m",
-           "frequency_mhz", "power_dbm"}
+           "frequency_mhz", "power_dbm", "budget_idr", "realised_idr", "budget_year"}
+#: whole rupiah, grouped in thousands
+AMOUNTS = ("budget_idr", "realised_idr")
+SHEET_BUDGET = N_("Budget")
 SHEET_SUMMARY = N_("Summary")
 TEXT = {
     "title": N_("Connectivity infrastructure register"),
@@ -224,10 +233,13 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     for row in rows:
         ws.append(row)
 
+    _budget_sheet(wb, table, lang)
+
     # -- one sheet per status -----------------------------------------------------------------
     headers = [gettext(header, lang) for _, header, _ in COLUMNS]
     names = [c for c, *_ in COLUMNS]
     coordinates = {i: "0.000000" for i, c in enumerate(names) if c in ("lat", "lon")}
+    coordinates.update({i: "#,##0" for i, c in enumerate(names) if c in AMOUNTS})
     for status in STATUS_ORDER:
         sheet = wb.create_sheet(SITE_STATUS.label(status, lang))
         for i, (_, _, width) in enumerate(COLUMNS, start=1):
@@ -248,6 +260,37 @@ def write_register(project: Project, target: str | Path | IO[bytes], *, lang: st
     else:
         wb.save(target)
     return counts
+
+
+def _budget_sheet(wb, table: pd.DataFrame, lang: str) -> None:
+    """The budget sheet: amounts per OPD × category × year, and the total per category."""
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    from geo_p2dd.budget import CATEGORIES, CATEGORY_LABELS, budget_totals
+
+    bold = Font(bold=True)
+    ws = wb.create_sheet(gettext(SHEET_BUDGET, lang))
+    for i, width in enumerate((28, 34, 9, 8, 20, 20), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+    amounts = {4: "#,##0", 5: "#,##0"}
+    ws.append(_row(ws, [gettext(h, lang) for h in ("Agency (OPD)", "Category", "Year", "Sites",
+                                                  "Budget IDR", "Realised IDR")],
+                   font=bold, fill=PatternFill("solid", fgColor="D9E2EC")))
+    totals = budget_totals(table if len(table) else None)
+    for r in totals.itertuples(index=False):
+        ws.append(_row(ws, [r.agency or gettext(NO_AGENCY, lang),
+                            gettext(CATEGORY_LABELS[r.category], lang),
+                            None if pd.isna(r.year) else int(r.year), int(r.sites),
+                            int(r.budget_idr), int(r.realised_idr)], formats=amounts))
+    by = totals.groupby("category")[["sites", "budget_idr", "realised_idr"]].sum() \
+        if len(totals) else None
+    for c in CATEGORIES:
+        if by is not None and c in by.index:
+            ws.append(_row(ws, [_t("total", lang), gettext(CATEGORY_LABELS[c], lang), None,
+                                int(by.loc[c, "sites"]), int(by.loc[c, "budget_idr"]),
+                                int(by.loc[c, "realised_idr"])], font=bold, formats=amounts))
 
 
 def register_xlsx(project: Project, *, lang: str = "id", region: str | None = None,

@@ -341,8 +341,8 @@ SITES = LayerSpec(
         Column("village_kode", False, ("kode_desa", "kode_kampung", "kd_desa")),
         Column("village", False, ("desa", "kampung", "nama_desa", "nama_kampung")),
         Column("agency", False, ("opd", "instansi", "dinas", "pelaksana", "pemilik", "owner")),
-        Column("funding", False, ("sumber_dana", "sumber_anggaran", "anggaran", "dana", "funding")),
-        Column("year", False, ("tahun", "tahun_anggaran", "ta", "tahun_pemasangan")),
+        Column("funding", False, ("sumber_dana", "sumber_anggaran", "dana", "funding")),
+        Column("year", False, ("tahun", "tahun_pemasangan", "tahun_pasang")),
         Column("capacity_mbps", False, ("kapasitas", "kapasitas_mbps", "bandwidth", "mbps")),
         Column("service_radius_m", False, ("radius", "radius_m", "jangkauan", "jangkauan_m")),
         Column("operator", False, ("operator", "provider", "penyedia", "net")),
@@ -351,6 +351,15 @@ SITES = LayerSpec(
         Column("frequency_mhz", False, ("frekuensi", "frequency", "freq", "frekuensi_mhz")),
         Column("power_dbm", False, ("daya", "power", "eirp", "daya_dbm")),
         Column("notes", False, ("keterangan", "catatan", "note", "remarks")),
+        # the budget of the work (geo_p2dd.budget): amounts in rupiah, year, SIPD code
+        Column("budget_idr", False, ("pagu", "pagu_anggaran", "anggaran", "nilai_anggaran",
+                                     "jumlah_anggaran", "nilai_kontrak", "nilai_pagu",
+                                     "anggaran_rp", "pagu_rp", "budget")),
+        Column("realised_idr", False, ("realisasi", "realisasi_anggaran", "nilai_realisasi",
+                                       "realisasi_keuangan", "realisasi_rp", "realised")),
+        Column("budget_year", False, ("tahun_anggaran", "ta", "tahun_pagu")),
+        Column("sipd_code", False, ("kode_sub_kegiatan", "kode_subkegiatan", "kode_sipd",
+                                    "sipd", "kode_sub_kegiatan_sipd")),
     ),
 )
 

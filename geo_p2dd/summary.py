@@ -408,7 +408,8 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
         kecamatan_tables=[] if reg.level == "provinsi" else kecamatan_tables(members, areas),
         register=register_by_agency(sites_in_region(sites, reg.kode), lang),
         provenance=provenance(project, lang), method=method(project),
-        extra=_evidence_and_checks(project, reg.kode, lang))
+        extra={**_evidence_and_checks(project, reg.kode, lang),
+               "budget": _budget(sites_in_region(sites, reg.kode), lang)})
 
 
 def _evidence_and_checks(project: Project, region: str, lang: str) -> dict:
@@ -416,3 +417,9 @@ def _evidence_and_checks(project: Project, region: str, lang: str) -> dict:
     from geo_p2dd.report.appendix import summary_extra
 
     return summary_extra(project, region, lang)
+
+
+def _budget(sites: pd.DataFrame | None, lang: str) -> dict:
+    from geo_p2dd.budget import budget_table, budget_totals  # the register's budgets
+
+    return budget_table(budget_totals(sites), lang)

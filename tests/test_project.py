@@ -173,7 +173,7 @@ def _change_everything(project) -> None:
     points = gpd.GeoDataFrame({"site_id": ["a"]}, geometry=[shapely.Point(114.05, 0.05)],
                               crs="EPSG:4326")
     with project.transaction() as tx:
-        tx.write_layer("sites", points)
+        tx.write_layer("locations", points)  # sites go to the register: test_register_service
         tx.stage_file("rasters/dem.tif").write_bytes(b"new raster")
         tx.stage_file("rasters/population.tif").write_bytes(b"new population")
         tx.config["project"]["name"] = "Baru"

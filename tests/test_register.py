@@ -18,19 +18,21 @@ from geo_p2dd.imports import import_layer
 from geo_p2dd.io.vector import RepairWarning
 from geo_p2dd.register import COLUMNS, register_table, write_register
 
-SHEETS = ["Ringkasan", "Terpasang", "Proses", "Rencana", "Usulan", "Rusak", "Tidak aktif"]
+SHEETS = ["Ringkasan", "Anggaran", "Terpasang", "Proses", "Rencana", "Usulan", "Rusak",
+          "Tidak aktif"]
 # the Indonesian headers agencies use (and the importer recognises), in the sheets' order
 HEADERS_ID = [
     "ID", "Jenis", "Nama lokasi", "Kode kampung", "Kampung", "Kecamatan", "Status", "OPD",
     "Sumber dana", "Tahun", "Kapasitas Mbps", "Lintang", "Bujur", "Keterangan", "Operator",
-    "Teknologi", "Radius m", "Tinggi m", "Frekuensi MHz", "Daya dBm"
+    "Teknologi", "Radius m", "Tinggi m", "Frekuensi MHz", "Daya dBm", "Pagu", "Realisasi",
+    "Tahun anggaran", "Kode sub kegiatan"
 ]
 STATUS_SHEET = {"installed": "Terpasang", "in_progress": "Proses", "planned": "Rencana",
                 "proposed": "Usulan", "damaged": "Rusak", "inactive": "Tidak aktif"}
 
 
 def _sites(project):
-    return pyogrio.read_dataframe(project.layers_path, layer="sites")
+    return project.read_layer("sites")
 
 
 def _rows(ws) -> list[tuple]:
@@ -89,7 +91,7 @@ def test_english_headers_and_region_filter(sample_project, tmp_path):
     path = tmp_path / "register_en.xlsx"
     counts = write_register(sample_project, path, lang="en", region="99.01.02")
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Summary", "Installed", "In progress", "Planned", "Proposed",
+    assert wb.sheetnames == ["Summary", "Budget", "Installed", "In progress", "Planned", "Proposed",
                              "Damaged", "Inactive"]
     assert _rows(wb["Installed"])[0][:3] == ("ID", "Kind", "Name")
     sites = _sites(sample_project)
@@ -228,7 +230,7 @@ def test_register_command(sample_project, tmp_path):
     sites = _sites(sample_project)
     assert f"wrote {len(sites)} site(s)" in result.output
     wb = openpyxl.load_workbook(out)
-    assert sum(wb[s].max_row - 1 for s in SHEETS[1:]) == len(sites)
+    assert sum(wb[s].max_row - 1 for s in SHEETS[2:]) == len(sites)
     bad = CliRunner().invoke(main, ["register", "--project", str(sample_project.path),
                                     "--out", str(tmp_path / "x.xlsx"), "--region", "12.34"])
     assert bad.exit_code == 1 and "no village of the project lies in '12.34'" in bad.output
@@ -305,5 +307,5 @@ def test_a_large_register_is_written_in_bounded_memory(sample_project, tmp_path)
     assert sum(counts.values()) == n
     wb = openpyxl.load_workbook(path, read_only=True)
     assert sum(sum(1 for _ in wb[name].iter_rows(min_row=2))
-               for name in wb.sheetnames[1:]) == n
+               for name in wb.sheetnames[2:]) == n
     wb.close()

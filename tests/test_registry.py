@@ -308,16 +308,28 @@ def test_fifty_concurrent_creates_make_fifty_sites(engine):
 
 # --- the sites layer moves in ----------------------------------------------------------------
 
+def old_style_project(source: Project, dst) -> Project:
+    """A copy of ``source`` built the old way: its sites in layers.gpkg, no register."""
+    import pyogrio
+
+    sites = source.read_layer("sites")
+    shutil.copytree(source.path, dst, symlinks=True,
+                    ignore=shutil.ignore_patterns("register.sqlite*"))
+    project = Project(dst)
+    layer = sites[[c for c in sites.columns if c not in
+                   ("budget_idr", "realised_idr", "budget_year", "sipd_code")]]
+    pyogrio.write_dataframe(layer, project.layers_path, layer="sites", driver="GPKG")
+    return Project(dst)
+
+
 @pytest.fixture
 def sample_sites_project(sample_project, tmp_path):
-    dst = tmp_path / "project"
-    shutil.copytree(sample_project.path, dst, symlinks=True)
-    return Project(dst)
+    return old_style_project(sample_project, tmp_path / "project")
 
 
 def test_the_sites_layer_moves_in_once_and_nothing_is_lost(sample_sites_project, engine):
     project = sample_sites_project
-    layer = project.read_layer("sites")
+    layer = project.read_layer_file("sites")
     result = move_sites_layer(project, engine, user="migrasi")
     assert result == MoveResult(added=len(layer))
     moved = sites_layer(engine)
@@ -447,7 +459,7 @@ def test_four_first_uses_of_a_project_move_its_sites_once(sample_sites_project, 
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(first_use, range(4)))
-    n = len(project.read_layer("sites"))
+    n = len(project.read_layer_file("sites"))
     assert sorted(r.added for r in results) == [0, 0, 0, n]
     assert sum(r.already_moved for r in results) == 3
     assert count_sites(engine) == n

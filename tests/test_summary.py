@@ -35,7 +35,7 @@ def _table(project, name: str) -> pd.DataFrame:
 def tables(sample_project):
     return {"villages": _table(sample_project, "village_results"),
             "areas": _table(sample_project, "area_results"),
-            "sites": pyogrio.read_dataframe(sample_project.layers_path, layer="sites")}
+            "sites": sample_project.read_layer("sites")}
 
 
 def _expected(v: pd.DataFrame) -> dict:

@@ -96,7 +96,8 @@ def test_coverage_tiles(client, sample_project):
     analysis = sample_project.config["analysis"]
     name = analysis["modelled"][0]["name"]
     towers = sample_project.read_layer("sites")
-    tower = towers[(towers["kind"] == "bts") & (towers["status"] == "installed")].iloc[0]
+    tower = towers[(towers["kind"] == "bts") & (towers["status"] == "installed")
+                   & (towers["technology"] == "4G")].iloc[0]  # the modelled layer is 4G
     x, y = lonlat_to_tile(tower.geometry.x, tower.geometry.y, 11)
     resp = client.get(f"/tiles/{name}/11/{x}/{y}.png")
     assert resp.status_code == 200 and resp.mimetype == "image/png"

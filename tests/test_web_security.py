@@ -123,9 +123,9 @@ def test_broken_layers_file_is_503_without_server_paths(sample_project, tmp_path
     elif damage == "missing":
         gpkg.unlink()
     else:  # a valid GeoPackage that lost its villages layer
-        keep = pyogrio.read_dataframe(gpkg, layer="sites")
+        keep = pyogrio.read_dataframe(gpkg, layer="kecamatan")
         gpkg.unlink()
-        pyogrio.write_dataframe(keep, gpkg, layer="sites", driver="GPKG")
+        pyogrio.write_dataframe(keep, gpkg, layer="kecamatan", driver="GPKG")
     client = create_app({"PROJECT": str(path), "TESTING": True}).test_client()
     for url, json in (("/", False), ("/health", False), ("/api/villages.geojson?bbox=1,2,3,4",
                                                          True)):

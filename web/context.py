@@ -90,10 +90,13 @@ class ProjectView:
 
 
 def _stamp(path: Path) -> tuple:
-    """Changes with every commit: the files' times and the current generation's number."""
+    """Changes with every commit: the files' times, the current generation's number and the
+    register's version (a site edited on the web or the API is a commit of its own)."""
+    from geo_p2dd.registry.store import register_version
+
     files = [path / CONFIG_NAME, path / LAYERS_NAME]
     return (*(f.stat().st_mtime_ns if f.exists() else 0 for f in files),
-            generation_number(path))
+            generation_number(path), register_version(path))
 
 
 def load_view(path: str | Path) -> ProjectView:

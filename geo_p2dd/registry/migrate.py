@@ -94,9 +94,11 @@ def layer_rows(frame: gpd.GeoDataFrame, *, file: str = "sites layer",
     geometry = frame.geometry.name
     rows = []
     kept = 0
-    for number, (_, record) in enumerate(frame.iterrows(), start=1):
-        values = {k: _plain(v) for k, v in record.items() if k != geometry}
-        point = record[geometry]
+    points = frame.geometry.to_numpy()
+    plain = pd.DataFrame(frame.drop(columns=geometry))
+    for number, (record, point) in enumerate(zip(plain.to_dict("records"), points,
+                                                 strict=True), start=1):
+        values = {k: _plain(v) for k, v in record.items()}
         site_id = values.pop("site_id", None)
         if site_id is None or str(site_id).strip() == "":
             raise InputError("a site without an id", file=file, row=number, column="site_id")
@@ -149,7 +151,7 @@ def move_sites_layer(project: Project, engine: Engine, *, user: str | None = Non
     with engine.connect() as conn:
         if _moved(conn):
             return MoveResult(already_moved=True)
-    frame = project.read_layer("sites", required=False)
+    frame = project.read_layer_file("sites", required=False)
     rows, kept = ([], 0) if frame is None else layer_rows(frame, file=str(project.layers_path))
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":  # two first uses at once: one moves, one waits
@@ -168,7 +170,7 @@ def move_sites_layer(project: Project, engine: Engine, *, user: str | None = Non
                              if k != "id" and v is not None}} for r in new])
         conn.execute(insert(Meta).values(key=MOVED_KEY, value={
             "at": now_iso(), "project": str(project.path.resolve()),
-            "data_version": project.data_version, "rows": len(rows),
+            "data_version": project.file_data_version, "rows": len(rows),
             "added": len(new)}))
     return MoveResult(added=len(new), present=len(rows) - len(new), kept_in_extra=kept)
 

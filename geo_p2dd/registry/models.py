@@ -141,6 +141,17 @@ class History(Base):
     )
 
 
+class RegisterVersion(Base):
+    """One row: a counter raised in the transaction of every change of a site."""
+
+    __tablename__ = "register_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
 class Meta(Base):
     """Key/value facts about the database itself (e.g. when the sites layer moved in)."""
 

@@ -25,11 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
 from geo_p2dd.registry.db import read_transaction, write_transaction
-from geo_p2dd.registry.models import SOURCES, History, Site
+from geo_p2dd.registry.models import SOURCES, History, RegisterVersion, Site
 from geo_p2dd.registry.validate import clean_field, clean_site
 
 SITES = Site.__table__
 HISTORY = History.__table__
+VERSION = RegisterVersion.__table__
 #: the columns of a site as returned (the database's own ``geom`` is not among them)
 COLUMNS = tuple(c.name for c in SITES.columns)
 _TIMES = ("created_at", "updated_at", "deleted_at")
@@ -103,6 +104,25 @@ def _record(conn: Connection, site_id: str, at: dt.datetime, user: str | None, s
             changes: dict[str, list[Any]]) -> None:
     conn.execute(insert(HISTORY).values(site_id=site_id, at=at, user=user, source=source,
                                         changes=changes))
+    bump_version(conn)
+
+
+def bump_version(conn: Connection) -> None:
+    """Raise the register's version in the caller's write transaction (see :func:`version`).
+
+    The row lock it takes on PostgreSQL is held to the commit, so versions are
+    raised in commit order and a reader never sees a change without its version.
+    """
+    conn.execute(update(VERSION).where(VERSION.c.id == 1).values(n=VERSION.c.n + 1))
+
+
+def version(engine_or_conn: Engine | Connection) -> int:
+    """The register's version: raised by every create, change and delete of a site."""
+    query = select(VERSION.c.n).where(VERSION.c.id == 1)
+    if isinstance(engine_or_conn, Connection):
+        return int(engine_or_conn.execute(query).scalar() or 0)
+    with read_transaction(engine_or_conn) as conn:
+        return int(conn.execute(query).scalar() or 0)
 
 
 def _fetch(conn: Connection, site_id: str, *, include_deleted: bool = False) -> Any:

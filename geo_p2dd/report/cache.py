@@ -37,7 +37,7 @@ _LAYOUT_SLOTS = threading.BoundedSemaphore(1)
 
 
 def data_version(project: Project) -> str:
-    """A short key that changes whenever the project's configuration or layers change."""
+    """A short key that changes whenever the project's configuration, layers or register change."""
     parts = []
     for name in (CONFIG_NAME, LAYERS_NAME):
         try:
@@ -46,6 +46,9 @@ def data_version(project: Project) -> str:
             parts.append(f"{name}:-")
         else:
             parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    from geo_p2dd.registry.store import register_version  # the sites live in the register
+
+    parts.append(f"register:{register_version(project.path)}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
