@@ -749,7 +749,13 @@ def plan(project_dir, region, max_sites, budget, technologies, horizon_years, ti
 
 @main.group()
 def scenario() -> None:
-    """Scenarios: named sets of hypothetical sites (never part of the register)."""
+    """Scenarios: named sets of hypothetical sites (never part of the register).
+
+    \b
+    Example:
+      geo-p2dd scenario create --project data/sample "Lima menara"
+      geo-p2dd scenario add-site --project data/sample 1 --kind bts --lon 114.1 --lat 0.8
+    """
 
 
 def _scenario_engine(project_dir):

@@ -10,6 +10,7 @@ settings used). The XLSX is written with formula-safe cells
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -99,5 +100,12 @@ def write_gpkg(plan: Plan, path: str | Path) -> None:
                            crs="EPSG:4326")
     prov = pd.DataFrame(_provenance_rows(plan), columns=["key", "value"])
     with atomic_path(path) as tmp:
-        pyogrio.write_dataframe(gdf, tmp, layer=SITES_LAYER, driver="GPKG")
-        pyogrio.write_dataframe(prov, tmp, layer=PROVENANCE_LAYER, driver="GPKG", append=True)
+        # GDAL wants the .gpkg extension: write beside the temporary name, then take its place
+        work = tmp.with_name(tmp.name + ".gpkg")
+        try:
+            pyogrio.write_dataframe(gdf, work, layer=SITES_LAYER, driver="GPKG")
+            pyogrio.write_dataframe(prov, work, layer=PROVENANCE_LAYER, driver="GPKG",
+                                    append=True)
+            os.replace(work, tmp)
+        finally:
+            work.unlink(missing_ok=True)
