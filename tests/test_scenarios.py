@@ -1,0 +1,159 @@
+"""Scenarios: stored in the project's database apart from the register; what-if summaries
+checked against a real re-analysis with the scenario's sites added as planned sites."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import inspect, text
+
+from geo_p2dd.analysis import analyze_project
+from geo_p2dd.cli import main
+from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.planning import scenarios as sc
+from geo_p2dd.planning.demand import load_baseline
+from geo_p2dd.planning.whatif import WhatIf
+from geo_p2dd.project import Project
+from geo_p2dd.registry import db
+
+
+@pytest.fixture
+def engine(sample_copy):
+    return db.open_database(sample_copy.path)
+
+
+def test_migration_creates_the_scenario_tables(engine):
+    assert db.current_revision(engine) == db.head_revision()
+    tables = set(inspect(engine).get_table_names())
+    assert {"scenarios", "scenario_sites", "sites"} <= tables
+
+
+def test_create_add_move_delete(engine):
+    sid = sc.create_scenario(engine, "Lima menara", "andi")
+    other = sc.create_scenario(engine, "Lain", "budi")
+    a = sc.add_site(engine, sid, kind="bts", lon=113.5, lat=0.8, height_m=60)
+    b = sc.add_site(engine, sid, kind="starlink", lon=113.6, lat=0.7, service_radius_m=150)
+    got = sc.get_scenario(engine, sid)
+    assert got["name"] == "Lima menara" and got["owner"] == "andi"
+    assert [s["id"] for s in got["sites"]] == [a, b]
+    assert got["sites"][0]["height_m"] == 60 and got["sites"][1]["service_radius_m"] == 150
+    sc.move_site(engine, sid, a, 113.55, 0.82)
+    assert sc.get_scenario(engine, sid)["sites"][0]["lon"] == 113.55
+    assert [s["id"] for s in sc.list_scenarios(engine, owner="budi")] == [other]
+    with pytest.raises(NotFoundError):
+        sc.move_site(engine, other, a, 113.0, 0.8)  # a site of another scenario
+    sc.delete_site(engine, sid, b)
+    assert len(sc.get_scenario(engine, sid)["sites"]) == 1
+    sc.delete_scenario(engine, sid)
+    with pytest.raises(NotFoundError):
+        sc.get_scenario(engine, sid)
+    with engine.connect() as conn:  # the sites went with it
+        assert conn.execute(text("SELECT count(*) FROM scenario_sites")).scalar() == 0
+
+
+@pytest.mark.parametrize("fields, column", [
+    ({"kind": "fiber", "lon": 113.0, "lat": 0.8}, "kind"),
+    ({"kind": "bts", "lon": 200.0, "lat": 0.8}, "lon"),
+    ({"kind": "bts", "lon": 113.0, "lat": "x"}, "lat"),
+    ({"kind": "bts", "lon": 113.0, "lat": 0.8, "height_m": -3}, "height_m"),
+    ({"kind": "bts", "lon": 113.0, "lat": 0.8, "technology": "6G"}, "technology"),
+    ({"kind": "bts", "lon": 113.0, "lat": 0.8, "colour": "red"}, "colour"),
+])
+def test_bad_sites_are_refused_naming_the_field(engine, fields, column):
+    sid = sc.create_scenario(engine, "x", "andi")
+    with pytest.raises(InputError) as info:
+        sc.add_site(engine, sid, **fields)
+    assert info.value.column == column
+
+
+def test_scenarios_never_reach_the_register(engine, sample_copy):
+    from geo_p2dd.registry.migrate import open_project_register
+
+    register = open_project_register(sample_copy)
+    with register.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM sites")).scalar()
+    sid = sc.create_scenario(engine, "x", "andi")
+    sc.add_site(engine, sid, kind="starlink", lon=113.6, lat=0.7)
+    with register.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sites")).scalar() == before
+    layer = Project(sample_copy.path).read_layer("sites")
+    assert not layer["kind"].isna().any() and len(layer) == len(sample_copy.read_layer("sites"))
+
+
+def _reanalysed_with(project: Project, sites: list[dict]) -> pd.DataFrame:
+    layer = project.read_layer("sites")
+    new = gpd.GeoDataFrame({
+        "site_id": [f"scn-{i}" for i in range(len(sites))],
+        "kind": [s["kind"] for s in sites], "status": "planned",
+        "name": [f"Skenario {i}" for i in range(len(sites))],
+        "height_m": [s.get("height_m") for s in sites],
+        "technology": ["4G" if s["kind"] == "bts" else None for s in sites]},
+        geometry=gpd.points_from_xy([s["lon"] for s in sites], [s["lat"] for s in sites]),
+        crs="EPSG:4326")
+    with project.transaction("scenario sites") as tx:
+        tx.write_layer("sites", pd.concat([layer, new], ignore_index=True))
+    fresh = Project(project.path)
+    analyze_project(fresh)
+    return fresh.read_table("village_results").set_index("kode")
+
+
+def test_whatif_summary_equals_a_reanalysis(sample_copy, engine):
+    loc = sample_copy.read_table("location_results")
+    unserved = loc[(loc["status_planned"] != "served") & (loc["kind"] == "settlement")]
+    first, second = unserved.iloc[0], unserved.iloc[len(unserved) // 2]
+    sid = sc.create_scenario(engine, "Campuran", "andi")
+    sc.add_site(engine, sid, kind="bts", lon=float(second["lon"]), lat=float(second["lat"]),
+                height_m=50)
+    sc.add_site(engine, sid, kind="starlink", lon=float(first["lon"]), lat=float(first["lat"]))
+    whatif = WhatIf(load_baseline(sample_copy))
+    got = sc.summary(engine, sid, whatif)
+    assert got["people_newly_served"] > 0
+    cost = sample_copy.settings.costs
+    assert got["cost_idr"] == cost.bts_capex_idr + cost.starlink_capex_idr + 5 * (
+        cost.bts_opex_idr + cost.starlink_opex_idr)
+    before = sample_copy.read_table("village_results").set_index("kode")
+    after = _reanalysed_with(sample_copy, sc.get_scenario(engine, sid)["sites"])
+    assert got["people_unserved"] == pytest.approx(after["people_unserved_planned"].sum(),
+                                                   abs=0.5)
+    assert got["people_unserved_pipeline"] == pytest.approx(
+        before["people_unserved_planned"].sum(), abs=0.5)
+    assert got["villages"] == after["gap_class_planned"].to_dict()
+    assert {c["kode"] for c in got["changes"]} == set(
+        before.index[before["gap_class_planned"] != after["gap_class_planned"]])
+
+
+def test_moving_a_site_recomputes_only_that_site(sample_copy, engine):
+    whatif = WhatIf(load_baseline(sample_copy))
+    sid = sc.create_scenario(engine, "x", "andi")
+    a = sc.add_site(engine, sid, kind="bts", lon=113.5, lat=0.8)
+    sc.add_site(engine, sid, kind="wifi", lon=113.6, lat=0.7)
+    sc.summary(engine, sid, whatif)
+    computed = dict(whatif._reach)
+    assert len(computed) == 2
+    sc.move_site(engine, sid, a, 113.52, 0.8)
+    sc.summary(engine, sid, whatif)
+    assert len(whatif._reach) == 3  # the moved tower only; the Wi-Fi reach was reused
+    assert all(whatif._reach[k] is v for k, v in computed.items())
+
+
+def test_scenario_cli(sample_copy):
+    runner = CliRunner()
+    p = str(sample_copy.path)
+    out = runner.invoke(main, ["scenario", "create", "--project", p, "Coba", "--owner", "andi"])
+    assert out.exit_code == 0, out.output
+    sid = out.output.strip()
+    out = runner.invoke(main, ["scenario", "add-site", "--project", p, sid, "--kind",
+                               "starlink", "--lon", "113.6", "--lat", "0.7"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert {"people_unserved", "people_newly_served", "villages", "cost_idr"} <= set(doc)
+    out = runner.invoke(main, ["scenario", "list", "--project", p])
+    assert json.loads(out.output)[0]["name"] == "Coba"
+    out = runner.invoke(main, ["scenario", "show", "--project", p, "99"])
+    assert out.exit_code == 1 and "no scenario 99" in out.output
+    out = runner.invoke(main, ["scenario", "delete", "--project", p, sid])
+    assert out.exit_code == 0
