@@ -18,19 +18,19 @@ import pandas as pd
 import pyogrio
 
 from geo_p2dd.errors import InputError
-from geo_p2dd.i18n import gettext
+from geo_p2dd.i18n import N_, gettext
 from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.io.cells import xlsx_cell
 from geo_p2dd.planning.plan import PLAN_LABEL, Plan
 
 #: columns of the sites table and their header msgids
 COLUMNS = (
-    ("rank", "Rank"), ("kind", "Technology"), ("village_kode", "Village code"),
-    ("village", "Village"), ("lon", "Longitude"), ("lat", "Latitude"),
-    ("source", "Candidate from"), ("people_new", "People newly served"),
-    ("facilities_new", "Public facilities newly served"), ("cost_idr", "Cost (IDR)"),
-    ("cost_per_person_idr", "Cost per person newly served (IDR)"),
-    ("candidate_id", "Candidate"),
+    ("rank", N_("Rank")), ("kind", N_("Technology")), ("village_kode", N_("Village code")),
+    ("village", N_("Village")), ("lon", N_("Longitude")), ("lat", N_("Latitude")),
+    ("source", N_("Candidate from")), ("people_new", N_("People newly served")),
+    ("facilities_new", N_("Public facilities newly served")), ("cost_idr", N_("Cost (IDR)")),
+    ("cost_per_person_idr", N_("Cost per person newly served (IDR)")),
+    ("candidate_id", N_("Candidate")),
 )
 #: the GeoPackage layers
 SITES_LAYER = "rencana_usulan"
