@@ -157,3 +157,63 @@ def test_scenario_cli(sample_copy):
     assert out.exit_code == 1 and "no scenario 99" in out.output
     out = runner.invoke(main, ["scenario", "delete", "--project", p, sid])
     assert out.exit_code == 0
+
+
+# --------------------------------------------------------------------------- #
+# the JSON API (web/planning.py)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def client(sample_copy):
+    from web import create_app
+
+    return create_app({"PROJECT": str(sample_copy.path), "TESTING": True}).test_client()
+
+
+def test_api_scenario_round_trip(client, sample_copy):
+    r = client.post("/api/scenarios", json={"name": "Tiga menara", "owner": "andi"})
+    assert r.status_code == 201
+    sid = r.get_json()["id"]
+    loc = sample_copy.read_table("location_results")
+    target = loc[(loc["status_planned"] != "served") & (loc["kind"] == "settlement")].iloc[0]
+    r = client.post(f"/api/scenarios/{sid}/sites",
+                    json={"lon": float(target["lon"]), "lat": float(target["lat"]),
+                          "kind": "starlink"})
+    assert r.status_code == 201
+    doc = r.get_json()
+    assert {"people_unserved", "people_newly_served", "villages", "cost_idr",
+            "site_id"} <= set(doc)
+    assert doc["people_newly_served"] >= float(target["people"]) - 0.05
+    assert set(doc["villages"]) == set(sample_copy.read_table("village_results")["kode"])
+    site = doc["site_id"]
+    # moving it far from everyone serves nobody new
+    r = client.patch(f"/api/scenarios/{sid}/sites/{site}", json={"lon": 112.0, "lat": -3.0})
+    assert r.status_code == 200 and r.get_json()["people_newly_served"] == 0
+    r = client.get(f"/api/scenarios/{sid}")
+    assert r.status_code == 200
+    assert r.get_json()["sites"][0]["lon"] == 112.0
+    assert r.get_json()["summary"]["cost_idr"] > 0
+    assert client.delete(f"/api/scenarios/{sid}/sites/{site}").get_json()["cost_idr"] == 0
+    assert client.delete(f"/api/scenarios/{sid}").status_code == 204
+    assert client.get(f"/api/scenarios/{sid}").status_code == 404
+
+
+@pytest.mark.parametrize("body, column", [
+    ({"lon": 113.0, "lat": 0.8, "kind": "satellite"}, "kind"),
+    ({"lon": 113.0, "lat": 0.8, "kind": "bts", "engine": 1}, "engine"),
+    ({"lon": "timur", "lat": 0.8, "kind": "bts"}, "lon"),
+])
+def test_api_refuses_bad_sites_with_400(client, body, column):
+    sid = client.post("/api/scenarios", json={"name": "x"}).get_json()["id"]
+    r = client.post(f"/api/scenarios/{sid}/sites", json=body)
+    assert r.status_code == 400
+    assert column in r.get_json()["description"]
+    assert "/tmp" not in r.get_data(as_text=True)
+
+
+def test_api_needs_a_name_and_json(client):
+    assert client.post("/api/scenarios", json={}).status_code == 400
+    assert client.post("/api/scenarios", data="name=x").status_code == 400
+    assert client.post("/api/scenarios/999/sites",
+                       json={"lon": 113.0, "lat": 0.8, "kind": "bts"}).status_code == 404

@@ -45,10 +45,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Babel(app, default_locale=app.config["DEFAULT_LANGUAGE"], locale_selector=i18n.select_locale,
           default_translation_directories=str(i18n.TRANSLATIONS))
 
-    from web import downloads, errors, maps, ogcapi, reports, security
+    from web import downloads, errors, maps, ogcapi, planning, reports, security
 
     errors.register(app)
-    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp):
+    for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, planning.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")

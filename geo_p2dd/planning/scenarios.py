@@ -27,16 +27,22 @@ SCENARIOS = Scenario.__table__
 SITES = ScenarioSite.__table__
 #: optional numeric fields of a scenario site, each > 0 when given (power may be any number)
 NUMBERS = ("height_m", "power_dbm", "frequency_mhz", "service_radius_m")
+#: every field a scenario site has
+SITE_KEYS = ("kind", "technology", "lon", "lat", *NUMBERS)
+
+
+def check_keys(fields: Mapping[str, Any]) -> None:
+    """InputError naming the first field that a scenario site does not have."""
+    unknown = sorted(str(k) for k in set(fields) - set(SITE_KEYS))
+    if unknown:
+        raise InputError("unknown field of a scenario site", column=unknown[0],
+                         expected=", ".join(SITE_KEYS), found=", ".join(unknown))
 
 
 def _site_values(fields: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """Checked column values of a scenario site; InputError names the field."""
     out: dict[str, Any] = {}
-    unknown = set(fields) - {"kind", "technology", "lon", "lat", *NUMBERS}
-    if unknown:
-        raise InputError("unknown field of a scenario site", column=sorted(unknown)[0],
-                         expected="kind, technology, lon, lat, " + ", ".join(NUMBERS),
-                         found=", ".join(sorted(unknown)))
+    check_keys(fields)
     if "kind" in fields or not partial:
         kind = fields.get("kind")
         if kind not in SCENARIO_KINDS:
