@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 bad input (one readable paragraph on stderr), 2 usage e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -758,10 +759,15 @@ def scenario() -> None:
     """
 
 
+@contextlib.contextmanager
 def _scenario_engine(project_dir):
     from geo_p2dd.registry.db import open_database
 
-    return open_database(_project_dir(project_dir))
+    engine = open_database(_project_dir(project_dir))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _echo_summary(project_dir, engine, scenario_id: int) -> None:
@@ -785,7 +791,8 @@ def scenario_create(project_dir, name, owner) -> None:
     from geo_p2dd.planning import scenarios as sc
 
     owner = owner or os.environ.get("USER") or "cli"
-    click.echo(sc.create_scenario(_scenario_engine(project_dir), name, owner))
+    with _scenario_engine(project_dir) as engine:
+        click.echo(sc.create_scenario(engine, name, owner))
 
 
 @scenario.command(name="list")
@@ -796,8 +803,9 @@ def scenario_list(project_dir, owner) -> None:
     """List scenarios as JSON."""
     from geo_p2dd.planning import scenarios as sc
 
-    click.echo(json.dumps(sc.list_scenarios(_scenario_engine(project_dir), owner), indent=2,
-                          ensure_ascii=False))
+    with _scenario_engine(project_dir) as engine:
+        found = sc.list_scenarios(engine, owner)
+    click.echo(json.dumps(found, indent=2, ensure_ascii=False))
 
 
 @scenario.command(name="show")
@@ -806,7 +814,8 @@ def scenario_list(project_dir, owner) -> None:
 @friendly
 def scenario_show(project_dir, scenario_id) -> None:
     """Now -> scenario as JSON: villages changing class, people newly served, cost."""
-    _echo_summary(project_dir, _scenario_engine(project_dir), scenario_id)
+    with _scenario_engine(project_dir) as engine:
+        _echo_summary(project_dir, engine, scenario_id)
 
 
 @scenario.command(name="add-site")
@@ -825,9 +834,9 @@ def scenario_add_site(project_dir, scenario_id, **fields) -> None:
     """Add a hypothetical site; prints the scenario's summary."""
     from geo_p2dd.planning import scenarios as sc
 
-    engine = _scenario_engine(project_dir)
-    sc.add_site(engine, scenario_id, **{k: v for k, v in fields.items() if v is not None})
-    _echo_summary(project_dir, engine, scenario_id)
+    with _scenario_engine(project_dir) as engine:
+        sc.add_site(engine, scenario_id, **{k: v for k, v in fields.items() if v is not None})
+        _echo_summary(project_dir, engine, scenario_id)
 
 
 @scenario.command(name="move-site")
@@ -841,9 +850,9 @@ def scenario_move_site(project_dir, scenario_id, site_id, lon, lat) -> None:
     """Move a site of a scenario; prints the scenario's summary."""
     from geo_p2dd.planning import scenarios as sc
 
-    engine = _scenario_engine(project_dir)
-    sc.move_site(engine, scenario_id, site_id, lon, lat)
-    _echo_summary(project_dir, engine, scenario_id)
+    with _scenario_engine(project_dir) as engine:
+        sc.move_site(engine, scenario_id, site_id, lon, lat)
+        _echo_summary(project_dir, engine, scenario_id)
 
 
 @scenario.command(name="delete-site")
@@ -855,7 +864,8 @@ def scenario_delete_site(project_dir, scenario_id, site_id) -> None:
     """Remove a site from a scenario."""
     from geo_p2dd.planning import scenarios as sc
 
-    sc.delete_site(_scenario_engine(project_dir), scenario_id, site_id)
+    with _scenario_engine(project_dir) as engine:
+        sc.delete_site(engine, scenario_id, site_id)
 
 
 @scenario.command(name="delete")
@@ -866,7 +876,8 @@ def scenario_delete(project_dir, scenario_id) -> None:
     """Delete a scenario and its sites."""
     from geo_p2dd.planning import scenarios as sc
 
-    sc.delete_scenario(_scenario_engine(project_dir), scenario_id)
+    with _scenario_engine(project_dir) as engine:
+        sc.delete_scenario(engine, scenario_id)
 
 
 # --- end planning -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
 from sqlalchemy import inspect, text
 
 from geo_p2dd.analysis import analyze_project
@@ -23,16 +24,33 @@ from geo_p2dd.registry import db
 
 @pytest.fixture
 def engine(sample_copy):
-    return db.open_database(sample_copy.path)
+    engine = db.open_database(sample_copy.path)
+    yield engine
+    engine.dispose()
 
 
-def test_migration_creates_the_scenario_tables(engine):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request, tmp_path):
+    """The register database on SQLite and on a real PostgreSQL + PostGIS (tests/pg.py)."""
+    if request.param == "sqlite":
+        engine = db.open_database(url=f"sqlite:///{tmp_path / 'register.sqlite'}")
+    else:
+        engine = db.open_database(url=request.getfixturevalue("pg_url"))
+        with db.write_transaction(engine) as conn:
+            conn.execute(text("TRUNCATE scenarios, scenario_sites RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+def test_migration_creates_the_scenario_tables(any_engine):
+    engine = any_engine
     assert db.current_revision(engine) == db.head_revision()
     tables = set(inspect(engine).get_table_names())
     assert {"scenarios", "scenario_sites", "sites"} <= tables
 
 
-def test_create_add_move_delete(engine):
+def test_create_add_move_delete(any_engine):
+    engine = any_engine
     sid = sc.create_scenario(engine, "Lima menara", "andi")
     other = sc.create_scenario(engine, "Lain", "budi")
     a = sc.add_site(engine, sid, kind="bts", lon=113.5, lat=0.8, height_m=60)
@@ -63,7 +81,8 @@ def test_create_add_move_delete(engine):
     ({"kind": "bts", "lon": 113.0, "lat": 0.8, "technology": "6G"}, "technology"),
     ({"kind": "bts", "lon": 113.0, "lat": 0.8, "colour": "red"}, "colour"),
 ])
-def test_bad_sites_are_refused_naming_the_field(engine, fields, column):
+def test_bad_sites_are_refused_naming_the_field(any_engine, fields, column):
+    engine = any_engine
     sid = sc.create_scenario(engine, "x", "andi")
     with pytest.raises(InputError) as info:
         sc.add_site(engine, sid, **fields)
