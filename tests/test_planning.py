@@ -404,3 +404,25 @@ def test_real_mahakam_ulu_plan_is_optimal_and_delivered(mahakam_ulu_project, tmp
     drop = before["people_unserved_planned"].sum() - after["people_unserved_planned"].sum()
     assert drop == pytest.approx(doc["people_new"], abs=0.5)
     assert doc["people_new"] > 5000  # real Mahakam Ulu: five sites serve thousands
+
+
+def test_candidate_reaches_are_cached_and_a_bad_cache_is_replaced(sample_copy):
+    from geo_p2dd.planning.candidates import candidates
+    from geo_p2dd.planning.plan import candidate_reaches
+
+    base = load_baseline(sample_copy)
+    cand = candidates(base, ("bts", "starlink"))
+    cand = pd.concat([cand[cand["kind"] == "bts"].head(3), cand[cand["kind"] == "starlink"]
+                      .head(3)], ignore_index=True)
+    first = candidate_reaches(base, cand)
+    files = list(sample_copy.cache_dir().glob("plan-reach-*.npz"))
+    assert len(files) == 1
+    again = candidate_reaches(base, cand)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert any(len(a) for a in first)
+    files[0].write_bytes(b"not a numpy file")
+    third = candidate_reaches(base, cand)
+    assert all(np.array_equal(a, b) for a, b in zip(first, third, strict=True))
+    # another candidate set is another file
+    candidate_reaches(base, cand.head(2))
+    assert len(list(sample_copy.cache_dir().glob("plan-reach-*.npz"))) == 2

@@ -64,6 +64,8 @@ class Baseline:
     settings: Settings
     dem_path: object = None
     provenance: dict = field(default_factory=dict)
+    #: the project's cache directory (reaches of plan candidates are kept there)
+    cache_dir: object = None
 
     @cached_property
     def dem(self) -> np.ndarray | None:
@@ -123,7 +125,7 @@ def load_baseline(project: Project, region: str | None = None) -> Baseline:
                   "analysis_date": analysis.get("date", ""),
                   "data_version": analysis.get("data_version", project.data_version)}
     return Baseline(loc, vil.set_index("kode"), grid, settings,
-                    project.raster_path("dem"), provenance)
+                    project.raster_path("dem"), provenance, project.cache_dir())
 
 
 def _by_site_planned(project: Project, points: gpd.GeoSeries, settings: Settings) -> np.ndarray:

@@ -13,12 +13,16 @@ A plan is a proposal: it is never written into the register.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.planning.candidates import candidates as make_candidates
 from geo_p2dd.planning.costs import PLAN_KINDS, check_kinds, site_cost
 from geo_p2dd.planning.demand import Baseline, load_baseline
@@ -71,6 +75,62 @@ def _plain(value):
     return value
 
 
+#: bump when what a cached reach means changes
+REACH_CACHE_VERSION = 1
+#: plan reach files kept in a project's cache (most recently used first)
+REACH_CACHE_KEEP = 4
+
+
+def _reach_key(baseline: Baseline, cand: pd.DataFrame) -> str:
+    """Everything a candidate's reach depends on: grid, DEM file, settings, points, sites."""
+    s = baseline.settings.to_dict()
+    dem = baseline.dem_path
+    st = os.stat(dem) if dem is not None else None
+    ident = (REACH_CACHE_VERSION, baseline.grid.to_dict(),
+             None if st is None else (str(dem), st.st_ino, st.st_size, st.st_mtime_ns),
+             s["propagation"], s["thresholds"], s["service_radius_m"])
+    h = hashlib.sha1(repr(ident).encode())
+    h.update(np.ascontiguousarray(baseline.xy).tobytes())
+    h.update(cand["kind"].astype(str).str.cat(sep=",").encode())
+    h.update(np.ascontiguousarray(cand[["x", "y"]].to_numpy(float)).tobytes())
+    return h.hexdigest()[:20]
+
+
+def candidate_reaches(baseline: Baseline, cand: pd.DataFrame) -> list[np.ndarray]:
+    """The locations each candidate reaches (positions), kept in the project's cache.
+
+    Computing the towers' reach is most of a plan's time; a second plan with the
+    same candidates, grid, DEM and settings (another budget or site count) reads
+    them back from ``plan-reach-<key>.npz``.
+    """
+    path = None
+    if baseline.cache_dir is not None:
+        path = Path(baseline.cache_dir) / f"plan-reach-{_reach_key(baseline, cand)}.npz"
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    flat, starts = z["flat"], z["starts"]
+                if len(starts) == len(cand) + 1:
+                    os.utime(path)
+                    return [flat[starts[j]:starts[j + 1]] for j in range(len(cand))]
+            except (OSError, ValueError, KeyError, EOFError):
+                pass  # unreadable: compute again and replace it
+    xy = baseline.xy
+    dem = baseline.dem if (cand["kind"] == "bts").any() else None
+    out = [site_reach({"kind": r.kind, "x": r.x, "y": r.y}, xy, baseline.grid, dem,
+                      baseline.settings) for r in cand.itertuples()]
+    if path is not None:
+        starts = np.concatenate([[0], np.cumsum([len(h) for h in out])]).astype(np.int64)
+        flat = np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
+        with atomic_path(path, fsync=False) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, flat=flat, starts=starts)
+        files = sorted(path.parent.glob("plan-reach-*.npz"), key=lambda p: p.stat().st_mtime,
+                       reverse=True)
+        for old in files[REACH_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    return out
+
+
 def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int
                    ) -> tuple[Instance, pd.DataFrame, dict]:
     """Candidates, their reach over the demand locations and their cost, as an Instance."""
@@ -82,12 +142,9 @@ def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int
     demand_pos = demand_pos[loc["weight"].to_numpy()[demand_pos] > 0]
     row_of = np.full(len(loc), -1, dtype=np.int64)
     row_of[demand_pos] = np.arange(len(demand_pos))
-    xy = baseline.xy
-    dem = baseline.dem if "bts" in kinds else None
+    reaches = candidate_reaches(baseline, cand)
     cover = []
-    for r in cand.itertuples():
-        hit = site_reach({"kind": r.kind, "x": r.x, "y": r.y}, xy, baseline.grid, dem,
-                         baseline.settings)
+    for hit in reaches:
         rows = row_of[hit]
         cover.append(rows[rows >= 0])
     costs = np.array([site_cost(k, baseline.settings.costs, years) for k in cand["kind"]],
