@@ -699,9 +699,12 @@ def config_check(project_dir, as_json) -> None:
 @click.option("--export-instance", type=click.Path(file_okay=False), default=None,
               metavar="DIR", help="Write the exact problem solved as CSV files.")
 @click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+@click.option("--save-scenario", default=None, metavar="NAME",
+              help="Also save the chosen sites as a scenario (prints its id on stderr).")
+@click.option("--owner", default=None, help="Owner of the saved scenario (default: $USER).")
 @friendly
 def plan(project_dir, region, max_sites, budget, technologies, horizon_years, time_limit,
-         as_json, out, export_instance, lang) -> None:
+         as_json, out, export_instance, lang, save_scenario, owner) -> None:
     """Where to build next: the sites that serve the most unserved people and public
     facilities within --max-sites and/or --budget (installed and pipeline sites locked
     in). A proposal (rencana usulan), never written into the register.
@@ -726,6 +729,13 @@ def plan(project_dir, region, max_sites, budget, technologies, horizon_years, ti
         write_plan(result, out, lang=lang)
     if export_instance:
         write_instance(result.instance, export_instance)
+    if save_scenario:
+        from geo_p2dd.planning.scenarios import save_plan
+
+        with _scenario_engine(project_dir) as engine:
+            sid = save_plan(engine, result, save_scenario,
+                            owner or os.environ.get("USER") or "cli")
+        click.echo(f"scenario {sid}: {save_scenario}", err=True)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
@@ -816,6 +826,32 @@ def scenario_show(project_dir, scenario_id) -> None:
     """Now -> scenario as JSON: villages changing class, people newly served, cost."""
     with _scenario_engine(project_dir) as engine:
         _echo_summary(project_dir, engine, scenario_id)
+
+
+@scenario.command(name="compare")
+@project_option
+@click.argument("scenario_ids", type=int, nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@friendly
+def scenario_compare(project_dir, scenario_ids, as_json) -> None:
+    """Scenarios side by side: people newly served, cost, villages changing class."""
+    from geo_p2dd.planning import scenarios as sc
+    from geo_p2dd.planning.demand import load_baseline
+    from geo_p2dd.planning.whatif import WhatIf
+    from geo_p2dd.project import Project
+
+    whatif = WhatIf(load_baseline(Project(_project_dir(project_dir))))
+    with _scenario_engine(project_dir) as engine:
+        rows = sc.compare(engine, list(scenario_ids), whatif)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{'id':>4} {'name':<24}{'sites':>6}{'people new':>12}{'facilities':>11}"
+               f"{'villages':>9}{'cost (IDR)':>19}")
+    for r in rows:
+        click.echo(f"{r['id']:>4} {r['name'][:23]:<24}{r['sites']:>6}"
+                   f"{r['people_newly_served']:>12,.0f}{r['facilities_newly_served']:>11}"
+                   f"{r['villages_changing_class']:>9}{r['cost_idr']:>19,.0f}")
 
 
 @scenario.command(name="add-site")

@@ -236,3 +236,22 @@ def test_api_needs_a_name_and_json(client):
     assert client.post("/api/scenarios", data="name=x").status_code == 400
     assert client.post("/api/scenarios/999/sites",
                        json={"lon": 113.0, "lat": 0.8, "kind": "bts"}).status_code == 404
+
+
+def test_a_plan_saved_as_a_scenario_and_compared(sample_copy, engine):
+    from geo_p2dd.planning.plan import make_plan
+
+    plan = make_plan(sample_copy, max_sites=3, technologies="starlink,wifi")
+    sid = sc.save_plan(engine, plan, "Dari rencana", "andi")
+    other = sc.create_scenario(engine, "Kosong", "andi")
+    whatif = WhatIf(load_baseline(sample_copy))
+    got = sc.summary(engine, sid, whatif)
+    assert got["people_newly_served"] == pytest.approx(plan.totals["people_new"], abs=0.05)
+    assert got["cost_idr"] == pytest.approx(plan.totals["cost_idr"])
+    rows = sc.compare(engine, [sid, other], whatif)
+    assert [r["sites"] for r in rows] == [3, 0]
+    assert rows[1]["people_newly_served"] == 0 and rows[1]["cost_per_person_idr"] is None
+    out = CliRunner().invoke(main, ["scenario", "compare", "--project", str(sample_copy.path),
+                                    str(sid), str(other), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == json.loads(json.dumps(rows))

@@ -177,3 +177,37 @@ def summary(engine: Engine, scenario_id: int, whatif: WhatIf) -> dict[str, Any]:
     scenario = get_scenario(engine, scenario_id)
     return {"id": scenario["id"], "name": scenario["name"], "owner": scenario["owner"],
             **whatif.summary(scenario["sites"])}
+
+
+def save_plan(engine: Engine, plan, name: str, owner: str) -> int:
+    """A plan's chosen sites as a new scenario (to move them around); returns its id.
+
+    Parameters
+    ----------
+    plan : geo_p2dd.planning.plan.Plan
+    """
+    sid = create_scenario(engine, name, owner)
+    for r in plan.sites.itertuples():
+        add_site(engine, sid, kind=r.kind, lon=float(r.lon), lat=float(r.lat),
+                 **({"technology": "4G"} if r.kind == "bts" else {}))
+    return sid
+
+
+def compare(engine: Engine, scenario_ids: list[int], whatif: WhatIf) -> list[dict[str, Any]]:
+    """Scenarios side by side: per scenario its name, site count and now -> scenario figures.
+
+    Returns one row per scenario with ``id``, ``name``, ``sites``, ``people_unserved``,
+    ``people_newly_served``, ``facilities_newly_served``, ``cost_idr``,
+    ``villages_changing_class`` and ``cost_per_person_idr``.
+    """
+    rows = []
+    for sid in scenario_ids:
+        scenario = get_scenario(engine, sid)
+        s = whatif.summary(scenario["sites"])
+        people = s["people_newly_served"]
+        rows.append({"id": sid, "name": scenario["name"], "sites": len(scenario["sites"]),
+                     "people_unserved": s["people_unserved"], "people_newly_served": people,
+                     "facilities_newly_served": s["facilities_newly_served"],
+                     "cost_idr": s["cost_idr"], "villages_changing_class": len(s["changes"]),
+                     "cost_per_person_idr": round(s["cost_idr"] / people) if people else None})
+    return rows
