@@ -255,3 +255,39 @@ def test_a_plan_saved_as_a_scenario_and_compared(sample_copy, engine):
                                     str(sid), str(other), "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == json.loads(json.dumps(rows))
+
+
+def test_api_plan_runs_in_the_background(client, sample_copy):
+    import time
+
+    r = client.post("/api/plans", json={"max_sites": 2, "technologies": "starlink,wifi"})
+    assert r.status_code == 202
+    job = r.get_json()["id"]
+    assert r.headers["Location"] == f"/api/plans/{job}"
+    deadline = time.monotonic() + 120
+    while True:
+        doc = client.get(f"/api/plans/{job}").get_json()
+        if doc["status"] in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert doc["status"] == "done", doc
+    assert doc["progress"] == 1.0 and doc["stage"] == "done"
+    plan = doc["plan"]
+    assert len(plan["sites"]) == 2 and plan["solver"] == "highs"
+    assert plan["label"] == "rencana usulan (bukan register)"
+    want = make_plan_json(sample_copy)
+    assert plan["objective"] == pytest.approx(want["objective"])
+
+
+def make_plan_json(project):
+    from geo_p2dd.planning.plan import make_plan
+
+    return make_plan(project, max_sites=2, technologies="starlink,wifi").to_json()
+
+
+@pytest.mark.parametrize("body", [{}, {"max_sites": "five"}, {"max_sites": 2.5},
+                                  {"budget": -1}, {"max_sites": 1, "technologies": "fibre"}])
+def test_api_plan_refuses_bad_requests(client, body):
+    r = client.post("/api/plans", json=body)
+    assert r.status_code == 400, r.get_json()
+    assert client.get("/api/plans/nope").status_code == 404

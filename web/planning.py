@@ -8,6 +8,11 @@ scenario's summary (``people_unserved``, ``people_newly_served``,
 ``DELETE`` a site (200, summary) or the scenario (204); ``GET /api/scenarios`` and
 ``GET /api/scenarios/<id>`` (the sites and the summary).
 
+``POST /api/plans`` ``{"max_sites", "budget", "technologies", "region",
+"horizon_years"}`` -> 202 ``{"id"}`` and runs the plan in the background (one at a
+time); ``GET /api/plans/<id>`` -> ``{"status": "queued"|"running"|"done"|"failed",
+"stage", "progress", "plan"}`` (``plan`` as ``geo-p2dd plan --json`` when done).
+
 Not signed in yet: the owner is the JSON's ``owner`` (else "anonymous"); the sign-in
 wires the signed-in user here. One :class:`~geo_p2dd.planning.whatif.WhatIf` per
 project generation is kept, so a change recomputes only the changed site's reach.
@@ -15,19 +20,26 @@ project generation is kept, so a change recomputes only the changed site's reach
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Blueprint, current_app, request
 from sqlalchemy import Engine
 
-from geo_p2dd.errors import InputError
+from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
 from geo_p2dd.planning import scenarios as sc
+from geo_p2dd.planning.costs import check_kinds
 from geo_p2dd.planning.demand import load_baseline
+from geo_p2dd.planning.optimise import check_limits
+from geo_p2dd.planning.plan import make_plan
 from geo_p2dd.planning.whatif import WhatIf
 from geo_p2dd.registry.db import open_database
 
 bp = Blueprint("planning", __name__)
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -112,3 +124,71 @@ def delete_site(scenario_id: int, site_id: int):
     engine = _engine()
     sc.delete_site(engine, scenario_id, site_id)
     return sc.summary(engine, scenario_id, _whatif())
+
+
+# --- plans in the background ---------------------------------------------------------------
+
+#: plan jobs kept (oldest dropped first)
+PLAN_JOBS_KEPT = 20
+_plans: dict[str, dict[str, Any]] = {}
+_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
+
+
+def _optional_number(body: dict, name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            kind is int and not float(value).is_integer()):
+        raise InputError(f"{name} must be a number", column=name,
+                         expected="a whole number" if kind is int else "a number",
+                         found=repr(value))
+    return kind(value)
+
+
+def _run_plan(job: dict[str, Any], path: str, params: dict[str, Any]) -> None:
+    from geo_p2dd.project import Project
+
+    def progress(stage: str, fraction: float) -> None:
+        job["stage"], job["progress"] = stage, round(float(fraction), 3)
+
+    job["status"] = "running"
+    try:
+        plan = make_plan(Project(path), progress=progress, **params)
+        job["plan"] = plan.to_json()
+        job["status"] = "done"
+    except GeoP2DDError as exc:  # bad input or project: the user's message, no paths
+        from web.errors import without_paths
+
+        job["status"], job["error"] = "failed", without_paths(str(exc), path, "project")
+    except Exception:  # noqa: BLE001 - a bug of ours: logged, never shown
+        log.exception("plan %s failed", job["id"])
+        job["status"], job["error"] = "failed", "unexpected error (logged on the server)"
+
+
+@bp.post("/api/plans")
+def start_plan():
+    body = _json()
+    params = {"max_sites": _optional_number(body, "max_sites", int),
+              "budget": _optional_number(body, "budget", float),
+              "horizon_years": _optional_number(body, "horizon_years", int),
+              "technologies": check_kinds(body.get("technologies") or
+                                          "starlink,vsat,bts,wifi"),
+              "region": body.get("region") or None}
+    check_limits(params["max_sites"], params["budget"])
+    job = {"id": uuid.uuid4().hex[:12], "status": "queued", "stage": "", "progress": 0.0}
+    with _lock:
+        _plans[job["id"]] = job
+        while len(_plans) > PLAN_JOBS_KEPT:
+            _plans.pop(next(iter(_plans)))
+    _runner.submit(_run_plan, job, current_app.config["PROJECT"], params)
+    return {"id": job["id"], "status": job["status"]}, 202, {
+        "Location": f"/api/plans/{job['id']}"}
+
+
+@bp.get("/api/plans/<job_id>")
+def plan_status(job_id: str):
+    job = _plans.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no plan {job_id}")
+    return dict(job)

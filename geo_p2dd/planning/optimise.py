@@ -117,7 +117,8 @@ def objective_of(instance: Instance, chosen: list[int] | np.ndarray) -> float:
     return float(np.asarray(instance.weights, dtype=float)[covered(instance, chosen)].sum())
 
 
-def _check_limits(max_sites: int | None, budget: float | None) -> None:
+def check_limits(max_sites: int | None, budget: float | None) -> None:
+    """InputError unless a site count and/or a budget is given, neither negative."""
     if max_sites is None and budget is None:
         raise InputError("a plan needs a limit", expected="--max-sites N and/or --budget IDR",
                          found="neither")
@@ -185,7 +186,7 @@ def solve_mip(instance: Instance, *, max_sites: int | None = None, budget: float
     """
     import highspy
 
-    _check_limits(max_sites, budget)
+    check_limits(max_sites, budget)
     t0 = time.perf_counter()
     n = instance.n_candidates
     w = np.asarray(instance.weights, dtype=float)
@@ -276,7 +277,7 @@ def solve_greedy(instance: Instance, *, max_sites: int | None = None,
     deterministic. No optimality guarantee beyond the classic (1 - 1/e) bound
     for the site count alone.
     """
-    _check_limits(max_sites, budget)
+    check_limits(max_sites, budget)
     t0 = time.perf_counter()
     w = np.asarray(instance.weights, dtype=float)
     cost = np.asarray(instance.costs, dtype=float)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,13 @@ from geo_p2dd.io.atomic import atomic_path
 from geo_p2dd.planning.candidates import candidates as make_candidates
 from geo_p2dd.planning.costs import PLAN_KINDS, check_kinds, site_cost
 from geo_p2dd.planning.demand import Baseline, load_baseline
-from geo_p2dd.planning.optimise import Instance, Solution, solve_greedy, solve_mip
+from geo_p2dd.planning.optimise import (
+    Instance,
+    Solution,
+    check_limits,
+    solve_greedy,
+    solve_mip,
+)
 from geo_p2dd.planning.reach import site_reach
 from geo_p2dd.planning.whatif import WhatIf
 from geo_p2dd.project import Project, now_iso
@@ -96,7 +103,9 @@ def _reach_key(baseline: Baseline, cand: pd.DataFrame) -> str:
     return h.hexdigest()[:20]
 
 
-def candidate_reaches(baseline: Baseline, cand: pd.DataFrame) -> list[np.ndarray]:
+def candidate_reaches(baseline: Baseline, cand: pd.DataFrame,
+                      progress: Callable[[str, float], None] | None = None
+                      ) -> list[np.ndarray]:
     """The locations each candidate reaches (positions), kept in the project's cache.
 
     Computing the towers' reach is most of a plan's time; a second plan with the
@@ -117,8 +126,12 @@ def candidate_reaches(baseline: Baseline, cand: pd.DataFrame) -> list[np.ndarray
                 pass  # unreadable: compute again and replace it
     xy = baseline.xy
     dem = baseline.dem if (cand["kind"] == "bts").any() else None
-    out = [site_reach({"kind": r.kind, "x": r.x, "y": r.y}, xy, baseline.grid, dem,
-                      baseline.settings) for r in cand.itertuples()]
+    out = []
+    for j, r in enumerate(cand.itertuples()):
+        out.append(site_reach({"kind": r.kind, "x": r.x, "y": r.y}, xy, baseline.grid, dem,
+                              baseline.settings))
+        if progress is not None and (j % 10 == 0 or j == len(cand) - 1):
+            progress("reach", (j + 1) / len(cand))
     if path is not None:
         starts = np.concatenate([[0], np.cumsum([len(h) for h in out])]).astype(np.int64)
         flat = np.concatenate(out).astype(np.int64) if out else np.zeros(0, np.int64)
@@ -131,7 +144,8 @@ def candidate_reaches(baseline: Baseline, cand: pd.DataFrame) -> list[np.ndarray
     return out
 
 
-def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int
+def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int,
+                   progress: Callable[[str, float], None] | None = None,
                    ) -> tuple[Instance, pd.DataFrame, dict]:
     """Candidates, their reach over the demand locations and their cost, as an Instance."""
     t0 = time.perf_counter()
@@ -142,7 +156,7 @@ def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int
     demand_pos = demand_pos[loc["weight"].to_numpy()[demand_pos] > 0]
     row_of = np.full(len(loc), -1, dtype=np.int64)
     row_of[demand_pos] = np.arange(len(demand_pos))
-    reaches = candidate_reaches(baseline, cand)
+    reaches = candidate_reaches(baseline, cand, progress)
     cover = []
     for hit in reaches:
         rows = row_of[hit]
@@ -159,7 +173,8 @@ def build_instance(baseline: Baseline, kinds: tuple[str, ...], years: int
 
 def make_plan(project: Project, *, region: str | None = None, max_sites: int | None = None,
               budget: float | None = None, technologies: str | tuple[str, ...] = PLAN_KINDS,
-              horizon_years: int | None = None, time_limit_s: float | None = None) -> Plan:
+              horizon_years: int | None = None, time_limit_s: float | None = None,
+              progress: Callable[[str, float], None] | None = None) -> Plan:
     """The best set of new sites for ``project`` within ``max_sites`` and/or ``budget``.
 
     Parameters
@@ -178,16 +193,22 @@ def make_plan(project: Project, *, region: str | None = None, max_sites: int | N
         Years of opex counted (default ``[planning] horizon_years``).
     time_limit_s : float, optional
         Solver time limit (default ``[planning] time_limit_s``).
+    progress : callable, optional
+        Called as ``progress(stage, fraction)`` (stages: candidates, reach, solve, done).
 
     Returns
     -------
     Plan
     """
     kinds = check_kinds(technologies)
+    check_limits(max_sites, budget)
+    step = progress or (lambda stage, fraction: None)
+    step("candidates", 0.0)
     baseline = load_baseline(project, region)
     p = baseline.settings.planning
     years = p.horizon_years if horizon_years is None else int(horizon_years)
-    instance, cand, timings = build_instance(baseline, kinds, years)
+    instance, cand, timings = build_instance(baseline, kinds, years, progress)
+    step("solve", 0.0)
     t0 = time.perf_counter()
     sol = solve_mip(instance, max_sites=max_sites, budget=budget,
                     time_limit_s=p.time_limit_s if time_limit_s is None else time_limit_s)
@@ -242,6 +263,7 @@ def make_plan(project: Project, *, region: str | None = None, max_sites: int | N
                   "solver": sol.solver, "status": sol.status, "gap": sol.gap,
                   "costs": baseline.settings.to_dict()["costs"],
                   "planning": baseline.settings.to_dict()["planning"]}
+    step("done", 1.0)
     return Plan(sites, totals, summary["changes"] if summary else [], sol, greedy, instance,
                 provenance, timings)
 
