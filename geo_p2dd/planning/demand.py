@@ -123,7 +123,9 @@ def load_baseline(project: Project, region: str | None = None) -> Baseline:
     analysis = project.config.get("analysis", {})
     provenance = {"project": project.name, "region": region or project.region_code or "",
                   "analysis_date": analysis.get("date", ""),
-                  "data_version": analysis.get("data_version", project.data_version)}
+                  "data_version": analysis.get("data_version", project.data_version),
+                  # inputs changed since the analysis: the plan uses the stored results
+                  "analysis_stale": bool(project.analysis_stale)}
     return Baseline(loc, vil.set_index("kode"), grid, settings,
                     project.raster_path("dem"), provenance, project.cache_dir())
 

@@ -253,7 +253,7 @@ def make_plan(project: Project, *, region: str | None = None, max_sites: int | N
         "facilities_new": int((taken & fac).sum()),
         "cost_idr": float(instance.costs[order].sum()) if order else 0.0,
         "people_unserved_pipeline": round(float(people[settle & loc["demand"].to_numpy()
-                                                       & (loc["status_planned"] != "unknown"
+                                                       & (loc["status"] != "unknown"
                                                           ).to_numpy()].sum()), 1),
         "candidates": instance.n_candidates, "demand_locations": instance.n_demand,
         "max_sites": max_sites, "budget_idr": budget, "horizon_years": years,

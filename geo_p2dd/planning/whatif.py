@@ -145,9 +145,9 @@ class WhatIf:
             per_site.append({"id": site.get("id"), "kind": site["kind"],
                              "people_new": round(float(people[gained & settle].sum()), 1),
                              "facilities_new": int((gained & fac).sum()), "cost_idr": c})
-        status = loc["status_planned"].to_numpy()
-        known = status != "unknown"
-        unserved_before = settle & (status != "served") & known
+        # as the analysis counts people_unserved_planned: "known" is the signal known now
+        known = (loc["status"] != "unknown").to_numpy()
+        unserved_before = settle & (loc["status_planned"] != "served").to_numpy() & known
         classes = village_classes(b, newly, by_site)
         before = self._pipeline_classes
         changed = classes[classes != before.reindex(classes.index)]
