@@ -65,6 +65,8 @@ __all__ = [
     "rsrp_thresholds",
     "settings_from_dict",
     "with_changes",
+    "CostSettings",
+    "PlanningSettings",
 ]
 
 #: Propagation environments of the Okumura-Hata / COST-231 models.
@@ -292,6 +294,71 @@ class WebSettings:
     public: bool = _flag(True)
 
 
+@dataclass(frozen=True)
+class CostSettings:
+    """``[costs]``: capex and yearly opex per technology (IDR), for plans and scenarios.
+
+    These defaults are order-of-magnitude *assumptions* for a remote kampung,
+    to be replaced by an agency's own prices (README, "Planning"):
+
+    * Starlink: kit Rp 7.8 juta (Starlink Indonesia price list, 2024) plus
+      mounting and installation; Rp 750 ribu a month (residential plan, 2024).
+    * VSAT: terminal and installation, and a few Mbps of satellite capacity,
+      in the ranges of the ITU/UNICEF Giga connectivity cost model (USD
+      converted at about Rp 15,500).
+    * BTS: a remote 4G tower with its own power and satellite backhaul; capex
+      and opex of the order reported for BAKTI's 4G BTS programme in the 3T
+      regions (several Rp miliar per site over its first years).
+    * Wi-Fi: a community hotspot (satellite terminal, outdoor access points,
+      pole) and its subscription.
+    """
+
+    starlink_capex_idr: float = _number(10_000_000.0, ge=0)
+    starlink_opex_idr: float = _number(9_000_000.0, ge=0)
+    vsat_capex_idr: float = _number(35_000_000.0, ge=0)
+    vsat_opex_idr: float = _number(24_000_000.0, ge=0)
+    bts_capex_idr: float = _number(2_500_000_000.0, ge=0)
+    bts_opex_idr: float = _number(300_000_000.0, ge=0)
+    wifi_capex_idr: float = _number(25_000_000.0, ge=0)
+    wifi_opex_idr: float = _number(12_000_000.0, ge=0)
+
+    def capex(self, technology: str) -> float:
+        """Capital cost (IDR) of one site of ``technology`` (starlink, vsat, bts, wifi)."""
+        return float(getattr(self, f"{technology}_capex_idr"))
+
+    def opex(self, technology: str) -> float:
+        """Yearly operating cost (IDR) of one site of ``technology``."""
+        return float(getattr(self, f"{technology}_opex_idr"))
+
+
+@dataclass(frozen=True)
+class PlanningSettings:
+    """``[planning]``: demand weights, candidate search and the solver's limits.
+
+    Demand is weighted in people-equivalents: each unserved person counts
+    ``weight_person``; each unserved public facility counts its kind's weight
+    (a school as 50 people, a health post as 100, a village office as 25 by
+    default: assumptions, set them to the region's priorities).
+    """
+
+    weight_person: float = _number(1.0, ge=0)
+    weight_school: float = _number(50.0, ge=0)
+    weight_health: float = _number(100.0, ge=0)
+    weight_village_office: float = _number(25.0, ge=0)
+    #: years of operation counted in a site's cost (capex + years x opex)
+    horizon_years: int = _integer(5, ge=1)
+    #: BTS candidates on DEM high ground within this distance of an unserved settlement
+    bts_search_km: float = _number(10.0, gt=0)
+    #: at most this many high-ground BTS candidates (highest first)
+    bts_max_candidates: int = _integer(30, ge=0)
+    #: the solver stops after this many seconds and reports its optimality gap
+    time_limit_s: float = _number(60.0, gt=0)
+
+    def facility_weight(self, kind: str) -> float:
+        """Weight of a location of ``kind`` (settlements: per person, see ``weight_person``)."""
+        return float(getattr(self, f"weight_{kind}", 0.0))
+
+
 def _frozen(mapping: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(mapping))
 
@@ -322,6 +389,8 @@ class Settings:
     evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
     compute: ComputeSettings = field(default_factory=ComputeSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    costs: CostSettings = field(default_factory=CostSettings)
+    planning: PlanningSettings = field(default_factory=PlanningSettings)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as TOML-ready nested dicts (unset optional values left out)."""
@@ -334,7 +403,8 @@ DEFAULTS = Settings()
 _SECTIONS = {"project": ProjectInfo, "grid": GridSettings, "thresholds": Thresholds,
              "propagation": PropagationSettings, "settlements": Settlements, "limits": Limits,
              "locations": LocationChecks, "evidence": EvidenceSettings,
-             "compute": ComputeSettings, "web": WebSettings}
+             "compute": ComputeSettings, "web": WebSettings, "costs": CostSettings,
+             "planning": PlanningSettings}
 _MAPPINGS = {"service_radius_m": (DEFAULT_SERVICE_RADIUS_M, {"gt": 0}),
              "weights": (DEFAULT_WEIGHTS, {"ge": 0})}
 TOP_LEVEL_KEYS = (*(f.name for f in fields(Settings)), *_RECORD_SECTIONS)

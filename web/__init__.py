@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         errors,
         maps,
         ogcapi,
+        planning,
         register_pages,
         reports,
         security,
@@ -63,7 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
-               register_pages.bp):
+               register_pages.bp, planning.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")

@@ -352,6 +352,8 @@ def init_app(app: Flask) -> None:
                                        "bearer", {"realm": "geo_p2dd", "error": "invalid_token"}))
             g._login_user = SignedIn(record, via_token=True)
         elif request.method in _UNSAFE and request.routing_exception is None:
+            if request.path.startswith("/api/") and not current_user.is_authenticated:
+                return login_manager.unauthorized()  # 401 says what is missing, not CSRF
             try:  # (an unknown URL or method stays 404/405)
                 csrf.protect()
             except CSRFError:

@@ -159,3 +159,42 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+#: site kinds a scenario may hold (those a plan may add; see geo_p2dd.planning.costs)
+SCENARIO_KINDS = ("starlink", "vsat", "bts", "wifi")
+
+
+class Scenario(Base):
+    """A named set of hypothetical sites owned by a user: never part of the register."""
+
+    __tablename__ = "scenarios"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ScenarioSite(Base):
+    """One hypothetical site of a scenario."""
+
+    __tablename__ = "scenario_sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scenario_id: Mapped[int] = mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"),
+                                             index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    technology: Mapped[str | None] = mapped_column(String(4))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    power_dbm: Mapped[float | None] = mapped_column(Float)
+    frequency_mhz: Mapped[float | None] = mapped_column(Float)
+    service_radius_m: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        CheckConstraint(_in("kind", SCENARIO_KINDS), name="kind_known"),
+        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90",
+                        name="lonlat_range"),
+    )

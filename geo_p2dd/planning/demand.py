@@ -1,0 +1,142 @@
+"""Who still needs service once the installed and pipeline sites are counted.
+
+A plan or a scenario starts from the analysis stored in the project
+(``location_results`` and ``village_results``), never from a second model of
+its own. A location is *demand* when it is not served even with the sites in
+progress and planned (``status_planned != "served"``): installed and pipeline
+sites are locked in, so what they already serve is never counted again.
+
+Each demand location has a weight in people-equivalents (``[planning]``):
+``weight_person`` per person at a settlement, and the kind's weight for a public
+facility (school, health, village office).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo_p2dd import coverage as cov
+from geo_p2dd.codes import in_region
+from geo_p2dd.config import Settings
+from geo_p2dd.errors import ProjectError
+from geo_p2dd.grid import Grid
+from geo_p2dd.project import Project
+from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
+
+
+def location_weights(locations: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """People-equivalent weight of each location (settlements by people, facilities by kind)."""
+    p = settings.planning
+    people = pd.to_numeric(locations["people"], errors="coerce").fillna(0.0).to_numpy(float)
+    kind = locations["kind"].astype(str).to_numpy()
+    w = np.where(kind == "settlement", people * p.weight_person, 0.0)
+    for k in PUBLIC_FACILITIES:
+        w = np.where(kind == k, p.facility_weight(k), w)
+    return w
+
+
+@dataclass
+class Baseline:
+    """The analysed project as a planning starting point (one region of it).
+
+    Attributes
+    ----------
+    locations : pandas.DataFrame
+        ``location_results`` of the region, positional index, plus ``weight``,
+        ``demand`` (not served with the pipeline), ``x``/``y`` (grid CRS) and
+        ``by_site_planned`` (within a pipeline site's service radius).
+    villages : pandas.DataFrame
+        ``village_results`` of the region, indexed by ``kode``.
+    grid : Grid
+    settings : Settings
+    dem_path : path or None
+    provenance : dict
+    """
+
+    locations: pd.DataFrame
+    villages: pd.DataFrame
+    grid: Grid
+    settings: Settings
+    dem_path: object = None
+    provenance: dict = field(default_factory=dict)
+    #: the project's cache directory (reaches of plan candidates are kept there)
+    cache_dir: object = None
+
+    @cached_property
+    def dem(self) -> np.ndarray | None:
+        """The DEM on the project grid, as the analysis reads it (None without a DEM)."""
+        if self.dem_path is None:
+            return None
+        from rasterio.enums import Resampling
+
+        from geo_p2dd.io.raster import read_on_grid
+
+        return read_on_grid(self.dem_path, self.grid, resampling=Resampling.bilinear)
+
+    @property
+    def xy(self) -> np.ndarray:
+        """Location coordinates in the grid CRS, shape (n, 2)."""
+        return self.locations[["x", "y"]].to_numpy(float)
+
+    @property
+    def demand(self) -> np.ndarray:
+        """Positions of the demand locations."""
+        return np.flatnonzero(self.locations["demand"].to_numpy(bool))
+
+
+def load_baseline(project: Project, region: str | None = None) -> Baseline:
+    """The stored analysis of ``project`` (optionally one region) ready for planning.
+
+    Raises
+    ------
+    ProjectError
+        The project has not been analysed, or the region has no village.
+    """
+    if not project.has_layer("location_results") or not project.has_layer("village_results"):
+        raise ProjectError("the project has no analysis yet; run 'geo-p2dd analyze' first")
+    settings = project.settings
+    loc = project.read_table("location_results")
+    vil = project.read_table("village_results")
+    if region:
+        vil = vil[in_region(vil["kode"], region).to_numpy()]
+        loc = loc[in_region(loc["village_kode"], region).to_numpy()]
+        if not len(vil):
+            raise ProjectError(f"no village of the project lies in region {region}")
+    loc = loc.reset_index(drop=True)
+    grid = project.grid
+    pts = gpd.GeoSeries(gpd.points_from_xy(loc["lon"], loc["lat"]), crs="EPSG:4326")
+    pts_m = pts.to_crs(grid.crs)
+    loc["x"] = pts_m.x.to_numpy()
+    loc["y"] = pts_m.y.to_numpy()
+    loc["weight"] = location_weights(loc, settings)
+    loc["demand"] = (loc["status_planned"] != "served").to_numpy()
+    usable = settings.thresholds.usable_code
+    b4 = loc["best_4g"].map(SIGNAL_CODES).fillna(0).to_numpy(int)
+    bo = loc["best_other"].map(SIGNAL_CODES).fillna(0).to_numpy(int)
+    loc["signal_now"] = (b4 >= usable) | (bo >= usable)
+    loc["by_site_planned"] = _by_site_planned(project, pts, settings)
+    analysis = project.config.get("analysis", {})
+    provenance = {"project": project.name, "region": region or project.region_code or "",
+                  "analysis_date": analysis.get("date", ""),
+                  "data_version": analysis.get("data_version", project.data_version),
+                  # inputs changed since the analysis: the plan uses the stored results
+                  "analysis_stale": bool(project.analysis_stale)}
+    return Baseline(loc, vil.set_index("kode"), grid, settings,
+                    project.raster_path("dem"), provenance, project.cache_dir())
+
+
+def _by_site_planned(project: Project, points: gpd.GeoSeries, settings: Settings) -> np.ndarray:
+    """Locations within the service radius of an installed or pipeline site (as the analysis)."""
+    sites = project.read_layer("sites", required=False)
+    if sites is None or not len(sites) or not len(points):
+        return np.zeros(len(points), dtype=bool)
+    locs = gpd.GeoDataFrame(geometry=points.values, crs="EPSG:4326")
+    statuses = ("installed", *cov.PIPELINE)
+    out = cov.locations_coverage(locs, sites, [], project.grid.crs, settings,
+                                 statuses=statuses)
+    return (out["by_site"] != "").to_numpy()

@@ -1,0 +1,167 @@
+"""Now -> scenario: what a set of hypothetical sites changes, recomputing only what they reach.
+
+Why
+---
+A planner drags a site and wants the answer before letting go of the mouse.
+Re-running the analysis takes seconds to minutes; but a new site can only add
+service (a location's best class is a maximum over servers and sources), so
+the scenario is the stored analysis *with the pipeline* plus the union of what
+the hypothetical sites reach. Only a changed site's reach is computed (its
+tower window or its radius, :mod:`geo_p2dd.planning.reach`); reaches are kept
+per site position and parameters.
+
+Method
+------
+A location is newly served when it is not served with the pipeline
+(``status_planned``) and some scenario site reaches it. Per village, the class
+is the analysis's own rule (:func:`geo_p2dd.analysis._gap_class`) on the
+scenario's served share and radius-served locations; the signal and "known"
+counts are those of the analysis (a re-analysis with the sites as *planned*
+keeps them too). ``tests/test_planning.py`` checks this against a real
+re-analysis with the sites added as planned sites.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from geo_p2dd.analysis import _gap_class
+from geo_p2dd.config import RADIUS_KINDS
+from geo_p2dd.planning.costs import site_cost
+from geo_p2dd.planning.demand import Baseline
+from geo_p2dd.planning.reach import site_reach
+from geo_p2dd.schema import PUBLIC_FACILITIES
+
+#: fields of a hypothetical site that change what it reaches
+SITE_FIELDS = ("kind", "technology", "lon", "lat", "height_m", "power_dbm", "frequency_mhz",
+               "service_radius_m")
+
+
+def village_classes(baseline: Baseline, newly_served: np.ndarray,
+                    newly_by_site: np.ndarray) -> pd.Series:
+    """Gap class of each village of ``baseline`` with the pipeline and the new service.
+
+    Parameters
+    ----------
+    newly_served, newly_by_site : numpy.ndarray of bool
+        Per location: served by a new site; within a new radius site's reach.
+    """
+    loc = baseline.locations
+    v = baseline.villages
+    settle = (loc["kind"] == "settlement").to_numpy()
+    people = pd.to_numeric(loc["people"], errors="coerce").fillna(0.0).to_numpy(float)
+    served = (loc["status_planned"] == "served").to_numpy() | newly_served
+    by_site = loc["by_site_planned"].to_numpy(bool) | newly_by_site
+    code = loc["village_kode"]
+
+    def per_village(values: np.ndarray) -> pd.Series:
+        return pd.Series(values, index=loc.index).groupby(code).sum().reindex(v.index).fillna(0)
+
+    frame = pd.DataFrame(index=v.index)
+    located = per_village(np.where(settle, people, 0.0))
+    share_people = per_village(np.where(settle & served, people, 0.0)) / located.replace(0, np.nan)
+    share_count = per_village((settle & served).astype(float)) / per_village(
+        settle.astype(float)).replace(0, np.nan)
+    frame["served_share_x"] = share_people.fillna(share_count)
+    frame["locations_by_site_x"] = per_village(by_site.astype(int))
+    frame["settlements_signal"] = v["settlements_signal"]
+    frame["locations_known"] = v["locations_known"]
+    return _gap_class(frame, baseline.settings.thresholds.served_share, "_x")
+
+
+class WhatIf:
+    """Scenario summaries over one baseline, with the reach of each site cached.
+
+    Parameters
+    ----------
+    baseline : Baseline
+        From :func:`geo_p2dd.planning.demand.load_baseline`.
+    """
+
+    def __init__(self, baseline: Baseline) -> None:
+        self.baseline = baseline
+        self._to_grid = Transformer.from_crs("EPSG:4326", baseline.grid.crs, always_xy=True)
+        self._reach: dict[tuple, np.ndarray] = {}
+        self._pipeline_classes = baseline.villages["gap_class_planned"]
+
+    @staticmethod
+    def key(site: Mapping) -> tuple:
+        """What makes two sites reach the same locations."""
+        return tuple(None if site.get(f) is None or (isinstance(site.get(f), float)
+                                                     and np.isnan(site.get(f)))
+                     else site.get(f) for f in SITE_FIELDS)
+
+    def reach(self, site: Mapping) -> np.ndarray:
+        """Positions of the locations ``site`` (lon/lat, EPSG:4326) would serve (cached)."""
+        key = self.key(site)
+        hit = self._reach.get(key)
+        if hit is None:
+            x, y = self._to_grid.transform(float(site["lon"]), float(site["lat"]))
+            b = self.baseline
+            dem = b.dem if site["kind"] == "bts" else None
+            hit = site_reach({**site, "x": x, "y": y}, b.xy, b.grid, dem, b.settings)
+            self._reach[key] = hit
+        return hit
+
+    def summary(self, sites: Iterable[Mapping], *, horizon_years: int | None = None) -> dict:
+        """Now -> scenario for ``sites``.
+
+        Returns
+        -------
+        dict
+            ``people_unserved`` (people at known, not served settlements after the
+            scenario), ``people_unserved_pipeline`` (before it),
+            ``people_newly_served``, ``facilities_newly_served``, ``cost_idr``
+            (capex + horizon x opex), ``villages`` (``{kode: gap_class}`` in the
+            scenario), ``changes`` (villages whose class differs from the
+            pipeline's: kode, nama, from, to) and per-site ``sites`` figures.
+        """
+        b = self.baseline
+        loc = b.locations
+        years = b.settings.planning.horizon_years if horizon_years is None else horizon_years
+        n = len(loc)
+        demand = loc["demand"].to_numpy(bool)
+        newly = np.zeros(n, dtype=bool)
+        by_site = np.zeros(n, dtype=bool)
+        settle = (loc["kind"] == "settlement").to_numpy()
+        fac = loc["kind"].isin(PUBLIC_FACILITIES).to_numpy()
+        people = pd.to_numeric(loc["people"], errors="coerce").fillna(0.0).to_numpy(float)
+        per_site = []
+        cost = 0.0
+        for site in sites:
+            hit = self.reach(site)
+            new = np.zeros(n, dtype=bool)
+            new[hit] = True
+            if site["kind"] in RADIUS_KINDS:
+                by_site[hit] = True
+            gained = new & demand & ~newly
+            newly |= new & demand
+            c = site_cost(site["kind"], b.settings.costs, years)
+            cost += c
+            per_site.append({"id": site.get("id"), "kind": site["kind"],
+                             "people_new": round(float(people[gained & settle].sum()), 1),
+                             "facilities_new": int((gained & fac).sum()), "cost_idr": c})
+        # as the analysis counts people_unserved_planned: "known" is the signal known now
+        known = (loc["status"] != "unknown").to_numpy()
+        unserved_before = settle & (loc["status_planned"] != "served").to_numpy() & known
+        classes = village_classes(b, newly, by_site)
+        before = self._pipeline_classes
+        changed = classes[classes != before.reindex(classes.index)]
+        names = b.villages.get("nama", pd.Series("", index=b.villages.index))
+        return {
+            "people_unserved": round(float(people[unserved_before & ~newly].sum()), 1),
+            "people_unserved_pipeline": round(float(people[unserved_before].sum()), 1),
+            "people_newly_served": round(float(people[newly & settle].sum()), 1),
+            "facilities_newly_served": int((newly & fac).sum()),
+            "cost_idr": cost,
+            "horizon_years": years,
+            "villages": {str(k): str(c) for k, c in classes.items()},
+            "changes": [{"kode": str(k), "nama": str(names.get(k, "")),
+                         "from": str(before.get(k)), "to": str(c)}
+                        for k, c in changed.items()],
+            "sites": per_site,
+        }

@@ -1,0 +1,217 @@
+"""Scenarios over HTTP: a thin adapter over :mod:`geo_p2dd.planning.scenarios`.
+
+``POST /api/scenarios`` ``{"name"}`` -> 201 ``{"id"}``;
+``POST /api/scenarios/<id>/sites`` ``{"lon", "lat", "kind", ...}`` -> 201 with the
+scenario's summary (``people_unserved``, ``people_newly_served``,
+``villages`` ``{kode: gap_class}``, ``cost_idr``, ...) and the new ``site_id``;
+``PATCH /api/scenarios/<id>/sites/<site>`` moves or changes a site (200, summary);
+``DELETE`` a site (200, summary) or the scenario (204); ``GET /api/scenarios`` and
+``GET /api/scenarios/<id>`` (the sites and the summary).
+
+``POST /api/plans`` ``{"max_sites", "budget", "technologies", "region",
+"horizon_years"}`` -> 202 ``{"id"}`` and runs the plan in the background (one at a
+time); ``GET /api/plans/<id>`` -> ``{"status": "queued"|"running"|"done"|"failed",
+"stage", "progress", "plan"}`` (``plan`` as ``geo-p2dd plan --json`` when done).
+
+Every route needs a signed-in user (session with CSRF token, or an API token): a
+scenario belongs to the user who made it; only they (or an admin) change or delete it.
+Plans are started by any signed-in user. One :class:`~geo_p2dd.planning.whatif.WhatIf` per
+project generation is kept, so a change recomputes only the changed site's reach.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
+from sqlalchemy import Engine
+from werkzeug.exceptions import Forbidden
+
+from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
+from geo_p2dd.planning import scenarios as sc
+from geo_p2dd.planning.costs import check_kinds
+from geo_p2dd.planning.demand import load_baseline
+from geo_p2dd.planning.optimise import check_limits
+from geo_p2dd.planning.plan import make_plan
+from geo_p2dd.planning.whatif import WhatIf
+from geo_p2dd.registry.db import open_database
+from web.auth import require
+
+bp = Blueprint("planning", __name__)
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+_whatifs: dict[str, tuple[tuple, WhatIf]] = {}
+
+
+def _engine() -> Engine:
+    path = current_app.config["PROJECT"]
+    with _lock:
+        engine = _engines.get(path)
+        if engine is None:
+            engine = _engines[path] = open_database(path)
+        return engine
+
+
+def _whatif() -> WhatIf:
+    from web.context import current_view
+
+    view = current_view()
+    key = str(view.project.path)
+    with _lock:
+        hit = _whatifs.get(key)
+        if hit is not None and hit[0] == view.stamp:
+            return hit[1]
+    whatif = WhatIf(load_baseline(view.project))
+    with _lock:
+        _whatifs[key] = (view.stamp, whatif)
+    return whatif
+
+
+def _json(*, site: bool = False) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InputError("the request body must be a JSON object", expected='{"name": ...}',
+                         found=(request.content_type or "no content type"))
+    if site:
+        sc.check_keys(body)  # only a site's fields reach the library as keywords
+    return body
+
+
+def _own(engine: Engine, scenario_id: int) -> None:
+    """Refuse (403) a change to another user's scenario (admins may)."""
+    owner = sc.get_scenario(engine, scenario_id)["owner"]
+    if owner != current_user.name and current_user.role != "admin":
+        raise Forbidden(f"scenario {scenario_id} belongs to {owner}")
+
+
+@bp.post("/api/scenarios")
+@require()
+def create():
+    body = _json()
+    return {"id": sc.create_scenario(_engine(), body.get("name", ""), current_user.name)}, 201
+
+
+@bp.get("/api/scenarios")
+@require()
+def index():
+    return {"scenarios": sc.list_scenarios(_engine(), request.args.get("owner"))}
+
+
+@bp.get("/api/scenarios/<int:scenario_id>")
+@require()
+def show(scenario_id: int):
+    engine = _engine()
+    scenario = sc.get_scenario(engine, scenario_id)
+    return {**scenario, "summary": sc.summary(engine, scenario_id, _whatif())}
+
+
+@bp.delete("/api/scenarios/<int:scenario_id>")
+@require()
+def delete(scenario_id: int):
+    _own(_engine(), scenario_id)
+    sc.delete_scenario(_engine(), scenario_id)
+    return "", 204
+
+
+@bp.post("/api/scenarios/<int:scenario_id>/sites")
+@require()
+def add_site(scenario_id: int):
+    engine = _engine()
+    _own(engine, scenario_id)
+    site_id = sc.add_site(engine, scenario_id, **_json(site=True))
+    return {"site_id": site_id, **sc.summary(engine, scenario_id, _whatif())}, 201
+
+
+@bp.patch("/api/scenarios/<int:scenario_id>/sites/<int:site_id>")
+@require()
+def change_site(scenario_id: int, site_id: int):
+    engine = _engine()
+    _own(engine, scenario_id)
+    sc.update_site(engine, scenario_id, site_id, **_json(site=True))
+    return sc.summary(engine, scenario_id, _whatif())
+
+
+@bp.delete("/api/scenarios/<int:scenario_id>/sites/<int:site_id>")
+@require()
+def delete_site(scenario_id: int, site_id: int):
+    engine = _engine()
+    _own(engine, scenario_id)
+    sc.delete_site(engine, scenario_id, site_id)
+    return sc.summary(engine, scenario_id, _whatif())
+
+
+# --- plans in the background ---------------------------------------------------------------
+
+#: plan jobs kept (oldest dropped first)
+PLAN_JOBS_KEPT = 20
+_plans: dict[str, dict[str, Any]] = {}
+_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plan")
+
+
+def _optional_number(body: dict, name: str, kind: type) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+            kind is int and not float(value).is_integer()):
+        raise InputError(f"{name} must be a number", column=name,
+                         expected="a whole number" if kind is int else "a number",
+                         found=repr(value))
+    return kind(value)
+
+
+def _run_plan(job: dict[str, Any], path: str, params: dict[str, Any]) -> None:
+    from geo_p2dd.project import Project
+
+    def progress(stage: str, fraction: float) -> None:
+        job["stage"], job["progress"] = stage, round(float(fraction), 3)
+
+    job["status"] = "running"
+    try:
+        plan = make_plan(Project(path), progress=progress, **params)
+        job["plan"] = plan.to_json()
+        job["status"] = "done"
+    except GeoP2DDError as exc:  # bad input or project: the user's message, no paths
+        from web.errors import without_paths
+
+        job["status"], job["error"] = "failed", without_paths(str(exc), path, "project")
+    except Exception:  # noqa: BLE001 - a bug of ours: logged, never shown
+        log.exception("plan %s failed", job["id"])
+        job["status"], job["error"] = "failed", "unexpected error (logged on the server)"
+
+
+@bp.post("/api/plans")
+@require()
+def start_plan():
+    body = _json()
+    params = {"max_sites": _optional_number(body, "max_sites", int),
+              "budget": _optional_number(body, "budget", float),
+              "horizon_years": _optional_number(body, "horizon_years", int),
+              "technologies": check_kinds(body.get("technologies") or
+                                          "starlink,vsat,bts,wifi"),
+              "region": body.get("region") or None}
+    check_limits(params["max_sites"], params["budget"])
+    job = {"id": uuid.uuid4().hex[:12], "status": "queued", "stage": "", "progress": 0.0}
+    with _lock:
+        _plans[job["id"]] = job
+        while len(_plans) > PLAN_JOBS_KEPT:
+            _plans.pop(next(iter(_plans)))
+    _runner.submit(_run_plan, job, current_app.config["PROJECT"], params)
+    return {"id": job["id"], "status": job["status"]}, 202, {
+        "Location": f"/api/plans/{job['id']}"}
+
+
+@bp.get("/api/plans/<job_id>")
+@require()
+def plan_status(job_id: str):
+    job = _plans.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no plan {job_id}")
+    return dict(job)
