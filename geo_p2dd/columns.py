@@ -221,13 +221,13 @@ def describe_column(name: str) -> tuple[str, str]:
     if m:
         return f"Rank within the {m[1]}", f"Peringkat di dalam {m[1]}"
     m = re.fullmatch(r"(\w+)_planned", name)
-    if m and m[1] in COLUMN_DOCS:
-        en, id_ = COLUMN_DOCS[m[1]]
+    if m and (base := describe_column(m[1]))[0]:
+        en, id_ = base
         return (f"{en}, once sites in progress and planned work",
                 f"{id_}, setelah site proses/rencana beroperasi")
     m = re.fullmatch(r"(\w+)_proposed", name)
-    if m and m[1] in COLUMN_DOCS:
-        en, id_ = COLUMN_DOCS[m[1]]
+    if m and (base := describe_column(m[1]))[0]:
+        en, id_ = base
         return (f"{en}, once sites in progress, planned and proposed work",
                 f"{id_}, setelah site proses/rencana/usulan beroperasi")
     m = re.fullmatch(r"sites_(\w+)", name)

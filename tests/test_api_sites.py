@@ -9,7 +9,7 @@ import pytest
 from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
 from sqlalchemy import text
 
-from geo_p2dd.registry import accounts, db
+from geo_p2dd.registry import accounts, db, store
 from web import create_app
 
 TABLES = "history, api_tokens, users, sites, registry_meta"
@@ -35,20 +35,24 @@ class Api:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def api(request, sample_copy):
+def api(request, sample_copy, monkeypatch):
+    """The sample project's register: its own SQLite file, or (as a project that grew
+    to a server) PostgreSQL named by ``GEO_P2DD_DATABASE_URL`` for the library and app."""
     if request.param == "sqlite":
-        url = None
+        monkeypatch.delenv(db.URL_VARIABLE, raising=False)
         engine = db.open_database(sample_copy.path)
     else:
         url = request.getfixturevalue("pg_url")
         engine = db.open_database(url=url)
         with db.write_transaction(engine) as conn:
             conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True, "DATABASE_URL": url})
+        monkeypatch.setenv(db.URL_VARIABLE, url)
+    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
     yield Api(app, engine, sample_copy)
     for opened in (app.extensions.get("geo_p2dd.register"), engine):
         if opened is not None:
             opened.dispose()
+    store.dispose_engines()  # the library's engines of this test's database
 
 
 def feature(name: str = "SD Long Apari", **props) -> dict:

@@ -35,7 +35,7 @@ def test_results_from_older_settings_are_flagged_not_served_as_current(sample_co
 def test_a_busy_project_answers_503_with_retry_after(sample_copy):
     app, client = _client(sample_copy)
 
-    @app.post("/api/_write_probe")
+    @app.post("/register/_write_probe")
     def write_probe():  # a writer, as the register's forms and API will be
         with sample_copy.transaction("web edit", timeout=0.1):
             pass
@@ -44,10 +44,10 @@ def test_a_busy_project_answers_503_with_retry_after(sample_copy):
     page = client.get("/auth/login").get_data(as_text=True)  # a session's CSRF token
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     with lock_held_elsewhere(sample_copy.path, "import sites"):
-        response = client.post("/api/_write_probe", headers={"X-CSRFToken": token})
+        response = client.post("/register/_write_probe", headers={"X-CSRFToken": token, "Accept": "application/json"})
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     body = response.get_json()
     assert "being updated" in body["description"] or "sedang diperbarui" in body["description"]
     assert str(sample_copy.path) not in response.get_data(as_text=True)
-    assert client.post("/api/_write_probe", headers={"X-CSRFToken": token}).status_code == 200
+    assert client.post("/register/_write_probe", headers={"X-CSRFToken": token, "Accept": "application/json"}).status_code == 200

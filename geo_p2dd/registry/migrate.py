@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -27,7 +28,7 @@ from sqlalchemy import Connection, Engine, insert, select, text
 
 from geo_p2dd.errors import InputError
 from geo_p2dd.project import Project, now_iso
-from geo_p2dd.registry.db import open_database, write_transaction
+from geo_p2dd.registry.db import SQLITE_NAME, open_database, write_transaction
 from geo_p2dd.registry.models import History, Meta, Site
 from geo_p2dd.registry.repository import SiteFilter, list_sites
 from geo_p2dd.registry.validate import FIELDS, NUMBERS, REQUIRED, TEXTS, clean_field
@@ -152,7 +153,10 @@ def move_sites_layer(project: Project, engine: Engine, *, user: str | None = Non
         if _moved(conn):
             return MoveResult(already_moved=True)
     frame = project.read_layer_file("sites", required=False)
-    rows, kept = ([], 0) if frame is None else layer_rows(frame, file=str(project.layers_path))
+    origin = str(project.layers_path)
+    if frame is None:  # a project moving from its own SQLite register to a server's
+        frame, origin = _embedded_register_sites(project, engine)
+    rows, kept = ([], 0) if frame is None else layer_rows(frame, file=origin)
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":  # two first uses at once: one moves, one waits
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MOVE_LOCK})
@@ -173,6 +177,23 @@ def move_sites_layer(project: Project, engine: Engine, *, user: str | None = Non
             "data_version": project.file_data_version, "rows": len(rows),
             "added": len(new)}))
     return MoveResult(added=len(new), present=len(rows) - len(new), kept_in_extra=kept)
+
+
+def _embedded_register_sites(project: Project, engine: Engine
+                             ) -> tuple[gpd.GeoDataFrame | None, str]:
+    """The live sites of the project's own ``register.sqlite`` when ``engine`` is another
+    database (a project that grew from the embedded default to PostgreSQL): their
+    current state moves; their history stays in that file."""
+    path = Path(project.path) / SQLITE_NAME
+    if not path.exists() or engine.url.database and \
+            Path(engine.url.database).resolve() == path.resolve():
+        return None, ""
+    embedded = open_database(project.path, f"sqlite:///{path.resolve()}")
+    try:
+        frame = sites_layer(embedded).drop(columns="version")  # (versions start anew)
+    finally:
+        embedded.dispose()
+    return (frame if len(frame) else None), SQLITE_NAME
 
 
 def open_project_register(project: Project, *, url: str | None = None,

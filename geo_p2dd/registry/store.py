@@ -68,6 +68,13 @@ def engine_for(project_path: str | Path, url: str | None = None) -> Engine:
     return engine
 
 
+def dispose_engines() -> None:
+    """Close every cached engine's connections (tests, and a server shutting down)."""
+    with _LOCK:
+        while _ENGINES:
+            _ENGINES.popitem(last=False)[1].dispose()
+
+
 def project_register(project: Project, *, user: str | None = None) -> Engine:
     """The project's register with its old sites layer moved in (once, on first use)."""
     from geo_p2dd.registry.migrate import move_sites_layer
