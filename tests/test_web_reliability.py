@@ -43,11 +43,12 @@ def test_a_busy_project_answers_503_with_retry_after(sample_copy):
 
     page = client.get("/auth/login").get_data(as_text=True)  # a session's CSRF token
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    headers = {"X-CSRFToken": token, "Accept": "application/json"}
     with lock_held_elsewhere(sample_copy.path, "import sites"):
-        response = client.post("/register/_write_probe", headers={"X-CSRFToken": token, "Accept": "application/json"})
+        response = client.post("/register/_write_probe", headers=headers)
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     body = response.get_json()
     assert "being updated" in body["description"] or "sedang diperbarui" in body["description"]
     assert str(sample_copy.path) not in response.get_data(as_text=True)
-    assert client.post("/register/_write_probe", headers={"X-CSRFToken": token, "Accept": "application/json"}).status_code == 200
+    assert client.post("/register/_write_probe", headers=headers).status_code == 200
