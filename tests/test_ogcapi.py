@@ -9,7 +9,6 @@ releases the GIL); a QGIS or ogr2ogr client in another process needs no such car
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -322,7 +321,6 @@ def big_project(tmp_path_factory):
 
 
 def test_paging_past_10000_features(big_project, live_server_factory):
-    t0 = time.perf_counter()
     server = live_server_factory(big_project.path)
     total = N * N
     # GDAL follows the next links to the end (pages of 10,000: the last starts at 10,000)
@@ -357,7 +355,6 @@ def test_paging_past_10000_features(big_project, live_server_factory):
         urllib.request.urlopen(server.url + "/ogcapi/collections/villages/items?limit=10001")
     err.value.close()
     assert err.value.code == 400
-    assert time.perf_counter() - t0 < 30
 
 
 @pytest.mark.parametrize("path", ["/ogcapi/?f=json", "/ogcapi/collections?f=json",

@@ -6,8 +6,6 @@ source files with plain pandas/pyarrow/shapely, never from geo_p2dd itself.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -173,18 +171,15 @@ def test_whole_nation(national):
     path = national
     codes, invalid = _raw(path)
     assert len(codes) == 83_246 and len(invalid) == 25  # README figures
-    start = time.perf_counter()
     with pytest.warns(RepairWarning, match="25 invalid polygon") as record:
         gdf = read_vector(path)
         villages = villages_from_frame(gdf, file=str(path))
-    elapsed = time.perf_counter() - start
     assert len(villages) == 83_246
     assert villages["kode"].is_unique
     assert villages.geometry.is_valid.all()
     repaired = villages[villages["kode"].isin(invalid)]
     assert len(repaired) == 25 and (shapely.area(repaired.geometry.values) > 0).all()
     assert any("invalid polygon" in str(w.message) for w in record)
-    assert elapsed < 40, f"whole-nation read + canonical villages took {elapsed:.1f} s"
 
 
 @pytest.mark.parametrize("codes_changed", [False, True], ids=["dotted", "undotted"])
