@@ -56,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         maps,
         ogcapi,
         planning,
+        register_imports,
         register_pages,
         reports,
         security,
@@ -64,7 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
-               register_pages.bp, planning.bp):
+               register_pages.bp, planning.bp, register_imports.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")
