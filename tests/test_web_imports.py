@@ -1,7 +1,9 @@
-"""Uploading an agency's sheet through the web app: preview, commit, 409, agencies, pages."""
+"""Uploading an agency's sheet through the web app (preview, commit, 409, agencies, pages);
+the register page's budget totals and the ministry's "changes since a date" workbook."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
@@ -10,7 +12,13 @@ import pytest
 from conftest import SITES_HEADER
 
 from geo_p2dd.registry import accounts, db, store
-from geo_p2dd.registry.repository import count_sites, get_site, list_sites, patch_site
+from geo_p2dd.registry.repository import (
+    count_sites,
+    create_site,
+    get_site,
+    list_sites,
+    patch_site,
+)
 from web import create_app
 
 PASSWORD = "kata-sandi-panjang-1"
@@ -196,3 +204,61 @@ def test_upload_page_preview_rejected_xlsx_and_commit(web):
     assert done.status_code == 302 and done.headers["Location"].endswith("/register/")
     assert count_sites(web.engine) == before + 2
     assert "Starlink Dua" in c.get("/register/").get_data(as_text=True)
+
+
+# --- budget totals and changes since a date ------------------------------------------------
+
+def _site(engine, name, agency, status, year, budget, realised=None):
+    return create_site(engine, {
+        "kind": "starlink", "name": name, "status": status, "agency": agency, "year": year,
+        "budget_idr": budget, "realised_idr": realised, "village_kode": "99.01.01.2001",
+        "lon": 112.9577, "lat": 0.9924}, user="admin", source="api")[0]
+
+
+def test_budget_totals_per_agency_category_and_year(web):
+    for s in list_sites(web.engine):  # the sample's own sites carry no amounts
+        assert not s.get("budget_idr")
+    _site(web.engine, "A", "Diskominfo", "installed", 2023, 150_000_000, 140_000_000)
+    _site(web.engine, "B", "Diskominfo", "in_progress", 2025, 50_000_000)
+    _site(web.engine, "C", "Dinas Pendidikan", "planned", 2099, 7_000_000)
+    _sign_in(web.client, "ana")
+    html = web.client.get("/register/").get_data(as_text=True)
+    assert 'id="budget-table"' in html
+    table = html[html.index('id="budget-table"'):html.index('id="budget-years"')]
+    assert "Rp 150.000.000 (Rp 140.000.000)" in table  # sudah, with realised
+    assert "Rp 50.000.000" in table and "Rp 7.000.000" in table
+    assert "Rp 207.000.000" in table  # all agencies together
+    years = html[html.index('id="budget-years"'):]
+    assert "2023" in years and "2099" in years
+    # the page's filters apply to the totals too
+    only = web.client.get("/register/?agency=Dinas+Pendidikan").get_data(as_text=True)
+    only = only[only.index('id="budget-table"'):only.index('id="budget-years"')]
+    assert "Rp 7.000.000" in only and "Rp 150.000.000" not in only
+
+
+def test_changes_since_a_date_for_admins_and_reviewers(web):
+    site = _site(web.engine, "=HYPERLINK(\"http://x\")", "Diskominfo", "planned", 2025, 0)
+    _, tag = get_site(web.engine, site["id"])
+    patch_site(web.engine, site["id"], {"status": "installed"}, tag, user="ana", source="web")
+    today = dt.datetime.now(dt.UTC).date()
+    got = web.client.get(f"/register/changes.xlsx?since={today}", headers=web.rudi)
+    assert got.status_code == 200
+    assert got.headers["Content-Disposition"].endswith(f"{today}.xlsx")
+    ws = openpyxl.load_workbook(io.BytesIO(got.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert ("status", "planned", "installed", "ana", "web") in {r[3:] for r in rows[1:]}
+    assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+    tomorrow = today + dt.timedelta(days=1)
+    later = web.client.get(f"/register/changes.xlsx?since={tomorrow}", headers=web.admin)
+    assert len(list(openpyxl.load_workbook(io.BytesIO(later.data)).active.iter_rows())) == 1
+    assert web.client.get(f"/register/changes.xlsx?since={today}",
+                          headers=web.ana).status_code == 403  # editors do not
+    bad = web.client.get("/register/changes.xlsx?since=kemarin", headers=web.admin)
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name, shown", [("rudi", True), ("ana", False)])
+def test_the_changes_form_shows_for_reviewers_only(web, name, shown):
+    _sign_in(web.client, name)
+    assert ('id="changes-form"' in web.client.get("/register/").get_data(as_text=True)) \
+        is shown
