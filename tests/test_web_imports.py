@@ -149,6 +149,10 @@ def test_readers_bad_files_and_other_users_previews(web):
     assert none.status_code == 400 and none.get_json()["field"] == "file"
     exe = web.upload("MZ", web.ana, name="virus.exe")
     assert exe.status_code == 400 and exe.get_json()["field"] == "file"
+    web.app.config["IMPORT_MAX_BYTES"] = 100
+    big = web.upload(_diskominfo() + "x" * 200, web.ana)
+    assert big.status_code == 413 and "MB" in big.get_json()["error"]
+    del web.app.config["IMPORT_MAX_BYTES"]
     kind = web.upload(_diskominfo(), web.ana, kind="villages")
     assert kind.status_code == 400 and kind.get_json()["field"] == "kind"
     preview = web.upload(_diskominfo(), web.ana).get_json()

@@ -51,10 +51,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from werkzeug.exceptions import Conflict, Forbidden, NotFound
+from werkzeug.exceptions import Conflict, Forbidden, NotFound, RequestEntityTooLarge
 from werkzeug.utils import secure_filename
 
-from geo_p2dd.errors import InputError
+from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.project import Project
 from geo_p2dd.registry import repository as repo
 from geo_p2dd.registry.importing import (
@@ -74,6 +74,8 @@ PREVIEW_TTL_S = 30 * 60
 MAX_PREVIEWS_PER_USER = 5
 KINDS = ("sites",)
 SUFFIXES = (".csv", ".xlsx", ".xls", ".gpkg", ".geojson", ".json", ".zip", ".kml")
+#: the largest upload read (bytes); larger is 413
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 #: sites named in a 403 before "and N more"
 NAMED_MAX = 10
 
@@ -147,6 +149,10 @@ def _preview_upload() -> ImportPreview:
     if kind not in KINDS:
         raise InputError(_("Only sites can be imported here."), column="kind",
                          expected=" / ".join(KINDS), found=repr(kind[:40]))
+    limit = current_app.config.get("IMPORT_MAX_BYTES", MAX_UPLOAD_BYTES)
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge(_("The file is larger than %(mb)s MB.",
+                                      mb=round(limit / 1024 / 1024)))
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InputError(_("Choose a file to upload."), column="file",
@@ -173,12 +179,12 @@ def _foreign_sites(preview: ImportPreview) -> list[tuple[str, str]]:
             found.append((str(row.get("name") or row.get("id")), row.get("agency") or ""))
     engine = register_engine()
     touched = [(site_id, changes) for site_id, _v, changes in preview.plan.updates]
-    touched += [(new, {}) for _old, new, _v in preview.plan.renames]
+    touched += [(old, {}) for old, _new, _v in preview.plan.renames]  # stored by old id
     for site_id, changes in touched:
         try:
             site, _tag = repo.get_site(engine, site_id, include_deleted=True)
-        except Exception:  # noqa: BLE001 - a renamed site's new id is not stored yet
-            site = {"name": site_id, "agency": None}
+        except NotFoundError:  # gone since the preview: the commit answers 409
+            continue
         for agency in {site.get("agency"), changes.get("agency", site.get("agency"))}:
             if not _same_agency(own, agency):
                 found.append((str(site.get("name") or site_id), agency or ""))
