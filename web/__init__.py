@@ -56,7 +56,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         maps,
         ogcapi,
         planning,
+        register_imports,
         register_pages,
+        register_summary,
         reports,
         security,
     )
@@ -64,7 +66,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
-               register_pages.bp, planning.bp):
+               register_pages.bp, planning.bp, register_imports.bp,
+               register_summary.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")

@@ -81,6 +81,7 @@ def _page_arg() -> int:
 @require()
 def index():
     from web.api import site_filter
+    from web.register_summary import budget_for, page_filters
 
     args = {k: v for k, v in request.args.items() if v}
     if args.get("kecamatan"):
@@ -102,6 +103,7 @@ def index():
         prev_url=prev_url, next_url=next_url, args=request.args, names=names,
         kecamatan=_kecamatan(villages), agencies=agencies,
         editable={s["id"] for s in sites if may_edit(current_user, s["agency"])},
+        budget=budget_for(engine, page_filters(request.args), g.get("lang", "id")),
         **_vocabularies())
 
 

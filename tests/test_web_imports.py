@@ -1,0 +1,268 @@
+"""Uploading an agency's sheet through the web app (preview, commit, 409, agencies, pages);
+the register page's budget totals and the ministry's "changes since a date" workbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+import openpyxl
+import pytest
+from conftest import SITES_HEADER
+
+from geo_p2dd.registry import accounts, db, store
+from geo_p2dd.registry.repository import (
+    count_sites,
+    create_site,
+    get_site,
+    list_sites,
+    patch_site,
+)
+from web import create_app
+
+PASSWORD = "kata-sandi-panjang-1"
+#: rows inside the sample regency's kampung (the first two Diskominfo's, the third BAKTI's)
+SITES_ROWS = [
+    "Starlink Satu,Starlink,terpasang,99.01.01.2001,Diskominfo,APBD,2024,112.9577,0.9924\n",
+    "Starlink Dua,Starlink,proses,99.01.01.2002,Diskominfo,APBD,2025,113.1073,0.9376\n",
+    "BTS Tiga,BTS,rencana,99.01.01.2003,BAKTI,APBN/BAKTI,2026,113.0935,1.1022\n",
+]
+BAD_ROW = ("=HYPERLINK(\"http://x\"),Starlink,hilang,99.01.01.2001,Diskominfo,APBD,2024,"
+           "112.9577,0.9925\n")
+
+
+@pytest.fixture(autouse=True)
+def _no_database_url(monkeypatch):
+    monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+
+
+class App:
+    def __init__(self, app, engine):
+        self.app = app
+        self.engine = engine
+        accounts.add_user(engine, "admin", "admin", password=PASSWORD)
+        accounts.add_user(engine, "ana", "editor", agency="Diskominfo", password=PASSWORD)
+        accounts.add_user(engine, "rudi", "reviewer", password=PASSWORD)
+        self.admin = {"Authorization": f"Bearer {accounts.new_token(engine, 'admin')}"}
+        self.ana = {"Authorization": f"Bearer {accounts.new_token(engine, 'ana')}"}
+        self.rudi = {"Authorization": f"Bearer {accounts.new_token(engine, 'rudi')}"}
+        self.client = app.test_client()
+
+    def upload(self, text: str, headers: dict, name: str = "opd.csv", **extra):
+        data = {"file": (io.BytesIO(text.encode()), name), **extra}
+        return self.client.post("/api/imports", data=data, headers=headers,
+                                content_type="multipart/form-data")
+
+
+@pytest.fixture
+def web(sample_copy):
+    engine = db.open_database(sample_copy.path)
+    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+    yield App(app, engine)
+    for opened in (app.extensions.get("geo_p2dd.register"), engine):
+        if opened is not None:
+            opened.dispose()
+    store.dispose_engines()
+
+
+def _state(engine):
+    return sorted((s["id"], s["version"]) for s in list_sites(engine))
+
+
+def _diskominfo(rows=SITES_ROWS[:2]):
+    return SITES_HEADER + "".join(rows)
+
+
+def test_preview_changes_nothing_and_commit_applies_it(web):
+    before = _state(web.engine)
+    made = web.upload(_diskominfo() + BAD_ROW, web.ana)
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert (body["added"], body["updated"], body["unchanged"]) == (2, 0, 0)
+    assert [(r["row"], r["column"]) for r in body["rejected"]] == [(4, "status")]
+    assert "hilang" in body["rejected"][0]["reason"]
+    assert set(body) >= {"id", "added", "updated", "unchanged", "rejected"}
+    assert "/" not in body["file"] and "tmp" not in str(body)
+    assert _state(web.engine) == before  # a preview stores nothing
+
+    done = web.client.post(f"/api/imports/{body['id']}/commit", headers=web.ana)
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["added"] == 2
+    assert count_sites(web.engine) == len(before) + 2
+    names = {s["name"]: s for s in list_sites(web.engine)}
+    assert names["Starlink Dua"]["status"] == "in_progress"
+    # committed once: the same preview again is gone
+    assert web.client.post(f"/api/imports/{body['id']}/commit",
+                           headers=web.ana).status_code == 404
+
+    again = web.upload(_diskominfo(), web.ana).get_json()
+    assert (again["added"], again["unchanged"]) == (0, 2)
+
+
+def test_commit_after_the_register_changed_is_409_and_applies_nothing(web):
+    web.client.post(f"/api/imports/{web.upload(_diskominfo(), web.admin).get_json()['id']}"
+                    "/commit", headers=web.admin)
+    sheet = _diskominfo([SITES_ROWS[0].replace(",terpasang,", ",rusak,"),
+                         SITES_ROWS[1].replace(",proses,", ",terpasang,")])
+    preview = web.upload(sheet, web.ana).get_json()
+    assert preview["updated"] == 2
+    site = next(s for s in list_sites(web.engine) if s["name"] == "Starlink Dua")
+    _, tag = get_site(web.engine, site["id"])
+    patch_site(web.engine, site["id"], {"notes": "diubah orang lain"}, tag)
+    before = _state(web.engine)
+    refused = web.client.post(f"/api/imports/{preview['id']}/commit", headers=web.ana)
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]
+    assert _state(web.engine) == before  # neither row applied, not even the unchanged one
+    one = next(s for s in list_sites(web.engine) if s["name"] == "Starlink Satu")
+    assert one["status"] == "installed"
+
+
+def test_a_commit_failing_half_way_changes_nothing(web):
+    before = _state(web.engine)
+    preview = web.upload(_diskominfo(), web.admin).get_json()
+    kept = web.app.extensions["geo_p2dd.import_previews"].get("admin", preview["id"])
+    kept.plan.creates[1]["lat"] = 95.0  # the database refuses the second row
+    failed = web.client.post(f"/api/imports/{preview['id']}/commit", headers=web.admin)
+    assert failed.status_code == 500
+    assert "INSERT" not in failed.get_data(as_text=True)  # no SQL or traceback shown
+    assert _state(web.engine) == before  # the first row was rolled back with the second
+
+
+def test_an_editor_may_only_import_their_own_agency(web):
+    before = _state(web.engine)
+    sheet = SITES_HEADER + SITES_ROWS[0] + SITES_ROWS[2]  # BTS Tiga is BAKTI's
+    refused = web.upload(sheet, web.ana)
+    assert refused.status_code == 403
+    message = refused.get_json()["error"]
+    assert "BTS Tiga" in message and "BAKTI" in message and "Starlink Satu" not in message
+    assert _state(web.engine) == before
+    assert web.upload(sheet, web.admin).status_code == 201  # an admin imports every agency
+
+
+def test_readers_bad_files_and_other_users_previews(web):
+    assert web.upload(_diskominfo(), web.rudi).status_code == 403
+    assert web.client.post("/api/imports", data={}).status_code == 401
+    none = web.client.post("/api/imports", data={}, headers=web.ana,
+                           content_type="multipart/form-data")
+    assert none.status_code == 400 and none.get_json()["field"] == "file"
+    exe = web.upload("MZ", web.ana, name="virus.exe")
+    assert exe.status_code == 400 and exe.get_json()["field"] == "file"
+    web.app.config["IMPORT_MAX_BYTES"] = 100
+    big = web.upload(_diskominfo() + "x" * 200, web.ana)
+    assert big.status_code == 413 and "MB" in big.get_json()["error"]
+    del web.app.config["IMPORT_MAX_BYTES"]
+    kind = web.upload(_diskominfo(), web.ana, kind="villages")
+    assert kind.status_code == 400 and kind.get_json()["field"] == "kind"
+    preview = web.upload(_diskominfo(), web.ana).get_json()
+    assert web.client.post(f"/api/imports/{preview['id']}/commit",
+                           headers=web.admin).status_code == 404  # not admin's preview
+
+
+def test_previews_expire(web):
+    web.app.config["IMPORT_PREVIEW_TTL_S"] = 0
+    preview = web.upload(_diskominfo(), web.ana).get_json()
+    import time
+
+    time.sleep(0.01)
+    assert web.client.post(f"/api/imports/{preview['id']}/commit",
+                           headers=web.ana).status_code == 404
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+def _sign_in(client, name: str) -> None:
+    page = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/auth/login", data={"name": name, "password": PASSWORD,
+                                            "csrf_token": token}).status_code == 302
+
+
+def test_upload_page_preview_rejected_xlsx_and_commit(web):
+    c = web.client
+    _sign_in(c, "ana")
+    page = c.get("/register/upload").get_data(as_text=True)
+    assert "Unggah" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    sheet = {"file": (io.BytesIO((_diskominfo() + BAD_ROW).encode()), "opd.csv")}
+    assert c.post("/register/upload", data=sheet,
+                  content_type="multipart/form-data").status_code == 400  # no CSRF token
+    sheet = {"file": (io.BytesIO((_diskominfo() + BAD_ROW).encode()), "opd.csv"),
+             "csrf_token": token}
+    shown = c.post("/register/upload", data=sheet, content_type="multipart/form-data")
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and 'id="rejected-table"' in html
+    assert "hilang" in html and "status" in html
+    link = re.search(r'id="commit-form"', html) and re.search(
+        r'href="(/register/upload/[^"]+/rejected\.xlsx)"', html).group(1)
+    xlsx = c.get(link)
+    assert xlsx.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0] == ("Berkas", "Baris", "Kolom", "Alasan") and rows[1][1:3] == (4, "status")
+    assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+    action = re.search(r'action="(/register/upload/[^"]+/commit)"', html).group(1)
+    before = count_sites(web.engine)
+    done = c.post(action, data={"csrf_token": token})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/register/")
+    assert count_sites(web.engine) == before + 2
+    assert "Starlink Dua" in c.get("/register/").get_data(as_text=True)
+
+
+# --- budget totals and changes since a date ------------------------------------------------
+
+def _site(engine, name, agency, status, year, budget, realised=None):
+    return create_site(engine, {
+        "kind": "starlink", "name": name, "status": status, "agency": agency, "year": year,
+        "budget_idr": budget, "realised_idr": realised, "village_kode": "99.01.01.2001",
+        "lon": 112.9577, "lat": 0.9924}, user="admin", source="api")[0]
+
+
+def test_budget_totals_per_agency_category_and_year(web):
+    for s in list_sites(web.engine):  # the sample's own sites carry no amounts
+        assert not s.get("budget_idr")
+    _site(web.engine, "A", "Diskominfo", "installed", 2023, 150_000_000, 140_000_000)
+    _site(web.engine, "B", "Diskominfo", "in_progress", 2025, 50_000_000)
+    _site(web.engine, "C", "Dinas Pendidikan", "planned", 2099, 7_000_000)
+    _sign_in(web.client, "ana")
+    html = web.client.get("/register/").get_data(as_text=True)
+    assert 'id="budget-table"' in html
+    table = html[html.index('id="budget-table"'):html.index('id="budget-years"')]
+    assert "Rp 150.000.000 (Rp 140.000.000)" in table  # sudah, with realised
+    assert "Rp 50.000.000" in table and "Rp 7.000.000" in table
+    assert "Rp 207.000.000" in table  # all agencies together
+    years = html[html.index('id="budget-years"'):]
+    assert "2023" in years and "2099" in years
+    # the page's filters apply to the totals too
+    only = web.client.get("/register/?agency=Dinas+Pendidikan").get_data(as_text=True)
+    only = only[only.index('id="budget-table"'):only.index('id="budget-years"')]
+    assert "Rp 7.000.000" in only and "Rp 150.000.000" not in only
+
+
+def test_changes_since_a_date_for_admins_and_reviewers(web):
+    site = _site(web.engine, "=HYPERLINK(\"http://x\")", "Diskominfo", "planned", 2025, 0)
+    _, tag = get_site(web.engine, site["id"])
+    patch_site(web.engine, site["id"], {"status": "installed"}, tag, user="ana", source="web")
+    today = dt.datetime.now(dt.UTC).date()
+    got = web.client.get(f"/register/changes.xlsx?since={today}", headers=web.rudi)
+    assert got.status_code == 200
+    assert got.headers["Content-Disposition"].endswith(f"{today}.xlsx")
+    ws = openpyxl.load_workbook(io.BytesIO(got.data)).active
+    rows = list(ws.iter_rows(values_only=True))
+    assert ("status", "planned", "installed", "ana", "web") in {r[3:] for r in rows[1:]}
+    assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
+    tomorrow = today + dt.timedelta(days=1)
+    later = web.client.get(f"/register/changes.xlsx?since={tomorrow}", headers=web.admin)
+    assert len(list(openpyxl.load_workbook(io.BytesIO(later.data)).active.iter_rows())) == 1
+    assert web.client.get(f"/register/changes.xlsx?since={today}",
+                          headers=web.ana).status_code == 403  # editors do not
+    bad = web.client.get("/register/changes.xlsx?since=kemarin", headers=web.admin)
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("name, shown", [("rudi", True), ("ana", False)])
+def test_the_changes_form_shows_for_reviewers_only(web, name, shown):
+    _sign_in(web.client, name)
+    assert ('id="changes-form"' in web.client.get("/register/").get_data(as_text=True)) \
+        is shown
