@@ -258,6 +258,10 @@ def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
         "nearest_tower_km": np.round(loc_table["tower_m"] / 1000.0, 2),
         "status": loc_table["status"], "status_planned": loc_table["status_planned"],
         "status_proposed": loc_table["status_proposed"],
+        # the pipeline view's signal and public access (what a what-if adds to)
+        "best_4g_planned": [CLASS_NAMES[int(c)] for c in loc_table["best_4g_planned"]],
+        "best_other_planned": [CLASS_NAMES[int(c)] for c in loc_table["best_other_planned"]],
+        "served_by_site_planned": loc_table["by_site_planned"],
         "reason_en": loc_table["reason_en"], "reason_id": loc_table["reason_id"],
         "lon": np.round(locs.geometry.x.to_numpy(), 6),
         "lat": np.round(locs.geometry.y.to_numpy(), 6)})
@@ -392,6 +396,15 @@ def _village_figures(villages: gpd.GeoDataFrame, loc: pd.DataFrame, sites: gpd.G
     else:
         v["remoteness_km"] = np.nan
     return v
+
+
+def gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Series:
+    """The gap class of each village of ``v`` in one view (public; see :func:`_gap_class`).
+
+    ``v`` holds ``share_4g``, ``settlements_signal``, ``locations_by_site`` and
+    ``locations_known`` with ``suffix`` (per village, as :func:`_village_figures`).
+    """
+    return _gap_class(v, served_share, suffix)
 
 
 def _gap_class(v: pd.DataFrame, served_share: float, suffix: str = "") -> pd.Series:

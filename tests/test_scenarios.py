@@ -145,6 +145,33 @@ def test_whatif_summary_equals_a_reanalysis(sample_copy, engine):
         before.index[before["gap_class_planned"] != after["gap_class_planned"]])
 
 
+def test_whatif_tower_where_no_4g_is_known_equals_a_reanalysis(sample_copy, engine):
+    """Without modelled towers 4G is unknown at many locations; one new tower makes it
+    known ("none" at least) on the whole grid, as the analysis's tower model does: the
+    villages' classes must follow (share of 4G among the known, "unknown" no more)."""
+    layer = sample_copy.read_layer("sites")
+    with sample_copy.transaction("no towers") as tx:
+        tx.write_layer("sites", layer[layer["kind"] != "bts"].reset_index(drop=True))
+    project = Project(sample_copy.path)
+    analyze_project(project)
+    base = load_baseline(project)
+    loc = base.locations
+    # the case under test: locations on the grid whose 4G is unknown with the pipeline
+    assert ((loc["best_4g_planned_code"] == 0) & loc["on_grid"]).any()
+    target = loc[(loc["status_planned"] != "served") & (loc["kind"] == "settlement")].iloc[0]
+    sid = sc.create_scenario(engine, "Satu menara", "andi")
+    sc.add_site(engine, sid, kind="bts", lon=float(target["lon"]), lat=float(target["lat"]),
+                height_m=60)
+    got = sc.summary(engine, sid, WhatIf(base))
+    before = project.read_table("village_results").set_index("kode")
+    after = _reanalysed_with(project, sc.get_scenario(engine, sid)["sites"])
+    assert got["villages"] == after["gap_class_planned"].to_dict()
+    assert {c["kode"] for c in got["changes"]} == set(
+        before.index[before["gap_class_planned"] != after["gap_class_planned"]])
+    assert got["people_unserved"] == pytest.approx(after["people_unserved_planned"].sum(),
+                                                   abs=0.5)
+
+
 def test_moving_a_site_recomputes_only_that_site(sample_copy, engine):
     whatif = WhatIf(load_baseline(sample_copy))
     sid = sc.create_scenario(engine, "x", "andi")

@@ -20,7 +20,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo_p2dd import coverage as cov
 from geo_p2dd.codes import in_region
 from geo_p2dd.config import Settings
 from geo_p2dd.errors import ProjectError
@@ -49,7 +48,9 @@ class Baseline:
     locations : pandas.DataFrame
         ``location_results`` of the region, positional index, plus ``weight``,
         ``demand`` (not served with the pipeline), ``x``/``y`` (grid CRS) and
-        ``by_site_planned`` (within a pipeline site's service radius).
+        ``by_site_planned`` (within a pipeline site's service radius),
+        ``best_4g_planned_code``/``best_other_planned_code`` (signal class codes
+        with the pipeline) and ``on_grid``.
     villages : pandas.DataFrame
         ``village_results`` of the region, indexed by ``kode``.
     grid : Grid
@@ -119,7 +120,19 @@ def load_baseline(project: Project, region: str | None = None) -> Baseline:
     b4 = loc["best_4g"].map(SIGNAL_CODES).fillna(0).to_numpy(int)
     bo = loc["best_other"].map(SIGNAL_CODES).fillna(0).to_numpy(int)
     loc["signal_now"] = (b4 >= usable) | (bo >= usable)
-    loc["by_site_planned"] = _by_site_planned(project, pts, settings)
+    missing = [c for c in ("best_4g_planned", "best_other_planned", "served_by_site_planned")
+               if c not in loc.columns]
+    if missing:
+        raise ProjectError("the stored analysis predates planning's columns "
+                           f"({', '.join(missing)}); run 'geo-p2dd analyze' again")
+    # the pipeline view of the stored analysis (what a scenario adds to)
+    loc["best_4g_planned_code"] = loc["best_4g_planned"].map(SIGNAL_CODES).fillna(0).astype(int)
+    loc["best_other_planned_code"] = loc["best_other_planned"].map(SIGNAL_CODES).fillna(
+        0).astype(int)
+    loc["by_site_planned"] = loc["served_by_site_planned"].fillna("").astype(str).ne(
+        "").to_numpy()
+    row, col = grid.rowcol(loc["x"].to_numpy(float), loc["y"].to_numpy(float))
+    loc["on_grid"] = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
     analysis = project.config.get("analysis", {})
     provenance = {"project": project.name, "region": region or project.region_code or "",
                   "analysis_date": analysis.get("date", ""),
@@ -129,14 +142,3 @@ def load_baseline(project: Project, region: str | None = None) -> Baseline:
     return Baseline(loc, vil.set_index("kode"), grid, settings,
                     project.raster_path("dem"), provenance, project.cache_dir())
 
-
-def _by_site_planned(project: Project, points: gpd.GeoSeries, settings: Settings) -> np.ndarray:
-    """Locations within the service radius of an installed or pipeline site (as the analysis)."""
-    sites = project.read_layer("sites", required=False)
-    if sites is None or not len(sites) or not len(points):
-        return np.zeros(len(points), dtype=bool)
-    locs = gpd.GeoDataFrame(geometry=points.values, crs="EPSG:4326")
-    statuses = ("installed", *cov.PIPELINE)
-    out = cov.locations_coverage(locs, sites, [], project.grid.crs, settings,
-                                 statuses=statuses)
-    return (out["by_site"] != "").to_numpy()

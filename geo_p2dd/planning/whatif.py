@@ -14,10 +14,11 @@ Method
 ------
 A location is newly served when it is not served with the pipeline
 (``status_planned``) and some scenario site reaches it. Per village, the class
-is the analysis's own rule (:func:`geo_p2dd.analysis._gap_class`) on the
-scenario's served share and radius-served locations; the signal and "known"
-counts are those of the analysis (a re-analysis with the sites as *planned*
-keeps them too). ``tests/test_planning.py`` checks this against a real
+is the analysis's own rule (:func:`geo_p2dd.analysis.gap_class`) on the
+pipeline view's per-location signal (``best_4g_planned``, ``best_other_planned``,
+``served_by_site_planned`` of ``location_results``) raised by the scenario's
+sites: usable 4G where a new tower reaches, public access within a new radius
+site's reach. ``tests/test_planning.py`` checks this against a real
 re-analysis with the sites added as planned sites.
 """
 
@@ -29,48 +30,65 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from geo_p2dd.analysis import _gap_class
+from geo_p2dd.analysis import gap_class
 from geo_p2dd.config import RADIUS_KINDS
+from geo_p2dd.coverage import FOUR_G
 from geo_p2dd.planning.costs import site_cost
 from geo_p2dd.planning.demand import Baseline
 from geo_p2dd.planning.reach import site_reach
-from geo_p2dd.schema import PUBLIC_FACILITIES
+from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
 
 #: fields of a hypothetical site that change what it reaches
 SITE_FIELDS = ("kind", "technology", "lon", "lat", "height_m", "power_dbm", "frequency_mhz",
                "service_radius_m")
 
 
-def village_classes(baseline: Baseline, newly_served: np.ndarray,
-                    newly_by_site: np.ndarray) -> pd.Series:
+def village_classes(baseline: Baseline, newly_4g: np.ndarray, newly_by_site: np.ndarray,
+                    tower_added: bool = False) -> pd.Series:
     """Gap class of each village of ``baseline`` with the pipeline and the new service.
+
+    The figures are the analysis's (:func:`geo_p2dd.analysis._village_figures`) on
+    the pipeline view's signal raised by the new sites, classed by
+    :func:`geo_p2dd.analysis.gap_class`.
 
     Parameters
     ----------
-    newly_served, newly_by_site : numpy.ndarray of bool
-        Per location: served by a new site; within a new radius site's reach.
+    newly_4g, newly_by_site : numpy.ndarray of bool
+        Per location: usable 4G from a new tower; within a new radius site's reach.
+    tower_added : bool
+        A new 4G tower is modelled: every location on the grid then has a known
+        4G class (at least "none"), as in the analysis's tower model.
     """
     loc = baseline.locations
     v = baseline.villages
+    usable = baseline.settings.thresholds.usable_code
     settle = (loc["kind"] == "settlement").to_numpy()
     people = pd.to_numeric(loc["people"], errors="coerce").fillna(0.0).to_numpy(float)
-    served = (loc["status_planned"] == "served").to_numpy() | newly_served
+    b4 = loc["best_4g_planned_code"].to_numpy(int)
+    if tower_added:
+        b4 = np.where(loc["on_grid"].to_numpy(bool), np.maximum(b4, SIGNAL_CODES["none"]), b4)
+    b4 = np.where(newly_4g, np.maximum(b4, usable), b4)
+    bo = loc["best_other_planned_code"].to_numpy(int)
     by_site = loc["by_site_planned"].to_numpy(bool) | newly_by_site
+    four_g = settle & (b4 >= usable)
+    known_4g = settle & (b4 > 0)
+    known = by_site | (b4 > 0) | (bo > 0)  # status != "unknown" (served counts as known)
     code = loc["village_kode"]
 
     def per_village(values: np.ndarray) -> pd.Series:
         return pd.Series(values, index=loc.index).groupby(code).sum().reindex(v.index).fillna(0)
 
     frame = pd.DataFrame(index=v.index)
-    located = per_village(np.where(settle, people, 0.0))
-    share_people = per_village(np.where(settle & served, people, 0.0)) / located.replace(0, np.nan)
-    share_count = per_village((settle & served).astype(float)) / per_village(
-        settle.astype(float)).replace(0, np.nan)
-    frame["served_share_x"] = share_people.fillna(share_count)
+    share_p = per_village(np.where(four_g, people, 0.0)) / per_village(
+        np.where(known_4g, people, 0.0)).replace(0, np.nan)
+    share_s = per_village(four_g.astype(int)) / per_village(known_4g.astype(int)).replace(
+        0, np.nan)
+    frame["share_4g_x"] = share_p.fillna(share_s).clip(0, 1)
+    frame["settlements_signal_x"] = per_village(
+        (settle & ((b4 >= usable) | (bo >= usable))).astype(int))
     frame["locations_by_site_x"] = per_village(by_site.astype(int))
-    frame["settlements_signal"] = v["settlements_signal"]
-    frame["locations_known"] = v["locations_known"]
-    return _gap_class(frame, baseline.settings.thresholds.served_share, "_x")
+    frame["locations_known_x"] = per_village(known.astype(int))
+    return gap_class(frame, baseline.settings.thresholds.served_share, "_x")
 
 
 class WhatIf:
@@ -127,6 +145,8 @@ class WhatIf:
         demand = loc["demand"].to_numpy(bool)
         newly = np.zeros(n, dtype=bool)
         by_site = np.zeros(n, dtype=bool)
+        four_g = np.zeros(n, dtype=bool)
+        tower = False
         settle = (loc["kind"] == "settlement").to_numpy()
         fac = loc["kind"].isin(PUBLIC_FACILITIES).to_numpy()
         people = pd.to_numeric(loc["people"], errors="coerce").fillna(0.0).to_numpy(float)
@@ -138,6 +158,9 @@ class WhatIf:
             new[hit] = True
             if site["kind"] in RADIUS_KINDS:
                 by_site[hit] = True
+            elif site["kind"] == "bts" and (site.get("technology") or "4G") in FOUR_G:
+                four_g[hit] = True
+                tower = True
             gained = new & demand & ~newly
             newly |= new & demand
             c = site_cost(site["kind"], b.settings.costs, years)
@@ -148,7 +171,7 @@ class WhatIf:
         # as the analysis counts people_unserved_planned: "known" is the signal known now
         known = (loc["status"] != "unknown").to_numpy()
         unserved_before = settle & (loc["status_planned"] != "served").to_numpy() & known
-        classes = village_classes(b, newly, by_site)
+        classes = village_classes(b, four_g, by_site, tower)
         before = self._pipeline_classes
         changed = classes[classes != before.reindex(classes.index)]
         names = b.villages.get("nama", pd.Series("", index=b.villages.index))
