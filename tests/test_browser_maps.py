@@ -16,7 +16,7 @@ def _open(page, server, path="/", basemap="none"):
     page.on("request", lambda r: outside.append(r.url)
             if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
     page.goto(server.url + path, wait_until="networkidle")
-    page.wait_for_function("window.geoP2DD !== undefined")
+    page.wait_for_function("() => window.geoP2DD !== undefined")
     return outside
 
 
@@ -176,7 +176,7 @@ def test_leaving_offline_basemap_reloads_under_a_policy_allowing_tiles(sample_se
     with page.expect_navigation():
         page.locator(".leaflet-control-layers-base label", has_text="OpenStreetMap") \
             .locator("input").check()
-    page.wait_for_function("window.geoP2DD !== undefined")
+    page.wait_for_function("() => window.geoP2DD !== undefined")
     assert page.evaluate("window.beforeSwitch === undefined"), "the page was not reloaded"
     page.wait_for_load_state("networkidle")
     assert page.console_errors == [], page.console_errors

@@ -15,7 +15,7 @@ def test_failing_basemap_tiles_fall_back_to_no_basemap_and_say_so(sample_server,
                else route.continue_())
     page.context.add_cookies([{"name": "basemap", "value": "osm", "url": sample_server.url}])
     page.goto(sample_server.url + "/", wait_until="domcontentloaded")
-    page.wait_for_function("window.geoP2DD !== undefined")
+    page.wait_for_function("() => window.geoP2DD !== undefined")
     note = page.locator("#basemap-note")
     note.wait_for(state="visible", timeout=15000)
     assert "Peta dasar tidak dapat dimuat" in note.inner_text()
@@ -38,7 +38,7 @@ def test_the_legend_folds_on_a_phone(sample_server, browser):
         page.context.add_cookies([{"name": "basemap", "value": "none",
                                    "url": sample_server.url}])
         page.goto(sample_server.url + "/", wait_until="networkidle")
-        page.wait_for_function("window.geoP2DD !== undefined")
+        page.wait_for_function("() => window.geoP2DD !== undefined")
         legend = page.locator("#legend")
         fold = page.locator("#legend-fold")
         assert "folded" in legend.get_attribute("class")
@@ -54,7 +54,7 @@ def test_the_legend_folds_on_a_phone(sample_server, browser):
 def test_the_legend_is_open_on_a_wide_screen(sample_server, page):
     page.context.add_cookies([{"name": "basemap", "value": "none", "url": sample_server.url}])
     page.goto(sample_server.url + "/", wait_until="networkidle")
-    page.wait_for_function("window.geoP2DD !== undefined")
+    page.wait_for_function("() => window.geoP2DD !== undefined")
     assert page.locator("#legend .legend-class").is_visible()
     page.locator("#legend-fold").click()
     assert not page.locator("#legend .legend-class").is_visible()

@@ -18,7 +18,7 @@ def test_real_mahakam_ulu_map(mahakam_ulu_project, live_server_factory, page):
     page.on("request", lambda r: outside.append(r.url)
             if not r.url.startswith(("http://127.0.0.1", "data:")) else None)
     page.goto(server.url + "/", wait_until="networkidle")
-    page.wait_for_function("window.geoP2DD !== undefined")
+    page.wait_for_function("() => window.geoP2DD !== undefined")
     assert page.evaluate("Object.keys(window.geoP2DD.villages).length") == 50
     assert page.locator("#gap-table tbody tr").count() == 50
     text = page.inner_text(".sidebar")

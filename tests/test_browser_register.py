@@ -54,7 +54,7 @@ def test_sign_in_add_by_map_click_edit_and_history(sample_copy, register_server,
 
     # add a site: the point comes from a click on the map, the kampung from the point
     page.click("#add-site")
-    page.wait_for_function("window.geoP2DDRegister !== undefined")
+    page.wait_for_function("() => window.geoP2DDRegister !== undefined")
     page.wait_for_selector(".leaflet-overlay-pane path")  # the kampung outlines
     page.select_option("#f-kind", "starlink")
     page.fill("#f-name", "Starlink Balai Kampung")
@@ -72,7 +72,7 @@ def test_sign_in_add_by_map_click_edit_and_history(sample_copy, register_server,
 
     # edit it; the history shows who changed what, old → new
     page.click("#edit-site")
-    page.wait_for_function("window.geoP2DDRegister !== undefined")
+    page.wait_for_function("() => window.geoP2DDRegister !== undefined")
     page.select_option("#f-status", "installed")
     page.fill("#f-name", "Starlink Balai Adat")
     page.click("#save")
