@@ -92,3 +92,60 @@ def test_reviewers_verify_and_reject(engine):
         verify_report(engine, str(uuid.uuid4()), "rina")
     with pytest.raises(InputError):
         list_reports(engine, status="lost")
+
+
+# --- the API (token auth, Flask test client) ------------------------------------------------
+
+@pytest.fixture
+def web(sample_copy):
+    """The sample project's app with tokens of an admin, an editor, a reviewer and a viewer."""
+    from geo_p2dd.registry import accounts, store
+    from web import create_app
+
+    engine = db.open_database(sample_copy.path)
+    tokens = {}
+    for name, role in (("admin", "admin"), ("ana", "editor"), ("rina", "reviewer"),
+                       ("vera", "viewer")):
+        accounts.add_user(engine, name, role, agency="Diskominfo")
+        tokens[name] = {"Authorization": f"Bearer {accounts.new_token(engine, name)}"}
+    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+    yield app.test_client(), tokens
+    for opened in (app.extensions.get("geo_p2dd.register"), engine):
+        if opened is not None:
+            opened.dispose()
+    store.dispose_engines()
+
+
+def test_api_stores_a_report_once_and_reviewers_review_it(web):
+    client, tokens = web
+    body = report()
+    first = client.post("/api/reports", json=body, headers=tokens["ana"])
+    assert first.status_code == 201, first.get_json()
+    assert first.headers["Location"].endswith(f"/api/reports/{body['id']}")
+    assert first.get_json()["reporter"] == "ana"
+    again = client.post("/api/reports", json=body, headers=tokens["ana"])
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    listed = client.get("/api/reports", headers=tokens["vera"]).get_json()["reports"]
+    assert [r["id"] for r in listed] == [body["id"]]
+    assert client.post(f"/api/reports/{body['id']}/verify",
+                       headers=tokens["ana"]).status_code == 403
+    verified = client.post(f"/api/reports/{body['id']}/verify", headers=tokens["rina"])
+    assert verified.status_code == 200
+    assert verified.get_json()["status"] == "verified"
+    assert verified.get_json()["reviewed_by"] == "rina"
+    rejected = client.post(f"/api/reports/{body['id']}/reject", headers=tokens["admin"])
+    assert rejected.get_json()["status"] == "rejected"
+    assert client.get("/api/reports?status=verified",
+                      headers=tokens["vera"]).get_json()["reports"] == []
+
+
+def test_api_refuses_viewers_strangers_and_bad_fields(web):
+    client, tokens = web
+    assert client.post("/api/reports", json=report(), headers=tokens["vera"]).status_code == 403
+    assert client.post("/api/reports", json=report()).status_code == 401
+    assert client.get("/api/reports").status_code == 401
+    bad = client.post("/api/reports", json=report(lat="utara"), headers=tokens["rina"])
+    assert bad.status_code == 400
+    assert bad.get_json()["field"] == "lat"
+    assert client.post(f"/api/reports/{uuid.uuid4()}/reject",
+                       headers=tokens["rina"]).status_code == 404
