@@ -149,3 +149,17 @@ def test_api_refuses_viewers_strangers_and_bad_fields(web):
     assert bad.get_json()["field"] == "lat"
     assert client.post(f"/api/reports/{uuid.uuid4()}/reject",
                        headers=tokens["rina"]).status_code == 404
+
+
+def test_the_form_is_indonesian_and_its_service_worker_may_control_the_root(web):
+    client, tokens = web
+    page = client.get("/lapor", headers=tokens["ana"])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Laporan lapangan" in html and "Kirim laporan" in html
+    assert 'value="' in html.split('id="r-village"')[1]  # the kampung are offered
+    assert "unpkg" not in html and "cdn" not in html.lower()
+    sw = client.get("/sw.js")
+    assert sw.status_code == 200 and sw.headers["Service-Worker-Allowed"] == "/"
+    assert "/lapor" in sw.get_data(as_text=True)
+    assert client.get("/lapor").status_code in (302, 401)  # signed out: sign in first
