@@ -110,7 +110,10 @@
   setInterval(drain, 10000);
   queuedEl.textContent = String(queue().length);
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register(app.dataset.sw, {scope: "/"}).catch(() => {});
+    navigator.serviceWorker.register(app.dataset.sw, {scope: "/"})
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => { app.dataset.swReady = "1"; })
+      .catch((e) => { app.dataset.swError = String(e); });
   }
   drain();
   window.geoP2DDField = {drain, queue, setPoint, map};
