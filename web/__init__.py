@@ -53,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         check,
         downloads,
         errors,
+        field_reports,
         maps,
         ogcapi,
         planning,
@@ -67,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
                register_pages.bp, planning.bp, register_imports.bp,
-               register_summary.bp):
+               register_summary.bp, field_reports.bp):
         app.register_blueprint(bp)
 
     @app.get("/health")

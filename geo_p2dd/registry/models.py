@@ -198,3 +198,36 @@ class ScenarioSite(Base):
         CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90",
                         name="lonlat_range"),
     )
+
+
+#: what became of a field report
+REPORT_STATUSES = ("submitted", "verified", "rejected")
+#: what a field report saw (the ids of geo_p2dd.schema.TECHNOLOGY_SEEN)
+REPORT_TECHNOLOGIES = ("none", "2G", "3G", "4G", "5G")
+
+
+class FieldReport(Base):
+    """A signal report made in the field; its id is a UUID made on the phone."""
+
+    __tablename__ = "field_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    village_kode: Mapped[str | None] = mapped_column(String(13), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    operator: Mapped[str | None] = mapped_column(Text)
+    technology: Mapped[str] = mapped_column(String(4))
+    observed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+    reporter: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="submitted")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", REPORT_STATUSES), name="status_known"),
+        CheckConstraint(_in("technology", REPORT_TECHNOLOGIES), name="technology_known"),
+        CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90",
+                        name="lonlat_range"),
+    )

@@ -1,0 +1,165 @@
+"""Field reports: stored once by their phone-made UUID, reviewed; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
+from sqlalchemy import text
+
+from geo_p2dd.errors import InputError, NotFoundError
+from geo_p2dd.registry import db
+from geo_p2dd.registry.field_reports import (
+    list_reports,
+    reject_report,
+    store_report,
+    verify_report,
+)
+
+TABLES = "field_reports, history, api_tokens, users, sites, registry_meta"
+
+
+@pytest.fixture(autouse=True)
+def _no_database_url(monkeypatch):
+    monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """An empty, migrated register on SQLite or a real PostgreSQL."""
+    if request.param == "sqlite":
+        (tmp_path / "register").mkdir()
+        engine = db.open_database(tmp_path / "register")
+    else:
+        engine = db.open_database(url=request.getfixturevalue("pg_url"))
+        with db.write_transaction(engine) as conn:
+            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    yield engine
+    engine.dispose()
+
+
+def report(**extra) -> dict:
+    return {"id": str(uuid.uuid4()), "village_kode": "6411012001", "lon": 114.05, "lat": 0.05,
+            "operator": "Telkomsel", "technology": "lte",
+            "observed_at": "2026-11-20T08:30:00+08:00",
+            "note": "sinyal hilang di dermaga", **extra}
+
+
+def test_a_report_is_stored_with_its_fields_normalised(engine):
+    stored, created = store_report(engine, report(), "budi")
+    assert created
+    assert stored["village_kode"] == "64.11.01.2001"
+    assert stored["technology"] == "4G"
+    assert stored["status"] == "submitted"
+    assert stored["reporter"] == "budi"
+    assert stored["observed_at"] == "2026-11-20T00:30:00+00:00"
+    assert stored["reviewed_by"] is None
+
+
+def test_a_report_sent_twice_is_stored_once_and_unchanged(engine):
+    first = report()
+    stored, created = store_report(engine, first, "budi")
+    again, created_again = store_report(engine, {**first, "note": "changed"}, "budi")
+    assert created and not created_again
+    assert again == stored
+    assert len(list_reports(engine)) == 1
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("id", "not-a-uuid"), ("lon", "x"), ("lat", 95), ("technology", "6G"),
+    ("observed_at", "kemarin"), ("observed_at", "2999-01-01"), ("village_kode", "64.11"),
+    ("note", "x" * 3000),
+])
+def test_a_bad_field_is_named(engine, field, value):
+    with pytest.raises(InputError) as err:
+        store_report(engine, report(**{field: value}), "budi")
+    assert err.value.column == field
+    assert list_reports(engine) == []
+
+
+def test_reviewers_verify_and_reject(engine):
+    a, _ = store_report(engine, report(), "budi")
+    b, _ = store_report(engine, report(technology="none", observed_at="2026-11-21"), "sari")
+    verified = verify_report(engine, a["id"], "rina")
+    assert verified["status"] == "verified" and verified["reviewed_by"] == "rina"
+    assert verified["reviewed_at"] is not None
+    assert reject_report(engine, b["id"], "rina")["status"] == "rejected"
+    assert [r["id"] for r in list_reports(engine, status="verified")] == [a["id"]]
+    assert [r["id"] for r in list_reports(engine, reporter="sari")] == [b["id"]]
+    assert [r["id"] for r in list_reports(engine)] == [b["id"], a["id"]]
+    with pytest.raises(NotFoundError):
+        verify_report(engine, str(uuid.uuid4()), "rina")
+    with pytest.raises(InputError):
+        list_reports(engine, status="lost")
+
+
+# --- the API (token auth, Flask test client) ------------------------------------------------
+
+@pytest.fixture
+def web(sample_copy):
+    """The sample project's app with tokens of an admin, an editor, a reviewer and a viewer."""
+    from geo_p2dd.registry import accounts, store
+    from web import create_app
+
+    engine = db.open_database(sample_copy.path)
+    tokens = {}
+    for name, role in (("admin", "admin"), ("ana", "editor"), ("rina", "reviewer"),
+                       ("vera", "viewer")):
+        accounts.add_user(engine, name, role, agency="Diskominfo")
+        tokens[name] = {"Authorization": f"Bearer {accounts.new_token(engine, name)}"}
+    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+    yield app.test_client(), tokens
+    for opened in (app.extensions.get("geo_p2dd.register"), engine):
+        if opened is not None:
+            opened.dispose()
+    store.dispose_engines()
+
+
+def test_api_stores_a_report_once_and_reviewers_review_it(web):
+    client, tokens = web
+    body = report()
+    first = client.post("/api/reports", json=body, headers=tokens["ana"])
+    assert first.status_code == 201, first.get_json()
+    assert first.headers["Location"].endswith(f"/api/reports/{body['id']}")
+    assert first.get_json()["reporter"] == "ana"
+    again = client.post("/api/reports", json=body, headers=tokens["ana"])
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    listed = client.get("/api/reports", headers=tokens["vera"]).get_json()["reports"]
+    assert [r["id"] for r in listed] == [body["id"]]
+    assert client.post(f"/api/reports/{body['id']}/verify",
+                       headers=tokens["ana"]).status_code == 403
+    verified = client.post(f"/api/reports/{body['id']}/verify", headers=tokens["rina"])
+    assert verified.status_code == 200
+    assert verified.get_json()["status"] == "verified"
+    assert verified.get_json()["reviewed_by"] == "rina"
+    rejected = client.post(f"/api/reports/{body['id']}/reject", headers=tokens["admin"])
+    assert rejected.get_json()["status"] == "rejected"
+    assert client.get("/api/reports?status=verified",
+                      headers=tokens["vera"]).get_json()["reports"] == []
+
+
+def test_api_refuses_viewers_strangers_and_bad_fields(web):
+    client, tokens = web
+    assert client.post("/api/reports", json=report(), headers=tokens["vera"]).status_code == 403
+    assert client.post("/api/reports", json=report()).status_code == 401
+    assert client.get("/api/reports").status_code == 401
+    bad = client.post("/api/reports", json=report(lat="utara"), headers=tokens["rina"])
+    assert bad.status_code == 400
+    assert bad.get_json()["field"] == "lat"
+    assert client.post(f"/api/reports/{uuid.uuid4()}/reject",
+                       headers=tokens["rina"]).status_code == 404
+
+
+def test_the_form_is_indonesian_and_its_service_worker_may_control_the_root(web):
+    client, tokens = web
+    page = client.get("/lapor", headers=tokens["ana"])
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Laporan lapangan" in html and "Kirim laporan" in html
+    assert 'value="' in html.split('id="r-village"')[1]  # the kampung are offered
+    assert "unpkg" not in html and "cdn" not in html.lower()
+    sw = client.get("/sw.js")
+    assert sw.status_code == 200 and sw.headers["Service-Worker-Allowed"] == "/"
+    assert "/lapor" in sw.get_data(as_text=True)
+    assert client.get("/lapor").status_code in (302, 401)  # signed out: sign in first

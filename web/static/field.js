@@ -1,0 +1,120 @@
+// The field report form (/lapor): a report gets its UUID here, waits in localStorage
+// until the server has it (201 or 200 for a re-sent one), and is sent again when the
+// network returns. The service worker (/sw.js) keeps the page usable offline.
+(function () {
+  "use strict";
+  const app = document.getElementById("field-app");
+  if (!app) return;
+  const KEY = "geo_p2dd.field.queue";
+  const msg = (name) => app.dataset["msg" + name] || "";
+  const statusEl = document.getElementById("field-status");
+  const queuedEl = document.getElementById("field-queued");
+  let sending = false;
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+  function queue() {
+    try { return JSON.parse(localStorage.getItem(KEY) || "[]"); } catch (e) { return []; }
+  }
+  function save(items) {
+    localStorage.setItem(KEY, JSON.stringify(items));
+    queuedEl.textContent = String(items.length);
+  }
+  function csrf() {
+    const m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.content : "";
+  }
+
+  async function drain() {
+    if (sending) return;
+    sending = true;
+    try {
+      for (const report of queue()) {
+        let response;
+        try {
+          response = await fetch(app.dataset.api, {
+            method: "POST", credentials: "same-origin",
+            headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()},
+            body: JSON.stringify(report)});
+        } catch (e) {
+          break;  // offline: try again later
+        }
+        if (response.status === 200 || response.status === 201) {
+          save(queue().filter((r) => r.id !== report.id));
+          statusEl.textContent = msg("Sent");
+        } else if (response.status === 400 || response.status === 403) {
+          const body = await response.json().catch(() => ({}));
+          save(queue().filter((r) => r.id !== report.id));
+          statusEl.textContent = msg("Refused") + " " + (body.error || response.status);
+        } else {
+          break;  // signed out, server busy: keep it
+        }
+      }
+    } finally {
+      sending = false;
+      queuedEl.textContent = String(queue().length);
+    }
+  }
+
+  // the map: a click sets the point
+  const lonEl = document.getElementById("r-lon");
+  const latEl = document.getElementById("r-lat");
+  let marker = null;
+  let map = null;
+  function setPoint(lat, lon) {
+    lonEl.value = lon.toFixed(6); latEl.value = lat.toFixed(6);
+    if (map) {
+      if (marker) marker.setLatLng([lat, lon]); else marker = L.marker([lat, lon]).addTo(map);
+    }
+  }
+  if (window.L) {
+    map = L.map("field-map").setView([0.8, 114.9], 8);
+    if (!/(?:^|; )basemap=none/.test(document.cookie)) {  // the same choice as the maps
+      L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                  {attribution: "&copy; OpenStreetMap", maxZoom: 19}).addTo(map);
+    }
+    map.on("click", (e) => setPoint(e.latlng.lat, e.latlng.lng));
+  }
+  document.getElementById("r-locate").addEventListener("click", () => {
+    if (!navigator.geolocation) { statusEl.textContent = msg("Nogps"); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => { setPoint(p.coords.latitude, p.coords.longitude);
+               if (map) map.setView([p.coords.latitude, p.coords.longitude], 14); },
+      () => { statusEl.textContent = msg("Nogps"); },
+      {enableHighAccuracy: true, timeout: 15000});
+  });
+  const dateEl = document.getElementById("r-date");
+  if (!dateEl.value) dateEl.value = new Date().toISOString().slice(0, 10);
+
+  document.getElementById("field-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!lonEl.value || !latEl.value) { statusEl.textContent = msg("Nopoint"); return; }
+    const f = e.target;
+    const report = {
+      id: uuid(), village_kode: f.village_kode.value || null,
+      lon: Number(lonEl.value), lat: Number(latEl.value),
+      operator: f.operator.value || null, technology: f.technology.value,
+      observed_at: f.observed_at.value, note: f.note.value || null};
+    save(queue().concat([report]));
+    statusEl.textContent = msg("Saved");
+    f.note.value = "";
+    drain();
+  });
+
+  window.addEventListener("online", drain);
+  setInterval(drain, 10000);
+  queuedEl.textContent = String(queue().length);
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register(app.dataset.sw, {scope: "/"})
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => { app.dataset.swReady = "1"; })
+      .catch((e) => { app.dataset.swError = String(e); });
+  }
+  drain();
+  window.geoP2DDField = {drain, queue, setPoint, map};
+})();
