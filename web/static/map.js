@@ -36,15 +36,24 @@
       var entry = control._layers[k];
       if (entry.overlay || !entry.layer || !entry.layer.on || entry.layer === none) return;
       var failed = 0, loaded = 0;
-      entry.layer.on("tileload", function () { loaded += 1; });
-      entry.layer.on("tileerror", function () {
-        failed += 1;
+      var check = function () {
         if (failed < 3 || loaded > 0 || !map.hasLayer(entry.layer)) return;
         map.removeLayer(entry.layer);
         none.addTo(map);
         var note = document.getElementById("basemap-note");
         if (note) { note.textContent = labels.basemapFailed; note.hidden = false; }
+      };
+      /* this script is deferred: tiles may have loaded or failed before it ran (Leaflet
+         marks a tile that loaded with leaflet-tile-loaded; a failed one is done without) */
+      var tiles = entry.layer._tiles || {};
+      Object.keys(tiles).forEach(function (t) {
+        if (!tiles[t].loaded) return;
+        if (tiles[t].el && L.DomUtil.hasClass(tiles[t].el, "leaflet-tile-loaded")) loaded += 1;
+        else failed += 1;
       });
+      entry.layer.on("tileload", function () { loaded += 1; });
+      entry.layer.on("tileerror", function () { failed += 1; check(); });
+      check();
     });
   }
 
