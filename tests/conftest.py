@@ -189,12 +189,22 @@ class LiveServer:
         self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
         self.port = self.server.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
         socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
 
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:  # its sockets closed under the loop's select() by stop()
+            if not self._stopping:
+                raise
+
     def stop(self) -> None:
+        self._stopping = True
         self.server.close()
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")
