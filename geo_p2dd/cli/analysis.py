@@ -6,12 +6,12 @@ import json
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import friendly, json_option, lang_option, project_option, project_path
 
 
 @click.command()
 @project_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@json_option("Machine-readable summary.")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
               help="Run the heavy steps on this Dask cluster (default: [compute] scheduler).")
 @click.option("--workers", type=click.IntRange(min=0), default=None, metavar="N",
@@ -69,10 +69,8 @@ def analyze(project_dir, as_json, scheduler, workers) -> None:
 
 @click.command()
 @project_option
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"findings": [{"kind", "severity", "layer", "id", "row", "message"}]}.')
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
-              help="Language of the messages.")
+@json_option('Print {"findings": [{"kind", "severity", "layer", "id", "row", "message"}]}.')
+@lang_option(help="Language of the messages.")
 @friendly
 def check(project_dir, as_json, lang) -> None:
     """Consistency checks an official should see before the figures leave the office.
@@ -120,7 +118,7 @@ def check(project_dir, as_json, lang) -> None:
 @click.command()
 @project_option
 @click.argument("kode")
-@click.option("--lang", type=click.Choice(["id", "en"]), default="en", show_default=True)
+@lang_option(default="en")
 @friendly
 def explain(project_dir, kode, lang) -> None:
     """Why a village ranks where it does: each factor's contribution.

@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 bad input (one readable paragraph on stderr), 2 usage e
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -16,6 +17,7 @@ import click
 from geo_p2dd.errors import GeoP2DDError
 
 PROJECT_HELP = "Project directory (default: $GEO_P2DD_PROJECT, else the current directory)."
+LANGS = ["id", "en"]  # as geo_p2dd.i18n.LANGS, without loading Babel for every command
 
 
 def project_path(value: str | None) -> Path:
@@ -27,6 +29,29 @@ def project_option(f):
     """The ``--project DIR`` option, passed to the command as ``project_dir``."""
     return click.option("--project", "project_dir", default=None, metavar="DIR",
                         help=PROJECT_HELP)(f)
+
+
+def json_option(help: str):
+    """The ``--json`` flag, passed to the command as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def lang_option(default: str = "id", help: str | None = None):
+    """The ``--lang id|en`` option (its default shown in the help)."""
+    return click.option("--lang", type=click.Choice(LANGS), default=default, show_default=True,
+                        help=help)
+
+
+@contextlib.contextmanager
+def database(project_dir: str | None):
+    """The project's register database (or $GEO_P2DD_DATABASE_URL's), disposed on leaving."""
+    from geo_p2dd.registry.db import open_database
+
+    engine = open_database(project_path(project_dir))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def friendly(f):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import friendly, json_option, project_option, project_path
 
 
 @click.group(name="config")
@@ -21,7 +21,7 @@ def config_group() -> None:
 
 @config_group.command(name="check")
 @project_option
-@click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
+@json_option("Print the effective settings as JSON.")
 @friendly
 def config_check(project_dir, as_json) -> None:
     """Validate project.toml: print "ok" and the effective settings (defaults

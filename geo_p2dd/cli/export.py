@@ -7,7 +7,7 @@ import json
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import friendly, json_option, project_option, project_path
 from geo_p2dd.exports.catalogue import LAYERS
 
 
@@ -45,7 +45,7 @@ from geo_p2dd.exports.catalogue import LAYERS
 @click.option("--within-km", default=None, type=float, metavar="KM",
               help="Distance for --near-operator (km).")
 @click.option("--wkt", is_flag=True, help="CSV: add the geometry as WKT.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@json_option("Print what was written as JSON.")
 @friendly
 def export(project_dir, layer, fmt, out, region, gap_class, min_score, bbox, site_status, level,
            cql2, near_operator, within_km, wkt, as_json) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import (
+    database,
+    friendly,
+    json_option,
+    lang_option,
+    project_option,
+    project_path,
+)
 
 
 @click.command()
@@ -23,12 +29,12 @@ from geo_p2dd.cli.common import friendly, project_option, project_path
               help="Years of opex counted (default: [planning] horizon_years).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Solver time limit in seconds (default: [planning] time_limit_s).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@json_option("Print the plan as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the plan as .xlsx or .gpkg.")
 @click.option("--export-instance", type=click.Path(file_okay=False), default=None,
               metavar="DIR", help="Write the exact problem solved as CSV files.")
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True)
+@lang_option()
 @click.option("--save-scenario", default=None, metavar="NAME",
               help="Also save the chosen sites as a scenario (prints its id on stderr).")
 @click.option("--owner", default=None, help="Owner of the saved scenario (default: $USER).")
@@ -62,7 +68,7 @@ def plan(project_dir, region, max_sites, budget, technologies, horizon_years, ti
     if save_scenario:
         from geo_p2dd.planning.scenarios import save_plan
 
-        with _scenario_engine(project_dir) as engine:
+        with database(project_dir) as engine:
             sid = save_plan(engine, result, save_scenario,
                             owner or os.environ.get("USER") or "cli")
         click.echo(f"scenario {sid}: {save_scenario}", err=True)
@@ -99,25 +105,20 @@ def scenario() -> None:
     """
 
 
-@contextlib.contextmanager
-def _scenario_engine(project_dir):
-    from geo_p2dd.registry.db import open_database
-
-    engine = open_database(project_path(project_dir))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _echo_summary(project_dir, engine, scenario_id: int) -> None:
-    from geo_p2dd.planning import scenarios as sc
+def _whatif(project_dir):
+    """The what-if model over the project's current state (pipeline locked in)."""
     from geo_p2dd.planning.demand import load_baseline
     from geo_p2dd.planning.whatif import WhatIf
     from geo_p2dd.project import Project
 
-    whatif = WhatIf(load_baseline(Project(project_path(project_dir))))
-    click.echo(json.dumps(sc.summary(engine, scenario_id, whatif), indent=2,
+    return WhatIf(load_baseline(Project(project_path(project_dir))))
+
+
+def _echo_summary(project_dir, engine, scenario_id: int) -> None:
+    """Print a scenario's summary (now -> scenario) as JSON."""
+    from geo_p2dd.planning import scenarios as sc
+
+    click.echo(json.dumps(sc.summary(engine, scenario_id, _whatif(project_dir)), indent=2,
                           ensure_ascii=False))
 
 
@@ -131,7 +132,7 @@ def scenario_create(project_dir, name, owner) -> None:
     from geo_p2dd.planning import scenarios as sc
 
     owner = owner or os.environ.get("USER") or "cli"
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         click.echo(sc.create_scenario(engine, name, owner))
 
 
@@ -143,7 +144,7 @@ def scenario_list(project_dir, owner) -> None:
     """List scenarios as JSON."""
     from geo_p2dd.planning import scenarios as sc
 
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         found = sc.list_scenarios(engine, owner)
     click.echo(json.dumps(found, indent=2, ensure_ascii=False))
 
@@ -154,24 +155,21 @@ def scenario_list(project_dir, owner) -> None:
 @friendly
 def scenario_show(project_dir, scenario_id) -> None:
     """Now -> scenario as JSON: villages changing class, people newly served, cost."""
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         _echo_summary(project_dir, engine, scenario_id)
 
 
 @scenario.command(name="compare")
 @project_option
 @click.argument("scenario_ids", type=int, nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@json_option("Print the rows as JSON.")
 @friendly
 def scenario_compare(project_dir, scenario_ids, as_json) -> None:
     """Scenarios side by side: people newly served, cost, villages changing class."""
     from geo_p2dd.planning import scenarios as sc
-    from geo_p2dd.planning.demand import load_baseline
-    from geo_p2dd.planning.whatif import WhatIf
-    from geo_p2dd.project import Project
 
-    whatif = WhatIf(load_baseline(Project(project_path(project_dir))))
-    with _scenario_engine(project_dir) as engine:
+    whatif = _whatif(project_dir)
+    with database(project_dir) as engine:
         rows = sc.compare(engine, list(scenario_ids), whatif)
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -200,7 +198,7 @@ def scenario_add_site(project_dir, scenario_id, **fields) -> None:
     """Add a hypothetical site; prints the scenario's summary."""
     from geo_p2dd.planning import scenarios as sc
 
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         sc.add_site(engine, scenario_id, **{k: v for k, v in fields.items() if v is not None})
         _echo_summary(project_dir, engine, scenario_id)
 
@@ -216,7 +214,7 @@ def scenario_move_site(project_dir, scenario_id, site_id, lon, lat) -> None:
     """Move a site of a scenario; prints the scenario's summary."""
     from geo_p2dd.planning import scenarios as sc
 
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         sc.move_site(engine, scenario_id, site_id, lon, lat)
         _echo_summary(project_dir, engine, scenario_id)
 
@@ -230,7 +228,7 @@ def scenario_delete_site(project_dir, scenario_id, site_id) -> None:
     """Remove a site from a scenario."""
     from geo_p2dd.planning import scenarios as sc
 
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         sc.delete_site(engine, scenario_id, site_id)
 
 
@@ -242,5 +240,5 @@ def scenario_delete(project_dir, scenario_id) -> None:
     """Delete a scenario and its sites."""
     from geo_p2dd.planning import scenarios as sc
 
-    with _scenario_engine(project_dir) as engine:
+    with database(project_dir) as engine:
         sc.delete_scenario(engine, scenario_id)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import friendly, json_option, project_option, project_path
 from geo_p2dd.errors import GeoP2DDError
 
 
@@ -113,7 +113,7 @@ def init(directory: str, licences: tuple[str, ...], **opts) -> None:
 @click.option("--values", default=None, type=click.Choice(["dbm", "classes"]),
               help="What a coverage raster holds (default: dbm for floats, else classes).")
 @click.option("--licence", default=None, help="Licence of the data (recorded with it).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.option("--rejected-out", type=click.Path(dir_okay=False, writable=True), default=None,
               metavar="FILE.csv", help="Write every rejected row (row, column, reason) to a CSV "
                                        "file; the screen shows the first 20 and counts per reason.")
@@ -158,7 +158,7 @@ def import_(project_dir, kind, path, as_json, rejected_out, **opts) -> None:
 
 @click.command()
 @project_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option("Machine-readable output.")
 @friendly
 def info(project_dir, as_json) -> None:
     """What a project holds: layers, rows, CRS, extent and provenance.

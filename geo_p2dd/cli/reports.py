@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
+from geo_p2dd.cli.common import friendly, lang_option, project_option, project_path
 from geo_p2dd.errors import GeoP2DDError
 
 
@@ -22,8 +22,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
               help="Kabupaten (64.11) or kecamatan (64.11.01) code; default: the project's "
                    "region.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PDF file to write.")
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
-              help="Language of the summary.")
+@lang_option(help="Language of the summary.")
 @friendly
 def report(project_dir, region, out, lang) -> None:
     """Write the printable A4 coverage summary of a kabupaten or kecamatan as PDF.
@@ -57,8 +56,7 @@ def report(project_dir, region, out, lang) -> None:
               help="XLSX file to write.")
 @click.option("--region", default=None, metavar="CODE",
               help="Only the sites in the villages of this kabupaten or kecamatan.")
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
-              help="Language of the headers and labels.")
+@lang_option(help="Language of the headers and labels.")
 @friendly
 def register(project_dir, out, region, lang) -> None:
     """Export the infrastructure register (the sites layer) as an XLSX workbook.
@@ -97,8 +95,7 @@ def register(project_dir, out, region, lang) -> None:
               help="Changes at or after this date (00:00 UTC) or ISO moment.")
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               metavar="FILE.xlsx", help="Write the changes as XLSX (default: print them).")
-@click.option("--lang", type=click.Choice(["id", "en"]), default="id", show_default=True,
-              help="Language of the workbook's headers.")
+@lang_option(help="Language of the workbook's headers.")
 @friendly
 def changes(project_dir, since, out, lang) -> None:
     """Every change of the register since a date: site, field, old, new, who, when, source.

@@ -7,13 +7,7 @@ import sys
 
 import click
 
-from geo_p2dd.cli.common import friendly, project_option, project_path
-
-
-def _register(project_dir):
-    from geo_p2dd.registry.db import open_database
-
-    return open_database(project_path(project_dir))
+from geo_p2dd.cli.common import database, friendly, json_option, project_option
 
 
 @click.group(name="user")
@@ -53,7 +47,8 @@ def user_add(project_dir, name, role, agency, password_stdin) -> None:
     password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
-    added = add_user(_register(project_dir), name, role, agency=agency, password=password)
+    with database(project_dir) as engine:
+        added = add_user(engine, name, role, agency=agency, password=password)
     where = f" of {added['agency']}" if added["agency"] else ""
     click.echo(f"added {added['name']}: {added['role']}{where}"
                + ("" if password is not None else " (no password: API tokens only)"))
@@ -61,7 +56,7 @@ def user_add(project_dir, name, role, agency, password_stdin) -> None:
 
 @user.command(name="list")
 @project_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option("Machine-readable output.")
 @friendly
 def user_list(project_dir, as_json) -> None:
     """List the users: name, role, agency and whether they are disabled.
@@ -72,7 +67,8 @@ def user_list(project_dir, as_json) -> None:
     """
     from geo_p2dd.registry.accounts import list_users
 
-    users = list_users(_register(project_dir))
+    with database(project_dir) as engine:
+        users = list_users(engine)
     if as_json:
         click.echo(json.dumps(users, indent=2, ensure_ascii=False))
         return
@@ -94,7 +90,8 @@ def user_disable(project_dir, name) -> None:
     """
     from geo_p2dd.registry.accounts import disable_user
 
-    disable_user(_register(project_dir), name)
+    with database(project_dir) as engine:
+        disable_user(engine, name)
     click.echo(f"disabled {name}")
 
 
@@ -112,6 +109,7 @@ def user_token(project_dir, name) -> None:
     """
     from geo_p2dd.registry.accounts import new_token
 
-    token = new_token(_register(project_dir), name)
+    with database(project_dir) as engine:
+        token = new_token(engine, name)
     click.echo(f"new API token for {name} (shown once; stored only as its SHA-256):")
     click.echo(token)
