@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -163,3 +164,45 @@ def test_the_form_is_indonesian_and_its_service_worker_may_control_the_root(web)
     assert sw.status_code == 200 and sw.headers["Service-Worker-Allowed"] == "/"
     assert "/lapor" in sw.get_data(as_text=True)
     assert client.get("/lapor").status_code in (302, 401)  # signed out: sign in first
+
+
+def test_the_service_worker_may_fetch_this_site_and_keeps_only_the_form(web):
+    client, tokens = web
+    sw = client.get("/sw.js")
+    policy = sw.headers["Content-Security-Policy"]
+    # a worker obeys its script's policy: 'none' for fetches made its install fail
+    assert "connect-src 'self'" in policy and "default-src 'none'" in policy
+    body = sw.get_data(as_text=True)
+    assert "__GEO_P2DD_OFFLINE__" not in body
+    offline = json.loads(body.split("const OFFLINE = ", 1)[1].split(";\n", 1)[0])
+    assert offline["page"] == "/lapor" and offline["villages"] == "/lapor/villages.geojson"
+    assert offline["logout"] == "/auth/logout"
+    assert "/static/field.js" in offline["assets"]
+    assert not [u for u in offline["assets"] if u.startswith(("/api/", "/auth/", "/lapor"))]
+    for url in offline["assets"]:  # each one exists (cache.addAll fails on any 404)
+        got = client.get(url)
+        got.close()
+        assert got.status_code == 200, url
+    assert offline["cache"].startswith("geo-p2dd-field-")
+
+
+def test_the_outlines_and_a_fresh_token_are_for_signed_in_users(web, sample_copy):
+    client, tokens = web
+    assert client.get("/lapor/villages.geojson").status_code in (302, 401)
+    assert client.get("/lapor/token").status_code in (302, 401)
+    outlines = client.get("/lapor/villages.geojson", headers=tokens["vera"])
+    assert outlines.status_code == 200
+    features = outlines.get_json()["features"]
+    assert sorted(f["id"] for f in features) == sorted(sample_copy.read_layer("villages")["kode"])
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in features)
+    fresh = client.get("/lapor/token", headers=tokens["ana"])
+    assert fresh.headers["Cache-Control"] == "no-store" and fresh.get_json()["csrf_token"]
+
+
+def test_signing_out_clears_the_phone(web):
+    client, _ = web
+    page = client.get("/auth/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" value="', 1)[1].split('"')[0]
+    out = client.post("/auth/logout", data={"csrf_token": token})
+    assert out.status_code == 302
+    assert out.headers["Clear-Site-Data"] == '"cache", "storage"'

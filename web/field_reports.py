@@ -12,15 +12,39 @@ session with the ``X-CSRFToken`` header).
 - ``GET /api/reports`` → ``{"reports": [...]}``; filters ``status``,
   ``village_kode``, ``reporter``.
 - ``POST /api/reports/<id>/verify`` and ``/reject`` → 200 and the report.
-- ``GET /lapor`` → the phone form; ``GET /sw.js`` → its service worker
-  (root scope, so it may cache ``/lapor``).
+- ``GET /lapor`` → the phone form; ``GET /lapor/villages.geojson`` → the
+  project's village outlines for its map (vector: no basemap needed);
+  ``GET /lapor/token`` → a fresh CSRF token for sending the queue (a page
+  opened from the phone's cache may be older than the token's lifetime);
+  ``GET /sw.js`` → the service worker.
+
+Offline (documented decision): the service worker caches exactly
+:func:`offline_urls` — the signed-in user's ``/lapor`` page, the village
+outlines and the page's scripts, styles and marker images — and nothing else:
+never an API response, never another page. Its own policy allows it to fetch
+from this site only (a worker obeys the CSP of its script: the ``default-src
+'none'`` of non-page responses made its install fail, so it never registered).
+Signing out clears it: the sign-out response carries ``Clear-Site-Data``
+(cache, storage: the cached page with its CSRF token, the queue, the worker)
+and the worker deletes its cache when it sees the sign-out request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -34,6 +58,15 @@ bp = Blueprint("field_reports", __name__)
 REPORTERS = ("admin", "editor", "reviewer")
 #: roles that verify or reject them
 REVIEWERS = ("admin", "reviewer")
+#: static files the form loads besides the app's stylesheet bundle
+FORM_STATIC = ("vendor/leaflet/leaflet.css", "vendor/leaflet/leaflet.js",
+               "vendor/leaflet/images/marker-icon.png",
+               "vendor/leaflet/images/marker-icon-2x.png",
+               "vendor/leaflet/images/marker-shadow.png", "field.js")
+#: the zoom whose simplified outlines the form's map shows
+MAP_ZOOM = 12
+#: placeholder in static/sw.js replaced by what the worker keeps (JSON)
+OFFLINE_PLACEHOLDER = "__GEO_P2DD_OFFLINE__"
 
 
 def _json_body() -> dict[str, Any]:
@@ -89,12 +122,69 @@ def form():
                            may_report=current_user.role in REPORTERS)
 
 
+@bp.get("/lapor/villages.geojson")
+@require()
+def villages():
+    from web.context import current_view
+    from web.mapdata import bbox_villages
+
+    view = current_view()
+    if len(view.villages):
+        west, south, east, north = (float(v) for v in view.villages.total_bounds)
+        text = bbox_villages(view, (west, south, east, north), MAP_ZOOM, g.lang)
+    else:
+        text = '{"type":"FeatureCollection","features":[]}'
+    response = Response(text, mimetype="application/geo+json")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.get("/lapor/token")
+@require()
+def token():
+    from flask_wtf.csrf import generate_csrf
+
+    response = jsonify(csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bundle_urls(name: str) -> list[str]:
+    from web.assets import BUNDLES, asset_url
+
+    url = asset_url(name)
+    return [url] if url else [url_for("static", filename=f) for f in BUNDLES[name]]
+
+
+def offline_urls() -> dict[str, Any]:
+    """What the service worker keeps: the page and outlines (network first), the assets.
+
+    Returns
+    -------
+    dict
+        ``page``, ``villages`` and ``logout`` (paths), ``assets`` (paths kept
+        until they change) and ``cache`` (the cache's name, new when any of
+        them or the worker changes).
+    """
+    assets = _bundle_urls("app.css") + [url_for("static", filename=f) for f in FORM_STATIC]
+    urls = {"page": url_for(".form"), "villages": url_for(".villages"),
+            "logout": url_for("auth.logout"), "assets": assets}
+    return urls
+
+
 @bp.get("/sw.js")
 def service_worker():
     path = current_app.static_folder + "/sw.js"  # type: ignore[operator]
     with open(path, encoding="utf-8") as fh:
         body = fh.read()
+    urls = offline_urls()
+    version = hashlib.sha256((body + json.dumps(urls)).encode()).hexdigest()[:12]
+    urls["cache"] = f"geo-p2dd-field-{version}"
+    body = body.replace(OFFLINE_PLACEHOLDER, json.dumps(urls))
     response = Response(body, mimetype="text/javascript")
     response.headers["Service-Worker-Allowed"] = "/"
     response.headers["Cache-Control"] = "no-cache"
+    # a worker obeys its own script's policy: it fetches from this site only
+    response.headers["Content-Security-Policy"] = \
+        "default-src 'none'; connect-src 'self'; frame-ancestors 'none'"
     return response
