@@ -6,8 +6,7 @@ import json
 import uuid
 
 import pytest
-from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
-from sqlalchemy import text
+from pg import pg_cluster, pg_url, register_engine  # noqa: F401 - the fixtures
 
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.registry import db
@@ -18,26 +17,16 @@ from geo_p2dd.registry.field_reports import (
     verify_report,
 )
 
-TABLES = "field_reports, history, api_tokens, users, sites, registry_meta"
-
 
 @pytest.fixture(autouse=True)
 def _no_database_url(monkeypatch):
     monkeypatch.delenv(db.URL_VARIABLE, raising=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    """An empty, migrated register on SQLite or a real PostgreSQL."""
-    if request.param == "sqlite":
-        (tmp_path / "register").mkdir()
-        engine = db.open_database(tmp_path / "register")
-    else:
-        engine = db.open_database(url=request.getfixturevalue("pg_url"))
-        with db.write_transaction(engine) as conn:
-            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(register_engine):  # noqa: F811 - the fixture of tests/pg.py
+    """An empty, migrated register on SQLite or a real PostgreSQL (tests/pg.py)."""
+    return register_engine
 
 
 def report(**extra) -> dict:
@@ -206,3 +195,78 @@ def test_signing_out_clears_the_phone(web):
     out = client.post("/auth/logout", data={"csrf_token": token})
     assert out.status_code == 302
     assert out.headers["Clear-Site-Data"] == '"cache", "storage"'
+
+
+@pytest.mark.parametrize("status", ["verified", "submitted", "rejected"])
+def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_copy, status):
+    """Two days of "Tidak ada sinyal" sent from phones at a place the model calls 4G:
+    verified, they overturn it; waiting for review or rejected, they do not."""
+    import warnings
+
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.registry import store
+    from geo_p2dd.registry.field_reports import review_report
+
+    before = sample_copy.read_layer("location_results")
+    served = before[(before["status"] == "served") & (before["kind"] == "settlement")
+                    & (before["served_by_site"].fillna("") == "")]
+    target = served.iloc[0]
+    engine = store.engine_for(sample_copy.path)
+    for day in ("2026-03-05", "2026-03-06"):
+        stored, _ = store_report(engine, report(
+            village_kode=target["village_kode"], lon=target["lon"], lat=target["lat"],
+            technology="Tidak ada sinyal", observed_at=day), "ana")
+        if status != "submitted":
+            review_report(engine, stored["id"], status, "rina")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analyze_project(sample_copy)
+    row = sample_copy.read_layer("location_results").set_index("location_id") \
+        .loc[target["location_id"]]
+    if status == "verified":
+        assert (row["evidence"], row["status"], row["best_4g"]) == ("measured", "unserved",
+                                                                    "none")
+    else:
+        assert (row["evidence"], row["status"]) == ("modelled", "served")
+    store.dispose_engines()
+
+
+def test_the_reports_read_are_the_imported_and_the_verified_once(sample_copy, tmp_path):
+    """One reader: imported rows and verified register reports, with their origin; a
+    register report also imported from a sheet (same id) counts once."""
+    import warnings
+
+    from geo_p2dd.imports import import_layer
+    from geo_p2dd.registry import store
+    from geo_p2dd.reports_layer import read_reports
+
+    assert read_reports(sample_copy) is None  # nothing imported, nothing verified
+    engine = store.engine_for(sample_copy.path)
+    village = sample_copy.read_layer("villages").iloc[3]
+    point = village.geometry.representative_point()
+    ids = []
+    for day in ("2026-03-05", "2026-03-06", "2026-03-07"):
+        stored, _ = store_report(engine, report(village_kode=None, lon=point.x, lat=point.y,
+                                                technology="2G", observed_at=day), "ana")
+        ids.append(stored["id"])
+    verify_report(engine, ids[0], "rina")
+    verify_report(engine, ids[1], "rina")
+    reject_report(engine, ids[2], "rina")
+    sheet = tmp_path / "laporan.csv"
+    sheet.write_text("report_id,kampung,lintang,bujur,jaringan,tanggal\n"
+                     f"{ids[1]},{village['kode']},{point.y},{point.x},2G,06/03/2026\n"
+                     f",{village['kode']},{point.y},{point.x},4G,07/03/2026\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_layer(sample_copy, "reports", sheet)
+    layer = read_reports(sample_copy)
+    assert len(layer) == 3 and layer["report_id"].is_unique
+    assert layer.set_index("report_id")["origin"].to_dict() == {
+        ids[1]: "import", ids[0]: "register",
+        **{r: "import" for r in layer["report_id"] if r not in ids}}
+    mine = layer.set_index("report_id").loc[ids[0]]
+    assert mine["village_kode"] == village["kode"]  # from its point
+    assert (mine["technology"], mine["source"], mine["reported_at"]) == \
+        ("2G", "reported", "2026-03-05T00:00:00")
+    assert mine["class_4g"] > 0 and mine["class_other"] > 0
+    store.dispose_engines()
