@@ -144,3 +144,26 @@ def test_the_form_opens_offline_from_the_phones_cache_and_sends_its_queue_once(
     page.context.set_offline(True)
     with pytest.raises(Exception, match="ERR_INTERNET_DISCONNECTED"):
         page.goto(server.url + "/lapor")
+
+
+def test_a_queued_report_is_sent_only_by_the_user_who_wrote_it(sample_copy, field_server, page):
+    """A report left on the phone by another user (their session ended without signing
+    out) waits; it is not sent in the name of whoever signs in next."""
+    _sign_in(page, field_server)
+    village = sample_copy.read_layer("villages").iloc[0]
+    point = village.geometry.representative_point()
+    theirs = {"id": "0b8e7d2c-4a55-4f0e-9a43-3f7c5a1d2e10", "by": "budi",
+              "village_kode": village["kode"], "lon": point.x, "lat": point.y,
+              "operator": None, "technology": "none", "observed_at": "2026-03-05",
+              "note": None}
+    page.evaluate("(r) => localStorage.setItem('geo_p2dd.field.queue', JSON.stringify([r]))",
+                  theirs)
+    _fill(page, village, "mine")
+    page.wait_for_function("() => window.geoP2DDField.queue().length === 1", timeout=20000)
+    assert page.evaluate("() => window.geoP2DDField.queue()[0].by") == "budi"
+    engine = db.open_database(sample_copy.path)
+    try:
+        stored = list_reports(engine)
+        assert [(r["note"], r["reporter"]) for r in stored] == [("mine", "ana")]
+    finally:
+        engine.dispose()

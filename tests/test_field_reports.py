@@ -186,6 +186,7 @@ def test_the_outlines_and_a_fresh_token_are_for_signed_in_users(web, sample_copy
     assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in features)
     fresh = client.get("/lapor/token", headers=tokens["ana"])
     assert fresh.headers["Cache-Control"] == "no-store" and fresh.get_json()["csrf_token"]
+    assert fresh.get_json()["user"] == "ana"
 
 
 def test_signing_out_clears_the_phone(web):

@@ -14,8 +14,9 @@ session with the ``X-CSRFToken`` header).
 - ``POST /api/reports/<id>/verify`` and ``/reject`` → 200 and the report.
 - ``GET /lapor`` → the phone form; ``GET /lapor/villages.geojson`` → the
   project's village outlines for its map (vector: no basemap needed);
-  ``GET /lapor/token`` → a fresh CSRF token for sending the queue (a page
-  opened from the phone's cache may be older than the token's lifetime);
+  ``GET /lapor/token`` → a fresh CSRF token and the signed-in user's name for
+  sending the queue (a page opened from the phone's cache may be older than the
+  token's lifetime; a queued report is sent only by the user who wrote it);
   ``GET /sw.js`` → the service worker.
 
 Offline (documented decision): the service worker caches exactly
@@ -144,7 +145,7 @@ def villages():
 def token():
     from flask_wtf.csrf import generate_csrf
 
-    response = jsonify(csrf_token=generate_csrf())
+    response = jsonify(csrf_token=generate_csrf(), user=current_user.name)
     response.headers["Cache-Control"] = "no-store"
     return response
 

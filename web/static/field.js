@@ -26,27 +26,31 @@
     localStorage.setItem(KEY, JSON.stringify(items));
     queuedEl.textContent = String(items.length);
   }
-  // a fresh CSRF token: the page may come from the phone's cache, older than its token
-  async function csrf() {
+  // a fresh CSRF token and who is signed in now: the page may come from the phone's
+  // cache, older than its token (and than its sign-in)
+  async function signedIn() {
     const response = await fetch(app.dataset.token, {credentials: "same-origin",
                                                      cache: "no-store"});
     if (!response.ok) throw new Error(String(response.status));  // signed out: keep all
-    return (await response.json()).csrf_token;
+    return response.json();
   }
 
   async function drain() {
     if (sending || !queue().length) return;
     sending = true;
     try {
-      let token;
-      try { token = await csrf(); } catch (e) { return; }  // offline or signed out
-      for (const report of queue()) {
+      let now;
+      try { now = await signedIn(); } catch (e) { return; }  // offline or signed out
+      // a report is sent by the user who wrote it, never by the next one signed in
+      for (const report of queue().filter((r) => !r.by || r.by === now.user)) {
+        const body = Object.assign({}, report);
+        delete body.by;
         let response;
         try {
           response = await fetch(app.dataset.api, {
             method: "POST", credentials: "same-origin",
-            headers: {"Content-Type": "application/json", "X-CSRFToken": token},
-            body: JSON.stringify(report)});
+            headers: {"Content-Type": "application/json", "X-CSRFToken": now.csrf_token},
+            body: JSON.stringify(body)});
         } catch (e) {
           break;  // offline: try again later
         }
@@ -122,7 +126,7 @@
     if (!lonEl.value || !latEl.value) { statusEl.textContent = msg("Nopoint"); return; }
     const f = e.target;
     const report = {
-      id: uuid(), village_kode: f.village_kode.value || null,
+      id: uuid(), by: app.dataset.user, village_kode: f.village_kode.value || null,
       lon: Number(lonEl.value), lat: Number(latEl.value),
       operator: f.operator.value || null, technology: f.technology.value,
       observed_at: f.observed_at.value, note: f.note.value || null};
