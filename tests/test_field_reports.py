@@ -205,6 +205,7 @@ def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_c
     import warnings
 
     from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.project import Project
     from geo_p2dd.registry import store
     from geo_p2dd.registry.field_reports import review_report
 
@@ -219,6 +220,8 @@ def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_c
             technology="Tidak ada sinyal", observed_at=day), "ana")
         if status != "submitted":
             review_report(engine, stored["id"], status, "rina")
+    # a verified report changes what the analysis weighs: its results are out of date
+    assert Project(sample_copy.path).analysis_stale is (status == "verified")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         analyze_project(sample_copy)
@@ -229,6 +232,12 @@ def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_c
                                                                     "none")
     else:
         assert (row["evidence"], row["status"]) == ("modelled", "served")
+    assert not Project(sample_copy.path).analysis_stale
+    # rejected after all: stale again, and the next analysis follows the model
+    if status == "verified":
+        for stored in list_reports(engine):
+            review_report(engine, stored["id"], "rejected", "admin")
+        assert Project(sample_copy.path).analysis_stale
     store.dispose_engines()
 
 
