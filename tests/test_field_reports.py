@@ -205,6 +205,7 @@ def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_c
     import warnings
 
     from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.check import check_project
     from geo_p2dd.project import Project
     from geo_p2dd.registry import store
     from geo_p2dd.registry.field_reports import review_report
@@ -227,10 +228,14 @@ def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_c
         analyze_project(sample_copy)
     row = sample_copy.read_layer("location_results").set_index("location_id") \
         .loc[target["location_id"]]
+    findings = {(f.kind, f.id) for f in check_project(sample_copy)}
+    overturned = ("evidence_overturns_model", target["location_id"]) in findings
     if status == "verified":
         assert (row["evidence"], row["status"], row["best_4g"]) == ("measured", "unserved",
                                                                     "none")
+        assert overturned  # geo-p2dd check says so too
     else:
+        assert not overturned
         assert (row["evidence"], row["status"]) == ("modelled", "served")
     assert not Project(sample_copy.path).analysis_stale
     # rejected after all: stale again, and the next analysis follows the model
