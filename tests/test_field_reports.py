@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 from pg import pg_cluster, pg_url, register_engine  # noqa: F401 - the fixtures
@@ -173,6 +175,21 @@ def test_the_service_worker_may_fetch_this_site_and_keeps_only_the_form(web):
         got.close()
         assert got.status_code == 200, url
     assert offline["cache"].startswith("geo-p2dd-field-")
+    # a deployed field.js (same URL, new content) makes a new worker with a new cache
+    script = Path(web_static_folder()) / "field.js"
+    kept = script.stat()
+    try:
+        os.utime(script, ns=(kept.st_atime_ns, kept.st_mtime_ns + 10**9))
+        renewed = client.get("/sw.js").get_data(as_text=True)
+    finally:
+        os.utime(script, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert offline["cache"] not in renewed and "geo-p2dd-field-" in renewed
+
+
+def web_static_folder() -> str:
+    import web
+
+    return str(Path(web.__file__).parent / "static")
 
 
 def test_the_outlines_and_a_fresh_token_are_for_signed_in_users(web, sample_copy):

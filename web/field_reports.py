@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -150,6 +151,11 @@ def token():
     return response
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_mtime_ns, info.st_size
+
+
 def _bundle_urls(name: str) -> list[str]:
     from web.assets import BUNDLES, asset_url
 
@@ -164,8 +170,8 @@ def offline_urls() -> dict[str, Any]:
     -------
     dict
         ``page``, ``villages`` and ``logout`` (paths), ``assets`` (paths kept
-        until they change) and ``cache`` (the cache's name, new when any of
-        them or the worker changes).
+        until they change; :func:`service_worker` adds ``cache``, the cache's
+        name, new when any of them or the worker changes).
     """
     assets = _bundle_urls("app.css") + [url_for("static", filename=f) for f in FORM_STATIC]
     urls = {"page": url_for(".form"), "villages": url_for(".villages"),
@@ -179,7 +185,11 @@ def service_worker():
     with open(path, encoding="utf-8") as fh:
         body = fh.read()
     urls = offline_urls()
-    version = hashlib.sha256((body + json.dumps(urls)).encode()).hexdigest()[:12]
+    # the cache is named after the worker, the URLs and the static files' versions: a
+    # deployed field.js (same URL, new content) makes a new worker and a new cache
+    static = Path(current_app.static_folder)  # type: ignore[arg-type]
+    stamps = [(f, *_stamp(static / f)) for f in FORM_STATIC]
+    version = hashlib.sha256((body + json.dumps([urls, stamps])).encode()).hexdigest()[:12]
     urls["cache"] = f"geo-p2dd-field-{version}"
     body = body.replace(OFFLINE_PLACEHOLDER, json.dumps(urls))
     response = Response(body, mimetype="text/javascript")
