@@ -302,3 +302,58 @@ def test_the_reports_read_are_the_imported_and_the_verified_once(sample_copy, tm
         ("2G", "reported", "2026-03-05T00:00:00")
     assert mine["class_4g"] > 0 and mine["class_other"] > 0
     store.dispose_engines()
+
+
+def test_reviewers_verify_and_reject_on_the_review_page(web, sample_copy):
+    client, tokens = web
+    waiting, other = report(note="di dermaga"), report(note="di sekolah")
+    for body in (waiting, other):
+        assert client.post("/api/reports", json=body, headers=tokens["ana"]).status_code == 201
+    assert client.get("/lapor/tinjau", headers=tokens["ana"]).status_code == 403
+    assert client.get("/lapor/tinjau").status_code in (302, 401)
+    page = client.get("/lapor/tinjau", headers=tokens["rina"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Tinjau laporan lapangan" in html
+    assert "di dermaga" in html and "di sekolah" in html and "Verifikasi" in html
+    assert "64.11.01.2001" in html  # a kampung not of the project: its code
+    done = client.post(f"/lapor/tinjau/{waiting['id']}/verify", headers=tokens["rina"])
+    assert done.status_code == 302 and done.headers["Location"].endswith("/lapor/tinjau")
+    assert client.post(f"/lapor/tinjau/{other['id']}/reject",
+                       headers=tokens["admin"]).status_code == 302
+    reviewed = {r["id"]: (r["status"], r["reviewed_by"]) for r in client.get(
+        "/api/reports", headers=tokens["vera"]).get_json()["reports"]}
+    assert reviewed == {waiting["id"]: ("verified", "rina"), other["id"]: ("rejected", "admin")}
+    left = client.get("/lapor/tinjau", headers=tokens["rina"]).get_data(as_text=True)
+    assert "di dermaga" not in left and "Tidak ada laporan." in left
+    verified = client.get("/lapor/tinjau?status=verified",
+                          headers=tokens["rina"]).get_data(as_text=True)
+    assert "di dermaga" in verified and f"/lapor/tinjau/{waiting['id']}/reject" in verified
+    assert f"/lapor/tinjau/{waiting['id']}/verify" not in verified
+    assert client.post(f"/lapor/tinjau/{waiting['id']}/verify",
+                       headers=tokens["ana"]).status_code == 403
+    form = client.get("/lapor", headers=tokens["rina"]).get_data(as_text=True)
+    assert 'id="field-review-link"' in form
+    assert 'id="field-review-link"' not in client.get(
+        "/lapor", headers=tokens["ana"]).get_data(as_text=True)
+
+
+def test_a_review_form_needs_the_sessions_csrf_token(web, sample_copy):
+    from geo_p2dd.registry import accounts
+
+    client, tokens = web
+    body = report()
+    client.post("/api/reports", json=body, headers=tokens["ana"])
+    engine = db.open_database(sample_copy.path)
+    accounts.add_user(engine, "rosa", "reviewer", password="rahasia-123")
+    engine.dispose()
+    login = client.get("/auth/login").get_data(as_text=True)
+    token = login.split('name="csrf_token" value="', 1)[1].split('"')[0]
+    signed = client.post("/auth/login", data={"name": "rosa", "password": "rahasia-123",
+                                              "csrf_token": token})
+    assert signed.status_code == 302
+    url = f"/lapor/tinjau/{body['id']}/verify"
+    assert client.post(url).status_code == 400  # no token: refused, nothing changed
+    page = client.get("/lapor/tinjau").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"')[0]
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    assert client.get(f"/api/reports/{body['id']}").get_json()["status"] == "verified"

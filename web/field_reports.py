@@ -12,6 +12,9 @@ session with the ``X-CSRFToken`` header).
 - ``GET /api/reports`` → ``{"reports": [...]}``; filters ``status``,
   ``village_kode``, ``reporter``.
 - ``POST /api/reports/<id>/verify`` and ``/reject`` → 200 and the report.
+- ``GET /lapor/tinjau`` → the review page of reviewers and admins (reports
+  waiting for review, ``?status=`` the others), each with verify and reject
+  buttons (``POST /lapor/tinjau/<id>/verify|reject``, CSRF-protected forms).
 - ``GET /lapor`` → the phone form; ``GET /lapor/villages.geojson`` → the
   project's village outlines for its map (vector: no basemap needed);
   ``GET /lapor/token`` → a fresh CSRF token and the signed-in user's name for
@@ -41,8 +44,10 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    flash,
     g,
     jsonify,
+    redirect,
     render_template,
     request,
     url_for,
@@ -121,7 +126,36 @@ def form():
     options = sorted(zip(villages["kode"], villages["nama"], strict=True), key=lambda kv: kv[1]) \
         if {"kode", "nama"} <= set(villages.columns) else []
     return render_template("field/lapor.html", villages=options,
-                           may_report=current_user.role in REPORTERS)
+                           may_report=current_user.role in REPORTERS,
+                           may_review=current_user.role in REVIEWERS)
+
+
+def _village_names() -> dict[str, str]:
+    from web.context import current_view
+
+    villages = current_view().villages
+    if not {"kode", "nama"} <= set(villages.columns):
+        return {}
+    return dict(zip(villages["kode"], villages["nama"], strict=True))
+
+
+@bp.get("/lapor/tinjau")
+@require(*REVIEWERS)
+def review_page():
+    status = request.args.get("status") or "submitted"
+    reports = fr.list_reports(register_engine(), status=status)
+    return render_template("field/review.html", reports=reports, status=status,
+                           statuses=fr.REPORT_STATUSES, names=_village_names())
+
+
+@bp.post("/lapor/tinjau/<report_id>/<any(verify, reject):decision>")
+@require(*REVIEWERS)
+def review_form(report_id: str, decision: str):
+    status = "verified" if decision == "verify" else "rejected"
+    fr.review_report(register_engine(), report_id, status, current_user.name)
+    flash(_("Report verified: it counts as evidence in the next analysis.")
+          if status == "verified" else _("Report rejected."))
+    return redirect(url_for(".review_page", status=request.form.get("back") or None))
 
 
 @bp.get("/lapor/villages.geojson")
