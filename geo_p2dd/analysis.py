@@ -29,6 +29,7 @@ from geo_p2dd.config import DEFAULTS, Settings
 from geo_p2dd.io.raster import read_on_grid, write_array_cog
 from geo_p2dd.locations import derive_settlements  # noqa: F401  (its former home)
 from geo_p2dd.project import Project, now_iso
+from geo_p2dd.reports_layer import read_reports
 from geo_p2dd.schema import CODE_TO_SIGNAL, GAP_CLASSES, PUBLIC_FACILITIES, SITE_STATUS
 
 CLASS_NAMES = tuple(CODE_TO_SIGNAL[code] for code in sorted(CODE_TO_SIGNAL))
@@ -215,7 +216,7 @@ def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
     # --- field evidence (geo_p2dd.evidence): reports add locations, measured beats modelled ---
     ev = evidence.apply_reports(
         locs, per_view[""], {k: f for k, f in per_view.items() if k},
-        project.read_layer("reports", required=False), villages, settings, grid.crs,
+        read_reports(project, villages), villages, settings, grid.crs,  # with verified ones
         lambda extra: (view_coverage(extra, "", gridded),
                        {k: view_coverage(extra, k, gridded) for k in VIEWS if k}))
     locs = ev.locations

@@ -50,6 +50,7 @@ from geo_p2dd import evidence
 from geo_p2dd.config import EvidenceSettings
 from geo_p2dd.i18n import N_, check_lang, format_int, format_number, gettext
 from geo_p2dd.project import Project
+from geo_p2dd.reports_layer import read_reports
 from geo_p2dd.schema import CODE_TO_SIGNAL, SIGNAL_CLASSES, SIGNAL_CODES
 
 SEVERITIES = ("warning", "info")
@@ -391,7 +392,7 @@ def evidence_findings(project: Project) -> list[Finding]:
     reports are judged again with one report enough, and those whose 4G
     usability differs from the model's are reported as information.
     """
-    reports = project.read_layer("reports", required=False)
+    reports = read_reports(project)  # imported, and verified in the register
     if reports is None or not len(reports):
         return []
     results = project.read_layer("location_results", required=False)

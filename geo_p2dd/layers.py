@@ -316,6 +316,127 @@ def assign_villages(points: gpd.GeoSeries, villages: gpd.GeoDataFrame,
     return result
 
 
+@dataclass(frozen=True)
+class VillageWording:
+    """How :func:`match_villages` words its reasons, and what an unknown name does.
+
+    Sites and locations say *village*; field reports say *kampung*, and there a
+    row with coordinates is placed by its point when its kampung name is not
+    known (``unknown_name_rejects_point=False``).
+    """
+
+    noun: str = "village"
+    outside: str = "point lies in no village of the project"
+    unplaced: str = "no coordinates and no village to place it in"
+    unknown_name_rejects_point: bool = True
+
+
+#: the words of site and location imports
+VILLAGE_WORDING = VillageWording()
+
+
+@dataclass
+class VillageMatch:
+    """Each row's village code (None when unknown), point, and which rows were placed."""
+
+    village: np.ndarray
+    geoms: np.ndarray
+    placed: np.ndarray
+
+
+def match_villages(geometry: gpd.GeoSeries, villages: gpd.GeoDataFrame, *,
+                   codes: pd.Series | None, names: pd.Series | None,
+                   code_column: str | None, name_column: str | None,
+                   ok: np.ndarray, reject, settlements=None, place: bool = True,
+                   tolerance_deg: float = 0.1,
+                   wording: VillageWording = VILLAGE_WORDING) -> VillageMatch:
+    """Each row's village: its code, else its name, else its position; then its point.
+
+    A row without coordinates but with a village is placed at that village's
+    main settlement (:func:`village_anchor_points`). Unusable rows are passed
+    to ``reject(i, column, reason)``, which records the first reason of a row
+    and clears ``ok[i]``.
+
+    Parameters
+    ----------
+    geometry : GeoSeries
+        The rows' points (missing or empty: no coordinates).
+    villages : GeoDataFrame
+        The project's villages (``kode``, ``nama``).
+    codes, names : Series of str, optional
+        The village code and village name columns (stripped text), when given.
+    code_column, name_column : str, optional
+        Their names in the file, for the reasons.
+    ok : ndarray of bool
+        Rows still usable (read; ``reject`` updates it).
+    reject : callable
+        ``reject(i, column, reason)``.
+    settlements : GeoDataFrame or callable, optional
+        The locations layer (or a function returning it, called only when a
+        row needs placing).
+    place : bool
+        False: rows without coordinates are not placed (the caller decides).
+    tolerance_deg : float
+        How far outside every village a point may lie and still belong to the nearest.
+    wording : VillageWording
+        The words of the reasons.
+
+    Returns
+    -------
+    VillageMatch
+        ``placed`` marks usable rows without coordinates that have a village.
+    """
+    n = len(geometry)
+    known, by_name = _village_lookup(villages)
+    noun = wording.noun
+    village = np.full(n, None, dtype=object)
+    if codes is not None:
+        for i, v in enumerate(codes):
+            if pd.isna(v) or v == "":
+                continue
+            code = normalise_code(v)
+            if code in known:
+                village[i] = code
+            else:
+                reject(i, code_column, f"unknown {noun} code {v!r}")
+    geoms = geometry.values.copy()
+    no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if names is not None:
+        located = assign_villages(geometry, villages, tolerance_deg)
+        for i, v in enumerate(names):
+            if village[i] is not None or pd.isna(v) or v == "":
+                continue
+            if normalise_code(v) in known:  # a code in the name column is still a code
+                village[i] = normalise_code(v)
+                continue
+            candidates = by_name.get(normalise_header(v), [])
+            if len(candidates) == 1:
+                village[i] = candidates[0]
+            elif len(candidates) > 1 and located[i] in candidates:
+                village[i] = located[i]
+            elif len(candidates) > 1:
+                reject(i, name_column, f"{noun} name {v!r} is ambiguous "
+                       f"({', '.join(candidates)}); give the {noun} code")
+            elif wording.unknown_name_rejects_point or no_point[i]:
+                reject(i, name_column, f"unknown {noun} {v!r}")
+    need = np.array([v is None for v in village], dtype=bool) & ~no_point & ok
+    if need.any():
+        village[need] = assign_villages(gpd.GeoSeries(geoms[need]), villages, tolerance_deg)
+    for i in np.flatnonzero(ok & np.array([v is None for v in village], dtype=bool)
+                            & ~no_point):
+        reject(i, "geometry", wording.outside)
+    placed = no_point & ok & np.array([v is not None for v in village], dtype=bool)
+    for i in np.flatnonzero(no_point & ok & ~placed):
+        reject(i, None, wording.unplaced)
+    if place and placed.any():
+        if callable(settlements):  # computed only when a row needs it (imports)
+            settlements = settlements()
+        anchor = village_anchor_points(villages, settlements)
+        for i in np.flatnonzero(placed):
+            geoms[i] = anchor[village[i]]
+    return VillageMatch(village, geoms, placed)
+
+
 def points_from_input(
     frame: pd.DataFrame,
     spec: LayerSpec,
@@ -348,7 +469,6 @@ def points_from_input(
                                              region_bounds=bounds, tolerance_deg=tolerance_deg)
     headers = [c for c in points.columns if c not in ("geometry", ROW_COLUMN)]
     mapping = _require(spec, headers, file)
-    codes, by_name = _village_lookup(villages)
     n = len(points)
     rows = points[ROW_COLUMN].to_numpy()
     ok = np.ones(n, dtype=bool)
@@ -374,57 +494,18 @@ def points_from_input(
     out["name"] = text["name"].fillna("")
     for i in np.flatnonzero((out["name"] == "").to_numpy()):
         reject(i, mapping["name"], "no name")
-    # village: explicit code, else name, else position
-    village = np.full(n, None, dtype=object)
-    if "village_kode" in text:
-        for i, v in enumerate(text["village_kode"]):
-            if pd.isna(v) or v == "":
-                continue
-            code = normalise_code(v)
-            if code in codes:
-                village[i] = code
-            else:
-                reject(i, mapping["village_kode"], f"unknown village code {v!r}")
-    if "village" in text:
-        located = assign_villages(points.geometry, villages, tolerance_deg)
-        for i, v in enumerate(text["village"]):
-            if village[i] is not None or pd.isna(v) or v == "":
-                continue
-            if normalise_code(v) in codes:  # a code in the name column is still a code
-                village[i] = normalise_code(v)
-                continue
-            candidates = by_name.get(normalise_header(v), [])
-            if len(candidates) == 1:
-                village[i] = candidates[0]
-            elif len(candidates) > 1 and located[i] in candidates:
-                village[i] = located[i]
-            elif len(candidates) > 1:
-                reject(i, mapping["village"], f"village name {v!r} is ambiguous "
-                       f"({', '.join(candidates)}); give the village code")
-            elif ok[i]:
-                reject(i, mapping["village"], f"unknown village {v!r}")
-    geoms = points.geometry.values.copy()
-    no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    need = np.array([village[i] is None for i in range(n)], dtype=bool) & ~no_point & ok
-    if need.any():
-        village[need] = assign_villages(gpd.GeoSeries(geoms[need]), villages, tolerance_deg)
-    for i in np.flatnonzero(ok & np.array([v is None for v in village], dtype=bool)
-                            & ~no_point):
-        reject(i, "geometry", "point lies in no village of the project")
-    # rows without coordinates
-    placeable = no_point & ok & np.array([v is not None for v in village], dtype=bool)
-    for i in np.flatnonzero(no_point & ok & ~placeable):
-        reject(i, None, "no coordinates and no village to place it in")
+    # village: explicit code, else name, else position; rows without coordinates placed
+    match = match_villages(points.geometry, villages, codes=text.get("village_kode"),
+                           names=text.get("village"), code_column=mapping.get("village_kode"),
+                           name_column=mapping.get("village"), ok=ok, reject=reject,
+                           settlements=settlements, place=spec is not LOCATIONS,
+                           tolerance_deg=tolerance_deg)
+    village, geoms, placeable = match.village, match.geoms, match.placed
     if placeable.any():
         if spec is LOCATIONS:
             for i in np.flatnonzero(placeable):
                 reject(i, None, "a location needs coordinates")
         else:
-            if callable(settlements):  # computed only when a row needs it (imports)
-                settlements = settlements()
-            anchor = village_anchor_points(villages, settlements)
-            for i in np.flatnonzero(placeable):
-                geoms[i] = anchor[village[i]]
             repair(f"{file}: {int(placeable.sum())} row(s) without coordinates were placed at "
                    f"their village's main settlement (rows "
                    f"{', '.join(str(int(r)) for r in rows[placeable][:20])})")

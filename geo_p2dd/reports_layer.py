@@ -21,24 +21,36 @@ main settlement (:func:`geo_p2dd.layers.village_anchor_points`, the placement
 the sites import uses). Each report gets its signal classes here, once
 (:func:`report_classes`): ``class_4g`` and ``class_other`` are class codes of
 :data:`geo_p2dd.schema.SIGNAL_CODES` (0: the report says nothing about it).
+
+The analysis reads the reports through :func:`read_reports`: the imported layer
+and the field reports of the register database that a reviewer verified
+(submitted and rejected ones never count), one layer whose ``origin`` column
+says where each row came from (:data:`ORIGINS`); a register report whose id
+was also imported from a sheet counts once (the imported row).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geo_p2dd.codes import normalise_code
 from geo_p2dd.config import RsrpThresholds
 from geo_p2dd.errors import InputError, RowProblem
 from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
 from geo_p2dd.io.vector import repair
-from geo_p2dd.layers import OPERATORS_510, assign_villages, village_anchor_points
+from geo_p2dd.layers import (
+    OPERATORS_510,
+    VillageWording,
+    assign_villages,
+    match_villages,
+)
 from geo_p2dd.schema import (
     REPORT_SOURCES,
     REPORTS,
@@ -49,6 +61,9 @@ from geo_p2dd.schema import (
     normalise_header,
 )
 from geo_p2dd.signal import rsrp_class
+
+if TYPE_CHECKING:
+    from geo_p2dd.project import Project
 
 #: columns of an OpenCelliD measurement export (``act`` is the radio technology)
 MEASUREMENT_COLUMNS = ("mcc", "mnc", "lac", "cellid", "lon", "lat", "signal", "measured_at",
@@ -63,6 +78,8 @@ DEFAULT_4G_CLASS = "fair"
 REPORT_COLUMNS = ("report_id", "village_kode", "operator", "technology", "rsrp_dbm",
                   "strength", "reported_at", "reporter", "notes", "source", "class_4g",
                   "class_other", "placed")
+#: where a row of :func:`read_reports` came from: an imported file, the register database
+ORIGINS = ("import", "register")
 
 
 @dataclass
@@ -357,55 +374,23 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
     return ReportsImport(layer, sorted(rejected, key=lambda r: r.row), int(placed[ok].sum()))
 
 
+#: the words of the reports' reasons: a kampung; a known point decides over an unknown name
+KAMPUNG_WORDING = VillageWording(
+    noun="kampung", outside="the point lies in no kampung of the project",
+    unplaced="no coordinates and no kampung to place the report in",
+    unknown_name_rejects_point=False)
+
+
 def _place(points, text, mapping, villages, settlements, reject, ok, tolerance_deg):
     """Each row's kampung (code, else name, else position) and point (placed if missing)."""
-    n = len(points)
-    codes = set(villages["kode"])
-    by_name: dict[str, list[str]] = {}
-    for kode, nama in zip(villages["kode"], villages["nama"], strict=True):
-        by_name.setdefault(normalise_header(nama), []).append(kode)
-    geoms = points.geometry.values.copy()
-    no_point = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    located = assign_villages(points.geometry, villages, tolerance_deg)
-    village = np.full(n, None, dtype=object)
-    for i, v in enumerate(text("village_kode")):
-        if pd.isna(v) or v == "":
-            continue
-        if normalise_code(v) in codes:
-            village[i] = normalise_code(v)
-        else:
-            reject(i, mapping["village_kode"], f"unknown kampung code {v!r}")
-    for i, v in enumerate(text("village")):
-        if village[i] is not None or pd.isna(v) or v == "":
-            continue
-        if normalise_code(v) in codes:
-            village[i] = normalise_code(v)
-            continue
-        candidates = by_name.get(normalise_header(v), [])
-        if len(candidates) == 1:
-            village[i] = candidates[0]
-        elif len(candidates) > 1 and located[i] in candidates:
-            village[i] = located[i]
-        elif len(candidates) > 1:
-            reject(i, mapping["village"], f"kampung name {v!r} is ambiguous "
-                   f"({', '.join(candidates)}); give the kampung code")
-        elif no_point[i]:  # with coordinates, the position decides
-            reject(i, mapping["village"], f"unknown kampung {v!r}")
-    for i in range(n):
-        if village[i] is None and not no_point[i]:
-            village[i] = located[i]
-            if village[i] is None:
-                reject(i, "geometry", "the point lies in no kampung of the project")
-    placed = no_point & ok & np.array([v is not None for v in village], dtype=bool)
-    for i in np.flatnonzero(no_point & ~placed):
-        reject(i, None, "no coordinates and no kampung to place the report in")
-    if placed.any():
-        if callable(settlements):  # computed only when a row needs it (imports)
-            settlements = settlements()
-        anchor = village_anchor_points(villages, settlements)
-        for i in np.flatnonzero(placed):
-            geoms[i] = anchor[village[i]]
-    return village, geoms, placed
+    match = match_villages(
+        points.geometry, villages,
+        codes=text("village_kode") if "village_kode" in mapping else None,
+        names=text("village") if "village" in mapping else None,
+        code_column=mapping.get("village_kode"), name_column=mapping.get("village"),
+        ok=ok, reject=reject, settlements=settlements, tolerance_deg=tolerance_deg,
+        wording=KAMPUNG_WORDING)
+    return match.village, match.geoms, match.placed
 
 
 def _report_ids(out: pd.DataFrame, geoms) -> list[str]:
@@ -420,3 +405,98 @@ def _report_ids(out: pd.DataFrame, geoms) -> list[str]:
         key = "|".join(map(str, values)) + (f"|{x[i]:.5f},{y[i]:.5f}" if present[i] else "")
         ids.append("rpt-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12])
     return ids
+
+
+def register_reports_layer(records: Iterable[Mapping[str, Any]], villages: gpd.GeoDataFrame,
+                           thresholds: RsrpThresholds | None = None,
+                           tolerance_deg: float = 0.1) -> gpd.GeoDataFrame:
+    """Field reports of the register database as rows of the reports layer.
+
+    Parameters
+    ----------
+    records : iterable of mapping
+        Reports as :func:`geo_p2dd.registry.field_reports.list_reports` gives
+        them (``id``, ``village_kode``, ``lon``, ``lat``, ``operator``,
+        ``technology``, ``observed_at``, ``reporter``, ``note``).
+    villages : GeoDataFrame
+        The project's villages: a report without a kampung of the project gets
+        the kampung its point lies in.
+    thresholds : RsrpThresholds, optional
+        As for :func:`reports_from_input` (phone reports carry no dBm).
+
+    Returns
+    -------
+    GeoDataFrame
+        :data:`REPORT_COLUMNS`, ``source`` ``reported`` (what a phone showed),
+        ``reported_at`` the observation time in UTC.
+    """
+    rows = list(records)
+    points = gpd.GeoSeries(shapely.points([float(r["lon"]) for r in rows],
+                                          [float(r["lat"]) for r in rows]), crs="EPSG:4326")
+    known = set(villages["kode"])
+    given = [r.get("village_kode") for r in rows]
+    located = assign_villages(points, villages, tolerance_deg) \
+        if any(k not in known for k in given) else given
+    tech = np.array([r["technology"] for r in rows], dtype=object)
+    strength = np.full(len(rows), None, dtype=object)
+    dbm = np.full(len(rows), np.nan)
+    class_4g, class_other = classes_of(tech, strength, dbm, thresholds)
+    times = pd.to_datetime(pd.Series([r["observed_at"] for r in rows], dtype=object),
+                           utc=True, format="ISO8601")
+    out = pd.DataFrame({
+        "report_id": [str(r["id"]) for r in rows],
+        "village_kode": [k if k in known else v for k, v in zip(given, located, strict=True)],
+        "operator": [r.get("operator") or "" for r in rows],
+        "technology": tech, "rsrp_dbm": dbm, "strength": strength,
+        "reported_at": times.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object),
+        "reporter": [r.get("reporter") or "" for r in rows],
+        "notes": [r.get("note") or "" for r in rows],
+        "source": "reported", "class_4g": class_4g, "class_other": class_other,
+        "placed": np.zeros(len(rows), dtype=bool)}, columns=list(REPORT_COLUMNS))
+    return gpd.GeoDataFrame(out, geometry=points.values, crs="EPSG:4326")
+
+
+def with_register_reports(imported: gpd.GeoDataFrame | None,
+                          registered: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """The imported reports layer and the register's verified reports as one layer.
+
+    Each row's ``origin`` (:data:`ORIGINS`) says where it came from; a register
+    report whose ``report_id`` the imported layer holds too (a sheet made from
+    the register) is left out: it counts once. None when both are empty.
+    """
+    parts = []
+    if imported is not None and len(imported):
+        parts.append(imported.assign(origin="import"))
+    if registered is not None and len(registered):
+        if parts:
+            registered = registered[~registered["report_id"].isin(set(imported["report_id"]))]
+        parts.append(registered.assign(origin="register"))
+    if not parts:
+        return imported
+    if len(parts) == 1:
+        return parts[0]
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry",
+                            crs="EPSG:4326")
+
+
+def read_reports(project: Project, villages: gpd.GeoDataFrame | None = None,
+                 ) -> gpd.GeoDataFrame | None:
+    """The reports the analysis weighs: imported, and verified in the register database.
+
+    ``villages``: the project's villages when the caller has read them. A
+    project without a register database gets its imported layer (with
+    ``origin``); none is created by reading.
+    """
+    from geo_p2dd.registry.field_reports import list_reports
+    from geo_p2dd.registry.store import engine_for, has_register
+
+    imported = project.read_layer("reports", required=False)
+    registered = None
+    if has_register(project.path):
+        records = list_reports(engine_for(project.path), status="verified")
+        if records:
+            if villages is None:
+                villages = project.read_layer("villages")
+            registered = register_reports_layer(records, villages,
+                                                project.settings.thresholds.rsrp_dbm)
+    return with_register_reports(imported, registered)

@@ -7,6 +7,10 @@ Import the fixtures from a test module (``from pg import pg_cluster, pg_url``):
   created in ``template1`` so every new database has it; stopped and removed
   at teardown. As root the server runs as the ``postgres`` user.
 - ``pg_url`` (module): a fresh database per test module; its SQLAlchemy URL.
+- ``register_engine`` (params ``sqlite``, ``postgresql``): an empty, migrated
+  register — a SQLite file in the test's temporary directory, or the module's
+  PostgreSQL database with every register table emptied — disposed after the
+  test. Import it together with ``pg_cluster`` and ``pg_url``.
 
 Without the PostgreSQL binaries or PostGIS the tests that use them skip with
 the reason — except when the environment variable ``CI`` is set, where they
@@ -162,3 +166,34 @@ def pg_url(pg_cluster: Cluster) -> Iterator[str]:
     pg_cluster.execute(f"CREATE DATABASE {name}")
     yield pg_cluster.url(name)
     pg_cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def empty_register(engine) -> None:
+    """Empty every table of the register's models (PostgreSQL: one TRUNCATE).
+
+    PostGIS's own ``spatial_ref_sys`` and Alembic's version table are left alone.
+    """
+    from sqlalchemy import text
+
+    from geo_p2dd.registry.db import write_transaction
+    from geo_p2dd.registry.models import Base
+
+    names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with write_transaction(engine) as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def register_engine(request, tmp_path, monkeypatch):
+    """An empty, migrated register on SQLite or on a real PostgreSQL + PostGIS."""
+    from geo_p2dd.registry import db
+
+    monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+    if request.param == "sqlite":
+        (tmp_path / "register").mkdir()
+        engine = db.open_database(tmp_path / "register")
+    else:
+        engine = db.open_database(url=request.getfixturevalue("pg_url"))
+        empty_register(engine)
+    yield engine
+    engine.dispose()

@@ -64,3 +64,106 @@ def test_offline_report_waits_then_is_sent_once(sample_copy, field_server, page)
         assert len(list_reports(engine)) == 1
     finally:
         engine.dispose()
+
+
+def _sign_in(page, server) -> None:
+    page.context.add_cookies([{"name": "basemap", "value": "none", "url": server.url}])
+    page.goto(server.url + "/lapor")
+    page.fill('input[name="name"]', "ana")
+    page.fill('input[name="password"]', PASSWORD)
+    page.click('#login-form button[type="submit"]')
+    page.wait_for_url("**/lapor**")
+
+
+def _fill(page, village, note: str) -> None:
+    point = village.geometry.representative_point()
+    page.select_option("#r-village", village["kode"])
+    page.evaluate("([lat, lon]) => window.geoP2DDField.setPoint(lat, lon)", [point.y, point.x])
+    page.select_option("#r-technology", "none")
+    page.fill("#r-note", note)
+    page.click("#r-send")
+
+
+def test_the_form_opens_offline_from_the_phones_cache_and_sends_its_queue_once(
+        sample_copy, field_server, page):
+    server = field_server
+    _sign_in(page, server)
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
+    # the worker keeps the form, its assets and the outlines: no API answer, no other page
+    kept = page.evaluate("""() => caches.keys().then(ks => Promise.all(ks.map(k =>
+        caches.open(k).then(c => c.keys()).then(rs => rs.map(r => new URL(r.url).pathname)))))
+        .then(a => a.flat())""")
+    assert "/lapor" in kept and "/lapor/villages.geojson" in kept and "/static/field.js" in kept
+    assert not [k for k in kept if k.startswith(("/api/", "/auth/", "/register"))]
+
+    page.context.set_offline(True)
+    with pytest.raises(Exception, match="ERR_INTERNET_DISCONNECTED"):  # really offline
+        page.context.new_page().goto(server.url + "/register")
+    page.reload()
+    assert "Laporan lapangan" in page.inner_text("main")
+    page.wait_for_function("() => Number(document.getElementById('field-app')"
+                           ".dataset.villagesShown) > 0")
+    villages = sample_copy.read_layer("villages")
+    assert page.locator("#field-map path.leaflet-interactive").count() == len(villages)
+    _fill(page, villages.iloc[1], "blank spot 1")
+    _fill(page, villages.iloc[4], "blank spot 2")
+    page.wait_for_function("() => document.getElementById('field-queued').textContent === '2'")
+    assert "2 menunggu" in page.inner_text("#field-waiting")
+    queued = page.evaluate("() => window.geoP2DDField.queue()")
+
+    # the first answer is lost on the way back: the report is stored, the phone retries
+    lost = []
+
+    def lose_first_answer(route):
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch().status)
+            route.abort()
+        else:
+            route.continue_()
+
+    page.context.route("**/api/reports", lose_first_answer)
+    page.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('field-queued').textContent === '0'",
+                           timeout=30000)
+    assert lost == [201]
+    engine = db.open_database(sample_copy.path)
+    try:
+        stored = list_reports(engine)
+        assert sorted(r["id"] for r in stored) == sorted(r["id"] for r in queued)
+        assert {r["note"] for r in stored} == {"blank spot 1", "blank spot 2"}
+    finally:
+        engine.dispose()
+    page.context.unroute("**/api/reports")
+
+    # signing out leaves nothing of ana on the phone: no cached page, queue or worker
+    page.click("form.signout button[type=submit]")
+    page.wait_for_url(server.url + "/")
+    assert page.evaluate("() => caches.keys()") == []
+    assert page.evaluate("() => navigator.serviceWorker.getRegistrations()"
+                         ".then(rs => rs.length)") == 0
+    page.context.set_offline(True)
+    with pytest.raises(Exception, match="ERR_INTERNET_DISCONNECTED"):
+        page.goto(server.url + "/lapor")
+
+
+def test_a_queued_report_is_sent_only_by_the_user_who_wrote_it(sample_copy, field_server, page):
+    """A report left on the phone by another user (their session ended without signing
+    out) waits; it is not sent in the name of whoever signs in next."""
+    _sign_in(page, field_server)
+    village = sample_copy.read_layer("villages").iloc[0]
+    point = village.geometry.representative_point()
+    theirs = {"id": "0b8e7d2c-4a55-4f0e-9a43-3f7c5a1d2e10", "by": "budi",
+              "village_kode": village["kode"], "lon": point.x, "lat": point.y,
+              "operator": None, "technology": "none", "observed_at": "2026-03-05",
+              "note": None}
+    page.evaluate("(r) => localStorage.setItem('geo_p2dd.field.queue', JSON.stringify([r]))",
+                  theirs)
+    _fill(page, village, "mine")
+    page.wait_for_function("() => window.geoP2DDField.queue().length === 1", timeout=20000)
+    assert page.evaluate("() => window.geoP2DDField.queue()[0].by") == "budi"
+    engine = db.open_database(sample_copy.path)
+    try:
+        stored = list_reports(engine)
+        assert [(r["note"], r["reporter"]) for r in stored] == [("mine", "ana")]
+    finally:
+        engine.dispose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
+from pathlib import Path
 
 import pytest
-from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
-from sqlalchemy import text
+from pg import pg_cluster, pg_url, register_engine  # noqa: F401 - the fixtures
 
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.registry import db
@@ -17,26 +19,16 @@ from geo_p2dd.registry.field_reports import (
     verify_report,
 )
 
-TABLES = "field_reports, history, api_tokens, users, sites, registry_meta"
-
 
 @pytest.fixture(autouse=True)
 def _no_database_url(monkeypatch):
     monkeypatch.delenv(db.URL_VARIABLE, raising=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    """An empty, migrated register on SQLite or a real PostgreSQL."""
-    if request.param == "sqlite":
-        (tmp_path / "register").mkdir()
-        engine = db.open_database(tmp_path / "register")
-    else:
-        engine = db.open_database(url=request.getfixturevalue("pg_url"))
-        with db.write_transaction(engine) as conn:
-            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(register_engine):  # noqa: F811 - the fixture of tests/pg.py
+    """An empty, migrated register on SQLite or a real PostgreSQL (tests/pg.py)."""
+    return register_engine
 
 
 def report(**extra) -> dict:
@@ -163,3 +155,205 @@ def test_the_form_is_indonesian_and_its_service_worker_may_control_the_root(web)
     assert sw.status_code == 200 and sw.headers["Service-Worker-Allowed"] == "/"
     assert "/lapor" in sw.get_data(as_text=True)
     assert client.get("/lapor").status_code in (302, 401)  # signed out: sign in first
+
+
+def test_the_service_worker_may_fetch_this_site_and_keeps_only_the_form(web):
+    client, tokens = web
+    sw = client.get("/sw.js")
+    policy = sw.headers["Content-Security-Policy"]
+    # a worker obeys its script's policy: 'none' for fetches made its install fail
+    assert "connect-src 'self'" in policy and "default-src 'none'" in policy
+    body = sw.get_data(as_text=True)
+    assert "__GEO_P2DD_OFFLINE__" not in body
+    offline = json.loads(body.split("const OFFLINE = ", 1)[1].split(";\n", 1)[0])
+    assert offline["page"] == "/lapor" and offline["villages"] == "/lapor/villages.geojson"
+    assert offline["logout"] == "/auth/logout"
+    assert "/static/field.js" in offline["assets"]
+    assert not [u for u in offline["assets"] if u.startswith(("/api/", "/auth/", "/lapor"))]
+    for url in offline["assets"]:  # each one exists (cache.addAll fails on any 404)
+        got = client.get(url)
+        got.close()
+        assert got.status_code == 200, url
+    assert offline["cache"].startswith("geo-p2dd-field-")
+    # a deployed field.js (same URL, new content) makes a new worker with a new cache
+    script = Path(web_static_folder()) / "field.js"
+    kept = script.stat()
+    try:
+        os.utime(script, ns=(kept.st_atime_ns, kept.st_mtime_ns + 10**9))
+        renewed = client.get("/sw.js").get_data(as_text=True)
+    finally:
+        os.utime(script, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert offline["cache"] not in renewed and "geo-p2dd-field-" in renewed
+
+
+def web_static_folder() -> str:
+    import web
+
+    return str(Path(web.__file__).parent / "static")
+
+
+def test_the_outlines_and_a_fresh_token_are_for_signed_in_users(web, sample_copy):
+    client, tokens = web
+    assert client.get("/lapor/villages.geojson").status_code in (302, 401)
+    assert client.get("/lapor/token").status_code in (302, 401)
+    outlines = client.get("/lapor/villages.geojson", headers=tokens["vera"])
+    assert outlines.status_code == 200
+    features = outlines.get_json()["features"]
+    assert sorted(f["id"] for f in features) == sorted(sample_copy.read_layer("villages")["kode"])
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in features)
+    fresh = client.get("/lapor/token", headers=tokens["ana"])
+    assert fresh.headers["Cache-Control"] == "no-store" and fresh.get_json()["csrf_token"]
+    assert fresh.get_json()["user"] == "ana"
+
+
+def test_signing_out_clears_the_phone(web):
+    client, _ = web
+    page = client.get("/auth/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" value="', 1)[1].split('"')[0]
+    out = client.post("/auth/logout", data={"csrf_token": token})
+    assert out.status_code == 302
+    assert out.headers["Clear-Site-Data"] == '"cache", "storage"'
+
+
+@pytest.mark.parametrize("status", ["verified", "submitted", "rejected"])
+def test_verified_field_reports_overturn_the_model_on_the_next_analysis(sample_copy, status):
+    """Two days of "Tidak ada sinyal" sent from phones at a place the model calls 4G:
+    verified, they overturn it; waiting for review or rejected, they do not."""
+    import warnings
+
+    from geo_p2dd.analysis import analyze_project
+    from geo_p2dd.check import check_project
+    from geo_p2dd.project import Project
+    from geo_p2dd.registry import store
+    from geo_p2dd.registry.field_reports import review_report
+
+    before = sample_copy.read_layer("location_results")
+    served = before[(before["status"] == "served") & (before["kind"] == "settlement")
+                    & (before["served_by_site"].fillna("") == "")]
+    target = served.iloc[0]
+    engine = store.engine_for(sample_copy.path)
+    for day in ("2026-03-05", "2026-03-06"):
+        stored, _ = store_report(engine, report(
+            village_kode=target["village_kode"], lon=target["lon"], lat=target["lat"],
+            technology="Tidak ada sinyal", observed_at=day), "ana")
+        if status != "submitted":
+            review_report(engine, stored["id"], status, "rina")
+    # a verified report changes what the analysis weighs: its results are out of date
+    assert Project(sample_copy.path).analysis_stale is (status == "verified")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analyze_project(sample_copy)
+    row = sample_copy.read_layer("location_results").set_index("location_id") \
+        .loc[target["location_id"]]
+    findings = {(f.kind, f.id) for f in check_project(sample_copy)}
+    overturned = ("evidence_overturns_model", target["location_id"]) in findings
+    if status == "verified":
+        assert (row["evidence"], row["status"], row["best_4g"]) == ("measured", "unserved",
+                                                                    "none")
+        assert overturned  # geo-p2dd check says so too
+    else:
+        assert not overturned
+        assert (row["evidence"], row["status"]) == ("modelled", "served")
+    assert not Project(sample_copy.path).analysis_stale
+    # rejected after all: stale again, and the next analysis follows the model
+    if status == "verified":
+        for stored in list_reports(engine):
+            review_report(engine, stored["id"], "rejected", "admin")
+        assert Project(sample_copy.path).analysis_stale
+    store.dispose_engines()
+
+
+def test_the_reports_read_are_the_imported_and_the_verified_once(sample_copy, tmp_path):
+    """One reader: imported rows and verified register reports, with their origin; a
+    register report also imported from a sheet (same id) counts once."""
+    import warnings
+
+    from geo_p2dd.imports import import_layer
+    from geo_p2dd.registry import store
+    from geo_p2dd.reports_layer import read_reports
+
+    assert read_reports(sample_copy) is None  # nothing imported, nothing verified
+    engine = store.engine_for(sample_copy.path)
+    village = sample_copy.read_layer("villages").iloc[3]
+    point = village.geometry.representative_point()
+    ids = []
+    for day in ("2026-03-05", "2026-03-06", "2026-03-07"):
+        stored, _ = store_report(engine, report(village_kode=None, lon=point.x, lat=point.y,
+                                                technology="2G", observed_at=day), "ana")
+        ids.append(stored["id"])
+    verify_report(engine, ids[0], "rina")
+    verify_report(engine, ids[1], "rina")
+    reject_report(engine, ids[2], "rina")
+    sheet = tmp_path / "laporan.csv"
+    sheet.write_text("report_id,kampung,lintang,bujur,jaringan,tanggal\n"
+                     f"{ids[1]},{village['kode']},{point.y},{point.x},2G,06/03/2026\n"
+                     f",{village['kode']},{point.y},{point.x},4G,07/03/2026\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_layer(sample_copy, "reports", sheet)
+    layer = read_reports(sample_copy)
+    assert len(layer) == 3 and layer["report_id"].is_unique
+    assert layer.set_index("report_id")["origin"].to_dict() == {
+        ids[1]: "import", ids[0]: "register",
+        **{r: "import" for r in layer["report_id"] if r not in ids}}
+    mine = layer.set_index("report_id").loc[ids[0]]
+    assert mine["village_kode"] == village["kode"]  # from its point
+    assert (mine["technology"], mine["source"], mine["reported_at"]) == \
+        ("2G", "reported", "2026-03-05T00:00:00")
+    assert mine["class_4g"] > 0 and mine["class_other"] > 0
+    store.dispose_engines()
+
+
+def test_reviewers_verify_and_reject_on_the_review_page(web, sample_copy):
+    client, tokens = web
+    waiting, other = report(note="di dermaga"), report(note="di sekolah")
+    for body in (waiting, other):
+        assert client.post("/api/reports", json=body, headers=tokens["ana"]).status_code == 201
+    assert client.get("/lapor/tinjau", headers=tokens["ana"]).status_code == 403
+    assert client.get("/lapor/tinjau").status_code in (302, 401)
+    page = client.get("/lapor/tinjau", headers=tokens["rina"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Tinjau laporan lapangan" in html
+    assert "di dermaga" in html and "di sekolah" in html and "Verifikasi" in html
+    assert "64.11.01.2001" in html  # a kampung not of the project: its code
+    done = client.post(f"/lapor/tinjau/{waiting['id']}/verify", headers=tokens["rina"])
+    assert done.status_code == 302 and done.headers["Location"].endswith("/lapor/tinjau")
+    assert client.post(f"/lapor/tinjau/{other['id']}/reject",
+                       headers=tokens["admin"]).status_code == 302
+    reviewed = {r["id"]: (r["status"], r["reviewed_by"]) for r in client.get(
+        "/api/reports", headers=tokens["vera"]).get_json()["reports"]}
+    assert reviewed == {waiting["id"]: ("verified", "rina"), other["id"]: ("rejected", "admin")}
+    left = client.get("/lapor/tinjau", headers=tokens["rina"]).get_data(as_text=True)
+    assert "di dermaga" not in left and "Tidak ada laporan." in left
+    verified = client.get("/lapor/tinjau?status=verified",
+                          headers=tokens["rina"]).get_data(as_text=True)
+    assert "di dermaga" in verified and f"/lapor/tinjau/{waiting['id']}/reject" in verified
+    assert f"/lapor/tinjau/{waiting['id']}/verify" not in verified
+    assert client.post(f"/lapor/tinjau/{waiting['id']}/verify",
+                       headers=tokens["ana"]).status_code == 403
+    form = client.get("/lapor", headers=tokens["rina"]).get_data(as_text=True)
+    assert 'id="field-review-link"' in form
+    assert 'id="field-review-link"' not in client.get(
+        "/lapor", headers=tokens["ana"]).get_data(as_text=True)
+
+
+def test_a_review_form_needs_the_sessions_csrf_token(web, sample_copy):
+    from geo_p2dd.registry import accounts
+
+    client, tokens = web
+    body = report()
+    client.post("/api/reports", json=body, headers=tokens["ana"])
+    engine = db.open_database(sample_copy.path)
+    accounts.add_user(engine, "rosa", "reviewer", password="rahasia-123")
+    engine.dispose()
+    login = client.get("/auth/login").get_data(as_text=True)
+    token = login.split('name="csrf_token" value="', 1)[1].split('"')[0]
+    signed = client.post("/auth/login", data={"name": "rosa", "password": "rahasia-123",
+                                              "csrf_token": token})
+    assert signed.status_code == 302
+    url = f"/lapor/tinjau/{body['id']}/verify"
+    assert client.post(url).status_code == 400  # no token: refused, nothing changed
+    page = client.get("/lapor/tinjau").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"')[0]
+    assert client.post(url, data={"csrf_token": token}).status_code == 302
+    assert client.get(f"/api/reports/{body['id']}").get_json()["status"] == "verified"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
-from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
+from pg import empty_register, pg_cluster, pg_url, register_engine  # noqa: F401
 from sqlalchemy import text
 
 from geo_p2dd.errors import InputError, NotFoundError, ProjectError
@@ -36,26 +36,16 @@ from geo_p2dd.registry.repository import (
     patch_site,
 )
 
-TABLES = "history, api_tokens, users, sites, registry_meta"
-
 
 @pytest.fixture(autouse=True)
 def _no_database_url(monkeypatch):
     monkeypatch.delenv(db.URL_VARIABLE, raising=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    """An empty, migrated register: a project's SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        (tmp_path / "register").mkdir()
-        engine = db.open_database(tmp_path / "register")
-    else:
-        engine = db.open_database(url=request.getfixturevalue("pg_url"))
-        with db.write_transaction(engine) as conn:
-            conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(register_engine):  # noqa: F811 - the fixture of tests/pg.py
+    """An empty, migrated register on SQLite or a real PostgreSQL (tests/pg.py)."""
+    return register_engine
 
 
 def starlink(name: str = "SD Long Apari", **extra) -> dict:
@@ -99,8 +89,7 @@ def test_migrations_reach_head_once(engine):
 
 def test_postgresql_sites_carry_a_postgis_point_with_a_spatial_index(request):
     engine = db.open_database(url=request.getfixturevalue("pg_url"))
-    with db.write_transaction(engine) as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    empty_register(engine)
     site, tag = create_site(engine, starlink())
     patch_site(engine, site["id"], {"lon": 114.15}, tag)
     with engine.connect() as conn:

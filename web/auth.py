@@ -468,4 +468,8 @@ def login():
 def logout():
     logout_user()
     session.clear()
-    return redirect(url_for("maps.index"))
+    response = redirect(url_for("maps.index"))
+    # nothing of this user stays on a shared phone: cached pages (the field form with its
+    # CSRF token), its queue, the service worker (see web.field_reports)
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response

@@ -3,7 +3,10 @@
 A report's id is a UUID made on the phone when the report is written, so a
 report sent twice (the phone was offline, the answer was lost) is stored once:
 :func:`store_report` inserts or, when the id is known, returns the stored report
-untouched. Reviewers and admins then verify or reject it.
+untouched. Reviewers and admins then verify or reject it. Verified reports are
+evidence for the analysis (:func:`geo_p2dd.reports_layer.read_reports`), so a
+review that makes a report verified, or no longer verified, raises the
+register's version: the project's results become stale.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from geo_p2dd.codes import normalise_code
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.registry.db import read_transaction, write_transaction
 from geo_p2dd.registry.models import REPORT_STATUSES, FieldReport
+from geo_p2dd.registry.repository import bump_version
 from geo_p2dd.schema import TECHNOLOGY_SEEN
 
 REPORTS = FieldReport.__table__
@@ -221,10 +225,14 @@ def review_report(engine: Engine, report_id: str, decision: str,
         raise InputError("a review verifies or rejects", column="status",
                          expected="verified, rejected", found=repr(decision))
     with write_transaction(engine) as conn:
-        result = conn.execute(update(REPORTS).where(REPORTS.c.id == str(report_id)).values(
+        before = conn.execute(select(REPORTS.c.status).where(REPORTS.c.id == str(report_id))
+                              ).scalar()
+        if before is None:
+            raise NotFoundError(f"no field report {report_id}")
+        conn.execute(update(REPORTS).where(REPORTS.c.id == str(report_id)).values(
             status=decision, reviewed_by=reviewer, reviewed_at=dt.datetime.now(dt.UTC)))
-    if result.rowcount == 0:
-        raise NotFoundError(f"no field report {report_id}")
+        if "verified" in (before, decision) and before != decision:
+            bump_version(conn)  # what the analysis weighs changed: its results are stale
     return get_report(engine, report_id)
 
 

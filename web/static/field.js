@@ -1,6 +1,7 @@
 // The field report form (/lapor): a report gets its UUID here, waits in localStorage
 // until the server has it (201 or 200 for a re-sent one), and is sent again when the
-// network returns. The service worker (/sw.js) keeps the page usable offline.
+// network returns (a re-sent id is stored once). The service worker (/sw.js) keeps the
+// page, its assets and the village outlines so the form opens without a network.
 (function () {
   "use strict";
   const app = document.getElementById("field-app");
@@ -25,22 +26,31 @@
     localStorage.setItem(KEY, JSON.stringify(items));
     queuedEl.textContent = String(items.length);
   }
-  function csrf() {
-    const m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.content : "";
+  // a fresh CSRF token and who is signed in now: the page may come from the phone's
+  // cache, older than its token (and than its sign-in)
+  async function signedIn() {
+    const response = await fetch(app.dataset.token, {credentials: "same-origin",
+                                                     cache: "no-store"});
+    if (!response.ok) throw new Error(String(response.status));  // signed out: keep all
+    return response.json();
   }
 
   async function drain() {
-    if (sending) return;
+    if (sending || !queue().length) return;
     sending = true;
     try {
-      for (const report of queue()) {
+      let now;
+      try { now = await signedIn(); } catch (e) { return; }  // offline or signed out
+      // a report is sent by the user who wrote it, never by the next one signed in
+      for (const report of queue().filter((r) => !r.by || r.by === now.user)) {
+        const body = Object.assign({}, report);
+        delete body.by;
         let response;
         try {
           response = await fetch(app.dataset.api, {
             method: "POST", credentials: "same-origin",
-            headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()},
-            body: JSON.stringify(report)});
+            headers: {"Content-Type": "application/json", "X-CSRFToken": now.csrf_token},
+            body: JSON.stringify(body)});
         } catch (e) {
           break;  // offline: try again later
         }
@@ -79,6 +89,26 @@
                   {attribution: "&copy; OpenStreetMap", maxZoom: 19}).addTo(map);
     }
     map.on("click", (e) => setPoint(e.latlng.lat, e.latlng.lng));
+    // the kampung outlines (from the phone's cache when offline): a click on one sets
+    // the point and chooses that kampung
+    fetch(app.dataset.villages, {credentials: "same-origin"})
+      .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+      .then((data) => {
+        const select = document.getElementById("r-village");
+        const outlines = L.geoJSON(data, {
+          style: {color: "#444", weight: 1, fillOpacity: 0.05},
+          onEachFeature: (feature, layer) => {
+            layer.on("click", (e) => {
+              if (feature.id && select.querySelector(`option[value="${CSS.escape(feature.id)}"]`)) {
+                select.value = feature.id;
+              }
+              setPoint(e.latlng.lat, e.latlng.lng);
+            });
+          }}).addTo(map);
+        if (outlines.getLayers().length) map.fitBounds(outlines.getBounds());
+        app.dataset.villagesShown = String(outlines.getLayers().length);
+      })
+      .catch(() => { statusEl.textContent = msg("Nomap"); });
   }
   document.getElementById("r-locate").addEventListener("click", () => {
     if (!navigator.geolocation) { statusEl.textContent = msg("Nogps"); return; }
@@ -96,7 +126,7 @@
     if (!lonEl.value || !latEl.value) { statusEl.textContent = msg("Nopoint"); return; }
     const f = e.target;
     const report = {
-      id: uuid(), village_kode: f.village_kode.value || null,
+      id: uuid(), by: app.dataset.user, village_kode: f.village_kode.value || null,
       lon: Number(lonEl.value), lat: Number(latEl.value),
       operator: f.operator.value || null, technology: f.technology.value,
       observed_at: f.observed_at.value, note: f.note.value || null};
@@ -106,11 +136,15 @@
     drain();
   });
 
+  // signing out deletes what waits on this phone (Clear-Site-Data): say so first
+  document.querySelectorAll("form.signout").forEach((f) => f.addEventListener("submit", (e) => {
+    if (queue().length && !window.confirm(msg("Signout"))) e.preventDefault();
+  }));
   window.addEventListener("online", drain);
   setInterval(drain, 10000);
   queuedEl.textContent = String(queue().length);
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register(app.dataset.sw, {scope: "/"})
+    navigator.serviceWorker.register(app.dataset.sw, {scope: app.dataset.swScope || "/"})
       .then(() => navigator.serviceWorker.ready)
       .then(() => { app.dataset.swReady = "1"; })
       .catch((e) => { app.dataset.swError = String(e); });
