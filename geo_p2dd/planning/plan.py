@@ -58,8 +58,8 @@ class Plan:
 
     def to_json(self) -> dict:
         """The ``plan --json`` document."""
-        cols = ["candidate_id", "lon", "lat", "kind", "village_kode", "people_new",
-                "facilities_new", "cost_idr"]
+        cols = ["rank", "candidate_id", "lon", "lat", "kind", "village_kode", "village",
+                "people_new", "facilities_new", "cost_idr", "cost_per_person_idr"]
         return {
             "sites": [{k: _plain(r[k]) for k in cols} for _, r in self.sites.iterrows()],
             "people_new": self.totals["people_new"],
