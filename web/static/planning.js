@@ -176,6 +176,7 @@
       tr.insertCell().appendChild(del);
     });
     api.updates += 1;
+    api.renderedAt = window.performance.now();
   }
   /* a change answers with the scenario's summary; the sites are kept here */
   function change(method, path, body) {
@@ -201,6 +202,7 @@
   }
 
   map.on("click", function (e) {
+    api.clickedAt = window.performance.now();  /* what-if latency: click -> summary shown */
     if (!state.scenario) { say("summary-msg", d.msgNoscenario); return; }
     var kind = $("site-kind").value;
     var site = { kind: kind, lon: round6(e.latlng.lng), lat: round6(e.latlng.lat) };
