@@ -121,7 +121,8 @@ class WhatIf:
             x, y = self._to_grid.transform(float(site["lon"]), float(site["lat"]))
             b = self.baseline
             dem = b.dem if site["kind"] == "bts" else None
-            hit = site_reach({**site, "x": x, "y": y}, b.xy, b.grid, dem, b.settings)
+            hit = site_reach({**site, "x": x, "y": y}, b.xy, b.grid, dem, b.settings,
+                             believe=b.believed_4g)
             self._reach[key] = hit
         return hit
 
