@@ -137,3 +137,29 @@ def test_propose_adds_usulan_sites_counted_in_proposals_never_now(web_app, sampl
     vil = fresh.read_table("village_results")
     assert vil["people_unserved_proposed"].sum() < vil["people_unserved_planned"].sum() or \
         (vil["gap_class_proposed"] != vil["gap_class_planned"]).any()
+
+
+def test_a_region_has_its_own_whatif_and_page(web_app, sample_copy):
+    """``?region=`` plans one kabupaten/kecamatan of a large project with its own baseline."""
+    app, engine = web_app
+    andi = _client(app, engine, "andi")
+    vil = sample_copy.read_table("village_results")
+    region = vil["kode"].iloc[0][:8]  # a kecamatan of the sample
+    inside = vil["kode"].str.startswith(region)
+    assert 0 < inside.sum() < len(vil)
+    loc = sample_copy.read_table("location_results")
+    target = loc[(loc["status_planned"] != "served") & (loc["kind"] == "settlement")
+                 & loc["village_kode"].str.startswith(region)].iloc[0]
+    sid = andi.post("/api/scenarios", json={"name": "Satu kecamatan"}).get_json()["id"]
+    site = {"kind": "starlink", "lon": float(target["lon"]), "lat": float(target["lat"])}
+    r = andi.post(f"/api/scenarios/{sid}/sites?region={region}", json=site)
+    assert r.status_code == 201
+    regional = r.get_json()
+    assert set(regional["villages"]) == set(vil.loc[inside, "kode"])
+    whole = andi.get(f"/api/scenarios/{sid}").get_json()["summary"]
+    assert set(whole["villages"]) == set(vil["kode"])
+    assert regional["people_newly_served"] == pytest.approx(whole["people_newly_served"])
+    assert andi.get(f"/api/scenarios/{sid}?region=77").status_code == 404
+    html = andi.get(f"/rencana?region={region}").get_data(as_text=True)
+    assert f'data-region="{region}"' in html
+    assert andi.get("/rencana?region=77").status_code == 404

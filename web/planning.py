@@ -23,7 +23,8 @@ name): editors for their own agency and admins only (403 with the reason otherwi
 Every route needs a signed-in user (session with CSRF token, or an API token): a
 scenario belongs to the user who made it; only they (or an admin) change or delete it.
 Plans are started by any signed-in user. One :class:`~geo_p2dd.planning.whatif.WhatIf` per
-project generation is kept, so a change recomputes only the changed site's reach.
+project generation (and ``?region=``, for a kabupaten of a national project) is kept, so a
+change recomputes only the changed site's reach and the region's figures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +41,7 @@ from flask_login import current_user
 from sqlalchemy import Engine
 from werkzeug.exceptions import Forbidden
 
+from geo_p2dd.codes import in_region, normalise_code
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
 from geo_p2dd.planning import scenarios as sc
 from geo_p2dd.planning.costs import check_kinds
@@ -54,7 +57,9 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
-_whatifs: dict[str, tuple[tuple, WhatIf]] = {}
+#: what-if baselines kept per project and region (most recently used last)
+WHATIF_REGIONS_KEPT = 8
+_whatifs: OrderedDict[tuple[str, str], tuple[tuple, WhatIf]] = OrderedDict()
 
 
 def _engine() -> Engine:
@@ -66,18 +71,37 @@ def _engine() -> Engine:
         return engine
 
 
+def _region() -> str | None:
+    """``?region=`` of a what-if (a kabupaten or kecamatan code), None for the project."""
+    region = request.args.get("region")
+    return normalise_code(region) if region else None
+
+
 def _whatif() -> WhatIf:
+    """The what-if of the project (or of ``?region=``), kept per project version and region.
+
+    A kabupaten of a national project is planned with its own baseline: a change
+    then recomputes that region's figures only, not the whole country's.
+    """
     from web.context import current_view
 
     view = current_view()
-    key = str(view.project.path)
+    region = _region()
+    if region and not in_region(view.villages["kode"], region).any():
+        raise NotFoundError(f"no village of the project lies in region {region}")
+    key = (str(view.project.path), region or "")
     with _lock:
         hit = _whatifs.get(key)
         if hit is not None and hit[0] == view.stamp:
+            _whatifs.move_to_end(key)
             return hit[1]
-    whatif = WhatIf(load_baseline(view.project))
+    # the view's tables (already in memory): a region is sliced, not read again
+    whatif = WhatIf(load_baseline(view.project, region, tables=(view.locations, view.results)))
     with _lock:
         _whatifs[key] = (view.stamp, whatif)
+        _whatifs.move_to_end(key)
+        while len(_whatifs) > WHATIF_REGIONS_KEPT:
+            _whatifs.popitem(last=False)
     return whatif
 
 

@@ -1,5 +1,8 @@
 """The Planning page (``/rencana``): scenarios and plans on a map, for signed-in users.
 
+``/rencana?region=64.11`` plans one kabupaten (or kecamatan) of a large project: the map
+shows its kampung, what-if summaries and plans are of that region.
+
 A thin view: it renders one page whose script (``static/planning.js``) talks to
 the JSON API of :mod:`web.planning` (scenarios, what-if summaries, plans in the
 background, propose). The map is Leaflet served by the app; with the basemap
@@ -8,9 +11,11 @@ background, propose). The map is Leaflet served by the app; with the basemap
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g, render_template, request
 from flask_login import current_user
 
+from geo_p2dd.codes import in_region, normalise_code
+from geo_p2dd.errors import NotFoundError
 from geo_p2dd.planning.costs import PLAN_KINDS
 from geo_p2dd.schema import GAP_CLASSES, SITE_KINDS
 from geo_p2dd.style import GAP_COLOURS
@@ -28,9 +33,15 @@ def index():
     from web.maps import _basemap
 
     labels = SITE_KINDS.labels(lang)
+    region = normalise_code(request.args["region"]) if request.args.get("region") else ""
+    villages = view.villages
+    if region:  # a kabupaten (or kecamatan) of a large project: its own what-if baseline
+        villages = villages[in_region(villages["kode"], region).to_numpy()]
+        if not len(villages):
+            raise NotFoundError(f"no village of the project lies in region {region}")
     return render_template(
-        "planning/index.html", view=view, basemap=_basemap(),
-        bounds=[round(float(v), 6) for v in view.villages.total_bounds],
+        "planning/index.html", view=view, basemap=_basemap(), region=region,
+        bounds=[round(float(v), 6) for v in villages.total_bounds],
         kinds={k: labels[k] for k in PLAN_KINDS},
         classes=GAP_CLASSES.labels(lang), colours=GAP_COLOURS,
         horizon=view.project.settings.planning.horizon_years,

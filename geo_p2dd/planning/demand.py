@@ -103,19 +103,32 @@ class Baseline:
         return np.flatnonzero(self.locations["demand"].to_numpy(bool))
 
 
-def load_baseline(project: Project, region: str | None = None) -> Baseline:
+def load_baseline(project: Project, region: str | None = None, *,
+                  tables: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Baseline:
     """The stored analysis of ``project`` (optionally one region) ready for planning.
+
+    Parameters
+    ----------
+    project : Project
+    region : str, optional
+        A kabupaten or kecamatan code: its villages and locations only.
+    tables : (DataFrame, DataFrame), optional
+        ``location_results`` and ``village_results`` of ``project`` already read
+        (the web app holds them): a region of a national project is then sliced
+        from memory instead of reading every table again.
 
     Raises
     ------
     ProjectError
         The project has not been analysed, or the region has no village.
     """
-    if not project.has_layer("location_results") or not project.has_layer("village_results"):
-        raise ProjectError("the project has no analysis yet; run 'geo-p2dd analyze' first")
+    if tables is None or tables[0] is None or tables[1] is None:
+        if not project.has_layer("location_results") or \
+                not project.has_layer("village_results"):
+            raise ProjectError("the project has no analysis yet; run 'geo-p2dd analyze' first")
+        tables = (project.read_table("location_results"), project.read_table("village_results"))
     settings = project.settings
-    loc = project.read_table("location_results")
-    vil = project.read_table("village_results")
+    loc, vil = tables
     if region:
         vil = vil[in_region(vil["kode"], region).to_numpy()]
         loc = loc[in_region(loc["village_kode"], region).to_numpy()]

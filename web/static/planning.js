@@ -13,6 +13,9 @@
   var classes = JSON.parse(d.classes);
   var colours = JSON.parse(d.colours);
   var kinds = JSON.parse(d.kinds);
+  /* a region of a large project: what-if summaries, outlines and plans of that region */
+  var REGION = d.region ? "region=" + encodeURIComponent(d.region) : "";
+  function q(url) { return REGION ? url + (url.indexOf("?") < 0 ? "?" : "&") + REGION : url; }
   var fmt = new Intl.NumberFormat(d.lang === "en" ? "en-GB" : "id-ID",
                                   { maximumFractionDigits: 0 });
   var $ = function (id) { return document.getElementById(id); };
@@ -74,7 +77,7 @@
              fillOpacity: 0.45 };
   }
   if (b) {
-    var url = d.villagesUrl + "?bbox=" + b.join(",") + "&zoom=" + Math.round(map.getZoom());
+    var url = q(d.villagesUrl + "?bbox=" + b.join(",") + "&zoom=" + Math.round(map.getZoom()));
     fetch(url, { credentials: "same-origin" }).then(function (r) {
       return r.ok ? r.json() : null;
     }).then(function (data) {
@@ -130,7 +133,7 @@
     state.classes = null;
     state.sites = [];
     if (!state.scenario) { render(null, []); return Promise.resolve(); }
-    return call("GET", API + "/" + state.scenario).then(function (data) {
+    return call("GET", q(API + "/" + state.scenario)).then(function (data) {
       state.sites = data.sites;
       data.sites.forEach(addMarker);
       render(data.summary, data.sites);
@@ -183,7 +186,7 @@
     if (!state.scenario) { say("summary-msg", d.msgNoscenario); return Promise.resolve(); }
     say("summary-msg", d.msgBusy);
     var id = state.scenario;
-    return call(method, API + "/" + id + path, body).then(function (summary) {
+    return call(method, q(API + "/" + id + path), body).then(function (summary) {
       if (state.scenario !== id) { return; }
       var sid = Number(path.split("/")[2]);
       if (method === "POST") {
@@ -242,7 +245,7 @@
   $("compare").addEventListener("click", function () {
     var other = $("compare-with").value;
     if (!state.scenario || !other) { say("summary-msg", d.msgNoscenario); return; }
-    call("GET", API + "/compare?ids=" + state.scenario + "," + other).then(function (data) {
+    call("GET", q(API + "/compare?ids=" + state.scenario + "," + other)).then(function (data) {
       var t = $("compare-table");
       var rows = data.scenarios;
       t.tHead.rows[0].cells[1].textContent = rows[0].name;
@@ -325,6 +328,7 @@
       .map(function (c) { return c.value; }).join(",") };
     [["plan-max", "max_sites"], ["plan-budget", "budget"], ["plan-horizon", "horizon_years"]]
       .forEach(function (p) { if ($(p[0]).value !== "") { body[p[1]] = Number($(p[0]).value); } });
+    if (d.region) { body.region = d.region; }
     $("run-plan").disabled = true;
     $("plan-result").hidden = true;
     $("plan-progress").hidden = false;
