@@ -1,6 +1,7 @@
 """The Planning page in a real headless Chromium (issue 11): sign in, open /rencana, create a
 scenario, add a Starlink site by clicking in a blank-spot kampung, see the kampung change
-class and the people newly served, drag the site, delete one, compare two scenarios; and the
+class and the people newly served, drag the site, delete one, compare two scenarios, run a
+plan with its progress bar, save it as a scenario and propose it to the register; and the
 what-if latency in the browser (click -> summary shown), median of 10, printed."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from conftest import ARTIFACTS
 from geo_p2dd.planning.demand import load_baseline
 from geo_p2dd.planning.whatif import WhatIf
 from geo_p2dd.registry import accounts, db
+from geo_p2dd.registry import repository as repo
 from geo_p2dd.schema import GAP_CLASSES
 
 pytestmark = pytest.mark.browser
@@ -23,7 +25,7 @@ PASSWORD = "rahasia-123"
 def planning_server(sample_copy, live_server_factory, monkeypatch):
     monkeypatch.delenv(db.URL_VARIABLE, raising=False)
     engine = db.open_database(sample_copy.path)
-    accounts.add_user(engine, "rina", "viewer", password=PASSWORD)
+    accounts.add_user(engine, "rina", "editor", agency="Bappeda", password=PASSWORD)
     engine.dispose()
     return live_server_factory(sample_copy.path)
 
@@ -153,7 +155,38 @@ def test_scenario_on_the_map_drag_compare_and_latency(sample_copy, planning_serv
     row = page.locator('#compare-table tr[data-key="people_newly_served"] td')
     assert row.nth(0).inner_text() == "0" and row.nth(1).inner_text() not in ("0", "–")
 
+    # a plan in the background: ranked sites, totals, saved as a scenario, proposed
+    page.fill("#plan-max", "2")
+    for kind in ("vsat", "bts"):
+        page.uncheck(f'.plan-tech[value="{kind}"]')
+    page.click("#run-plan")
+    page.wait_for_selector("#plan-result:not([hidden])", timeout=120_000)
+    assert page.locator("#plan-table tbody tr").count() == 2
+    assert page.locator(".plan-site-icon").count() == 2
+    assert page.inner_text("#plan-people") not in ("", "0")
+    page.locator("#plan-table tbody tr").nth(1).locator(".plan-pick").uncheck()
+    before = _updates(page)
+    page.click("#plan-save")
+    _wait_update(page, before)
+    assert page.locator("#sites tbody tr").count() == 1  # the chosen site only
+    page.click("#plan-propose")
+    page.wait_for_function(
+        "() => document.getElementById('plan-msg').textContent.includes('usulan')")
+    engine = db.open_database(sample_copy.path)
+    try:
+        proposed = repo.list_sites(engine, repo.SiteFilter(status="proposed", agency="Bappeda"))
+    finally:
+        engine.dispose()
+    assert len(proposed) == 1 and proposed[0]["agency"] == "Bappeda"
+
     assert outside == [], f"requests left the server with basemap 'none': {outside[:3]}"
     assert page.console_errors == []
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "planning.png"), full_page=True)
+    # a phone: the panel goes under the map, nothing wider than the screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    map_box = page.locator("#planning-map").bounding_box()
+    panel = page.locator(".planning-panel").bounding_box()
+    assert panel["y"] >= map_box["y"] + map_box["height"] - 1
+    assert map_box["width"] <= 390 and panel["width"] <= 390
+    page.screenshot(path=str(ARTIFACTS / "planning_phone.png"))
