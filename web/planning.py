@@ -87,14 +87,14 @@ def _whatif() -> WhatIf:
 
     view = current_view()
     region = _region()
-    if region and not in_region(view.villages["kode"], region).any():
-        raise NotFoundError(f"no village of the project lies in region {region}")
     key = (str(view.project.path), region or "")
     with _lock:
         hit = _whatifs.get(key)
         if hit is not None and hit[0] == view.stamp:
             _whatifs.move_to_end(key)
             return hit[1]
+    if region and not in_region(view.villages["kode"], region).any():
+        raise NotFoundError(f"no village of the project lies in region {region}")
     # the view's tables (already in memory): a region is sliced, not read again
     whatif = WhatIf(load_baseline(view.project, region, tables=(view.locations, view.results)))
     with _lock:
