@@ -162,4 +162,12 @@ def test_a_region_has_its_own_whatif_and_page(web_app, sample_copy):
     assert andi.get(f"/api/scenarios/{sid}?region=77").status_code == 404
     html = andi.get(f"/rencana?region={region}").get_data(as_text=True)
     assert f'data-region="{region}"' in html
+    # a project of several kabupaten offers them (a national project plans one at a time)
+    from web.planning_page import _kabupaten
+
+    villages = sample_copy.read_layer("villages")
+    assert _kabupaten(villages) == []  # the sample is one kabupaten
+    two = villages.assign(kode=[("88.02" if i % 2 else "88.01") + k[5:]
+                                for i, k in enumerate(villages["kode"])])
+    assert [c for c, _ in _kabupaten(two)] == ["88.01", "88.02"]
     assert andi.get("/rencana?region=77").status_code == 404

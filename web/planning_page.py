@@ -25,6 +25,16 @@ from web.context import current_view
 bp = Blueprint("planning_page", __name__)
 
 
+def _kabupaten(villages) -> list[tuple[str, str]]:
+    """(code, name) of the project's kabupaten when it has more than one, sorted by name."""
+    codes = villages["kode"].astype(str).str[:5]
+    if codes.nunique() < 2:
+        return []
+    names = villages["kabupaten"].astype(str) if "kabupaten" in villages else codes
+    pairs = dict(zip(codes, names, strict=True))
+    return sorted(pairs.items(), key=lambda kv: (kv[1], kv[0]))
+
+
 @bp.get("/rencana")
 @require()
 def index():
@@ -41,6 +51,7 @@ def index():
             raise NotFoundError(f"no village of the project lies in region {region}")
     return render_template(
         "planning/index.html", view=view, basemap=_basemap(), region=region,
+        regions=_kabupaten(view.villages),
         bounds=[round(float(v), 6) for v in villages.total_bounds],
         kinds={k: labels[k] for k in PLAN_KINDS},
         classes=GAP_CLASSES.labels(lang), colours=GAP_COLOURS,

@@ -20,6 +20,13 @@ pipeline view's per-location signal (``best_4g_planned``, ``best_other_planned``
 sites: usable 4G where a new tower reaches, public access within a new radius
 site's reach. ``tests/test_planning.py`` checks this against a real
 re-analysis with the sites added as planned sites.
+
+Where field reports overturned the model (``evidence`` measured), a new tower
+serves a location only as the analysis's pipeline view would count it: when its
+model there is better than the old model was
+(:func:`geo_p2dd.evidence.later_4g`, through
+:meth:`~geo_p2dd.planning.demand.Baseline.believed_4g`), so a what-if never
+promises service the field denies.
 """
 
 from __future__ import annotations
