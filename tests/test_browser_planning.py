@@ -99,6 +99,7 @@ def test_scenario_on_the_map_drag_compare_and_latency(sample_copy, planning_serv
     before = _updates(page)
     page.mouse.click(x, y)
     _wait_update(page, before)
+    assert "dalam skenario" in page.inner_text("#map-colours")  # outlines: scenario classes
     changes = page.inner_text("#changes")
     lang_from = GAP_CLASSES.label(change["from"], "id")
     lang_to = GAP_CLASSES.label(change["to"], "id")

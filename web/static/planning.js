@@ -72,7 +72,7 @@
 
   function villageStyle(f) {
     var p = f.properties || {};
-    var cls = (state.classes && state.classes[p.kode]) || p.cls_planned || p.cls || "unknown";
+    var cls = (state.classes && state.classes[p.kode]) || p.cls || "unknown";
     return { color: "#52606d", weight: 1, fillColor: colours[cls] || "#bdbdbd",
              fillOpacity: 0.45 };
   }
@@ -143,6 +143,7 @@
     api.summary = s;
     state.classes = s ? s.villages : null;
     if (outlines) { outlines.setStyle(villageStyle); }
+    say("map-colours", s ? d.msgColoursScenario : d.msgColoursNow);
     say("sum-people", s ? num(s.people_newly_served) + " " + d.msgPeople : "–");
     say("sum-facilities", s ? num(s.facilities_newly_served) : "–");
     say("sum-cost", s ? money(s.cost_idr) : "–");
