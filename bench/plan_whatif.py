@@ -10,9 +10,15 @@ Plan: ``make_plan --max-sites 5`` (and a budget), HiGHS against PuLP's bundled
 CBC on the same instance (same objective, time side by side) and against the
 greedy baseline (people newly served per rupiah).
 
-Real Mahakam Ulu from ``../shared/data`` when present, else the sample project.
+Real Mahakam Ulu from ``../shared/data`` when present, else the sample project; or an
+analysed project given with ``--project`` (e.g. the national project symlinked into
+``bench/out``), then ``--region`` times a kabupaten of it (target <= 2 s per change) and
+the named peer is the same what-if over the whole project (one baseline for all
+regions, as the web kept it before the per-region cache).
 
     .venv/bin/python bench/plan_whatif.py [--changes 20]
+    .venv/bin/python bench/plan_whatif.py --project bench/out/national_project_h24 \
+        --region 64.11 --changes 20 --no-plan
 """
 
 from __future__ import annotations
@@ -90,7 +96,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--changes", type=int, default=20, help="site additions/moves timed")
     ap.add_argument("--peer-runs", type=int, default=3, help="full analyses timed")
+    ap.add_argument("--project", type=Path, help="an analysed project (else build one)")
+    ap.add_argument("--region", help="time the what-if of this region of --project")
+    ap.add_argument("--no-plan", action="store_true", help="skip the plan solvers")
     args = ap.parse_args()
+    if args.project is not None:
+        region_bench(args)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         project, name = build_project(Path(tmp))
         print(f"project: {name}, grid {project.grid.width} x {project.grid.height} cells")
@@ -163,6 +175,76 @@ def main() -> None:
                   f"{g.objective:,.1f} in {g.seconds:.3f} s")
             print(f"    weight per Rp 1e9: HiGHS {h.objective / max(spent_h, 1) * 1e9:,.1f}, "
                   f"greedy {g.objective / max(spent_g, 1) * 1e9:,.1f}")
+
+
+def _changes(whatif: WhatIf, n: int, seed: int = 20261129) -> dict[str, list[float]]:
+    """Time ``n`` additions and moves of towers and Starlinks (the same for every peer)."""
+    rng = np.random.default_rng(seed)
+    loc = whatif.baseline.locations
+    pts = loc[loc["demand"]][["lon", "lat"]].to_numpy()
+    if not len(pts):
+        pts = loc[["lon", "lat"]].to_numpy()
+    sites: list[dict] = []
+    times: dict[str, list[float]] = {"add bts": [], "move bts": [], "add starlink": [],
+                                     "move starlink": []}
+    for k in range(n):
+        kind = "bts" if k % 2 == 0 else "starlink"
+        lon, lat = pts[rng.integers(len(pts))] + rng.normal(0, 0.01, 2)
+        if k % 4 < 2 or not sites:
+            sites.append({"id": k, "kind": kind, "lon": float(lon), "lat": float(lat)})
+            op = f"add {kind}"
+        else:
+            movable = [s for s in sites if s["kind"] == kind] or sites
+            s = movable[int(rng.integers(len(movable)))]
+            s["lon"], s["lat"] = s["lon"] + 0.01, s["lat"] - 0.005
+            op = f"move {s['kind']}"
+        t0 = time.perf_counter()
+        whatif.summary(sites)
+        times[op].append(time.perf_counter() - t0)
+    return times
+
+
+def _report(label: str, times: dict[str, list[float]]) -> float:
+    every = [t for v in times.values() for t in v]
+    med = statistics.median(every)
+    print(f"  {label}: median {med:.3f} s, max {max(every):.3f} s over {len(every)} changes "
+          + ", ".join(f"{op} {statistics.median(v):.3f}" for op, v in times.items() if v))
+    return med
+
+
+def region_bench(args) -> None:
+    """What-if of one region of an analysed (national) project against the whole project."""
+    from geo_p2dd.project import Project
+
+    warnings.simplefilter("ignore")
+    project = Project(args.project)
+    print(f"project: {project.name}, grid {project.grid.width} x {project.grid.height} "
+          f"cells, region {args.region or '(whole)'}")
+    t0 = time.perf_counter()
+    load_baseline(project, args.region)
+    read_region = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    tables = (project.read_table("location_results"), project.read_table("village_results"))
+    read_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    regional = WhatIf(load_baseline(project, args.region, tables=tables))
+    load_region = time.perf_counter() - t0
+    b = regional.baseline
+    print(f"  region baseline: {len(b.villages)} villages, {len(b.locations)} locations; "
+          f"reading the project's tables for it: {read_region:.2f} s (before); from the "
+          f"tables in memory (the web app's view, read once per project version in "
+          f"{read_s:.2f} s): {load_region:.3f} s")
+    med = _report("what-if, region baseline", _changes(regional, args.changes))
+    if args.region:
+        t0 = time.perf_counter()
+        whole = WhatIf(load_baseline(project, tables=tables))
+        load_whole = time.perf_counter() - t0
+        print(f"  peer: whole-project baseline ({len(whole.baseline.locations)} locations) "
+              f"loaded in {load_whole:.2f} s")
+        peer = _report("peer: what-if, whole-project baseline, same sites",
+                       _changes(whole, args.changes))
+        print(f"  per change: region {med:.3f} s vs whole project {peer:.3f} s "
+              f"({peer / med:.1f}x); target <= 2 s")
 
 
 if __name__ == "__main__":

@@ -298,19 +298,11 @@ class WebSettings:
 class CostSettings:
     """``[costs]``: capex and yearly opex per technology (IDR), for plans and scenarios.
 
-    These defaults are order-of-magnitude *assumptions* for a remote kampung,
-    to be replaced by an agency's own prices (README, "Planning"):
-
-    * Starlink: kit Rp 7.8 juta (Starlink Indonesia price list, 2024) plus
-      mounting and installation; Rp 750 ribu a month (residential plan, 2024).
-    * VSAT: terminal and installation, and a few Mbps of satellite capacity,
-      in the ranges of the ITU/UNICEF Giga connectivity cost model (USD
-      converted at about Rp 15,500).
-    * BTS: a remote 4G tower with its own power and satellite backhaul; capex
-      and opex of the order reported for BAKTI's 4G BTS programme in the 3T
-      regions (several Rp miliar per site over its first years).
-    * Wi-Fi: a community hotspot (satellite terminal, outdoor access points,
-      pole) and its subscription.
+    These defaults are order-of-magnitude *assumptions* for a remote kampung, to
+    be replaced by an agency's own prices. None was checked against a source
+    (they were set offline); README, "Planning", names the kind of source each is
+    meant to follow (Starlink Indonesia's price list; the ITU/UNICEF Giga cost
+    model for VSAT; BAKTI's reports for remote 4G towers; none for Wi-Fi).
     """
 
     starlink_capex_idr: float = _number(10_000_000.0, ge=0)

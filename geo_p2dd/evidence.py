@@ -295,13 +295,36 @@ def apply_evidence(now: pd.DataFrame, later: pd.DataFrame, ev: pd.DataFrame,
     l4 = later["best_4g"].to_numpy(dtype=np.uint8) if "best_4g" in later else b4_model
     lo = later["best_other"].to_numpy(dtype=np.uint8) if "best_other" in later else \
         now["best_other"].to_numpy()
-    better = l4 > b4_model
-    later4 = np.where(use4, np.where(better, np.maximum(l4, m4), m4), l4)
+    later4 = later_4g(l4, b4_model, np.where(use4, m4, 0))
     othero = np.where(useo, np.maximum(mo, np.where(lo > now["best_other"], lo, 0)), lo)
     if measured.any():
         later.loc[measured, "status"] = location_status(
             later4[measured], othero[measured], later["by_site"].to_numpy()[measured], usable)
+        if "best_4g" in later:  # the view's classes agree with its status
+            later.loc[measured, "best_4g"] = later4[measured].astype(later["best_4g"].dtype)
     return now, later
+
+
+def later_4g(later_modelled: np.ndarray, modelled_now: np.ndarray,
+             measured_4g: np.ndarray) -> np.ndarray:
+    """The 4G class at locations once later (pipeline or hypothetical) towers are counted.
+
+    The one comparison of the pipeline view (:func:`apply_evidence`) and of a
+    what-if (:mod:`geo_p2dd.planning`): where a measurement replaced the model
+    (``measured_4g`` > 0), it stands unless the later towers are modelled better
+    than the model was there (a tower the field could not see yet); then the
+    better of both. Elsewhere the later model.
+
+    Parameters
+    ----------
+    later_modelled, modelled_now, measured_4g : numpy.ndarray
+        Class codes per location (0: nothing measured).
+    """
+    later_modelled = np.asarray(later_modelled)
+    measured_4g = np.asarray(measured_4g)
+    better = later_modelled > np.asarray(modelled_now)
+    return np.where(measured_4g > 0, np.where(better, np.maximum(later_modelled, measured_4g),
+                                              measured_4g), later_modelled)
 
 
 def conflicts(locations: pd.DataFrame, now: pd.DataFrame, usable: int) -> pd.DataFrame:

@@ -172,6 +172,77 @@ def test_whatif_tower_where_no_4g_is_known_equals_a_reanalysis(sample_copy, engi
                                                    abs=0.5)
 
 
+def test_whatif_tower_where_the_field_denies_the_model_agrees_with_a_reanalysis(
+        sample_copy, engine, tmp_path):
+    """Field reports overturned the model at a settlement (modelled 4G, measured none). A
+    new tower whose model there is no better than the old model must not be promised to
+    serve it: the what-if and the analysis share one comparison (evidence.later_4g)."""
+    import warnings
+
+    import numpy as np
+
+    from geo_p2dd.imports import import_layer
+    from geo_p2dd.planning.reach import site_reach, tower_classes
+    from geo_p2dd.schema import SIGNAL_CODES
+
+    loc = sample_copy.read_table("location_results")
+    t = loc[(loc["status"] == "served") & (loc["kind"] == "settlement")
+            & (loc["served_by_site"].fillna("") == "")].iloc[0]
+    sheet = tmp_path / "laporan.csv"
+    sheet.write_text("kampung,lintang,bujur,operator,jaringan,tanggal,pelapor\n"
+                     f"{t['village_kode']},{t['lat']},{t['lon']},Telkomsel,Tidak ada sinyal,"
+                     "05/03/2026,Pak A\n"
+                     f"{t['village_kode']},{t['lat']},{t['lon']},XL,Tidak ada sinyal,"
+                     "06/03/2026,Bu B\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import_layer(sample_copy, "reports", sheet)
+        analyze_project(sample_copy)
+    project = Project(sample_copy.path)
+    base = load_baseline(project)
+    loc = base.locations
+    i = int(np.flatnonzero(loc["location_id"] == t["location_id"])[0])
+    row = loc.iloc[i]
+    assert (row["evidence"], row["best_4g"], row["status_planned"]) == \
+        ("measured", "none", "unserved")
+    # the stored pipeline view's class agrees with its status (no 4G where the field says none)
+    assert row["best_4g_planned_code"] < base.settings.thresholds.usable_code
+    modelled = SIGNAL_CODES[row["modelled_4g"]]
+    usable = base.settings.thresholds.usable_code
+    # a tower whose model at the settlement is usable but no better than the old model
+    found = None
+    for d in range(1000, 15001, 500):
+        for ang in range(0, 360, 30):
+            x = row["x"] + d * np.cos(np.radians(ang))
+            y = row["y"] + d * np.sin(np.radians(ang))
+            c = tower_classes(x, y, base.grid, base.dem, base.settings, base.xy[[i]])[0]
+            if usable <= c <= modelled:
+                found = (x, y)
+                break
+        if found:
+            break
+    assert found, "no tower position with a usable model no better than the old one"
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(base.grid.crs, "EPSG:4326", always_xy=True).transform(*found)
+    site = {"kind": "bts", "technology": "4G", "lon": float(lon), "lat": float(lat)}
+    raw = site_reach({**site, "x": found[0], "y": found[1]}, base.xy, base.grid, base.dem,
+                     base.settings)
+    assert i in raw  # the model alone would promise service there
+    whatif = WhatIf(base)
+    assert i not in whatif.reach(site)  # the field's "none" stands, as in the analysis
+    got = whatif.summary([site])
+    sid = sc.create_scenario(engine, "Menara", "andi")
+    sc.add_site(engine, sid, **site)
+    after = _reanalysed_with(project, sc.get_scenario(engine, sid)["sites"])
+    after_loc = Project(sample_copy.path).read_table("location_results").set_index(
+        "location_id")
+    assert after_loc.loc[t["location_id"], "status_planned"] != "served"
+    assert got["villages"] == after["gap_class_planned"].to_dict()
+    assert got["people_unserved"] == pytest.approx(after["people_unserved_planned"].sum(),
+                                                   abs=0.5)
+
+
 def test_moving_a_site_recomputes_only_that_site(sample_copy, engine):
     whatif = WhatIf(load_baseline(sample_copy))
     sid = sc.create_scenario(engine, "x", "andi")

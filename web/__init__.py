@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         maps,
         ogcapi,
         planning,
+        planning_page,
         register_imports,
         register_pages,
         register_summary,
@@ -67,7 +68,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     assets.init_app(app)
     for bp in (maps.bp, downloads.bp, ogcapi.bp, reports.bp, check.bp, api.bp,
-               register_pages.bp, planning.bp, register_imports.bp,
+               register_pages.bp, planning.bp, planning_page.bp, register_imports.bp,
                register_summary.bp, field_reports.bp):
         app.register_blueprint(bp)
 

@@ -6,17 +6,25 @@ scenario's summary (``people_unserved``, ``people_newly_served``,
 ``villages`` ``{kode: gap_class}``, ``cost_idr``, ...) and the new ``site_id``;
 ``PATCH /api/scenarios/<id>/sites/<site>`` moves or changes a site (200, summary);
 ``DELETE`` a site (200, summary) or the scenario (204); ``GET /api/scenarios`` and
-``GET /api/scenarios/<id>`` (the sites and the summary).
+``GET /api/scenarios/<id>`` (the sites and the summary); ``PATCH /api/scenarios/<id>``
+``{"name"}`` renames it; ``GET /api/scenarios/compare?ids=1,2`` puts scenarios side by
+side (:func:`~geo_p2dd.planning.scenarios.compare`).
 
 ``POST /api/plans`` ``{"max_sites", "budget", "technologies", "region",
 "horizon_years"}`` -> 202 ``{"id"}`` and runs the plan in the background (one at a
 time); ``GET /api/plans/<id>`` -> ``{"status": "queued"|"running"|"done"|"failed",
 "stage", "progress", "plan"}`` (``plan`` as ``geo-p2dd plan --json`` when done).
+``POST /api/plans/<id>/scenario`` ``{"name"}`` saves a finished plan's sites as a
+scenario (201 ``{"id"}``); ``POST /api/plans/<id>/propose`` ``{"candidate_ids": [...]}``
+adds the chosen sites to the register as ``proposed`` (usulan) under the planner's
+agency, through the register's create path (history source ``plan``, the planner's
+name): editors for their own agency and admins only (403 with the reason otherwise).
 
 Every route needs a signed-in user (session with CSRF token, or an API token): a
 scenario belongs to the user who made it; only they (or an admin) change or delete it.
 Plans are started by any signed-in user. One :class:`~geo_p2dd.planning.whatif.WhatIf` per
-project generation is kept, so a change recomputes only the changed site's reach.
+project generation (and ``?region=``, for a kabupaten of a national project) is kept, so a
+change recomputes only the changed site's reach and the region's figures.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -32,6 +41,7 @@ from flask_login import current_user
 from sqlalchemy import Engine
 from werkzeug.exceptions import Forbidden
 
+from geo_p2dd.codes import in_region, normalise_code
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
 from geo_p2dd.planning import scenarios as sc
 from geo_p2dd.planning.costs import check_kinds
@@ -40,14 +50,16 @@ from geo_p2dd.planning.optimise import check_limits
 from geo_p2dd.planning.plan import make_plan
 from geo_p2dd.planning.whatif import WhatIf
 from geo_p2dd.registry.db import open_database
-from web.auth import require
+from web.auth import check_may_edit, register_engine, require
 
 bp = Blueprint("planning", __name__)
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
-_whatifs: dict[str, tuple[tuple, WhatIf]] = {}
+#: what-if baselines kept per project and region (most recently used last)
+WHATIF_REGIONS_KEPT = 8
+_whatifs: OrderedDict[tuple[str, str], tuple[tuple, WhatIf]] = OrderedDict()
 
 
 def _engine() -> Engine:
@@ -59,18 +71,37 @@ def _engine() -> Engine:
         return engine
 
 
+def _region() -> str | None:
+    """``?region=`` of a what-if (a kabupaten or kecamatan code), None for the project."""
+    region = request.args.get("region")
+    return normalise_code(region) if region else None
+
+
 def _whatif() -> WhatIf:
+    """The what-if of the project (or of ``?region=``), kept per project version and region.
+
+    A kabupaten of a national project is planned with its own baseline: a change
+    then recomputes that region's figures only, not the whole country's.
+    """
     from web.context import current_view
 
     view = current_view()
-    key = str(view.project.path)
+    region = _region()
+    key = (str(view.project.path), region or "")
     with _lock:
         hit = _whatifs.get(key)
         if hit is not None and hit[0] == view.stamp:
+            _whatifs.move_to_end(key)
             return hit[1]
-    whatif = WhatIf(load_baseline(view.project))
+    if region and not in_region(view.villages["kode"], region).any():
+        raise NotFoundError(f"no village of the project lies in region {region}")
+    # the view's tables (already in memory): a region is sliced, not read again
+    whatif = WhatIf(load_baseline(view.project, region, tables=(view.locations, view.results)))
     with _lock:
         _whatifs[key] = (view.stamp, whatif)
+        _whatifs.move_to_end(key)
+        while len(_whatifs) > WHATIF_REGIONS_KEPT:
+            _whatifs.popitem(last=False)
     return whatif
 
 
@@ -110,6 +141,29 @@ def show(scenario_id: int):
     engine = _engine()
     scenario = sc.get_scenario(engine, scenario_id)
     return {**scenario, "summary": sc.summary(engine, scenario_id, _whatif())}
+
+
+@bp.patch("/api/scenarios/<int:scenario_id>")
+@require()
+def rename(scenario_id: int):
+    engine = _engine()
+    _own(engine, scenario_id)
+    sc.rename_scenario(engine, scenario_id, _json().get("name", ""))
+    return sc.get_scenario(engine, scenario_id)
+
+
+@bp.get("/api/scenarios/compare")
+@require()
+def compare():
+    try:
+        ids = [int(v) for v in request.args.get("ids", "").split(",") if v.strip()]
+    except ValueError:
+        raise InputError("ids must be scenario numbers", column="ids",
+                         expected="1,2", found=request.args.get("ids")) from None
+    if not 1 <= len(ids) <= 6:
+        raise InputError("compare one to six scenarios", column="ids",
+                         expected="1 to 6 ids", found=str(len(ids)))
+    return {"scenarios": sc.compare(_engine(), ids, _whatif())}
 
 
 @bp.delete("/api/scenarios/<int:scenario_id>")
@@ -198,7 +252,8 @@ def start_plan():
                                           "starlink,vsat,bts,wifi"),
               "region": body.get("region") or None}
     check_limits(params["max_sites"], params["budget"])
-    job = {"id": uuid.uuid4().hex[:12], "status": "queued", "stage": "", "progress": 0.0}
+    job = {"id": uuid.uuid4().hex[:12], "status": "queued", "stage": "", "progress": 0.0,
+           "owner": current_user.name}
     with _lock:
         _plans[job["id"]] = job
         while len(_plans) > PLAN_JOBS_KEPT:
@@ -215,3 +270,71 @@ def plan_status(job_id: str):
     if job is None:
         raise NotFoundError(f"no plan {job_id}")
     return dict(job)
+
+
+def _done_plan(job_id: str) -> dict[str, Any]:
+    job = _plans.get(job_id)
+    if job is None:
+        raise NotFoundError(f"no plan {job_id}")
+    if job["status"] != "done":
+        raise InputError("the plan has not finished", column="status", expected="done",
+                         found=job["status"])
+    return job["plan"]
+
+
+def _chosen(plan: dict[str, Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The plan's sites named by ``candidate_ids`` (all when the key is absent)."""
+    ids = body.get("candidate_ids")
+    sites = plan["sites"]
+    if ids is None:
+        return sites
+    by_id = {str(s["candidate_id"]): s for s in sites}
+    if not isinstance(ids, list) or not ids:
+        raise InputError("candidate_ids must be a list of the plan's candidate ids",
+                         column="candidate_ids", expected="a non-empty list", found=repr(ids))
+    unknown = [str(i) for i in ids if str(i) not in by_id]
+    if unknown:
+        raise InputError("not a site of this plan", column="candidate_ids",
+                         expected="ids of the plan's sites", found=", ".join(unknown[:5]))
+    return [by_id[str(i)] for i in dict.fromkeys(str(i) for i in ids)]
+
+
+@bp.post("/api/plans/<job_id>/scenario")
+@require()
+def plan_to_scenario(job_id: str):
+    plan = _done_plan(job_id)
+    body = _json()
+    sites = _chosen(plan, body)
+    engine = _engine()
+    sid = sc.create_scenario(engine, body.get("name") or f"Rencana {job_id}", current_user.name)
+    for s in sites:
+        sc.add_site(engine, sid, kind=s["kind"], lon=float(s["lon"]), lat=float(s["lat"]),
+                    **({"technology": "4G"} if s["kind"] == "bts" else {}))
+    return {"id": sid}, 201
+
+
+@bp.post("/api/plans/<job_id>/propose")
+@require()
+def propose(job_id: str):
+    from geo_p2dd.registry import repository as repo
+    from geo_p2dd.schema import SITE_KINDS
+
+    agency = current_user.agency
+    check_may_edit(agency)  # editors of their own agency, admins; 403 says why
+    plan = _done_plan(job_id)
+    sites = _chosen(plan, _json())
+    engine = register_engine()
+    made = []
+    for s in sites:
+        kind = s["kind"]
+        place = s.get("village") or s.get("village_kode") or ""
+        values = {"kind": kind, "status": "proposed", "lon": float(s["lon"]),
+                  "lat": float(s["lat"]), "village_kode": s.get("village_kode") or None,
+                  "agency": agency or None,
+                  "name": f"Usulan {SITE_KINDS.label(kind, 'id')} {place}".strip(),
+                  "notes": f"rencana {job_id}, kandidat {s['candidate_id']}"}
+        if kind == "bts":
+            values["technology"] = "4G"
+        site, _etag = repo.create_site(engine, values, user=current_user.name, source="plan")
+        made.append(site["id"])
+    return {"site_ids": made}, 201

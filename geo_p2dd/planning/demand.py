@@ -23,6 +23,7 @@ import pandas as pd
 from geo_p2dd.codes import in_region
 from geo_p2dd.config import Settings
 from geo_p2dd.errors import ProjectError
+from geo_p2dd.evidence import later_4g
 from geo_p2dd.grid import Grid
 from geo_p2dd.project import Project
 from geo_p2dd.schema import PUBLIC_FACILITIES, SIGNAL_CODES
@@ -79,6 +80,18 @@ class Baseline:
 
         return read_on_grid(self.dem_path, self.grid, resampling=Resampling.bilinear)
 
+    def believed_4g(self, modelled: np.ndarray) -> np.ndarray:
+        """4G class codes a new tower brings (modelled per location), field evidence counted.
+
+        At a location where field reports overturned the model, the model of a
+        new tower is believed only where it is better than the model was there
+        (:func:`geo_p2dd.evidence.later_4g`, the analysis's own comparison), so a
+        what-if never promises service the field denies.
+        """
+        loc = self.locations
+        return later_4g(modelled, loc["modelled_4g_code"].to_numpy(int),
+                        loc["measured_4g_code"].to_numpy(int))
+
     @property
     def xy(self) -> np.ndarray:
         """Location coordinates in the grid CRS, shape (n, 2)."""
@@ -90,19 +103,32 @@ class Baseline:
         return np.flatnonzero(self.locations["demand"].to_numpy(bool))
 
 
-def load_baseline(project: Project, region: str | None = None) -> Baseline:
+def load_baseline(project: Project, region: str | None = None, *,
+                  tables: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Baseline:
     """The stored analysis of ``project`` (optionally one region) ready for planning.
+
+    Parameters
+    ----------
+    project : Project
+    region : str, optional
+        A kabupaten or kecamatan code: its villages and locations only.
+    tables : (DataFrame, DataFrame), optional
+        ``location_results`` and ``village_results`` of ``project`` already read
+        (the web app holds them): a region of a national project is then sliced
+        from memory instead of reading every table again.
 
     Raises
     ------
     ProjectError
         The project has not been analysed, or the region has no village.
     """
-    if not project.has_layer("location_results") or not project.has_layer("village_results"):
-        raise ProjectError("the project has no analysis yet; run 'geo-p2dd analyze' first")
+    if tables is None or tables[0] is None or tables[1] is None:
+        if not project.has_layer("location_results") or \
+                not project.has_layer("village_results"):
+            raise ProjectError("the project has no analysis yet; run 'geo-p2dd analyze' first")
+        tables = (project.read_table("location_results"), project.read_table("village_results"))
     settings = project.settings
-    loc = project.read_table("location_results")
-    vil = project.read_table("village_results")
+    loc, vil = tables
     if region:
         vil = vil[in_region(vil["kode"], region).to_numpy()]
         loc = loc[in_region(loc["village_kode"], region).to_numpy()]
@@ -131,6 +157,13 @@ def load_baseline(project: Project, region: str | None = None) -> Baseline:
         0).astype(int)
     loc["by_site_planned"] = loc["served_by_site_planned"].fillna("").astype(str).ne(
         "").to_numpy()
+    # field evidence (geo_p2dd.evidence): the model's 4G class now, and the measured class
+    # where reports overturned it (then best_4g is the measurement)
+    modelled = loc["modelled_4g"] if "modelled_4g" in loc.columns else loc["best_4g"]
+    loc["modelled_4g_code"] = modelled.map(SIGNAL_CODES).fillna(0).astype(int)
+    measured = (loc["evidence"] == "measured").to_numpy() if "evidence" in loc.columns \
+        else np.zeros(len(loc), dtype=bool)
+    loc["measured_4g_code"] = np.where(measured, b4, 0)
     row, col = grid.rowcol(loc["x"].to_numpy(float), loc["y"].to_numpy(float))
     loc["on_grid"] = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
     analysis = project.config.get("analysis", {})

@@ -58,8 +58,8 @@ class Plan:
 
     def to_json(self) -> dict:
         """The ``plan --json`` document."""
-        cols = ["candidate_id", "lon", "lat", "kind", "village_kode", "people_new",
-                "facilities_new", "cost_idr"]
+        cols = ["rank", "candidate_id", "lon", "lat", "kind", "village_kode", "village",
+                "people_new", "facilities_new", "cost_idr", "cost_per_person_idr"]
         return {
             "sites": [{k: _plain(r[k]) for k in cols} for _, r in self.sites.iterrows()],
             "people_new": self.totals["people_new"],
@@ -83,7 +83,7 @@ def _plain(value):
 
 
 #: bump when what a cached reach means changes
-REACH_CACHE_VERSION = 1
+REACH_CACHE_VERSION = 2
 #: plan reach files kept in a project's cache (most recently used first)
 REACH_CACHE_KEEP = 4
 
@@ -98,6 +98,9 @@ def _reach_key(baseline: Baseline, cand: pd.DataFrame) -> str:
              s["propagation"], s["thresholds"], s["service_radius_m"])
     h = hashlib.sha1(repr(ident).encode())
     h.update(np.ascontiguousarray(baseline.xy).tobytes())
+    loc = baseline.locations  # field evidence decides where a tower's model is believed
+    h.update(np.ascontiguousarray(loc[["modelled_4g_code", "measured_4g_code"]].to_numpy(
+        np.int64)).tobytes())
     h.update(cand["kind"].astype(str).str.cat(sep=",").encode())
     h.update(np.ascontiguousarray(cand[["x", "y"]].to_numpy(float)).tobytes())
     return h.hexdigest()[:20]
@@ -129,7 +132,7 @@ def candidate_reaches(baseline: Baseline, cand: pd.DataFrame,
     out = []
     for j, r in enumerate(cand.itertuples()):
         out.append(site_reach({"kind": r.kind, "x": r.x, "y": r.y}, xy, baseline.grid, dem,
-                              baseline.settings))
+                              baseline.settings, believe=baseline.believed_4g))
         if progress is not None and (j % 10 == 0 or j == len(cand) - 1):
             progress("reach", (j + 1) / len(cand))
     if path is not None:

@@ -31,7 +31,7 @@ classes against the model on the whole grid.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -139,7 +139,8 @@ def tower_classes(x: float, y: float, grid: Grid, dem: np.ndarray | None, settin
 
 
 def site_reach(site: Mapping, points_xy: np.ndarray, grid: Grid, dem: np.ndarray | None,
-               settings: Settings) -> np.ndarray:
+               settings: Settings,
+               believe: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Positions of the points a site would serve.
 
     Parameters
@@ -150,6 +151,9 @@ def site_reach(site: Mapping, points_xy: np.ndarray, grid: Grid, dem: np.ndarray
         ``technology``, ``height_m``, ``power_dbm``, ``frequency_mhz``.
     points_xy : numpy.ndarray
         (n, 2) locations in the grid CRS.
+    believe : callable, optional
+        A tower's modelled class codes per point -> the codes that count (field
+        evidence: :meth:`geo_p2dd.planning.demand.Baseline.believed_4g`).
 
     Returns
     -------
@@ -172,6 +176,8 @@ def site_reach(site: Mapping, points_xy: np.ndarray, grid: Grid, dem: np.ndarray
                                 height_m=_num(site.get("height_m")),
                                 power_dbm=_num(site.get("power_dbm")),
                                 frequency_mhz=_num(site.get("frequency_mhz")), technology=tech)
+        if believe is not None:
+            classes = believe(classes)
         return np.flatnonzero(classes >= settings.thresholds.usable_code)
     return np.zeros(0, dtype=np.int64)
 

@@ -96,6 +96,19 @@ def create_scenario(engine: Engine, name: str, owner: str) -> int:
         return int(result.inserted_primary_key[0])
 
 
+def rename_scenario(engine: Engine, scenario_id: int, name: str) -> None:
+    """Give a scenario another name; NotFoundError when unknown."""
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 200:
+        raise InputError("a scenario needs a name", column="name",
+                         expected="1 to 200 characters", found=repr(name))
+    with write_transaction(engine) as conn:
+        done = conn.execute(update(SCENARIOS).where(SCENARIOS.c.id == scenario_id)
+                            .values(name=name))
+        if done.rowcount == 0:
+            raise NotFoundError(f"no scenario {scenario_id}")
+
+
 def list_scenarios(engine: Engine, owner: str | None = None) -> list[dict[str, Any]]:
     """Scenarios (id, name, owner, created), of one owner when given."""
     q = select(SCENARIOS).order_by(SCENARIOS.c.id)

@@ -20,6 +20,13 @@ pipeline view's per-location signal (``best_4g_planned``, ``best_other_planned``
 sites: usable 4G where a new tower reaches, public access within a new radius
 site's reach. ``tests/test_planning.py`` checks this against a real
 re-analysis with the sites added as planned sites.
+
+Where field reports overturned the model (``evidence`` measured), a new tower
+serves a location only as the analysis's pipeline view would count it: when its
+model there is better than the old model was
+(:func:`geo_p2dd.evidence.later_4g`, through
+:meth:`~geo_p2dd.planning.demand.Baseline.believed_4g`), so a what-if never
+promises service the field denies.
 """
 
 from __future__ import annotations
@@ -43,8 +50,14 @@ SITE_FIELDS = ("kind", "technology", "lon", "lat", "height_m", "power_dbm", "fre
                "service_radius_m")
 
 
+def village_positions(baseline: Baseline) -> np.ndarray:
+    """Each location's village as a position in ``baseline.villages`` (-1: none of them)."""
+    return baseline.villages.index.get_indexer(baseline.locations["village_kode"])
+
+
 def village_classes(baseline: Baseline, newly_4g: np.ndarray, newly_by_site: np.ndarray,
-                    tower_added: bool = False) -> pd.Series:
+                    tower_added: bool = False,
+                    positions: np.ndarray | None = None) -> pd.Series:
     """Gap class of each village of ``baseline`` with the pipeline and the new service.
 
     The figures are the analysis's (:func:`geo_p2dd.analysis._village_figures`) on
@@ -58,6 +71,8 @@ def village_classes(baseline: Baseline, newly_4g: np.ndarray, newly_by_site: np.
     tower_added : bool
         A new 4G tower is modelled: every location on the grid then has a known
         4G class (at least "none"), as in the analysis's tower model.
+    positions : numpy.ndarray, optional
+        :func:`village_positions` of ``baseline`` (computed when not given).
     """
     loc = baseline.locations
     v = baseline.villages
@@ -73,10 +88,13 @@ def village_classes(baseline: Baseline, newly_4g: np.ndarray, newly_by_site: np.
     four_g = settle & (b4 >= usable)
     known_4g = settle & (b4 > 0)
     known = by_site | (b4 > 0) | (bo > 0)  # status != "unknown" (served counts as known)
-    code = loc["village_kode"]
+    pos = village_positions(baseline) if positions is None else positions
+    inside = pos >= 0
 
-    def per_village(values: np.ndarray) -> pd.Series:
-        return pd.Series(values, index=loc.index).groupby(code).sum().reindex(v.index).fillna(0)
+    def per_village(values: np.ndarray) -> pd.Series:  # sums per village, by position
+        sums = np.bincount(pos[inside], weights=np.asarray(values, dtype=float)[inside],
+                           minlength=len(v))
+        return pd.Series(sums, index=v.index)
 
     frame = pd.DataFrame(index=v.index)
     share_p = per_village(np.where(four_g, people, 0.0)) / per_village(
@@ -105,6 +123,7 @@ class WhatIf:
         self._to_grid = Transformer.from_crs("EPSG:4326", baseline.grid.crs, always_xy=True)
         self._reach: dict[tuple, np.ndarray] = {}
         self._pipeline_classes = baseline.villages["gap_class_planned"]
+        self._positions = village_positions(baseline)
 
     @staticmethod
     def key(site: Mapping) -> tuple:
@@ -121,7 +140,8 @@ class WhatIf:
             x, y = self._to_grid.transform(float(site["lon"]), float(site["lat"]))
             b = self.baseline
             dem = b.dem if site["kind"] == "bts" else None
-            hit = site_reach({**site, "x": x, "y": y}, b.xy, b.grid, dem, b.settings)
+            hit = site_reach({**site, "x": x, "y": y}, b.xy, b.grid, dem, b.settings,
+                             believe=b.believed_4g)
             self._reach[key] = hit
         return hit
 
@@ -171,10 +191,15 @@ class WhatIf:
         # as the analysis counts people_unserved_planned: "known" is the signal known now
         known = (loc["status"] != "unknown").to_numpy()
         unserved_before = settle & (loc["status_planned"] != "served").to_numpy() & known
-        classes = village_classes(b, four_g, by_site, tower)
-        before = self._pipeline_classes
-        changed = classes[classes != before.reindex(classes.index)]
+        classes = village_classes(b, four_g, by_site, tower, self._positions)
+        before = self._pipeline_classes.reindex(classes.index)
+        diff = (classes != before).to_numpy()
         names = b.villages.get("nama", pd.Series("", index=b.villages.index))
+        kodes = classes.index.astype(str).tolist()
+        now_cls = classes.astype(str).tolist()
+        idx = np.flatnonzero(diff)
+        nama = names.reindex(classes.index).to_numpy(object)[idx].tolist()
+        was = before.to_numpy(object)[idx].tolist()
         return {
             "people_unserved": round(float(people[unserved_before & ~newly].sum()), 1),
             "people_unserved_pipeline": round(float(people[unserved_before].sum()), 1),
@@ -182,9 +207,8 @@ class WhatIf:
             "facilities_newly_served": int((newly & fac).sum()),
             "cost_idr": cost,
             "horizon_years": years,
-            "villages": {str(k): str(c) for k, c in classes.items()},
-            "changes": [{"kode": str(k), "nama": str(names.get(k, "")),
-                         "from": str(before.get(k)), "to": str(c)}
-                        for k, c in changed.items()],
+            "villages": dict(zip(kodes, now_cls, strict=True)),
+            "changes": [{"kode": kodes[i], "nama": str(n), "from": str(f), "to": now_cls[i]}
+                        for i, n, f in zip(idx.tolist(), nama, was, strict=True)],
             "sites": per_site,
         }
