@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_MIN_BYTES": 1024,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     "BUNDLE_ASSETS": True,  # versioned, immutable bundles (web/assets.py); False: files as before
+    "REANALYSE": None,  # re-analyse after register changes; None: [web] reanalyse of the project
 }
 
 GZIP_MAX_FILE_BYTES = 2_000_000  # static assets yes, big downloads no
@@ -57,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         maps,
         ogcapi,
         planning,
+        reanalysis,
         register_imports,
         register_pages,
         register_summary,
@@ -70,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                register_pages.bp, planning.bp, register_imports.bp,
                register_summary.bp, field_reports.bp):
         app.register_blueprint(bp)
+    reanalysis.init_app(app)  # GET/POST /api/analysis, the check after requests, status line
 
     @app.get("/health")
     def health():
