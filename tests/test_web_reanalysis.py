@@ -217,3 +217,28 @@ def test_the_setting_turns_it_off(sample_copy, monkeypatch):
         tx.config.setdefault("web", {})["reanalyse"] = False
     assert reanalysis.enabled(app) is False
     assert os.environ.get("GEO_P2DD_REANALYSE") is None
+
+
+def test_a_change_made_elsewhere_is_analysed_when_a_page_finds_it(site):
+    """The CLI or another server process changed the register: the next page view asks."""
+    from geo_p2dd.registry.repository import get_site, patch_site
+
+    site_id = _first_site(site)
+    _, tag = get_site(site.engine, site_id)
+    patch_site(site.engine, site_id, {"name": "Dari CLI"}, tag, user="cli", source="cli")
+    assert site.runner.snapshot().status == "idle"  # nothing in this process saw it yet
+    assert site.client.get("/").status_code == 200
+    assert site.runner.wait(WAIT_S)
+    assert site.runner.snapshot().runs == 1
+    assert _analysed(site.path)["register_version"] == version(site.engine)
+
+
+def test_analysis_progress_names_each_stage_in_order(sample_copy):
+    from geo_p2dd.analysis import STAGES, analyze_project
+
+    calls: list[tuple[str, float]] = []
+    analyze_project(sample_copy, write=False, progress=lambda s, f: calls.append((s, f)))
+    stages = [s for s, _ in calls]
+    assert stages == [*STAGES[:-1], "done"]  # without writing: no "write" stage
+    fractions = [f for _, f in calls]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
