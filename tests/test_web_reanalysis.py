@@ -114,9 +114,15 @@ def test_edits_while_an_analysis_runs_make_exactly_one_more_run(site):
     site.wait_for(lambda s: s.status == "running" and s.stage not in (None, "load"))
     for i in range(1, 6):
         site.rename(site_id, f"Edit {i}")
+    before = _analysed(site.path)["register_version"]
+    page = site.client.get("/?lang=id")  # served now, from the previous results
     during = site.runner.snapshot()
     assert during.runs == 0 and during.pending, "the first run ended before the edits"
     assert during.running_register_version == first
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"register versi {before}</span>" in html
+    assert f'data-register="{first + 5}"' in html
+    assert _note(html) == "Data register berubah sejak analisis ini; analisis ulang menunggu"
     assert site.runner.wait(WAIT_S)
     state = site.runner.snapshot()
     assert (state.runs, state.skipped, state.status) == (2, 0, "idle")

@@ -46,6 +46,8 @@
       a.href = window.location.href;
       a.className = "analysis-reload";
       a.textContent = d.tReload;
+      /* a reload revalidates the page even where the browser keeps map pages for a while */
+      a.addEventListener("click", function (e) { e.preventDefault(); window.location.reload(); });
       actions.appendChild(a);
     } else if (s.status === "running") {
       var pct = Math.round((s.progress || 0) * 100);
