@@ -7,6 +7,8 @@ import os
 import time
 
 import pytest
+from conftest import SITES_HEADER
+from pg import pg_cluster, pg_url  # noqa: F401 - the PostgreSQL fixtures
 
 from geo_p2dd.project import Project
 from geo_p2dd.registry import accounts, db, store
@@ -248,3 +250,46 @@ def test_analysis_progress_names_each_stage_in_order(sample_copy):
     assert stages == [*STAGES[:-1], "done"]  # without writing: no "write" stage
     fractions = [f for _, f in calls]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+
+
+def test_an_agency_sheet_committed_is_analysed(site):
+    rows = ("Starlink Satu,Starlink,terpasang,99.01.01.2001,Diskominfo,APBD,2024,"
+            "112.9577,0.9924\n")
+    data = {"file": (__import__("io").BytesIO((SITES_HEADER + rows).encode()), "opd.csv")}
+    preview = site.client.post("/api/imports", data=data, headers=site.ana,
+                               content_type="multipart/form-data")
+    assert preview.status_code == 201, preview.get_json()
+    assert site.runner.snapshot().status == "idle"  # a preview changes nothing
+    done = site.client.post(f"/api/imports/{preview.get_json()['id']}/commit",
+                            headers=site.ana)
+    assert done.status_code == 200, done.get_json()
+    assert site.runner.wait(WAIT_S)
+    assert site.runner.snapshot().runs == 1
+    assert _analysed(site.path)["register_version"] == version(site.engine)
+
+
+def test_on_postgresql_the_register_version_is_the_servers(sample_copy, pg_url,  # noqa: F811
+                                                            monkeypatch):
+    """A project whose register is on PostgreSQL: analysed against it, re-analysed after an
+    API create, the versions compared are the server's."""
+    monkeypatch.setenv(db.URL_VARIABLE, pg_url)
+    site = Site(sample_copy)
+    try:
+        started = site.client.post("/api/analysis", headers=site.admin)  # against the server
+        assert started.status_code == 202
+        assert site.runner.wait(WAIT_S) and site.runner.snapshot().runs == 1
+        assert _analysed(site.path)["register_version"] == version(site.engine)
+        made = site.client.post("/api/sites", headers=site.ana, json={
+            "type": "Feature", "geometry": {"type": "Point", "coordinates": [112.9577, 0.9924]},
+            "properties": {"kind": "starlink", "name": "Starlink Balai", "status": "installed",
+                           "agency": "Diskominfo", "village_kode": "99.01.01.2001"}})
+        assert made.status_code == 201, made.get_json()
+        assert site.runner.wait(WAIT_S)
+        state = site.runner.snapshot()
+        assert (state.runs, state.status, state.error) == (2, "idle", None)
+        assert site.engine.dialect.name == "postgresql"
+        assert _analysed(site.path)["register_version"] == version(site.engine)
+        assert site.status()["analysed_register_version"] == version(site.engine)
+    finally:
+        assert reanalysis.stop_runner(sample_copy.path)
+        store.dispose_engines()
