@@ -293,3 +293,34 @@ def test_on_postgresql_the_register_version_is_the_servers(sample_copy, pg_url, 
     finally:
         assert reanalysis.stop_runner(sample_copy.path)
         store.dispose_engines()
+
+
+def test_verifying_a_field_report_raises_the_version_and_is_analysed(site):
+    """Verified reports are evidence the analysis weighs (a pending or rejected one is not):
+    verifying one is a change of the register; rejecting a pending one is not."""
+    import uuid
+
+    def report() -> dict:
+        return {"id": str(uuid.uuid4()), "village_kode": "99.01.01.2001", "lon": 112.9577,
+                "lat": 0.9924, "operator": "Telkomsel", "technology": "lte",
+                "observed_at": "2026-11-20T08:30:00+08:00", "note": "sinyal di balai"}
+
+    start = version(site.engine)
+    ids = []
+    for _ in range(2):
+        sent = site.client.post("/api/reports", json=report(), headers=site.ana)
+        assert sent.status_code == 201, sent.get_json()
+        ids.append(sent.get_json()["id"])
+    rejected = site.client.post(f"/api/reports/{ids[1]}/reject", headers=site.admin)
+    assert rejected.status_code == 200
+    assert version(site.engine) == start  # nothing the analysis reads changed
+    assert site.runner.snapshot().status == "idle"
+    verified = site.client.post(f"/api/reports/{ids[0]}/verify", headers=site.admin)
+    assert verified.status_code == 200
+    assert version(site.engine) == start + 1
+    assert site.client.post(f"/api/reports/{ids[0]}/verify",
+                            headers=site.admin).status_code == 200
+    assert version(site.engine) == start + 1  # verified again: no change
+    assert site.runner.wait(WAIT_S)
+    assert site.runner.snapshot().runs == 1
+    assert _analysed(site.path)["register_version"] == start + 1

@@ -21,6 +21,7 @@ from geo_p2dd.codes import normalise_code
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.registry.db import read_transaction, write_transaction
 from geo_p2dd.registry.models import REPORT_STATUSES, FieldReport
+from geo_p2dd.registry.repository import bump_version
 from geo_p2dd.schema import TECHNOLOGY_SEEN
 
 REPORTS = FieldReport.__table__
@@ -201,6 +202,9 @@ def review_report(engine: Engine, report_id: str, decision: str,
                   reviewer: str) -> dict[str, Any]:
     """Verify or reject a report; a second review overrides the first.
 
+    A review that makes a report verified, or no longer verified, raises the register's
+    version (:func:`geo_p2dd.registry.repository.bump_version`), as a site's change does.
+
     Parameters
     ----------
     engine : sqlalchemy.Engine
@@ -221,8 +225,14 @@ def review_report(engine: Engine, report_id: str, decision: str,
         raise InputError("a review verifies or rejects", column="status",
                          expected="verified, rejected", found=repr(decision))
     with write_transaction(engine) as conn:
+        before = conn.execute(select(REPORTS.c.status).where(
+            REPORTS.c.id == str(report_id))).scalar()
         result = conn.execute(update(REPORTS).where(REPORTS.c.id == str(report_id)).values(
             status=decision, reviewed_by=reviewer, reviewed_at=dt.datetime.now(dt.UTC)))
+        if result.rowcount and "verified" in (before, decision) and before != decision:
+            # verified reports are evidence the analysis weighs: its inputs changed, so the
+            # register's version rises (stored results become stale; the web re-analyses)
+            bump_version(conn)
     if result.rowcount == 0:
         raise NotFoundError(f"no field report {report_id}")
     return get_report(engine, report_id)
