@@ -58,7 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         maps,
         ogcapi,
         planning,
-        reanalysis,
         register_imports,
         register_pages,
         register_summary,
@@ -72,7 +71,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                register_pages.bp, planning.bp, register_imports.bp,
                register_summary.bp, field_reports.bp):
         app.register_blueprint(bp)
-    reanalysis.init_app(app)  # GET/POST /api/analysis, the check after requests, status line
+    from web import reanalysis  # GET/POST /api/analysis, the check after requests, status line
+
+    reanalysis.init_app(app)
 
     @app.get("/health")
     def health():
