@@ -264,27 +264,23 @@ def analysed(path: str | Path) -> Analysed:
     known = _ANALYSED.get(key)
     if known is not None and known[0] == stamp:
         return known[1]
-    return _remember(key, stamp, Project(path))
-
-
-def analysed_of(project: Project) -> Analysed:
-    """:func:`analysed` of a project already read (a page's view)."""
-    return _read(project)
-
-
-def _remember(key: str, stamp: tuple, project: Project) -> Analysed:
-    found = _read(project)
+    found = analysed_of(Project(path))
     _ANALYSED[key] = (stamp, found)
     return found
 
 
-def _read(project: Project) -> Analysed:
+def analysed_of(project: Project) -> Analysed:
+    """:func:`analysed` of a project already read (a page's view).
+
+    Results stored before the register version was recorded: their data version less
+    the files' (right unless the files changed since).
+    """
     record = project.config.get("analysis") or {}
     files = project.file_data_version
     data = record.get("data_version")
     register = record.get("register_version")
     if register is None and data is not None and data >= files:
-        register = int(data) - files  # results of before the version was recorded
+        register = int(data) - files
     return Analysed(at=record.get("date"), register_version=register,
                     data_version=data, file_data_version=files)
 
@@ -320,21 +316,31 @@ def _register_version() -> int:
 def notice(response: Response) -> Response:
     """After a request: ask for an analysis when the register is newer than the results
     (and than the last version asked for). Writes read the register's version; page
-    views use the one their project view read (no extra query)."""
-    if response.status_code >= 400 or not (request.method in _UNSAFE or "view" in g) \
-            or not enabled(current_app):
+    views use the one their project view read (no extra query). A failure here is logged,
+    never turned into an error of the request (its change is committed already)."""
+    if response.status_code >= 400 or not (request.method in _UNSAFE or "view" in g):
         return response
+    try:
+        _notice()
+    except Exception:
+        log.exception("could not ask for an analysis after %s %s", request.method,
+                      request.path)
+    return response
+
+
+def _notice() -> None:
+    if not enabled(current_app):
+        return
     current = _register_version() if request.method in _UNSAFE else g.view.stamp[-1]
     path = current_app.config["PROJECT"]
     runner = runner_for(path)
     if current <= runner.asked_version:
-        return response
+        return
     done = analysed(path).register_version
     if done is None or current <= done:
-        return response
+        return
     runner.asked_version = current
     runner.request()
-    return response
 
 
 def status(path: str | Path, *, admin: bool = False) -> dict[str, Any]:
