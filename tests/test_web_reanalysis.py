@@ -147,7 +147,7 @@ def test_pages_say_which_data_they_show(sample_copy):
     for url in pages:
         html = client.get(url + "?lang=id", headers=token).get_data(as_text=True)
         assert f"register versi {number}</span>" in html, url
-        assert "Analisis: " in html and 'src="/static/analysis.js"' in html, url
+        assert "Analisis: " in html and 'window.fetch' in html, url
         assert _note(html) == "", url
     assert "analysis-status" not in client.get("/downloads/?lang=id").get_data(as_text=True)
 

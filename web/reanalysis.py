@@ -22,8 +22,9 @@
 - **What pages say.** Map pages, the register and the summary index carry a status line
   (``analysis/status.html``): when the results were computed and from which register
   version; when the register is newer, that an analysis runs (with its progress) or
-  waits; ``static/analysis.js`` polls ``GET /api/analysis`` while one runs and offers
-  to reload when the new results are in. Admins may start one (``POST /api/analysis``).
+  waits; its script (``analysis/status.js``, inlined: no extra request) polls
+  ``GET /api/analysis`` while one runs and offers to reload when the new results are
+  in. Admins may start one (``POST /api/analysis``).
 - **On or off.** ``[web] reanalyse`` of ``project.toml`` (default true); the app's
   ``REANALYSE`` setting (``GEO_P2DD_REANALYSE``) overrides it (the test suite turns
   it off, tests that need it turn it on).
