@@ -14,6 +14,7 @@ tables keyed by code into ``layers.gpkg`` in one atomic transaction:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -49,6 +50,11 @@ VIEW_FIGURES = ("settlements_signal", "settlements_4g", "locations_by_site",
                 "people_public_access", "share_4g", "locations_known", "served_share")
 #: per-location columns kept for the later views
 VIEW_COLUMNS = ("status", "by_site", "best_4g", "best_other", "site_m")
+#: the stages of an analysis, in order (``progress`` callbacks name the one starting)
+STAGES = ("load", "settlements", "model towers", "locations", "evidence", "villages",
+          "area shares", "score", "write")
+#: ``progress(stage, fraction)``: the stage starting and the fraction of stages done
+Progress = Callable[[str, float], None]
 
 
 def _previous_view(suffix: str) -> str:
@@ -120,7 +126,8 @@ def _area_rows(areas: pd.DataFrame, level: str) -> list[dict]:
 
 
 def analyze_project(project: Project, *, write: bool = True, scheduler: str | None = None,
-                    workers: int | None = None) -> AnalysisResult:
+                    workers: int | None = None,
+                    progress: Progress | None = None) -> AnalysisResult:
     """Analyse ``project`` and (by default) store the results in it atomically.
 
     When writing, the project's lock is held from reading the inputs to storing
@@ -131,6 +138,9 @@ def analyze_project(project: Project, *, write: bool = True, scheduler: str | No
     processes), else ``[compute]`` of the settings, run the tower modelling and
     the area shares as Dask tasks (:mod:`geo_p2dd.distributed`); the results
     are the same as in process.
+
+    ``progress(stage, fraction)``, when given, is called as each of :data:`STAGES`
+    starts (fraction of the stages done, 0 to 1) and with ``("done", 1.0)`` at the end.
     """
     from geo_p2dd.distributed import open_compute
 
@@ -139,20 +149,27 @@ def analyze_project(project: Project, *, write: bool = True, scheduler: str | No
     workers = conf.workers if workers is None else workers
     with open_compute(scheduler, workers, project.cache_dir()) as compute:
         if not write:
-            return _analyze(project, write=False, compute=compute)
+            return _analyze(project, write=False, compute=compute, progress=progress)
         with project.locked("analyze"):
-            return _analyze(project, write=True, compute=compute)
+            return _analyze(project, write=True, compute=compute, progress=progress)
 
 
-def _analyze(project: Project, *, write: bool, compute=None) -> AnalysisResult:
+def _analyze(project: Project, *, write: bool, compute=None,
+             progress: Progress | None = None) -> AnalysisResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    stages = STAGES if write else STAGES[:-1]
+    if progress is not None:
+        progress(stages[0], 0.0)
 
     def lap(name: str) -> None:
         nonlocal t0
         now = time.perf_counter()
         timings[name] = now - t0
         t0 = now
+        if progress is not None and name in stages:
+            done = stages.index(name) + 1
+            progress(stages[done] if done < len(stages) else "done", done / len(stages))
 
     settings = project.settings
     villages = project.read_layer("villages")
@@ -614,4 +631,5 @@ def _write(project: Project, result: AnalysisResult, modelled: list, grid) -> No
             "modelled": files,
             "villages": len(result.villages),
             "data_version": project.data_version,
+            "register_version": project.register_version,  # the register read (web status)
         }

@@ -288,10 +288,13 @@ class ComputeSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """``[web]``: what the web app shows to visitors who have not signed in."""
+    """``[web]``: what the web app shows to visitors who have not signed in, and whether it
+    re-analyses the project after register changes."""
 
     #: maps, downloads, OGC API and summaries without signing in (false: sign-in required)
     public: bool = _flag(True)
+    #: re-run the analysis in the background after each change of the register (``serve``)
+    reanalyse: bool = _flag(True)
 
 
 @dataclass(frozen=True)

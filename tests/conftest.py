@@ -16,6 +16,10 @@ from affine import Affine
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# no background re-analysis after register edits (web/reanalysis.py) unless a test asks for it
+# (create_app({"REANALYSE": True})): the suite stays fast, no thread outlives its temp dir
+__import__("os").environ.setdefault("GEO_P2DD_REANALYSE", "false")
+
 
 def shared_data(*parts: str) -> Path:
     """A file in ../shared/data, or skip the test with the reason."""

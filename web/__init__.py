@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_MIN_BYTES": 1024,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     "BUNDLE_ASSETS": True,  # versioned, immutable bundles (web/assets.py); False: files as before
+    "REANALYSE": None,  # re-analyse after register changes; None: [web] reanalyse of the project
 }
 
 GZIP_MAX_FILE_BYTES = 2_000_000  # static assets yes, big downloads no
@@ -71,6 +72,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                register_pages.bp, planning.bp, planning_page.bp, register_imports.bp,
                register_summary.bp, field_reports.bp):
         app.register_blueprint(bp)
+    from web import reanalysis  # GET/POST /api/analysis, the check after requests, status line
+
+    reanalysis.init_app(app)
 
     @app.get("/health")
     def health():

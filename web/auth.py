@@ -25,7 +25,8 @@
 
 The register database is the project's (:func:`register_engine`): the SQLite
 file in the project, or ``GEO_P2DD_DATABASE_URL``; its sites layer moves in on
-first use (:func:`geo_p2dd.registry.migrate.open_project_register`).
+first use (:func:`geo_p2dd.registry.migrate.move_sites_layer`); its engine is the
+library's (:func:`geo_p2dd.registry.store.engine_for`), one per database.
 """
 
 from __future__ import annotations
@@ -198,7 +199,11 @@ def _bearer() -> str | None:
 # --- the register database ----------------------------------------------------------------
 
 def register_engine() -> Engine:
-    """The app's register database (opened, migrated and the sites layer moved in once)."""
+    """The app's register database (opened, migrated and the sites layer moved in once).
+
+    The library's cached engine of that database (:func:`geo_p2dd.registry.store.engine_for`),
+    so the app and the analysis it runs share one engine per database.
+    """
     app = current_app
     engine = app.extensions.get("geo_p2dd.register")
     if engine is None:
@@ -206,10 +211,12 @@ def register_engine() -> Engine:
             engine = app.extensions.get("geo_p2dd.register")
             if engine is None:
                 from geo_p2dd.project import Project
-                from geo_p2dd.registry.migrate import open_project_register
+                from geo_p2dd.registry.migrate import move_sites_layer
+                from geo_p2dd.registry.store import engine_for
 
-                engine = open_project_register(Project(app.config["PROJECT"]),
-                                               url=app.config.get("DATABASE_URL") or None)
+                project = Project(app.config["PROJECT"])
+                engine = engine_for(project.path, app.config.get("DATABASE_URL") or None)
+                move_sites_layer(project, engine)
                 app.extensions["geo_p2dd.register"] = engine
     return engine
 

@@ -49,26 +49,20 @@ from geo_p2dd.planning.demand import load_baseline
 from geo_p2dd.planning.optimise import check_limits
 from geo_p2dd.planning.plan import make_plan
 from geo_p2dd.planning.whatif import WhatIf
-from geo_p2dd.registry.db import open_database
 from web.auth import check_may_edit, register_engine, require
 
 bp = Blueprint("planning", __name__)
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_engines: dict[str, Engine] = {}
 #: what-if baselines kept per project and region (most recently used last)
 WHATIF_REGIONS_KEPT = 8
 _whatifs: OrderedDict[tuple[str, str], tuple[tuple, WhatIf]] = OrderedDict()
 
 
 def _engine() -> Engine:
-    path = current_app.config["PROJECT"]
-    with _lock:
-        engine = _engines.get(path)
-        if engine is None:
-            engine = _engines[path] = open_database(path)
-        return engine
+    """The register database that holds the scenarios (the app's one engine of it)."""
+    return register_engine()
 
 
 def _region() -> str | None:

@@ -205,6 +205,9 @@ def review_report(engine: Engine, report_id: str, decision: str,
                   reviewer: str) -> dict[str, Any]:
     """Verify or reject a report; a second review overrides the first.
 
+    A review that makes a report verified, or no longer verified, raises the register's
+    version (:func:`geo_p2dd.registry.repository.bump_version`), as a site's change does.
+
     Parameters
     ----------
     engine : sqlalchemy.Engine
