@@ -26,7 +26,7 @@
   }
 
   function csrf() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
+    var meta = document.querySelector('meta[name=csrf-token]');
     return meta ? meta.getAttribute("content") : "";
   }
 
@@ -86,6 +86,6 @@
       .catch(function () { later(10000); });
   }
 
-  var signedIn = !!document.querySelector('meta[name="csrf-token"]');
+  var signedIn = !!document.querySelector('meta[name=csrf-token]');
   if (box.classList.contains("behind") || signedIn) { poll(); }
 }());
