@@ -3,6 +3,7 @@ the register page's budget totals and the ministry's "changes since a date" work
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import re
@@ -10,6 +11,8 @@ import re
 import openpyxl
 import pytest
 from conftest import SITES_HEADER
+from pg import pg_cluster  # noqa: F401 - the PostgreSQL fixtures
+from sqlalchemy import select, update
 
 from geo_p2dd.registry import accounts, db, store
 from geo_p2dd.registry.repository import (
@@ -19,6 +22,8 @@ from geo_p2dd.registry.repository import (
     list_sites,
     patch_site,
 )
+from geo_p2dd.registry.repository import version as register_version
+from geo_p2dd.registry.uploads import IMPORTS, PREVIEW_TTL, get_upload
 from web import create_app
 
 PASSWORD = "kata-sandi-panjang-1"
@@ -55,15 +60,38 @@ class App:
                                 content_type="multipart/form-data")
 
 
-@pytest.fixture
-def web(sample_copy):
-    engine = db.open_database(sample_copy.path)
-    app = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+@contextlib.contextmanager
+def _web_app(project):
+    engine = db.open_database(project.path)
+    store.project_register(project)  # the project's sites moved in (a new server database)
+    app = create_app({"PROJECT": str(project.path), "TESTING": True})
     yield App(app, engine)
     for opened in (app.extensions.get("geo_p2dd.register"), engine):
         if opened is not None:
             opened.dispose()
     store.dispose_engines()
+
+
+@pytest.fixture
+def web(sample_copy):
+    """The sample project's app on its own SQLite register."""
+    with _web_app(sample_copy) as made:
+        yield made
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def webdb(request, sample_copy, monkeypatch, tmp_path):
+    """The same on SQLite, and on a real PostgreSQL + PostGIS (a fresh database per test,
+    named by ``GEO_P2DD_DATABASE_URL`` for the library and the app)."""
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("pg_cluster")
+        name = f"imp_{tmp_path.name[-20:].replace('-', '_').lower()}"
+        cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        cluster.execute(f"CREATE DATABASE {name}")
+        monkeypatch.setenv(db.URL_VARIABLE, cluster.url(name))
+    with _web_app(sample_copy) as made:
+        made.database = request.param
+        yield made
 
 
 def _state(engine):
@@ -74,9 +102,9 @@ def _diskominfo(rows=SITES_ROWS[:2]):
     return SITES_HEADER + "".join(rows)
 
 
-def test_preview_changes_nothing_and_commit_applies_it(web):
-    before = _state(web.engine)
-    made = web.upload(_diskominfo() + BAD_ROW, web.ana)
+def test_preview_changes_nothing_and_commit_applies_it(webdb):
+    before = _state(webdb.engine)
+    made = webdb.upload(_diskominfo() + BAD_ROW, webdb.ana)
     assert made.status_code == 201, made.get_json()
     body = made.get_json()
     assert (body["added"], body["updated"], body["unchanged"]) == (2, 0, 0)
@@ -84,50 +112,54 @@ def test_preview_changes_nothing_and_commit_applies_it(web):
     assert "hilang" in body["rejected"][0]["reason"]
     assert set(body) >= {"id", "added", "updated", "unchanged", "rejected"}
     assert "/" not in body["file"] and "tmp" not in str(body)
-    assert _state(web.engine) == before  # a preview stores nothing
+    assert _state(webdb.engine) == before  # a preview stores nothing
 
-    done = web.client.post(f"/api/imports/{body['id']}/commit", headers=web.ana)
+    done = webdb.client.post(f"/api/imports/{body['id']}/commit", headers=webdb.ana)
     assert done.status_code == 200, done.get_json()
     assert done.get_json()["added"] == 2
-    assert count_sites(web.engine) == len(before) + 2
-    names = {s["name"]: s for s in list_sites(web.engine)}
+    assert count_sites(webdb.engine) == len(before) + 2
+    names = {s["name"]: s for s in list_sites(webdb.engine)}
     assert names["Starlink Dua"]["status"] == "in_progress"
-    # committed once: the same preview again is gone
-    assert web.client.post(f"/api/imports/{body['id']}/commit",
-                           headers=web.ana).status_code == 404
+    # committed once: the same preview again is a conflict
+    assert webdb.client.post(f"/api/imports/{body['id']}/commit",
+                           headers=webdb.ana).status_code == 409
 
-    again = web.upload(_diskominfo(), web.ana).get_json()
+    again = webdb.upload(_diskominfo(), webdb.ana).get_json()
     assert (again["added"], again["unchanged"]) == (0, 2)
 
 
-def test_commit_after_the_register_changed_is_409_and_applies_nothing(web):
-    web.client.post(f"/api/imports/{web.upload(_diskominfo(), web.admin).get_json()['id']}"
-                    "/commit", headers=web.admin)
+def test_commit_after_the_register_changed_is_409_and_applies_nothing(webdb):
+    webdb.client.post(f"/api/imports/{webdb.upload(_diskominfo(), webdb.admin).get_json()['id']}"
+                    "/commit", headers=webdb.admin)
     sheet = _diskominfo([SITES_ROWS[0].replace(",terpasang,", ",rusak,"),
                          SITES_ROWS[1].replace(",proses,", ",terpasang,")])
-    preview = web.upload(sheet, web.ana).get_json()
+    preview = webdb.upload(sheet, webdb.ana).get_json()
     assert preview["updated"] == 2
-    site = next(s for s in list_sites(web.engine) if s["name"] == "Starlink Dua")
-    _, tag = get_site(web.engine, site["id"])
-    patch_site(web.engine, site["id"], {"notes": "diubah orang lain"}, tag)
-    before = _state(web.engine)
-    refused = web.client.post(f"/api/imports/{preview['id']}/commit", headers=web.ana)
+    site = next(s for s in list_sites(webdb.engine) if s["name"] == "Starlink Dua")
+    _, tag = get_site(webdb.engine, site["id"])
+    patch_site(webdb.engine, site["id"], {"notes": "diubah orang lain"}, tag)
+    before = _state(webdb.engine)
+    refused = webdb.client.post(f"/api/imports/{preview['id']}/commit", headers=webdb.ana)
     assert refused.status_code == 409
     assert refused.get_json()["error"]
-    assert _state(web.engine) == before  # neither row applied, not even the unchanged one
-    one = next(s for s in list_sites(web.engine) if s["name"] == "Starlink Satu")
+    assert _state(webdb.engine) == before  # neither row applied, not even the unchanged one
+    one = next(s for s in list_sites(webdb.engine) if s["name"] == "Starlink Satu")
     assert one["status"] == "installed"
 
 
-def test_a_commit_failing_half_way_changes_nothing(web):
-    before = _state(web.engine)
-    preview = web.upload(_diskominfo(), web.admin).get_json()
-    kept = web.app.extensions["geo_p2dd.import_previews"].get("admin", preview["id"])
-    kept.plan.creates[1]["lat"] = 95.0  # the database refuses the second row
-    failed = web.client.post(f"/api/imports/{preview['id']}/commit", headers=web.admin)
+def test_a_commit_failing_half_way_changes_nothing(webdb):
+    before = _state(webdb.engine)
+    preview = webdb.upload(_diskominfo(), webdb.admin).get_json()
+    with db.write_transaction(webdb.engine) as conn:  # the database refuses the second row
+        stored = conn.execute(select(IMPORTS.c.preview)
+                              .where(IMPORTS.c.id == preview["id"])).scalar_one()
+        stored["plan"]["creates"][1]["lat"] = 95.0
+        conn.execute(update(IMPORTS).where(IMPORTS.c.id == preview["id"])
+                     .values(preview=stored))
+    failed = webdb.client.post(f"/api/imports/{preview['id']}/commit", headers=webdb.admin)
     assert failed.status_code == 500
     assert "INSERT" not in failed.get_data(as_text=True)  # no SQL or traceback shown
-    assert _state(web.engine) == before  # the first row was rolled back with the second
+    assert _state(webdb.engine) == before  # the first row was rolled back with the second
 
 
 def test_an_editor_may_only_import_their_own_agency(web):
@@ -170,6 +202,54 @@ def test_previews_expire(web):
                            headers=web.ana).status_code == 404
 
 
+def test_a_preview_made_by_one_app_is_committed_by_another(webdb, sample_copy):
+    preview = webdb.upload(_diskominfo(), webdb.ana).get_json()
+    other = create_app({"PROJECT": str(sample_copy.path), "TESTING": True})
+    try:  # another instance of the app on the same database: it knows the preview
+        done = other.test_client().post(f"/api/imports/{preview['id']}/commit",
+                                        headers=webdb.ana)
+        assert done.status_code == 200, done.get_json()
+        assert done.get_json()["added"] == 2
+    finally:
+        engine = other.extensions.get("geo_p2dd.register")
+        if engine is not None:
+            engine.dispose()
+    names = {s["name"] for s in list_sites(webdb.engine)}
+    assert {"Starlink Satu", "Starlink Dua"} <= names
+    again = webdb.client.post(f"/api/imports/{preview['id']}/commit", headers=webdb.ana)
+    assert again.status_code == 409  # the first instance sees it committed
+
+
+def test_the_stored_preview_says_who_when_what_and_against_which_version(web):
+    version = register_version(web.engine)
+    made = web.upload(_diskominfo() + BAD_ROW, web.ana).get_json()
+    record, preview = get_upload(web.engine, made["id"])
+    assert (record.user, record.agency, record.file, record.kind, record.status) == (
+        "ana", "Diskominfo", "opd.csv", "sites", "previewed")
+    assert record.register_version == version
+    assert (record.rows, record.added, record.rejected) == (3, 2, 1)
+    created = dt.datetime.fromisoformat(record.created_at)
+    assert dt.datetime.fromisoformat(record.expires_at) - created == dt.timedelta(days=7)
+    assert sorted(preview.added) == sorted(c["id"] for c in preview.plan.creates)
+    assert preview.rejected[0].column == "status"
+
+
+def test_old_previews_expire_unapplied_and_are_removed(web):
+    before = _state(web.engine)
+    made = web.upload(_diskominfo(), web.ana).get_json()
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
+    with db.write_transaction(web.engine) as conn:  # made eight days ago
+        conn.execute(update(IMPORTS).where(IMPORTS.c.id == made["id"]).values(
+            created_at=past, expires_at=past + PREVIEW_TTL))
+    late = web.client.post(f"/api/imports/{made['id']}/commit", headers=web.ana)
+    assert late.status_code == 404
+    assert _state(web.engine) == before
+    web.upload(_diskominfo(), web.ana)  # the next upload clears expired previews
+    with db.read_transaction(web.engine) as conn:
+        ids = set(conn.execute(select(IMPORTS.c.id)).scalars())
+    assert made["id"] not in ids and len(ids) == 1
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 def _sign_in(client, name: str) -> None:
@@ -179,8 +259,8 @@ def _sign_in(client, name: str) -> None:
                                             "csrf_token": token}).status_code == 302
 
 
-def test_upload_page_preview_rejected_xlsx_and_commit(web):
-    c = web.client
+def test_upload_page_preview_rejected_xlsx_and_commit(webdb):
+    c = webdb.client
     _sign_in(c, "ana")
     page = c.get("/register/upload").get_data(as_text=True)
     assert "Unggah" in page
@@ -203,10 +283,10 @@ def test_upload_page_preview_rejected_xlsx_and_commit(web):
     assert rows[0] == ("Berkas", "Baris", "Kolom", "Alasan") and rows[1][1:3] == (4, "status")
     assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
     action = re.search(r'action="(/register/upload/[^"]+/commit)"', html).group(1)
-    before = count_sites(web.engine)
+    before = count_sites(webdb.engine)
     done = c.post(action, data={"csrf_token": token})
     assert done.status_code == 302 and done.headers["Location"].endswith("/register/")
-    assert count_sites(web.engine) == before + 2
+    assert count_sites(webdb.engine) == before + 2
     assert "Starlink Dua" in c.get("/register/").get_data(as_text=True)
 
 
