@@ -15,6 +15,7 @@ from pg import pg_cluster  # noqa: F401 - the PostgreSQL fixtures
 from sqlalchemy import select, update
 
 from geo_p2dd.registry import accounts, db, store
+from geo_p2dd.registry.audit import AuditFilter, audit_log
 from geo_p2dd.registry.repository import (
     count_sites,
     create_site,
@@ -23,7 +24,7 @@ from geo_p2dd.registry.repository import (
     patch_site,
 )
 from geo_p2dd.registry.repository import version as register_version
-from geo_p2dd.registry.uploads import IMPORTS, PREVIEW_TTL, get_upload
+from geo_p2dd.registry.uploads import IMPORTS, PREVIEW_TTL, get_upload, unverified_sites
 from web import create_app
 
 PASSWORD = "kata-sandi-panjang-1"
@@ -52,6 +53,8 @@ class App:
         self.admin = {"Authorization": f"Bearer {accounts.new_token(engine, 'admin')}"}
         self.ana = {"Authorization": f"Bearer {accounts.new_token(engine, 'ana')}"}
         self.rudi = {"Authorization": f"Bearer {accounts.new_token(engine, 'rudi')}"}
+        accounts.add_user(engine, "vera", "viewer", password=PASSWORD)
+        self.vera = {"Authorization": f"Bearer {accounts.new_token(engine, 'vera')}"}
         self.client = app.test_client()
 
     def upload(self, text: str, headers: dict, name: str = "opd.csv", **extra):
@@ -288,6 +291,95 @@ def test_upload_page_preview_rejected_xlsx_and_commit(webdb):
     assert done.status_code == 302 and done.headers["Location"].endswith("/register/")
     assert count_sites(webdb.engine) == before + 2
     assert "Starlink Dua" in c.get("/register/").get_data(as_text=True)
+
+
+# --- reviewers verify committed imports ---------------------------------------------------
+
+def _committed(web, headers=None) -> str:
+    made = web.upload(_diskominfo(), headers or web.ana).get_json()
+    done = web.client.post(f"/api/imports/{made['id']}/commit", headers=headers or web.ana)
+    assert done.status_code == 200, done.get_json()
+    return made["id"]
+
+
+def _row(html: str, key: str) -> str:
+    start = html.index(f'data-id="{key}"')
+    return html[start:html.index("</tr>", start)]
+
+
+def test_a_committed_import_awaits_verification_and_a_reviewer_verifies_it(webdb):
+    key = _committed(webdb)
+    added = {s["id"] for s in list_sites(webdb.engine)
+             if s["name"] in ("Starlink Satu", "Starlink Dua")}
+    _sign_in(webdb.client, "ana")
+    listed = webdb.client.get("/register/imports").get_data(as_text=True)
+    row = _row(listed, key)
+    assert "opd.csv" in row and "Diskominfo" in row and ">ana<" in row
+    assert "menunggu verifikasi" in row and 'class="verify-form"' not in row  # not ana's to do
+    register = webdb.client.get("/register/?agency=Diskominfo").get_data(as_text=True)
+    for site_id in added:
+        assert "menunggu verifikasi" in register[register.index(f'data-id="{site_id}"'):]
+    assert register.count('class="badge badge-committed unverified"') >= len(added)
+
+    verdict = webdb.client.post(f"/api/imports/{key}/verify", headers=webdb.rudi,
+                                json={"decision": "verified", "note": "cocok dengan BAST"})
+    assert verdict.status_code == 200, verdict.get_json()
+    body = verdict.get_json()
+    assert (body["status"], body["reviewer"], body["review_note"]) == (
+        "verified", "rudi", "cocok dengan BAST")
+    assert unverified_sites(webdb.engine) == {}
+    register = webdb.client.get("/register/?agency=Diskominfo").get_data(as_text=True)
+    assert "badge-committed unverified" not in register
+    assert "Terverifikasi" in _row(webdb.client.get("/register/imports").get_data(as_text=True),
+                                   key)
+    entries, _n = audit_log(webdb.engine, AuditFilter(kind="import"))
+    assert [(e.action, e.user) for e in entries] == [("verified", "rudi"), ("committed", "ana")]
+    assert entries[0].details["note"] == "cocok dengan BAST"
+
+
+def test_only_reviewers_and_admins_decide(web):
+    key = _committed(web)
+    for who in (web.ana, web.vera):  # the editor who imported it, and a viewer
+        refused = web.client.post(f"/api/imports/{key}/verify", headers=who,
+                                  json={"decision": "verified"})
+        assert refused.status_code == 403
+    assert web.client.post(f"/api/imports/{key}/verify",
+                           json={"decision": "verified"}).status_code == 401
+    bad = web.client.post(f"/api/imports/{key}/verify", headers=web.admin,
+                          json={"decision": "ok"})
+    assert bad.status_code == 400 and bad.get_json()["field"] == "decision"
+    assert web.client.post("/api/imports/nope/verify", headers=web.admin,
+                           json={"decision": "verified"}).status_code == 404
+    preview = web.upload(_diskominfo(), web.ana).get_json()  # previewed, not committed
+    assert web.client.post(f"/api/imports/{preview['id']}/verify", headers=web.rudi,
+                           json={"decision": "verified"}).status_code == 409
+    assert get_upload(web.engine, key)[0].status == "committed"
+    _sign_in(web.client, "ana")  # the form refuses an editor too
+    page = web.client.get("/register/imports").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    assert web.client.post(f"/register/imports/{key}/verify", data={
+        "csrf_token": token, "decision": "verified"}).status_code == 403
+
+
+def test_a_reviewer_rejects_with_a_note_by_the_form_and_changes_stay(web):
+    key = _committed(web)
+    before = _state(web.engine)
+    _sign_in(web.client, "rudi")
+    page = web.client.get("/register/imports").get_data(as_text=True)
+    assert 'class="verify-form"' in _row(page, key)
+    assert "tidak membatalkan perubahannya" in page  # rejecting undoes nothing, says the page
+    action = re.search(rf'action="(/register/imports/{key}/verify)"', page).group(1)
+    assert web.client.post(action, data={"decision": "rejected"}).status_code == 400  # CSRF
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    done = web.client.post(action, data={"csrf_token": token, "decision": "rejected",
+                                         "note": "koordinat tertukar"})
+    assert done.status_code == 302
+    record = get_upload(web.engine, key)[0]
+    assert (record.status, record.reviewer, record.review_note) == (
+        "rejected", "rudi", "koordinat tertukar")
+    assert _state(web.engine) == before  # nothing undone: the agency corrects its sheet
+    row = _row(web.client.get("/register/imports").get_data(as_text=True), key)
+    assert "Ditolak" in row and "koordinat tertukar" in row
 
 
 # --- budget totals and changes since a date ------------------------------------------------
