@@ -105,6 +105,31 @@ def test_crud_with_etags_and_history(api):
     assert "deleted_at" in history[2]["changes"]
 
 
+def test_a_status_change_carries_its_own_date_and_note(api):
+    import datetime as dt
+
+    c = api.client
+    made = c.post("/api/sites", json=feature(status="planned"), headers=api.ana)
+    location, tag = made.headers["Location"], made.headers["ETag"]
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    for bad, field in ((future, "status_date"), ("31-12-2025", "status_date"),
+                       ("2026-02-30", "status_date")):
+        refused = c.patch(location, json={"status": "installed", "status_date": bad},
+                          headers={**api.ana, "If-Match": tag})
+        assert refused.status_code == 400 and refused.get_json()["field"] == field, bad
+    alone = c.patch(location, json={"notes": "x", "status_date": "2025-01-02"},
+                    headers={**api.ana, "If-Match": tag})
+    assert alone.status_code == 400 and alone.get_json()["field"] == "status"
+    assert c.get(location, headers=api.ana).headers["ETag"] == tag  # nothing applied
+    done = c.patch(location, json={"status": "installed", "status_date": "2025-08-17",
+                                   "status_note": "BAST ditandatangani"},
+                   headers={**api.ana, "If-Match": tag})
+    assert done.status_code == 200, done.get_json()
+    last = c.get(location + "/history", headers=api.ana).get_json()[-1]
+    assert last["changes"] == {"status": ["planned", "installed"]}
+    assert (last["status_date"], last["status_note"]) == ("2025-08-17", "BAST ditandatangani")
+
+
 def test_properties_with_lon_lat_are_accepted_too(api):
     made = api.client.post("/api/sites", headers=api.admin, json={
         "kind": "bts", "name": "BTS Long Pahangai", "status": "planned", "lon": "114,2",

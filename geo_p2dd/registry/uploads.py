@@ -193,7 +193,7 @@ def commit_upload(engine: Engine, key: str, *, user: str, source: str = "import"
             raise ImportStateError(f"the import {key!r} was committed already")
         preview = ImportPreview.from_record(row.preview)
         apply_plan(conn, preview.plan, user=user, source=source, strict=True, import_id=key)
-        record_event(conn, at=now, user=user, source=_event_source(source), kind="import",
+        record_event(conn, at=_now(), user=user, source=_event_source(source), kind="import",
                      object_id=key, action="committed",
                      details={"file": row.file, "agency": row.agency, "added": row.added,
                               "updated": row.updated, "unchanged": row.unchanged,
