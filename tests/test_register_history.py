@@ -9,6 +9,8 @@ import re
 
 import pytest
 from conftest import SITES_HEADER
+from pg import pg_cluster  # noqa: F401 - the PostgreSQL fixtures
+from sqlalchemy import text
 
 from geo_p2dd.registry import accounts, db, store
 from geo_p2dd.registry.audit import AuditFilter, audit_log
@@ -94,6 +96,47 @@ def test_ubah_status_defaults_to_today(web):
         "csrf_token": token, "etag": tag, "status": "in_progress"})
     assert done.status_code == 302, done.get_data(as_text=True)[-3000:]
     assert history(web.engine, site["id"])[-1]["status_date"] == dt.date.today().isoformat()
+
+
+# --- migration 0005 on a register that has data ------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    if request.param == "sqlite":
+        return db.database_url(tmp_path)
+    cluster = request.getfixturevalue("pg_cluster")
+    name = f"mig_{tmp_path.name[-20:].replace('-', '_').lower()}"
+    cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    cluster.execute(f"CREATE DATABASE {name}")
+    return cluster.url(name)
+
+
+def test_migration_0005_keeps_the_history_and_allows_plan_as_a_source(empty_url):
+    from alembic import command
+
+    engine = db.make_engine(empty_url)
+    config = db.alembic_config()
+    with db.write_transaction(engine) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    with db.write_transaction(engine) as conn:
+        conn.execute(text(
+            "INSERT INTO sites (id, kind, name, status, lon, lat, created_at, updated_at, "
+            "version) VALUES ('a', 'bts', 'A', 'planned', 114, 0.1, :t, :t, 1)"),
+            {"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
+        conn.execute(text("INSERT INTO history (site_id, at, \"user\", source, changes) "
+                          "VALUES ('a', :t, 'u', 'web', '{}')"),
+                     {"t": dt.datetime(2026, 1, 1, tzinfo=dt.UTC)})
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0005" == db.head_revision()
+    assert [h["user"] for h in history(engine, "a")] == ["u"]
+    site, tag = get_site(engine, "a")
+    patch_site(engine, "a", {"status": "installed"}, tag, user="p", source="plan")
+    assert history(engine, "a")[-1]["source"] == "plan"
+    with pytest.raises(Exception, match="source_known"), db.write_transaction(engine) as conn:
+        conn.execute(text("INSERT INTO history (site_id, at, source, changes) "
+                          "VALUES ('a', :t, 'bogus', '{}')"), {"t": dt.datetime.now(dt.UTC)})
+    engine.dispose()
 
 
 # --- the audit log ----------------------------------------------------------------------------

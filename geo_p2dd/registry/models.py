@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 #: roles of users, from most to least powerful
 ROLES = ("admin", "editor", "reviewer", "viewer")
 #: where a change came from
-SOURCES = ("web", "import", "api", "cli")
+SOURCES = ("web", "import", "api", "cli", "plan")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

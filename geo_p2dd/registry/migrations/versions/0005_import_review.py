@@ -12,7 +12,8 @@ Create Date: 2026-11-30
   reviewed, ...), shown with the sites' history in the admins' audit log.
 - ``history.import_id``: the import a site change came from (the register
   marks sites of imports not yet verified); ``history.status_date`` and
-  ``history.status_note``: the date a status change took effect and its note.
+  ``history.status_note``: the date a status change took effect and its note;
+  ``history.source`` may also be ``plan``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+
+OLD_SOURCES = ("web", "import", "api", "cli")
+#: a change may also come from a plan (its sites added to the register)
+NEW_SOURCES = (*OLD_SOURCES, "plan")
+
+
+def _sources(values: tuple[str, ...]) -> str:
+    return f"source IN ({', '.join(repr(v) for v in values)})"
 
 
 def upgrade() -> None:
@@ -67,9 +76,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
     op.create_index(op.f("ix_audit_events_at"), "audit_events", ["at"])
-    op.add_column("history", sa.Column("import_id", sa.String(length=32), nullable=True))
-    op.add_column("history", sa.Column("status_date", sa.Date(), nullable=True))
-    op.add_column("history", sa.Column("status_note", sa.Text(), nullable=True))
+    with op.batch_alter_table("history") as batch:  # SQLite: the table is copied
+        batch.add_column(sa.Column("import_id", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("status_date", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("status_note", sa.Text(), nullable=True))
+        batch.drop_constraint(op.f("ck_history_source_known"), type_="check")
+        batch.create_check_constraint(op.f("ck_history_source_known"),
+                                      _sources(NEW_SOURCES))
     op.create_index(op.f("ix_history_import_id"), "history", ["import_id"])
     op.create_index(op.f("ix_history_at"), "history", ["at"])
 
@@ -78,6 +91,9 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_history_at"), table_name="history")
     op.drop_index(op.f("ix_history_import_id"), table_name="history")
     with op.batch_alter_table("history") as batch:
+        batch.drop_constraint(op.f("ck_history_source_known"), type_="check")
+        batch.create_check_constraint(op.f("ck_history_source_known"),
+                                      _sources(OLD_SOURCES))
         batch.drop_column("status_note")
         batch.drop_column("status_date")
         batch.drop_column("import_id")
