@@ -415,14 +415,16 @@ def test_budget_totals_per_agency_category_and_year(web):
 def test_changes_since_a_date_for_admins_and_reviewers(web):
     site = _site(web.engine, "=HYPERLINK(\"http://x\")", "Diskominfo", "planned", 2025, 0)
     _, tag = get_site(web.engine, site["id"])
-    patch_site(web.engine, site["id"], {"status": "installed"}, tag, user="ana", source="web")
+    patch_site(web.engine, site["id"], {"status": "installed"}, tag, user="ana", source="web",
+               status_date="2025-06-30", status_note="BAST 12/2025")
     today = dt.datetime.now(dt.UTC).date()
     got = web.client.get(f"/register/changes.xlsx?since={today}", headers=web.rudi)
     assert got.status_code == 200
     assert got.headers["Content-Disposition"].endswith(f"{today}.xlsx")
     ws = openpyxl.load_workbook(io.BytesIO(got.data)).active
     rows = list(ws.iter_rows(values_only=True))
-    assert ("status", "planned", "installed", "ana", "web") in {r[3:] for r in rows[1:]}
+    assert ("status", "planned", "installed", "ana", "web", "2025-06-30", "BAST 12/2025") in {
+        r[3:] for r in rows[1:]}  # a status change with the day it took effect
     assert all(cell.data_type != "f" for row in ws.iter_rows() for cell in row)
     tomorrow = today + dt.timedelta(days=1)
     later = web.client.get(f"/register/changes.xlsx?since={tomorrow}", headers=web.admin)
