@@ -249,7 +249,8 @@ def test_openapi_document_describes_every_route(api):
     doc = api.client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {"/sites", "/sites/{site_id}", "/sites/{site_id}/history",
-                                 "/imports", "/imports/{import_id}/commit",
+                                 "/imports", "/imports/{import_id}",
+                                 "/imports/{import_id}/commit",
                                  "/imports/{import_id}/verify"}
     schemas = doc["components"]["schemas"]
     assert schemas["Verdict"]["properties"]["decision"]["enum"] == ["verified", "rejected"]
@@ -257,6 +258,7 @@ def test_openapi_document_describes_every_route(api):
     assert doc["paths"]["/imports/{import_id}/commit"]["post"]["responses"].keys() >= {
         "200", "404", "409"}
     assert doc["paths"]["/imports"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert set(doc["paths"]["/imports"]) == {"get", "post"}
     assert set(doc["paths"]["/sites/{site_id}"]) >= {"get", "patch", "delete"}
     props = doc["components"]["schemas"]["Properties"]["properties"]
     assert props["status"]["enum"][0] == "installed" and "sipd_code" in props

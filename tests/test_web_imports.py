@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import io
 import re
+import threading
 
 import openpyxl
 import pytest
@@ -223,6 +224,49 @@ def test_a_preview_made_by_one_app_is_committed_by_another(webdb, sample_copy):
     assert again.status_code == 409  # the first instance sees it committed
 
 
+def test_one_preview_committed_at_once_by_many_applies_once(webdb):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geo_p2dd.registry.sync import RegisterChangedError
+    from geo_p2dd.registry.uploads import ImportStateError, commit_upload
+
+    preview = webdb.upload(_diskominfo(), webdb.ana).get_json()
+    before = count_sites(webdb.engine)
+    start = threading.Barrier(6)
+
+    def commit(_i):
+        start.wait()
+        try:
+            commit_upload(webdb.engine, preview["id"], user="ana")
+            return "applied"
+        except (ImportStateError, RegisterChangedError):
+            return "refused"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = sorted(pool.map(commit, range(6)))
+    assert outcomes == ["applied"] + ["refused"] * 5
+    assert count_sites(webdb.engine) == before + 2
+
+
+def test_imports_are_listed_as_json(web):
+    key = _committed(web)
+    listed = web.client.get("/api/imports", headers=web.vera)
+    assert listed.status_code == 200
+    body = listed.get_json()
+    assert body["total"] == 1 and body["imports"][0]["id"] == key
+    assert body["imports"][0]["status"] == "committed"
+    assert web.client.get("/api/imports?status=verified", headers=web.vera).get_json()[
+        "total"] == 0
+    bad = web.client.get("/api/imports?status=lost", headers=web.vera)
+    assert bad.status_code == 400 and bad.get_json()["field"] == "status"
+    one = web.client.get(f"/api/imports/{key}", headers=web.vera)
+    assert one.status_code == 200 and one.get_json()["file"] == "opd.csv"
+    assert web.client.get("/api/imports").status_code == 401
+    preview = web.upload(_diskominfo(), web.ana).get_json()  # a preview is its maker's only
+    assert web.client.get(f"/api/imports/{preview['id']}", headers=web.vera).status_code == 404
+    assert web.client.get(f"/api/imports/{preview['id']}", headers=web.ana).status_code == 200
+
+
 def test_the_stored_preview_says_who_when_what_and_against_which_version(web):
     version = register_version(web.engine)
     made = web.upload(_diskominfo() + BAD_ROW, web.ana).get_json()
@@ -320,6 +364,8 @@ def test_a_committed_import_awaits_verification_and_a_reviewer_verifies_it(webdb
     for site_id in added:
         assert "menunggu verifikasi" in register[register.index(f'data-id="{site_id}"'):]
     assert register.count('class="badge badge-committed unverified"') >= len(added)
+    one = webdb.client.get(f"/register/{sorted(added)[0]}").get_data(as_text=True)
+    assert 'id="unverified-note"' in one and f"#import-{key}" in one  # history names it
 
     verdict = webdb.client.post(f"/api/imports/{key}/verify", headers=webdb.rudi,
                                 json={"decision": "verified", "note": "cocok dengan BAST"})

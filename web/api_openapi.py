@@ -62,7 +62,21 @@ def import_paths(common: dict[str, Any]) -> dict[str, Any]:
     key = {"name": "import_id", "in": "path", "required": True, "schema": {"type": "string"}}
     gone = _error("no such preview: unknown, expired, or another user's")
     return {
-        "/imports": {"post": {
+        "/imports": {"get": {
+            "summary": "Committed imports, newest first (reviewed ones too)",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": ["committed", "verified", "rejected"]}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "responses": {"200": {"description": "imports", "content": {JSON: {"schema": {
+                "type": "object", "properties": {
+                    "total": {"type": "integer"},
+                    "imports": {"type": "array", "items": _ref("Import")}}}}}},
+                "400": {"$ref": "#/components/responses/BadRequest"}, **common}},
+            "post": {
             "summary": "Preview an agency's sheet (nothing in the register changes)",
             "description": "The preview is kept in the register database for 7 days; "
                            "commit it from any instance of the app.",
@@ -75,6 +89,11 @@ def import_paths(common: dict[str, Any]) -> dict[str, Any]:
                 "schema": _ref("ImportPreview")}}},
                 "400": {"$ref": "#/components/responses/BadRequest"},
                 "413": _error("the file is too large"), **common}}},
+        "/imports/{import_id}": {"parameters": [key], "get": {
+            "summary": "One import (a preview not committed: only for its maker)",
+            "responses": {"200": {"description": "the import",
+                                  "content": {JSON: {"schema": _ref("Import")}}},
+                          "404": gone, **common}}},
         "/imports/{import_id}/commit": {"parameters": [key], "post": {
             "summary": "Apply exactly that preview, in one transaction",
             "responses": {"200": {"description": "applied; the import awaits verification",

@@ -10,6 +10,9 @@ Thin views over :mod:`geo_p2dd.registry.uploads` (registered inside
 - ``POST /register/imports/<id>/verify`` — the reviewer's form (CSRF):
   ``decision`` (``verified`` or ``rejected``) and ``note``.
 - ``POST /api/imports/<id>/verify`` — JSON ``{"decision", "note"}`` → the import.
+- ``GET /api/imports`` (``status``, ``limit``, ``offset``) → ``{"total", "imports"}``
+  (committed and reviewed ones, newest first); ``GET /api/imports/<id>`` → one
+  (a preview not committed only for the user who made it).
 
 Only ``reviewer`` and ``admin`` decide; editors and viewers get 403. Each
 verdict is kept in the audit log. Rejecting does not undo the import's
@@ -23,7 +26,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.exceptions import Conflict
+from werkzeug.exceptions import Conflict, NotFound
 
 from geo_p2dd.errors import InputError
 from geo_p2dd.registry import uploads
@@ -98,3 +101,26 @@ def api_verify(key: str):
                          expected='{"decision": "verified" or "rejected", "note": text}',
                          found=request.mimetype or "nothing")
     return _decide(key, body.get("decision"), body.get("note")).to_dict()
+
+
+@bp.get("/api/imports")
+@require()
+def api_list():
+    from web.api import _int_arg
+
+    rows, total = uploads.list_uploads(
+        register_engine(), status=request.args.get("status") or None,
+        limit=_int_arg("limit", PAGE_SIZE, 1, 1000), offset=_int_arg("offset", 0, 0, 10**9))
+    return {"total": total, "imports": [r.to_dict() for r in rows]}
+
+
+@bp.get("/api/imports/<key>")
+@require()
+def api_one(key: str):
+    from flask_login import current_user
+
+    record, _preview = uploads.get_upload(register_engine(), key)
+    if record.status == "previewed" and record.user != current_user.name:
+        raise NotFound(_("This import preview does not exist or has expired; upload the "
+                         "file again."))
+    return record.to_dict()
