@@ -8,7 +8,11 @@ An edit form carries the ETag of the version it shows, so a change made by
 someone else in the meantime is refused (412) instead of being overwritten.
 The point is set by clicking the map (``static/register.js``); the kampung is
 filled in from the point when none is chosen, and a chosen kampung that does
-not contain the point is named in a warning.
+not contain the point is named in a warning. The edit form's *Ubah status*
+(``POST /register/<id>/status``) changes the status with the day it took
+effect (default today; never in the future) and a note, both kept in the
+history row. Sites changed by an agency import not yet verified carry a
+*menunggu verifikasi* badge (:mod:`web.register_review`).
 """
 
 from __future__ import annotations
