@@ -426,6 +426,11 @@ def test_a_reviewer_rejects_with_a_note_by_the_form_and_changes_stay(web):
     assert _state(web.engine) == before  # nothing undone: the agency corrects its sheet
     row = _row(web.client.get("/register/imports").get_data(as_text=True), key)
     assert "Ditolak" in row and "koordinat tertukar" in row
+    flagged = unverified_sites(web.engine)  # its sites are flagged for the agency to correct
+    assert {status for _key, status in flagged.values()} == {"rejected"}
+    register = web.client.get("/register/?agency=Diskominfo").get_data(as_text=True)
+    assert 'class="badge badge-rejected unverified"' in register
+    assert "ditolak (untuk diperbaiki)" in register and "menunggu verifikasi" not in register
 
 
 # --- budget totals and changes since a date ------------------------------------------------

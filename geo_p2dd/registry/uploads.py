@@ -270,20 +270,28 @@ def list_uploads(engine: Engine, *, status: str | None = None, limit: int = 50,
     return [_stored(r) for r in rows], total
 
 
-def unverified_sites(engine: Engine, site_ids: list[str] | None = None) -> dict[str, str]:
-    """Sites changed by an import still waiting for review: site id → import id.
+def unverified_sites(engine: Engine, site_ids: list[str] | None = None,
+                    ) -> dict[str, tuple[str, str]]:
+    """Sites changed by an import not verified: site id → (import id, its status).
+
+    The status is ``committed`` (waiting for a reviewer) or ``rejected`` (to be
+    corrected by the agency; a site in both kinds of import shows ``rejected``).
 
     Parameters
     ----------
     site_ids : list of str, optional
         Only these sites (e.g. one page of the register).
     """
-    query = (select(HISTORY.c.site_id, HISTORY.c.import_id)
+    query = (select(HISTORY.c.site_id, HISTORY.c.import_id, IMPORTS.c.status)
              .join(IMPORTS, IMPORTS.c.id == HISTORY.c.import_id)
-             .where(IMPORTS.c.status == "committed").distinct())
+             .where(IMPORTS.c.status.in_(("committed", "rejected"))).distinct())
     if site_ids is not None:
         if not site_ids:
             return {}
         query = query.where(HISTORY.c.site_id.in_(site_ids))
+    found: dict[str, tuple[str, str]] = {}
     with read_transaction(engine) as conn:
-        return {site: key for site, key in conn.execute(query)}
+        for site, key, status in conn.execute(query):
+            if site not in found or status == "rejected":
+                found[site] = (key, status)
+    return found
