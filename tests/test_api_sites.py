@@ -117,6 +117,9 @@ def test_a_status_change_carries_its_own_date_and_note(api):
         refused = c.patch(location, json={"status": "installed", "status_date": bad},
                           headers={**api.ana, "If-Match": tag})
         assert refused.status_code == 400 and refused.get_json()["field"] == field, bad
+    long = c.patch(location, json={"status": "installed", "status_note": "x" * 2001},
+                   headers={**api.ana, "If-Match": tag})
+    assert long.status_code == 400 and long.get_json()["field"] == "status_note"
     alone = c.patch(location, json={"notes": "x", "status_date": "2025-01-02"},
                     headers={**api.ana, "If-Match": tag})
     assert alone.status_code == 400 and alone.get_json()["field"] == "status"

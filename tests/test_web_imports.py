@@ -394,6 +394,9 @@ def test_only_reviewers_and_admins_decide(web):
     bad = web.client.post(f"/api/imports/{key}/verify", headers=web.admin,
                           json={"decision": "ok"})
     assert bad.status_code == 400 and bad.get_json()["field"] == "decision"
+    long = web.client.post(f"/api/imports/{key}/verify", headers=web.admin,
+                           json={"decision": "verified", "note": "x" * 2001})
+    assert long.status_code == 400 and long.get_json()["field"] == "note"
     assert web.client.post("/api/imports/nope/verify", headers=web.admin,
                            json={"decision": "verified"}).status_code == 404
     preview = web.upload(_diskominfo(), web.ana).get_json()  # previewed, not committed

@@ -34,6 +34,8 @@ VERSION = RegisterVersion.__table__
 #: the columns of a site as returned (the database's own ``geom`` is not among them)
 COLUMNS = tuple(c.name for c in SITES.columns)
 _TIMES = ("created_at", "updated_at", "deleted_at")
+#: the longest status note kept (characters)
+MAX_NOTE = 2000
 
 
 class PreconditionFailed(GeoP2DDError):  # noqa: N818 - named after HTTP 412
@@ -299,6 +301,9 @@ def _status_dated(status_date: object, status_note: str | None) -> dict[str, Any
         if not isinstance(status_note, str):
             raise InputError("a status note is text", column="status_note", expected="text",
                              found=repr(status_note)[:100])
+        if len(status_note) > MAX_NOTE:
+            raise InputError("the status note is too long", column="status_note",
+                             expected=f"at most {MAX_NOTE} characters", found=f"{len(status_note)}")
         if status_note.strip():
             dated["status_note"] = status_note.strip()
     return dated

@@ -40,6 +40,8 @@ HISTORY = History.__table__
 PREVIEW_TTL = dt.timedelta(days=7)
 #: what a reviewer may decide
 DECISIONS = ("verified", "rejected")
+#: the longest review note kept (characters)
+MAX_NOTE = 2000
 
 
 class ImportStateError(GeoP2DDError):
@@ -229,6 +231,9 @@ def review_upload(engine: Engine, key: str, decision: str, note: str | None, *,
     if note is not None and not isinstance(note, str):
         raise InputError("a review note is text", column="note", expected="text",
                          found=repr(note)[:60])
+    if note is not None and len(note) > MAX_NOTE:
+        raise InputError("the review note is too long", column="note",
+                         expected=f"at most {MAX_NOTE} characters", found=f"{len(note)}")
     note = (note or "").strip() or None
     now = _now()
     with write_transaction(engine) as conn:
