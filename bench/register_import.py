@@ -6,14 +6,17 @@ and one row in fifty bad), then times:
 
 - ``preview_import`` (read and check the sheet, merge it, plan the row changes;
   nothing stored) — what the web's upload page does before "confirm";
-- ``commit_import`` of that preview (one database transaction);
+- ``save_preview``: the preview stored in the register database (what the web's
+  upload keeps, so any app instance can commit it);
+- ``commit_upload`` of that stored preview (read back, one database transaction);
 - the peer, in the same run on the same disk: ``import_layer`` of the same sheet into a
   copy of the project (``geo-p2dd import``: read, check, merge, the register's
   transaction and a new project generation).
 
     .venv/bin/python bench/register_import.py [--rows 2000] [--repeat 5]
 
-Prints the median of each and the ratio import / preview.
+Prints the median of each, the ratio import / preview and the share of storing
+the preview in the whole upload.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from geo_p2dd.imports import import_layer  # noqa: E402
 from geo_p2dd.project import Project  # noqa: E402
-from geo_p2dd.registry.importing import commit_import, preview_import  # noqa: E402
+from geo_p2dd.registry.importing import preview_import  # noqa: E402
+from geo_p2dd.registry.store import dispose_engines, project_register  # noqa: E402
+from geo_p2dd.registry.uploads import commit_upload, save_preview  # noqa: E402
 from geo_p2dd.sample import build_sample  # noqa: E402
 
 
@@ -75,15 +80,20 @@ def main() -> None:
         agency_sheet(base, sheet, args.rows)
         text = sheet.read_text().replace(",rencana,", ",proses,")  # known rows change status
         sheet.write_text(text)
-        previews, commits, imports = [], [], []
+        previews, saves, commits, imports = [], [], [], []
         for i in range(args.repeat):
             copy = Project(shutil.copytree(base.path, tmp / f"p{i}", symlinks=True))
             start = time.perf_counter()
             preview = preview_import(copy, sheet)
             previews.append(time.perf_counter() - start)
+            engine = project_register(copy)
             start = time.perf_counter()
-            commit_import(copy, preview, "bench")
+            key = save_preview(engine, preview, user="bench")
+            saves.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            commit_upload(engine, key, user="bench")
             commits.append(time.perf_counter() - start)
+            dispose_engines()
             peer = Project(shutil.copytree(base.path, tmp / f"q{i}", symlinks=True))
             start = time.perf_counter()
             report = import_layer(peer, "sites", sheet, user="bench")
@@ -93,11 +103,14 @@ def main() -> None:
               f"{len(preview.rejected)} rejected (import: {report.added} added, "
               f"{report.updated} updated)")
         print(f"preview_import  median {median_ms(previews):8.0f} ms")
-        print(f"commit_import   median {median_ms(commits):8.0f} ms")
+        print(f"save_preview    median {median_ms(saves):8.0f} ms  (stored in the database)")
+        print(f"commit_upload   median {median_ms(commits):8.0f} ms")
         print(f"import_layer    median {median_ms(imports):8.0f} ms  (peer: geo-p2dd import)")
         print(f"ratio import / preview: {median_ms(imports) / median_ms(previews):.1f}x; "
               f"import / (preview + commit): "
-              f"{median_ms(imports) / (median_ms(previews) + median_ms(commits)):.1f}x")
+              f"{median_ms(imports) / (median_ms(previews) + median_ms(commits)):.1f}x; "
+              f"storing the preview: {median_ms(saves) / median_ms(previews):.0%} of the "
+              "preview's time")
 
 
 if __name__ == "__main__":

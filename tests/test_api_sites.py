@@ -105,6 +105,34 @@ def test_crud_with_etags_and_history(api):
     assert "deleted_at" in history[2]["changes"]
 
 
+def test_a_status_change_carries_its_own_date_and_note(api):
+    import datetime as dt
+
+    c = api.client
+    made = c.post("/api/sites", json=feature(status="planned"), headers=api.ana)
+    location, tag = made.headers["Location"], made.headers["ETag"]
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    for bad, field in ((future, "status_date"), ("31-12-2025", "status_date"),
+                       ("2026-02-30", "status_date")):
+        refused = c.patch(location, json={"status": "installed", "status_date": bad},
+                          headers={**api.ana, "If-Match": tag})
+        assert refused.status_code == 400 and refused.get_json()["field"] == field, bad
+    long = c.patch(location, json={"status": "installed", "status_note": "x" * 2001},
+                   headers={**api.ana, "If-Match": tag})
+    assert long.status_code == 400 and long.get_json()["field"] == "status_note"
+    alone = c.patch(location, json={"notes": "x", "status_date": "2025-01-02"},
+                    headers={**api.ana, "If-Match": tag})
+    assert alone.status_code == 400 and alone.get_json()["field"] == "status"
+    assert c.get(location, headers=api.ana).headers["ETag"] == tag  # nothing applied
+    done = c.patch(location, json={"status": "installed", "status_date": "2025-08-17",
+                                   "status_note": "BAST ditandatangani"},
+                   headers={**api.ana, "If-Match": tag})
+    assert done.status_code == 200, done.get_json()
+    last = c.get(location + "/history", headers=api.ana).get_json()[-1]
+    assert last["changes"] == {"status": ["planned", "installed"]}
+    assert (last["status_date"], last["status_note"]) == ("2025-08-17", "BAST ditandatangani")
+
+
 def test_properties_with_lon_lat_are_accepted_too(api):
     made = api.client.post("/api/sites", headers=api.admin, json={
         "kind": "bts", "name": "BTS Long Pahangai", "status": "planned", "lon": "114,2",
@@ -223,7 +251,17 @@ def test_fifty_concurrent_creates_through_the_web_make_fifty_sites(api):
 def test_openapi_document_describes_every_route(api):
     doc = api.client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/sites", "/sites/{site_id}", "/sites/{site_id}/history"}
+    assert set(doc["paths"]) == {"/sites", "/sites/{site_id}", "/sites/{site_id}/history",
+                                 "/imports", "/imports/{import_id}",
+                                 "/imports/{import_id}/commit",
+                                 "/imports/{import_id}/verify"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["Verdict"]["properties"]["decision"]["enum"] == ["verified", "rejected"]
+    assert {"status_date", "status_note"} <= set(schemas["StatusChange"]["properties"])
+    assert doc["paths"]["/imports/{import_id}/commit"]["post"]["responses"].keys() >= {
+        "200", "404", "409"}
+    assert doc["paths"]["/imports"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert set(doc["paths"]["/imports"]) == {"get", "post"}
     assert set(doc["paths"]["/sites/{site_id}"]) >= {"get", "patch", "delete"}
     props = doc["components"]["schemas"]["Properties"]["properties"]
     assert props["status"]["enum"][0] == "installed" and "sipd_code" in props

@@ -338,7 +338,7 @@ def test_cli_import_and_changes_since_a_date(project, sites_csv, tmp_path):
     ws = openpyxl.load_workbook(out).active
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0] == ("Waktu (UTC)", "ID site", "Nama site", "Kolom data", "Nilai lama",
-                       "Nilai baru", "Oleh", "Sumber")
+                       "Nilai baru", "Oleh", "Sumber", "Tanggal status", "Catatan status")
     web = [r for r in rows[1:] if r[6] == "budi"]
     assert sorted((r[3], r[4], r[5]) for r in web) == [
         ("notes", None, "=HYPERLINK(\"http://x\")"), ("status", "planned", "in_progress")]

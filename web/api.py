@@ -14,9 +14,11 @@ they land in the same history as imports and the register pages (source
   ``Location``, ``ETag``.
 - ``GET /api/sites/<id>`` → a Feature with its ``ETag``.
 - ``PATCH /api/sites/<id>`` with ``If-Match`` → 200 and the new ``ETag``; 412
-  when stale, 428 without it.
+  when stale, 428 without it. With a ``status`` change, ``status_date``
+  (``YYYY-MM-DD``, not in the future) and ``status_note`` go to its history.
 - ``DELETE /api/sites/<id>`` with ``If-Match`` → 204 (soft delete).
-- ``GET /api/sites/<id>/history`` → ``[{"at", "user", "source", "changes"}]``.
+- ``GET /api/sites/<id>/history`` → ``[{"at", "user", "source", "changes",
+  "status_date"?, "status_note"?, "import_id"?}]``.
 - ``GET /api/openapi.json`` → the OpenAPI 3 document.
 
 Errors are JSON ``{"error", "field"?}`` (:mod:`web.errors`).
@@ -181,6 +183,7 @@ def _if_match() -> str | None:
 def patch_site(site_id: str):
     engine = register_engine()
     changes = values_from_body(_json_body())
+    dated = {k: changes.pop(k) for k in ("status_date", "status_note") if k in changes}
     if changes.get("id") == site_id:  # a whole Feature sent back: its own id is no change
         del changes["id"]
     site, _tag = repo.get_site(engine, site_id)
@@ -188,7 +191,7 @@ def patch_site(site_id: str):
     if "agency" in changes:
         check_may_edit(changes["agency"])
     site, tag = repo.patch_site(engine, site_id, changes, _if_match(), user=current_user.name,
-                                source=source())
+                                source=source(), **dated)
     return _one(site, tag)
 
 

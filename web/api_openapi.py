@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from geo_p2dd import __version__
+from geo_p2dd.registry.models import IMPORT_STATUSES, SOURCES
+from geo_p2dd.registry.uploads import DECISIONS
 from geo_p2dd.registry.validate import (
     NUMBERS,
     REQUIRED,
@@ -49,6 +51,107 @@ def site_properties() -> dict[str, Any]:
 def _error(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def import_paths(common: dict[str, Any]) -> dict[str, Any]:
+    """The agency-sheet import paths: preview, commit, reviewer's verdict."""
+    key = {"name": "import_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    gone = _error("no such preview: unknown, expired, or another user's")
+    return {
+        "/imports": {"get": {
+            "summary": "Committed imports, newest first (reviewed ones too)",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False, "schema": {
+                    "type": "string", "enum": ["committed", "verified", "rejected"]}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "default": 0}}],
+            "responses": {"200": {"description": "imports", "content": {JSON: {"schema": {
+                "type": "object", "properties": {
+                    "total": {"type": "integer"},
+                    "imports": {"type": "array", "items": _ref("Import")}}}}}},
+                "400": {"$ref": "#/components/responses/BadRequest"}, **common}},
+            "post": {
+            "summary": "Preview an agency's sheet (nothing in the register changes)",
+            "description": "The preview is kept in the register database for 7 days; "
+                           "commit it from any instance of the app.",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": {
+                    "file": {"type": "string", "format": "binary",
+                             "description": "CSV, XLSX or vector file of sites"},
+                    "kind": {"type": "string", "enum": ["sites"], "default": "sites"}}}}}},
+            "responses": {"201": {"description": "the preview", "content": {JSON: {
+                "schema": _ref("ImportPreview")}}},
+                "400": {"$ref": "#/components/responses/BadRequest"},
+                "413": _error("the file is too large"), **common}}},
+        "/imports/{import_id}": {"parameters": [key], "get": {
+            "summary": "One import (a preview not committed: only for its maker)",
+            "responses": {"200": {"description": "the import",
+                                  "content": {JSON: {"schema": _ref("Import")}}},
+                          "404": gone, **common}}},
+        "/imports/{import_id}/commit": {"parameters": [key], "post": {
+            "summary": "Apply exactly that preview, in one transaction",
+            "responses": {"200": {"description": "applied; the import awaits verification",
+                                  "content": {JSON: {"schema": _ref("ImportCommitted")}}},
+                          "404": gone,
+                          "409": _error("the register changed since the preview (nothing "
+                                        "applied), or it was committed already"),
+                          **common}}},
+        "/imports/{import_id}/verify": {"parameters": [key], "post": {
+            "summary": "A reviewer verifies or rejects a committed import",
+            "description": "Reviewers and admins only. Rejecting does not undo the "
+                           "import's changes: it flags the import for the agency to fix.",
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Verdict")}}},
+            "responses": {"200": {"description": "the import after the verdict",
+                                  "content": {JSON: {"schema": _ref("Import")}}},
+                          "400": {"$ref": "#/components/responses/BadRequest"},
+                          "404": _error("no such import"),
+                          "409": _error("the import is a preview not committed"),
+                          **common}}},
+    }
+
+
+def import_schemas() -> dict[str, Any]:
+    """Schemas of the import paths' bodies."""
+    count = {"type": "integer", "minimum": 0}
+    text = {"type": "string"}
+    maybe = {"type": "string", "nullable": True}
+    return {
+        "RejectedRow": {"type": "object", "required": ["row", "reason"], "properties": {
+            "row": {"oneOf": [{"type": "integer"}, {"type": "string"}],
+                    "description": "the sheet's row"},
+            "column": maybe, "reason": text, "expected": maybe, "found": maybe}},
+        "ImportPreview": {"type": "object",
+                          "required": ["id", "added", "updated", "unchanged", "rejected"],
+                          "properties": {
+                              "id": text, "file": text, "rows": count, "added": count,
+                              "updated": count, "unchanged": count,
+                              "rejected": {"type": "array", "items": _ref("RejectedRow")}}},
+        "ImportCommitted": {"type": "object", "properties": {
+            "id": text, "added": count, "updated": count, "unchanged": count,
+            "status": {"type": "string", "enum": ["committed"]}}},
+        "Verdict": {"type": "object", "required": ["decision"], "properties": {
+            "decision": {"type": "string", "enum": list(DECISIONS)},
+            "note": {"type": "string", "nullable": True}}},
+        "Import": {"type": "object", "properties": {
+            "id": text, "user": text, "agency": maybe, "file": text,
+            "kind": {"type": "string", "enum": ["sites"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "expires_at": {"type": "string", "format": "date-time"},
+            "register_version": count,
+            "status": {"type": "string", "enum": list(IMPORT_STATUSES)},
+            "rows": count, "added": count, "updated": count, "unchanged": count,
+            "rejected": count,
+            "committed_at": {"type": "string", "format": "date-time", "nullable": True},
+            "reviewer": maybe,
+            "reviewed_at": {"type": "string", "format": "date-time", "nullable": True},
+            "review_note": maybe}},
+    }
 
 
 def document(server: str) -> dict[str, Any]:
@@ -98,7 +201,8 @@ def document(server: str) -> dict[str, Any]:
                     "404": _error("no such site"), **common}},
                 "patch": {"summary": "Change some fields", "parameters": [if_match],
                           "requestBody": {"required": True, "content": {JSON: {"schema": {
-                              "$ref": "#/components/schemas/Properties"}}}},
+                              "allOf": [{"$ref": "#/components/schemas/Properties"},
+                                        {"$ref": "#/components/schemas/StatusChange"}]}}}},
                           "responses": {
                               "200": {"description": "changed", "content": feature,
                                       "headers": etag},
@@ -120,6 +224,7 @@ def document(server: str) -> dict[str, Any]:
                         "type": "array", "items": {"$ref": "#/components/schemas/Change"}}}}},
                     "404": _error("no such site"), **common}},
             },
+            **import_paths(common),
         },
         "components": {
             "securitySchemes": {
@@ -153,9 +258,22 @@ def document(server: str) -> dict[str, Any]:
                 "Change": {"type": "object", "properties": {
                     "at": {"type": "string", "format": "date-time"},
                     "user": {"type": "string", "nullable": True},
-                    "source": {"type": "string", "enum": ["web", "import", "api", "cli"]},
+                    "source": {"type": "string", "enum": list(SOURCES)},
                     "changes": {"type": "object", "additionalProperties": {
-                        "type": "array", "minItems": 2, "maxItems": 2}}}},
+                        "type": "array", "minItems": 2, "maxItems": 2}},
+                    "status_date": {"type": "string", "format": "date",
+                                    "description": "a status change: the day it took effect"},
+                    "status_note": {"type": "string"},
+                    "import_id": {"type": "string",
+                                  "description": "the import the change came from"}}},
+                "StatusChange": {"type": "object", "properties": {
+                    "status_date": {"type": "string", "format": "date",
+                                    "description": "with a change of status: the day it "
+                                                   "took effect (today or earlier; default "
+                                                   "none)"},
+                    "status_note": {"type": "string",
+                                    "description": "with a change of status: why"}}},
+                **import_schemas(),
                 "Error": {"type": "object", "required": ["error"], "properties": {
                     "error": {"type": "string"}, "field": {"type": "string"},
                     "code": {"type": "integer"}}},

@@ -20,21 +20,22 @@ another agency (or move one to another agency) is refused as a whole with 403
 naming those sites and agencies, before anything is kept — the agency corrects
 the sheet rather than have rows silently dropped.
 
-**Previews** are kept in this process's memory for :data:`PREVIEW_TTL_S`
-seconds, per user: only the user who made one sees or commits it (another
-user gets 404). The uploaded file is written to a private temporary directory
-for reading and removed right after; no server path appears in a response.
+**Previews** are kept in the register database (:mod:`geo_p2dd.registry.uploads`)
+for :data:`~geo_p2dd.registry.uploads.PREVIEW_TTL` (``IMPORT_PREVIEW_TTL_S`` in
+the app's config overrides it): any app instance on the same database shows
+and commits them; only the user who made one commits it (another user gets
+404); a preview is committed once (again: 409). The uploaded file is written to
+a private temporary directory for reading and removed right after; no server
+path appears in a response. Committed imports wait for a reviewer's verdict
+(:mod:`web.register_review`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
-import secrets
 import shutil
 import tempfile
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,9 @@ from werkzeug.utils import secure_filename
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.project import Project
 from geo_p2dd.registry import repository as repo
+from geo_p2dd.registry import uploads
 from geo_p2dd.registry.importing import (
     ImportPreview,
-    commit_import,
     preview_import,
     rejected_rows_xlsx,
 )
@@ -68,10 +69,6 @@ from web.auth import WRITERS, _same_agency, register_engine, require
 
 bp = Blueprint("register_imports", __name__)
 
-#: seconds a preview waits for its commit
-PREVIEW_TTL_S = 30 * 60
-#: previews kept per user (the oldest goes first)
-MAX_PREVIEWS_PER_USER = 5
 KINDS = ("sites",)
 SUFFIXES = (".csv", ".xlsx", ".xls", ".gpkg", ".geojson", ".json", ".zip", ".kml")
 #: the largest upload read (bytes); larger is 413
@@ -80,63 +77,29 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 NAMED_MAX = 10
 
 
-@dataclass
-class Kept:
-    """A preview waiting for its commit."""
-
-    user: str
-    made: float
-    preview: ImportPreview
+def _ttl() -> dt.timedelta:
+    seconds = current_app.config.get("IMPORT_PREVIEW_TTL_S")
+    return uploads.PREVIEW_TTL if seconds is None else dt.timedelta(seconds=seconds)
 
 
-class Previews:
-    """Previews by id, per user, with expiry (in-process, thread-safe)."""
-
-    def __init__(self, ttl_s: float = PREVIEW_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._kept: dict[str, Kept] = {}
-        self._lock = threading.Lock()
-
-    def _expire(self, now: float) -> None:
-        for key in [k for k, v in self._kept.items() if now - v.made > self.ttl_s]:
-            del self._kept[key]
-
-    def add(self, user: str, preview: ImportPreview) -> str:
-        """Keep ``preview`` for ``user``; its id."""
-        now = time.monotonic()
-        key = secrets.token_urlsafe(12)
-        with self._lock:
-            self._expire(now)
-            own = sorted((v.made, k) for k, v in self._kept.items() if v.user == user)
-            for _made, old in own[:max(0, len(own) - MAX_PREVIEWS_PER_USER + 1)]:
-                del self._kept[old]
-            self._kept[key] = Kept(user, now, preview)
-        return key
-
-    def get(self, user: str, key: str) -> ImportPreview:
-        """The preview ``key`` of ``user`` (404 when unknown, expired or another's)."""
-        with self._lock:
-            self._expire(time.monotonic())
-            kept = self._kept.get(key)
-        if kept is None or kept.user != user:
-            raise NotFound(_("This import preview does not exist or has expired; upload the "
-                             "file again."))
-        return kept.preview
-
-    def pop(self, user: str, key: str) -> None:
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None and kept.user == user:
-                del self._kept[key]
+def _gone() -> NotFound:
+    return NotFound(_("This import preview does not exist or has expired; upload the "
+                      "file again."))
 
 
-def previews() -> Previews:
-    """The app's preview store."""
-    store = current_app.extensions.get("geo_p2dd.import_previews")
-    if store is None:
-        store = current_app.extensions.setdefault("geo_p2dd.import_previews", Previews(
-            current_app.config.get("IMPORT_PREVIEW_TTL_S", PREVIEW_TTL_S)))
-    return store
+def _stored(key: str) -> ImportPreview:
+    """The current user's stored preview ``key`` (404 when unknown, expired or another's)."""
+    try:
+        _record, preview = uploads.get_upload(register_engine(), key, user=current_user.name)
+    except NotFoundError as exc:
+        raise _gone() from exc
+    return preview
+
+
+def _keep(preview: ImportPreview) -> str:
+    agency = current_user.agency if current_user.role == "editor" else None
+    return uploads.save_preview(register_engine(), preview, user=current_user.name,
+                                agency=agency, ttl=_ttl())
 
 
 def _project() -> Project:
@@ -208,15 +171,17 @@ def check_agency(preview: ImportPreview) -> None:
 
 
 def _commit(key: str) -> ImportPreview:
-    preview = previews().get(current_user.name, key)
+    preview = _stored(key)
     check_agency(preview)
     try:
-        commit_import(_project(), preview, current_user.name, source="import")
+        uploads.commit_upload(register_engine(), key, user=current_user.name, source="import")
+    except NotFoundError as exc:
+        raise _gone() from exc
+    except uploads.ImportStateError as exc:
+        raise Conflict(_("This import was saved to the register already.")) from exc
     except RegisterChangedError as exc:
-        previews().pop(current_user.name, key)
         raise Conflict(_("The register changed since this preview was made; nothing was "
                          "imported. Upload the file again to see the changes now.")) from exc
-    previews().pop(current_user.name, key)
     return preview
 
 
@@ -231,7 +196,7 @@ def _summary(key: str, preview: ImportPreview) -> dict[str, Any]:
 def api_preview():
     preview = _preview_upload()
     check_agency(preview)
-    key = previews().add(current_user.name, preview)
+    key = _keep(preview)
     return _summary(key, preview), 201
 
 
@@ -240,7 +205,7 @@ def api_preview():
 def api_commit(key: str):
     preview = _commit(key)
     return {"id": key, "added": len(preview.added), "updated": len(preview.updated),
-            "unchanged": len(preview.unchanged)}
+            "unchanged": len(preview.unchanged), "status": "committed"}
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -261,7 +226,7 @@ def upload_preview():
         message = exc.description if isinstance(exc, Forbidden) else str(exc)
         return render_template("register/upload.html", preview=None, key=None,
                                error=message), 400 if isinstance(exc, InputError) else 403
-    key = previews().add(current_user.name, preview)
+    key = _keep(preview)
     return render_template("register/upload.html", preview=preview, key=key)
 
 
@@ -284,7 +249,7 @@ def upload_commit(key: str):
 def rejected_xlsx(key: str) -> Response:
     from flask import g
 
-    preview = previews().get(current_user.name, key)
+    preview = _stored(key)
     folder = Path(tempfile.mkdtemp(prefix="geo_p2dd_rejected_"))
     path = rejected_rows_xlsx(preview, folder / "rejected.xlsx", g.get("lang", "id"))
     data = path.read_bytes()
@@ -295,3 +260,14 @@ def rejected_xlsx(key: str) -> Response:
                      download_name=f"{stem}_{suffix}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml"
                               ".sheet")
+
+
+def _nest() -> None:
+    """The reviewers' pages and the audit log live in blueprints of their own, inside this one."""
+    from web import register_audit, register_review
+
+    bp.register_blueprint(register_review.bp)
+    bp.register_blueprint(register_audit.bp)
+
+
+_nest()

@@ -8,11 +8,16 @@ An edit form carries the ETag of the version it shows, so a change made by
 someone else in the meantime is refused (412) instead of being overwritten.
 The point is set by clicking the map (``static/register.js``); the kampung is
 filled in from the point when none is chosen, and a chosen kampung that does
-not contain the point is named in a warning.
+not contain the point is named in a warning. The edit form's *Ubah status*
+(``POST /register/<id>/status``) changes the status with the day it took
+effect (default today; never in the future) and a note, both kept in the
+history row. Sites changed by an agency import not yet verified carry a
+*menunggu verifikasi* badge (:mod:`web.register_review`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -24,6 +29,7 @@ from werkzeug.datastructures import MultiDict
 
 from geo_p2dd.errors import InputError
 from geo_p2dd.registry import repository as repo
+from geo_p2dd.registry import uploads
 from geo_p2dd.registry.validate import FIELDS
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS, TECHNOLOGIES
 from web.auth import WRITERS, check_may_edit, may_edit, register_engine, require
@@ -91,6 +97,7 @@ def index():
     filters = site_filter(args, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     sites = repo.list_sites(engine, filters)
     total = repo.count_sites(engine, filters)
+    unverified = uploads.unverified_sites(engine, [s["id"] for s in sites])
     villages = _villages()
     names = {v["kode"]: v["nama"] for v in villages}
     agencies = sorted({s for s in repo_agencies(engine) if s})
@@ -103,6 +110,7 @@ def index():
         prev_url=prev_url, next_url=next_url, args=request.args, names=names,
         kecamatan=_kecamatan(villages), agencies=agencies,
         editable={s["id"] for s in sites if may_edit(current_user, s["agency"])},
+        unverified=unverified,
         budget=budget_for(engine, page_filters(request.args), g.get("lang", "id")),
         **_vocabularies())
 
@@ -142,10 +150,14 @@ def _place(values: dict[str, Any]) -> str | None:
 
 
 def _form(site: dict[str, Any] | None, values: dict[str, Any], *, tag: str | None = None,
-          error: InputError | str | None = None, status: int = 200):
+          error: InputError | str | None = None, status: int = 200,
+          change: dict[str, str] | None = None):
     field = error.column if isinstance(error, InputError) else None
+    today = dt.date.today().isoformat()
+    change = change or {"status": "", "status_date": today, "status_note": ""}
     return render_template(
         "register/form.html", site=site, values=values, etag=tag, error=error, field=field,
+        change=change, today=today,
         villages=_villages(), basemap=_basemap(), fields=FORM_FIELDS,
         bounds=[round(float(v), 6) for v in current_view().villages.total_bounds],
         **_vocabularies()), status
@@ -209,6 +221,33 @@ def edit(site_id: str):
     return redirect(url_for("register.site", site_id=site_id))
 
 
+@bp.post("/<path:site_id>/status")
+@require(*WRITERS)
+def change_status(site_id: str):
+    """"Ubah status": a new status with the date it took effect and a note, in the history."""
+    engine = register_engine()
+    site, tag = repo.get_site(engine, site_id)
+    check_may_edit(site["agency"])
+    change = {k: request.form.get(k, "").strip() for k in ("status", "status_date",
+                                                           "status_note")}
+    given = request.form.get("etag")
+    values = {k: "" if site.get(k) is None else site[k] for k in FORM_FIELDS}
+    try:
+        site, tag = repo.patch_site(
+            engine, site_id, {"status": change["status"]}, given, user=current_user.name,
+            source="web", status_date=change["status_date"] or dt.date.today(),
+            status_note=change["status_note"])
+    except InputError as exc:
+        return _form(site, values, tag=given, error=exc, status=400, change=change)
+    except repo.PreconditionFailed:
+        site, tag = repo.get_site(engine, site_id)
+        return _form(site, values, tag=tag, status=412, change=change, error=_(
+            "Someone else changed this site while you were editing it. Their version is "
+            "now the base of this form; check your changes and save again."))
+    flash(_("Status changed."))
+    return redirect(url_for("register.site", site_id=site_id))
+
+
 @bp.post("/<path:site_id>/delete")
 @require(*WRITERS)
 def delete(site_id: str):
@@ -229,5 +268,6 @@ def site(site_id: str):
     record, tag = repo.get_site(engine, site_id, include_deleted=True)
     names = {v["kode"]: v["nama"] for v in _villages()}
     return render_template("register/site.html", site=record, etag=tag, history=changes,
-                           names=names, editable=may_edit(current_user, record["agency"])
+                           names=names, unverified=uploads.unverified_sites(engine, [site_id]),
+                           editable=may_edit(current_user, record["agency"])
                            and record["deleted_at"] is None, **_vocabularies())

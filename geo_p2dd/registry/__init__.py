@@ -11,5 +11,7 @@ migrated with Alembic: by default a SQLite file inside the project
 - :mod:`~geo_p2dd.registry.repository`: create, read, patch (optimistic, by ETag),
   soft delete, list and history of sites — no Flask;
 - :mod:`~geo_p2dd.registry.accounts`: users, password hashes and API tokens;
-- :mod:`~geo_p2dd.registry.migrate`: a project's sites layer moved into the database.
+- :mod:`~geo_p2dd.registry.migrate`: a project's sites layer moved into the database;
+- :mod:`~geo_p2dd.registry.uploads`: uploaded sheets' previews, commits and reviews;
+- :mod:`~geo_p2dd.registry.audit`: the audit log of every change.
 """

@@ -2,7 +2,8 @@
 
 :func:`changes_since` reads the history table: for each change of a site
 after the given moment, one :class:`Change` per field (site, site name, field,
-old value, new value, who, when, source). :func:`write_changes_xlsx` writes
+old value, new value, who, when, source; for a status change, the day it took
+effect and its note). :func:`write_changes_xlsx` writes
 them as a workbook whose text cells are never formulas
 (:func:`geo_p2dd.io.cells.xlsx_cell`); :func:`changes_lines` as text.
 """
@@ -33,6 +34,9 @@ class Change:
     new: Any
     user: str | None
     source: str
+    #: a status change: the day it took effect and its note
+    status_date: str | None = None
+    status_note: str | None = None
 
 
 def since_moment(since: dt.date | dt.datetime | str) -> dt.datetime:
@@ -64,8 +68,11 @@ def changes_since(engine: Engine, since: dt.date | dt.datetime | str) -> list[Ch
     with read_transaction(engine) as conn:
         for r in conn.execute(query):
             for name, (old, new) in (r.changes or {}).items():
-                out.append(Change(_iso(r.at) or "", r.site_id, r.site_name, name, old, new,
-                                  r.user, r.source))
+                dated = name == "status" and (r.status_date or r.status_note)
+                out.append(Change(
+                    _iso(r.at) or "", r.site_id, r.site_name, name, old, new, r.user,
+                    r.source, r.status_date.isoformat() if dated and r.status_date else None,
+                    r.status_note if dated else None))
     return out
 
 
@@ -76,7 +83,7 @@ def _shown(value: Any) -> Any:
 
 
 HEADERS = ("When (UTC)", "Site ID", "Site name", "Field", "Old value", "New value", "Who",
-           "Source")
+           "Source", "Status date", "Status note")
 
 
 def write_changes_xlsx(changes: list[Change], path: str | Path, lang: str = "id") -> Path:
@@ -89,13 +96,15 @@ def write_changes_xlsx(changes: list[Change], path: str | Path, lang: str = "id"
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(gettext("Changes", lang))
-    for column, width in zip("ABCDEFGH", (26, 34, 28, 16, 24, 24, 16, 9), strict=True):
+    for column, width in zip("ABCDEFGHIJ", (26, 34, 28, 16, 24, 24, 16, 9, 12, 40),
+                             strict=True):
         sheet.column_dimensions[column].width = width
     sheet.freeze_panes = "A2"
     sheet.append([gettext(h, lang) for h in HEADERS])
     for c in changes:
         sheet.append([xlsx_cell(sheet, _shown(v)) for v in
-                      (c.at, c.site_id, c.site_name, c.field, c.old, c.new, c.user, c.source)])
+                      (c.at, c.site_id, c.site_name, c.field, c.old, c.new, c.user, c.source,
+                       c.status_date, c.status_note)])
     path = Path(path)
     with atomic_path(path) as tmp:
         workbook.save(tmp)

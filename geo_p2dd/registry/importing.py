@@ -56,6 +56,8 @@ class ImportPreview:
     rejected : list of RejectedRow
     plan : Plan
         The row operations :func:`commit_import` applies.
+    agencies : list of str
+        The agencies the sheet's usable rows name.
     """
 
     file: str
@@ -65,12 +67,67 @@ class ImportPreview:
     unchanged: list[str] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     plan: Plan = field(default_factory=Plan)
+    agencies: list[str] = field(default_factory=list)
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything of the preview as JSON-ready values (stored by
+        :mod:`geo_p2dd.registry.uploads`; :meth:`from_record` reads it back)."""
+        plan = self.plan
+        return _json_ready({
+            "file": self.file, "rows": self.rows, "added": self.added,
+            "updated": self.updated, "unchanged": self.unchanged,
+            "agencies": self.agencies,
+            "rejected": [{"file": r.file, "row": r.row, "column": r.column,
+                          "reason": r.reason, "expected": r.expected, "found": r.found}
+                         for r in self.rejected],
+            "plan": {"creates": plan.creates, "updates": [list(u) for u in plan.updates],
+                     "renames": [list(r) for r in plan.renames],
+                     "deletes": [list(d) for d in plan.deletes],
+                     "unchanged": plan.unchanged}})
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ImportPreview:
+        """The preview :meth:`to_record` stored."""
+        plan = record["plan"]
+        return cls(
+            file=record["file"], rows=record["rows"], added=list(record["added"]),
+            updated=list(record["updated"]), unchanged=list(record["unchanged"]),
+            agencies=list(record.get("agencies", [])),
+            rejected=[RejectedRow(**r) for r in record["rejected"]],
+            plan=Plan(creates=[dict(c) for c in plan["creates"]],
+                      updates=[(i, int(v), dict(c)) for i, v, c in plan["updates"]],
+                      renames=[(o, n, int(v)) for o, n, v in plan["renames"]],
+                      deletes=[(i, int(v)) for i, v in plan["deletes"]],
+                      unchanged=int(plan["unchanged"])))
 
     def to_dict(self) -> dict[str, Any]:
         """The preview as the JSON API shows it."""
         return {"file": self.file, "rows": self.rows, "added": len(self.added),
                 "updated": len(self.updated), "unchanged": len(self.unchanged),
                 "rejected": [r.to_dict() for r in self.rejected]}
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with numpy numbers as Python numbers, NaN as None, times as ISO text."""
+    import datetime as dt
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _json_ready(item())
+    return str(value)
 
 
 def _rejected(file: str, problem: RowProblem) -> RejectedRow:
@@ -108,11 +165,15 @@ def preview_import(project: Project, file: str | Path, *, layer: str | None = No
     created = {row["id"] for row in plan.creates}
     # only the sheet's own rows: an import never deletes what the sheet does not mention
     plan.deletes = []
+    layer = read.result.layer
+    agencies = sorted({str(a).strip() for a in layer["agency"] if isinstance(a, str)
+                       and a.strip()}) if "agency" in layer.columns else []
     return ImportPreview(
         file=path.name, rows=read.rows,
         added=sorted(created & file_ids), updated=sorted(changed & file_ids),
         unchanged=sorted(file_ids - created - changed),
-        rejected=[_rejected(path.name, p) for p in read.result.rejected], plan=plan)
+        rejected=[_rejected(path.name, p) for p in read.result.rejected], plan=plan,
+        agencies=agencies)
 
 
 def commit_import(project: Project, preview: ImportPreview, user: str | None, *,

@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -134,10 +135,16 @@ class History(Base):
     user: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(10))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the import the change came from (see :class:`Import`)
+    import_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: a status change: the day it took effect (may be before ``at``) and its note
+    status_date: Mapped[dt.date | None] = mapped_column(Date)
+    status_note: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(_in("source", SOURCES), name="source_known"),
         Index("ix_history_site_id_at", "site_id", "at"),
+        Index("ix_history_at", "at"),
     )
 
 
@@ -231,3 +238,51 @@ class FieldReport(Base):
         CheckConstraint("lon BETWEEN -180 AND 180 AND lat BETWEEN -90 AND 90",
                         name="lonlat_range"),
     )
+
+
+#: what became of an uploaded sheet
+IMPORT_STATUSES = ("previewed", "committed", "verified", "rejected")
+
+
+class Import(Base):
+    """An agency's uploaded sheet: its preview, its commit and its review."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(String(100))
+    agency: Mapped[str | None] = mapped_column(Text)
+    file: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    register_version: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    added: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    unchanged: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    #: the preview: site ids per outcome, rejected rows and the planned row changes
+    preview: Mapped[dict[str, Any]] = mapped_column(JSON)
+    committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewer: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint(_in("status", IMPORT_STATUSES), name="status_known"),)
+
+
+class AuditEvent(Base):
+    """A change of something other than a site (an import committed or reviewed, ...)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(10))
+    object_kind: Mapped[str] = mapped_column(String(20))
+    object_id: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)

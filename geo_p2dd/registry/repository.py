@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
 from geo_p2dd.registry.db import read_transaction, write_transaction
 from geo_p2dd.registry.models import SOURCES, History, RegisterVersion, Site
-from geo_p2dd.registry.validate import clean_field, clean_site
+from geo_p2dd.registry.validate import clean_field, clean_site, clean_status_date
 
 SITES = Site.__table__
 HISTORY = History.__table__
@@ -34,6 +34,8 @@ VERSION = RegisterVersion.__table__
 #: the columns of a site as returned (the database's own ``geom`` is not among them)
 COLUMNS = tuple(c.name for c in SITES.columns)
 _TIMES = ("created_at", "updated_at", "deleted_at")
+#: the longest status note kept (characters)
+MAX_NOTE = 2000
 
 
 class PreconditionFailed(GeoP2DDError):  # noqa: N818 - named after HTTP 412
@@ -101,9 +103,9 @@ def _check_source(source: str) -> str:
 
 
 def _record(conn: Connection, site_id: str, at: dt.datetime, user: str | None, source: str,
-            changes: dict[str, list[Any]]) -> None:
+            changes: dict[str, list[Any]], **dated: Any) -> None:
     conn.execute(insert(HISTORY).values(site_id=site_id, at=at, user=user, source=source,
-                                        changes=changes))
+                                        changes=changes, **dated))
     bump_version(conn)
 
 
@@ -219,6 +221,7 @@ def get_site(engine: Engine, site_id: str, *, include_deleted: bool = False,
 
 def patch_site(engine: Engine, site_id: str, changes: Mapping[str, object],
                if_match: str | None, *, user: str | None = None, source: str = "api",
+               status_date: object = None, status_note: str | None = None,
                ) -> tuple[dict[str, Any], str]:
     """Change some fields of a site, if nobody changed it since ``if_match``.
 
@@ -236,6 +239,11 @@ def patch_site(engine: Engine, site_id: str, changes: Mapping[str, object],
         Who changes it.
     source : {"web", "import", "api", "cli"}
         Where the change comes from.
+    status_date : str or date, optional
+        With a change of ``status``: the day it took effect (``YYYY-MM-DD``, today
+        or earlier); kept in the history row.
+    status_note : str, optional
+        With a change of ``status``: why (kept in the history row).
 
     Returns
     -------
@@ -258,11 +266,16 @@ def patch_site(engine: Engine, site_id: str, changes: Mapping[str, object],
     _check_source(source)
     version = _version_from_etag(site_id, if_match)
     cleaned = clean_site(changes, partial=True)
+    dated = _status_dated(status_date, status_note)
     with write_transaction(engine) as conn:
         row = _fetch(conn, site_id)
         if row.version != version:
             raise PreconditionFailed(site_id, if_match, etag(site_id, row.version))
         diff = {k: [getattr(row, k), v] for k, v in cleaned.items() if getattr(row, k) != v}
+        if dated and "status" not in diff:
+            raise InputError("a status date or note goes with a change of status",
+                             column="status", expected="a status other than the current one",
+                             found=repr(cleaned.get("status", row.status)))
         if not diff:
             return _site_dict(row), etag(site_id, row.version)
         now = _now()
@@ -274,9 +287,26 @@ def patch_site(engine: Engine, site_id: str, changes: Mapping[str, object],
                     version=SITES.c.version + 1))
         if result.rowcount != 1:  # another writer got there between our read and write
             raise PreconditionFailed(site_id, if_match, None)
-        _record(conn, site_id, now, user, source, diff)
+        _record(conn, site_id, now, user, source, diff, **dated)
         row = _fetch(conn, site_id)
     return _site_dict(row), etag(site_id, row.version)
+
+
+def _status_dated(status_date: object, status_note: str | None) -> dict[str, Any]:
+    """The history columns of a dated status change (empty without date and note)."""
+    dated: dict[str, Any] = {}
+    if status_date is not None and str(status_date).strip():
+        dated["status_date"] = clean_status_date(status_date)
+    if status_note is not None:
+        if not isinstance(status_note, str):
+            raise InputError("a status note is text", column="status_note", expected="text",
+                             found=repr(status_note)[:100])
+        if len(status_note) > MAX_NOTE:
+            raise InputError("the status note is too long", column="status_note",
+                             expected=f"at most {MAX_NOTE} characters", found=f"{len(status_note)}")
+        if status_note.strip():
+            dated["status_note"] = status_note.strip()
+    return dated
 
 
 def delete_site(engine: Engine, site_id: str, if_match: str | None = None, *,
@@ -324,8 +354,21 @@ def history(engine: Engine, site_id: str) -> list[dict[str, Any]]:
         _fetch(conn, site_id, include_deleted=True)
         rows = conn.execute(select(HISTORY).where(HISTORY.c.site_id == site_id)
                             .order_by(HISTORY.c.at, HISTORY.c.id)).all()
-    return [{"at": _iso(r.at), "user": r.user, "source": r.source, "changes": r.changes}
-            for r in rows]
+    return [history_entry(r) for r in rows]
+
+
+def history_entry(row: Any) -> dict[str, Any]:
+    """One history row as returned: ``at``, ``user``, ``source``, ``changes`` and, when
+    set, ``status_date``/``status_note`` (a dated status change) and ``import_id``."""
+    entry = {"at": _iso(row.at), "user": row.user, "source": row.source,
+             "changes": row.changes}
+    if row.status_date is not None:
+        entry["status_date"] = row.status_date.isoformat()
+    if row.status_note is not None:
+        entry["status_note"] = row.status_note
+    if row.import_id is not None:
+        entry["import_id"] = row.import_id
+    return entry
 
 
 @dataclass(frozen=True)

@@ -163,8 +163,11 @@ def _check(result: Any, site_id: str) -> None:
 
 
 def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
-               strict: bool = False) -> None:
+               strict: bool = False, import_id: str | None = None) -> None:
     """Apply ``plan`` in the caller's write transaction (all or nothing with it).
+
+    ``import_id`` (a stored upload, :mod:`geo_p2dd.registry.uploads`) is kept in
+    each history row, so the register knows which sites an import touched.
 
     Raises
     ------
@@ -232,6 +235,9 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
         _check(result, site_id)
         history.append({"site_id": site_id, "at": now, "user": user, "source": source,
                         "changes": {"deleted_at": [None, now.isoformat()]}})
+    if import_id is not None:
+        for entry in history:
+            entry["import_id"] = import_id
     conn.execute(insert(HISTORY), history)
     bump_version(conn)
 

@@ -10,6 +10,7 @@ spelling :func:`geo_p2dd.codes.normalise_code` reads); ``sipd_code`` is a SIPD
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -209,3 +210,40 @@ def clean_site(values: Mapping[str, object], *, partial: bool = False) -> dict[s
     if partial and "id" in cleaned:
         raise _error("id", "a site's id cannot be changed", "the other fields", cleaned["id"])
     return cleaned
+
+
+#: the latest "today" in Indonesia (WIT, UTC+9): a status date after it is in the future
+INDONESIA_EAST = dt.timezone(dt.timedelta(hours=9))
+
+
+def clean_status_date(value: object, today: dt.date | None = None) -> dt.date:
+    """The date a status change took effect: a ``YYYY-MM-DD`` date, not in the future.
+
+    Parameters
+    ----------
+    value : str or date
+        The date given.
+    today : date, optional
+        Today (default: today in Indonesia's easternmost time zone, so no one in
+        Indonesia is refused their own today).
+
+    Raises
+    ------
+    InputError
+        Not a date, or after today; ``column`` is ``status_date``.
+    """
+    field = "status_date"
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        day = value
+    else:
+        try:
+            day = dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise _error(field, "not a date", "a date as YYYY-MM-DD", value) from None
+    today = today or dt.datetime.now(INDONESIA_EAST).date()
+    if day > today:
+        raise _error(field, "the date of a status change cannot be in the future",
+                     f"a date on or before {today.isoformat()}", value)
+    return day
