@@ -59,7 +59,22 @@ def test_map_page_loads_few_versioned_files(client):
     assert all(u.startswith("/assets/") for u in urls), urls
     assert len(urls) <= 3  # one stylesheet, leaflet (+ fullscreen), our script
     assert "/static/vendor/" not in html
-    assert re.search(r'<script src="/assets/map-[0-9a-f]{12}\.js" defer>', html)
+    # deferred, yet asked for at once, beside leaflet (not queued behind the stylesheet)
+    assert re.search(r'<script src="/assets/map-[0-9a-f]{12}\.js" defer fetchpriority="high">',
+                     html)
+
+
+def test_bundles_are_sent_with_brotli_when_asked(client):
+    brotli = pytest.importorskip("brotli", reason="the optional brotli package is not installed")
+    html = client.get("/").get_data(as_text=True)
+    for url in _urls(html):
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+        assert "Content-Encoding" not in plain.headers
+        resp = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+        assert resp.headers["Content-Encoding"] == "br", url
+        assert brotli.decompress(resp.data) == plain.data
+        gz = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert len(resp.data) < len(gz.data)
 
 
 def test_versioned_files_are_cached_as_immutable(client):
