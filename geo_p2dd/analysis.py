@@ -570,9 +570,7 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
             if not nama:
                 nama = code
                 if name_col:
-                    known = [x for x in given[a:b] if not pd.isna(x)]
-                    if known:
-                        nama = known[0]
+                    nama = next((x for x in given[a:b] if not pd.isna(x)), nama)
             if level == "region":
                 nama = project.settings.project.region_name or project.name
             row = {"level": level, "kode": code, "nama": nama, "villages": b - a}
