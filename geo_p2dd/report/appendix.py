@@ -78,7 +78,11 @@ def check_summary(project: Project, lang: str, n: int = APPENDIX_ROWS) -> dict:
             try:
                 path.parent.mkdir(exist_ok=True)
                 atomic_write_text(path, json.dumps(kept, ensure_ascii=False), fsync=False)
-            except OSError:  # a read-only project: kept in memory only
+                old = sorted(path.parent.glob("checks-*.json"),
+                             key=lambda p: p.stat().st_mtime, reverse=True)[_KEEP:]
+                for stale in old:  # earlier data versions
+                    stale.unlink(missing_ok=True)
+            except OSError:  # a read-only project (or a file another process removed)
                 pass
         while len(_KEPT) >= _KEEP:
             _KEPT.pop(next(iter(_KEPT)))
