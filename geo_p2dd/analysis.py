@@ -577,6 +577,9 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
         starts = bounds[:-1]
         name_col = {"kecamatan": "kecamatan", "kabupaten": "kabupaten"}.get(level)
         given = v[name_col].to_numpy(dtype=object)[order] if name_col else None
+        if name_col:  # the first known name at or after each position (one pass)
+            at = np.where(pd.notna(given), np.arange(len(given)), len(given))
+            first_known = np.minimum.accumulate(at[::-1])[::-1] if len(at) else at
         counted = {k: np.add.reduceat(f[order].astype(np.int64), starts) if len(order) else []
                    for k, f in flags.items()}
         summed = {k: np.add.reduceat(a[order], starts) if len(order) else []
@@ -588,9 +591,8 @@ def _aggregate(v: pd.DataFrame, project: Project) -> pd.DataFrame:
             if not nama:
                 nama = code
                 if name_col:
-                    known = [x for x in given[a:b] if not pd.isna(x)]
-                    if known:
-                        nama = known[0]
+                    if a < b and first_known[a] < b:
+                        nama = given[first_known[a]]
             if level == "region":
                 nama = project.settings.project.region_name or project.name
             row = {"level": level, "kode": code, "nama": nama, "villages": b - a}

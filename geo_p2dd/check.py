@@ -253,9 +253,11 @@ def estimated_settlements(villages: gpd.GeoDataFrame,
     have = set() if locations is None else set(
         locations.loc[locations["kind"] == "settlement", "village_kode"])
     missing = villages[~villages["kode"].isin(have)]
-    return [Finding("estimated_settlements", "info", "villages", str(r["kode"]), int(row),
-                    {"name": f"{r['nama']} ({r['kode']})"})
-            for (_, r), row in zip(missing.iterrows(), _rows(missing), strict=True)]
+    # columns, not iterrows: every kampung of a national project may be listed (83,246)
+    return [Finding("estimated_settlements", "info", "villages", str(kode), row,
+                    {"name": f"{nama} ({kode})"})
+            for kode, nama, row in zip(missing["kode"].tolist(), missing["nama"].tolist(),
+                                       _rows(missing).tolist(), strict=True)]
 
 
 def same_position(sites: gpd.GeoDataFrame) -> list[Finding]:
@@ -305,7 +307,9 @@ def bad_population(villages: gpd.GeoDataFrame,
     findings = []
     if "population" in villages and villages["population"].notna().any():
         pop = pd.to_numeric(villages["population"], errors="coerce").to_numpy(float)
-        for (_, r), row, v in zip(villages.iterrows(), _rows(villages), pop, strict=True):
+        odd = _bad(pop)  # NaN included: only those rows are looked at (83,246 nationally)
+        for (_, r), row, v in zip(villages[odd].iterrows(), _rows(villages[odd]), pop[odd],
+                                  strict=True):
             if np.isnan(v):
                 findings.append(Finding("no_population", "info", "villages", str(r["kode"]),
                                         int(row), {"name": f"{r['nama']} ({r['kode']})"}))

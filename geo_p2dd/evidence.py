@@ -283,10 +283,11 @@ def apply_evidence(now: pd.DataFrame, later: pd.DataFrame, ev: pd.DataFrame,
     n_rep = ev["evidence_reports"].to_numpy(dtype=int)
     n_per = ev["evidence_periods"].to_numpy(dtype=int)
     for lang, col in (("en", "reason_en"), ("id", "reason_id")):
-        now[col] = [
-            _reason(n_rep[k], n_per[k], m4[k], mo[k], distinct, lang) + "; " +
-            gettext("model: %(reason)s", lang, reason=r) if measured[k] else r
-            for k, r in enumerate(now[col])]
+        reasons = now[col].tolist()  # only the measured locations' reasons change
+        for k in np.flatnonzero(measured).tolist():
+            reasons[k] = (_reason(n_rep[k], n_per[k], m4[k], mo[k], distinct, lang) + "; " +
+                          gettext("model: %(reason)s", lang, reason=reasons[k]))
+        now[col] = reasons
     for c in EVIDENCE_COLUMNS:
         now[c] = ev[c].to_numpy()
     now["first_report"] = ev["first_report"].to_numpy()

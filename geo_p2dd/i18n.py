@@ -27,6 +27,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -174,11 +175,59 @@ def _fast_decimal(value: float, digits: int, lang: str) -> str:
     """
     if not math.isfinite(value):
         return _formatted(value, "#,##0" + ("." + "0" * digits if digits > 0 else ""), lang)
-    exact = decimal.Decimal(repr(value)).quantize(_QUANTUM[digits], decimal.ROUND_HALF_EVEN)
-    return f"{exact:,.{digits}f}".translate(_symbols(lang))
+    if isinstance(value, int) and digits == 0:
+        return f"{value:,d}".translate(_symbols(lang))
+    text = repr(value)
+    point = text.find(".")
+    if "e" in text or point < 0 or len(text) - point - 1 == digits + 1 and text[-1] == "5":
+        # a tie at the last shown digit (or an exponent): round the decimal text itself
+        exact = decimal.Decimal(text).quantize(_QUANTUM[digits], decimal.ROUND_HALF_EVEN)
+        return f"{exact:,.{digits}f}".translate(_symbols(lang))
+    # otherwise the float rounds as its decimal text does: a rounding boundary strictly
+    # between the two would be a shorter (or nearer) text of the same float, which repr
+    # would have given
+    return f"{value:,.{digits}f}".translate(_symbols(lang))
 
 
 _QUANTUM = {d: decimal.Decimal(1).scaleb(-d) for d in range(7)}
+
+
+def format_numbers(values, lang: str = DEFAULT_LANG, digits: int = 1,
+                   missing: str = MISSING) -> list[str]:
+    """:func:`format_number` of each of ``values`` (the same texts), for many at once.
+
+    Python's float formatting writes each value; only a value whose decimal text may be
+    a tie at the last shown digit (found with numpy, a superset of the ties) goes through
+    :func:`format_number`. The locale's symbols are swapped in one pass over all texts.
+
+    Parameters
+    ----------
+    values : array_like of float
+    lang : str
+    digits : int
+        Decimals shown (0-6).
+    missing : str
+        The text of a missing or non-finite value.
+    """
+    lang = check_lang(lang)
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return []
+    finite = np.isfinite(x)
+    scaled = np.where(finite, x, 0.0) * 10.0 ** (digits + 1)
+    nearest = np.round(scaled)
+    tie = finite & (np.abs(nearest) % 10 == 5) & (
+        np.abs(scaled - nearest) <= 1e-6 * np.maximum(1.0, np.abs(scaled)))
+    tie |= finite & (np.abs(x) >= 1e15)  # repr with an exponent
+    pattern = f"{{:,.{digits}f}}".format
+    texts = [pattern(v) if ok else "" for v, ok in zip(x.tolist(), finite.tolist(),
+                                                       strict=True)]
+    joined = "\x00".join(texts).translate(_symbols(lang)).split("\x00")
+    for i in np.flatnonzero(tie).tolist():
+        joined[i] = format_number(float(x[i]), lang, digits)
+    for i in np.flatnonzero(~finite).tolist():
+        joined[i] = missing
+    return joined
 
 
 @functools.lru_cache(maxsize=8)

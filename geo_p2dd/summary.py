@@ -96,21 +96,31 @@ def in_region(codes: pd.Series, region: str) -> pd.Series:
 def list_regions(results: pd.DataFrame, areas: pd.DataFrame | None = None) -> list[Region]:
     """The kabupaten and kecamatan of an analysed project, kabupaten first, by code."""
     out = []
+    # the areas' names looked up, and each region's rows taken, once (a province of a
+    # national project has ~100 kecamatan; areas hold every region of Indonesia)
+    named = _area_names(areas)
     for level, key, name_col in (("kabupaten", "kabupaten_kode", "kabupaten"),
                                  ("kecamatan", "kecamatan_kode", "kecamatan")):
         if key not in results.columns:
             continue
-        for code in sorted(results[key].dropna().unique()):
-            out.append(_region(results, areas, str(code), level, key, name_col))
+        groups = results.groupby(key, sort=True).indices
+        for code, rows in groups.items():
+            out.append(_region(results.iloc[rows], named, str(code), level, key, name_col))
     return out
 
 
+def _area_names(areas: pd.DataFrame | None) -> dict[tuple[str, str], object]:
+    """``{(level, kode): nama}`` of the areas table, the first row of each."""
+    if areas is None or not len(areas):
+        return {}
+    first = areas.drop_duplicates(["level", "kode"])
+    return dict(zip(zip(first["level"].tolist(), first["kode"].tolist(), strict=True),
+                    first["nama"].tolist(), strict=True))
+
+
 def _region(results, areas, code, level, key, name_col) -> Region:
-    nama = None
-    if areas is not None and len(areas):
-        hit = areas[(areas["level"] == level) & (areas["kode"] == code)]
-        if len(hit):
-            nama = hit["nama"].iloc[0]
+    named = areas if isinstance(areas, dict) else _area_names(areas)
+    nama = named.get((level, code))
     members = results[results[key] == code]
     if (nama is None or pd.isna(nama)) and name_col in results.columns:
         names = members[name_col].dropna()

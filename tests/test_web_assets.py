@@ -59,7 +59,22 @@ def test_map_page_loads_few_versioned_files(client):
     assert all(u.startswith("/assets/") for u in urls), urls
     assert len(urls) <= 3  # one stylesheet, leaflet (+ fullscreen), our script
     assert "/static/vendor/" not in html
-    assert re.search(r'<script src="/assets/map-[0-9a-f]{12}\.js" defer>', html)
+    # deferred, yet asked for at once, beside leaflet (not queued behind the stylesheet)
+    assert re.search(r'<script src="/assets/map-[0-9a-f]{12}\.js" defer fetchpriority="high">',
+                     html)
+
+
+def test_bundles_are_sent_with_brotli_when_asked(client):
+    brotli = pytest.importorskip("brotli", reason="the optional brotli package is not installed")
+    html = client.get("/").get_data(as_text=True)
+    for url in _urls(html):
+        plain = client.get(url, headers={"Accept-Encoding": "identity"})
+        assert "Content-Encoding" not in plain.headers
+        resp = client.get(url, headers={"Accept-Encoding": "gzip, deflate, br, zstd"})
+        assert resp.headers["Content-Encoding"] == "br", url
+        assert brotli.decompress(resp.data) == plain.data
+        gz = client.get(url, headers={"Accept-Encoding": "gzip"})
+        assert len(resp.data) < len(gz.data)
 
 
 def test_versioned_files_are_cached_as_immutable(client):
@@ -98,7 +113,11 @@ def test_unbundled_switch_loads_the_separate_files(unbundled):
 def test_map_page_is_revalidated_not_sent_again(client, sample_project):
     first = client.get("/")
     tag = first.headers["ETag"]
-    assert first.headers["Cache-Control"] == "private, no-cache"
+    # kept by the browser (a repeat visit needs no round trip); map.js revalidates it
+    assert first.headers["Cache-Control"] == "private, max-age=86400"
+    assert "Cookie" in first.headers["Vary"]
+    assert re.search(r'class="muted small data-version">Data: generasi \d+, versi register '
+                     r'\d+; halaman dibuat [0-9-]+ [0-9:]+ UTC<', first.get_data(as_text=True))
     again = client.get("/", headers={"If-None-Match": tag})
     assert again.status_code == 304 and again.data == b""
     # the stored page's policy (with its nonce) stays: a 304 must not bring a new one
@@ -112,14 +131,16 @@ def test_map_page_is_revalidated_not_sent_again(client, sample_project):
 
 @pytest.mark.browser
 def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
-    """First visit: the page and three versioned files, immutable; repeat visit: those
-    from the browser's cache, the page revalidated (no body), and the map still works
-    (its scripts run under the kept policy)."""
+    """First visit: the page and three versioned files, immutable; repeat visit: the page
+    and those files from the browser's cache (no round trip), the map still works (its
+    scripts run under the kept policy) and the page is revalidated in the background (a
+    304, no body)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.add_cookies([{"name": "basemap", "value": "none", "url": sample_server.url}])
     entries = """() => performance.getEntriesByType('navigation').concat(
         performance.getEntriesByType('resource')).filter(e => !e.name.includes('/tiles/'))
-        .map(e => ({url: e.name, sent: e.transferSize, size: e.decodedBodySize}))"""
+        .map(e => ({url: e.name, sent: e.transferSize, size: e.decodedBodySize,
+                    kind: e.initiatorType}))"""
     try:
         seen = []
         for _visit in range(2):
@@ -134,6 +155,9 @@ def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
             page.goto(sample_server.url + "/", wait_until="networkidle")
             page.wait_for_function("() => window.geoP2DD && window.geoP2DD.villagesReady")
             assert page.evaluate("() => Object.keys(window.geoP2DD.villages).length") > 0
+            if _visit:
+                page.wait_for_function("() => window.geoP2DD.fresh.checked")
+                assert not page.evaluate("() => window.geoP2DD.fresh.newer")
             assert errors == []
             seen.append((page.evaluate(entries), headers))
             page.close()
@@ -144,9 +168,51 @@ def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
         for url in versioned:
             assert first_headers[url]["cache-control"] == \
                 "public, max-age=31536000, immutable"
+        checks = [e for e in repeat if e["kind"] == "fetch"]
+        repeat = [e for e in repeat if e["kind"] != "fetch"]
         assert len(repeat) == len(first)
         page_entry, *files = repeat
         assert all(e["sent"] == 0 for e in files), files  # from the cache, not asked
-        assert page_entry["size"] > 10_000 and page_entry["sent"] < 2_000  # a 304
+        assert page_entry["size"] > 10_000 and page_entry["sent"] == 0  # not asked either
+        # the background check: the kept copy's tag (local), then a 304 without a body
+        assert [e["url"] for e in checks] == [sample_server.url + "/"] * 2
+        assert checks[-1]["sent"] < 2_000
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_kept_map_page_says_when_the_data_changed(sample_copy, live_server_factory, browser):
+    """A change to the project: the next visit shows the kept page at once and says the
+    data changed; the visit after it shows the current page (refreshed in the background)."""
+    server = live_server_factory(sample_copy.path)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.add_cookies([{"name": "basemap", "value": "none", "url": server.url}])
+    region_name = """() => document.querySelector(".side-head h1").textContent"""
+
+    def visit():
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_function("() => window.geoP2DD && window.geoP2DD.villagesReady")
+        return page
+
+    try:
+        page = visit()
+        old_name = page.evaluate(region_name)
+        page.close()
+        with sample_copy.transaction("rename the region") as tx:
+            tx.config["project"]["region_name"] = "Kabupaten Baru"
+        page = visit()
+        assert page.evaluate(region_name) == old_name  # kept: shown without asking
+        page.wait_for_function("() => window.geoP2DD.fresh.checked")
+        assert page.evaluate("() => window.geoP2DD.fresh.newer")
+        note = page.locator(".page-note")
+        assert "datanya sudah berubah" in note.text_content()
+        page.close()
+        page = visit()
+        assert page.evaluate(region_name) == "Kabupaten Baru"
+        nav = page.evaluate("() => performance.getEntriesByType('navigation')[0].transferSize")
+        assert nav == 0  # the page the background check brought, from the browser's cache
+        page.close()
     finally:
         context.close()

@@ -8,8 +8,9 @@ by :func:`localise`; any remaining external script or stylesheet is an error.
 Bundles (satellite links: few round trips, long-lived caching). The app joins the
 stylesheets and scripts a page needs into a few files (:data:`BUNDLES`), each named
 by a hash of its content (``map-3f2a9c01d4e5.css``), once when it starts (milliseconds;
-always in step with the files on disk), keeps them in memory with their gzip copy and
-serves them under ``/assets/`` as ``public, max-age=31536000, immutable``: a browser
+always in step with the files on disk), keeps them in memory with their gzip copy (and
+a Brotli copy, about 13 % smaller, when the ``brotli`` package is installed) and serves
+them under ``/assets/`` as ``public, max-age=31536000, immutable``: a browser
 that has them never asks again, and a changed file gets a new name. Small images a
 stylesheet points to (the full-screen icon) are inlined as ``data:`` URLs; others
 point at the vendor copy.
@@ -31,6 +32,11 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from markupsafe import Markup, escape
+
+try:  # optional: Brotli copies of the bundles (browsers ask for "br")
+    import brotli
+except ImportError:  # pragma: no cover - then gzip only
+    brotli = None
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
@@ -157,7 +163,7 @@ _CSS_URL = re.compile(r"""url\((['"]?)(?!data:|#|https?:|/)([^'")]+)\1\)""")
 
 @dataclass(frozen=True)
 class Bundle:
-    """One bundle: its versioned file name, content, gzip copy and media type."""
+    """One bundle: its versioned file name, content, gzip (and Brotli) copy, media type."""
 
     name: str
     filename: str
@@ -165,6 +171,7 @@ class Bundle:
     gzipped: bytes
     mimetype: str
     sources: tuple[str, ...]
+    brotli: bytes | None = None
 
 
 def _css_urls(css: str, source: str, static: Path = STATIC) -> str:
@@ -208,7 +215,8 @@ def build_bundles(static: Path = STATIC) -> dict[str, Bundle]:
         digest = hashlib.sha256(body).hexdigest()[:12]
         out[name] = Bundle(name, f"{stem}-{digest}.{ext}", body,
                            gzip.compress(body, compresslevel=9, mtime=0),
-                           _MEDIA["." + ext], sources)
+                           _MEDIA["." + ext], sources,
+                           brotli.compress(body, quality=11) if brotli is not None else None)
     return out
 
 
@@ -249,7 +257,9 @@ def asset_tags(name: str, defer: bool = False, separate: str = "own") -> Markup:
     else:
         urls = [url_for("static", filename=s) for s in BUNDLES[name]
                 if separate != "own" or not s.startswith("vendor/")]
-    attr = " defer" if defer else ""
+    # deferred, a script would wait behind the page's other files (Chromium delays
+    # low-priority requests while those are in flight): one more transfer on a slow link
+    attr = ' defer fetchpriority="high"' if defer else ""
     if name.endswith(".css"):
         tags = [f'<link rel="stylesheet" href="{escape(u)}">' for u in urls]
     else:
@@ -278,14 +288,20 @@ def folium_replacements() -> dict[str, str]:
 
 @bp.get("/assets/<filename>")
 def bundle(filename: str):
-    """A bundle by its versioned name: cached for a year as immutable, gzip when accepted."""
+    """A bundle by its versioned name: cached for a year as immutable; Brotli or gzip when
+    accepted."""
     b = current_app.extensions["geo_p2dd_assets"]["files"].get(filename)
     if b is None:
         abort(404)
-    gz = "gzip" in request.headers.get("Accept-Encoding", "")
-    resp = Response(b.gzipped if gz else b.body, mimetype=b.mimetype)
-    if gz:
+    accepted = request.accept_encodings
+    if b.brotli is not None and accepted["br"]:
+        resp = Response(b.brotli, mimetype=b.mimetype)
+        resp.headers["Content-Encoding"] = "br"
+    elif accepted["gzip"]:
+        resp = Response(b.gzipped, mimetype=b.mimetype)
         resp.headers["Content-Encoding"] = "gzip"
+    else:
+        resp = Response(b.body, mimetype=b.mimetype)
     resp.vary.add("Accept-Encoding")
     resp.headers["Cache-Control"] = IMMUTABLE
     resp.set_etag(filename.rsplit("-", 1)[1].split(".")[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import folium
@@ -16,6 +17,7 @@ from markupsafe import Markup
 
 from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.layers import normalise_code
+from geo_p2dd.project import generation_number
 from geo_p2dd.schema import (
     GAP_CLASSES,
     LOCATION_KINDS,
@@ -41,6 +43,9 @@ BASEMAPS = {
 BASEMAP_COOKIE = "basemap"
 MAX_TABLE_ROWS = 500  # the ranked table shows the top gaps; filters narrow larger regions
 MAX_KECAMATAN_FILTER = 300
+#: map pages for visitors not signed in: kept by the browser for a day and shown again
+#: without a round trip; map.js revalidates them in the background (see _revalidated)
+KEPT_PAGE = "private, max-age=86400"
 
 
 def tile_hosts() -> tuple[str, ...]:
@@ -236,7 +241,17 @@ def _js_labels(lang: str) -> dict:
         "noResults": _("No village matches"),
         "villagesN": _("kampung"), "blankN": _("blank spots"),
         "openRegion": _("Click to open this area"),
+        "newerPage": _("Your browser showed the page it kept; the data changed since."),
+        "showNewer": _("Show the current page"),
     }
+
+
+def _data_version(view) -> str:
+    """Which data a page shows (a kept page can be older than the project)."""
+    made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    return _("Data: generation %(generation)s, register version %(register)s; page made "
+             "%(made)s UTC", generation=generation_number(view.project.path),
+             register=view.project.register_version, made=made)
 
 
 def _table_rows(frame: pd.DataFrame, lang: str, limit: int) -> tuple[list[dict], int]:
@@ -274,14 +289,20 @@ def index():
 
 
 def _revalidated(view, key: tuple, page) -> Response:
-    """A map page the browser keeps and revalidates: ``304 Not Modified`` when unchanged.
+    """A map page the browser keeps (:data:`KEPT_PAGE`): ``304 Not Modified`` when unchanged.
 
     The entity tag stands for everything the page is made of: the page key, the project
     view's files (:attr:`ProjectView.stamp`), who is asking (:func:`web.auth.visitor_stamp`:
     the page carries their sign-in links and CSRF token) and this process (its templates, code and
-    asset bundles; :data:`NONCE_PLACEHOLDER` is random per process). On a satellite link
-    a repeat visit then costs one round trip without a body. The kept copy holds the
+    asset bundles; :data:`NONCE_PLACEHOLDER` is random per process). The kept copy holds the
     script nonce it was sent with; a 304 carries no policy, so the kept one still applies.
+
+    On a satellite link a repeat visit then costs no round trip: the browser shows its
+    copy at once, and ``map.js`` asks in the background (a conditional request, which
+    also refreshes the browser's copy for the next visit) whether the page changed; if
+    so it says so and offers the newer page. A visitor who signs in (another cookie:
+    ``Vary: Cookie``) is sent a fresh page, and signed-in pages are always revalidated
+    (:func:`web.auth.personalise_page`), so an editor sees an edit at once.
     """
     tag = hashlib.sha256(repr((key, view.stamp, NONCE_PLACEHOLDER, auth.visitor_stamp())
                               ).encode()).hexdigest()[:32]
@@ -290,7 +311,7 @@ def _revalidated(view, key: tuple, page) -> Response:
     else:
         resp = Response(page(), mimetype="text/html")
     resp.set_etag(tag)
-    resp.headers["Cache-Control"] = "private, no-cache"
+    resp.headers["Cache-Control"] = KEPT_PAGE
     resp.vary.add("Cookie")
     return resp
 
@@ -319,7 +340,7 @@ def _index_page(view, region: str) -> str:
         total_rows=total_rows, max_rows=MAX_TABLE_ROWS, project_region=view.project.region_code,
         no_data_colour=mapdata.NO_DATA_COLOUR,
         signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
-        refs_js=_refs_js(built["config"]),
+        refs_js=_refs_js(built["config"]), data_version=_data_version(view),
         analysed=view.results is not None)
 
 
@@ -444,4 +465,5 @@ def _village_page(view, kode: str, row: pd.Series) -> str:
         map_header=Markup(nonce_scripts(localise(fig.header.render(), static, replace))),
         map_html=Markup(fig.html.render()),
         map_script=Markup(localise(fig.script.render(), static, replace)),
-        config_json=Markup(_json(config)), refs_js=_refs_js(config))
+        config_json=Markup(_json(config)), refs_js=_refs_js(config),
+        data_version=_data_version(view))

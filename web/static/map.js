@@ -280,6 +280,32 @@
     search.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); go(); } });
   }
   if (!dynamic) markVillages();
-  window.geoP2DD = { zoomTo: zoomTo, map: map, villages: byKode, ready: performance.now(),
+
+  /* ---- a page the browser kept (shown without a round trip, satellite links): ask in the
+     background whether it changed; the answer also refreshes the browser's copy for the
+     next visit. Changed: say so and offer the newer page (then from the browser's cache). */
+  var fresh = { checked: false, newer: false };
+  var nav = performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+  if (nav && nav.transferSize === 0 && nav.decodedBodySize > 0 && window.fetch) {
+    var here = location.href.split("#")[0];
+    fetch(here, { cache: "force-cache", credentials: "same-origin" }).then(function (kept) {
+      var was = kept.headers.get("ETag");
+      return fetch(here, { cache: "no-cache", credentials: "same-origin" }).then(function (r) {
+        fresh.checked = true;
+        if (!r.ok || !was || r.headers.get("ETag") === was) return;
+        fresh.newer = true;
+        var note = document.createElement("div");
+        note.className = "page-note";
+        note.setAttribute("role", "status");
+        note.textContent = labels.newerPage + " ";
+        var link = document.createElement("a");
+        link.href = here;
+        link.textContent = labels.showNewer;
+        note.appendChild(link);
+        document.body.appendChild(note);
+      });
+    }).catch(function () { /* offline: the kept page stays */ });
+  }
+  window.geoP2DD = { fresh: fresh, zoomTo: zoomTo, map: map, villages: byKode, ready: performance.now(),
                      villagesReady: villagesReady };
 })();
