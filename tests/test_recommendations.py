@@ -56,7 +56,7 @@ def test_section_lists_exactly_the_sites_of_make_plan(planned):
     assert rec["status"] == "ok" and len(plan.sites) == 3
     html = summary_html(s, map_src="data:,", today="2026-11-30")
     section = _section(html)
-    assert "Rekomendasi" in section and "usulan model, bukan register" in section
+    assert "Rekomendasi" in section and "Usulan model, bukan register." in section
     rows = _rows(section)
     assert len(rows) == len(plan.sites)
     for cells, (_, site) in zip(rows, plan.sites.iterrows(), strict=True):
@@ -132,5 +132,5 @@ def test_pdf_has_the_section(planned):
     pdf = render_pdf(project, KAB, today="2026-11-30")
     text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True,
                           check=True).stdout.decode()
-    assert "Rekomendasi" in text and "usulan model, bukan register" in text
+    assert "Rekomendasi" in text and "Usulan model, bukan register" in text
     assert plan.sites["village"].iloc[0] in text

@@ -35,6 +35,7 @@ from geo_p2dd.errors import GeoP2DDError
 from geo_p2dd.i18n import format_int, format_pct, gettext
 from geo_p2dd.io.atomic import atomic_write_bytes
 from geo_p2dd.project import Project
+from geo_p2dd.report.cache import SingleFlight, data_version
 from geo_p2dd.schema import SITE_KINDS
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ SUBDIR = "summaries"
 LABEL = "model proposal, not the register"
 #: levels a plan is made for (a province or the nation says "per kabupaten")
 PLANNED_LEVELS = ("kabupaten", "kecamatan")
+#: one plan per key at a time (a web page and its PDF asked together share it)
+_flights = SingleFlight()
 #: the figures of a plan's site kept per row
 ROW_KEYS = ("rank", "candidate_id", "kind", "village_kode", "village", "lon", "lat",
             "people_new", "facilities_new", "cost_idr", "cost_per_person_idr")
@@ -60,8 +63,6 @@ def limits(project: Project) -> tuple[int, float | None]:
 
 def cache_key(project: Project, region: str) -> str:
     """What a region's recommendations depend on: data version, region, settings."""
-    from geo_p2dd.report.cache import data_version
-
     s = project.settings.to_dict()
     ident = (CACHE_VERSION, data_version(project), region, limits(project),
              s["planning"], s["costs"])
@@ -101,20 +102,29 @@ def plan_figures(project: Project, region: str) -> dict:
 
 
 def cached_figures(project: Project, region: str) -> dict:
-    """:func:`plan_figures`, read from the project's cache when kept for the same key."""
+    """:func:`plan_figures`, read from the project's cache when kept for the same key.
+
+    Concurrent callers for the same key (a web page and its PDF) share one plan.
+    """
     path = cache_path(project, region)
     if path.is_file():
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             pass  # unreadable: plan again and replace it
-    figures = plan_figures(project, region)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, json.dumps(figures).encode("utf-8"), fsync=False)
-    for old in path.parent.glob(f"recommendations_{region.replace('.', '')}_*.json"):
-        if old != path:
-            old.unlink(missing_ok=True)
-    return figures
+
+    def make() -> dict:
+        if path.is_file():  # kept by a flight that ended since we looked
+            return json.loads(path.read_text(encoding="utf-8"))
+        figures = plan_figures(project, region)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(figures).encode("utf-8"), fsync=False)
+        for old in path.parent.glob(f"recommendations_{region.replace('.', '')}_*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)
+        return figures
+
+    return _flights.do(str(path), make)
 
 
 def recommendations(project: Project, region: str, level: str, lang: str = "id") -> dict:
