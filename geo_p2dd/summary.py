@@ -14,7 +14,9 @@ the PDF and a notebook user get the same numbers:
 - :func:`provenance` and :func:`method`: where the data came from and the
   thresholds and weights the analysis used.
 
-:func:`build_summary` puts them together for one region code.
+:func:`build_summary` puts them together for one region code; its ``extra`` adds the
+field evidence and checks (:mod:`geo_p2dd.report.appendix`), the budget table and the
+recommended next sites (:mod:`geo_p2dd.report.recommendations`, a plan's proposal).
 """
 
 from __future__ import annotations
