@@ -134,3 +134,19 @@ def test_pdf_has_the_section(planned):
                           check=True).stdout.decode()
     assert "Rekomendasi" in text and "Usulan model, bukan register" in text
     assert plan.sites["village"].iloc[0] in text
+
+
+def test_a_summary_budget_limits_the_recommendations(planned):
+    from geo_p2dd.planning.costs import site_cost
+
+    project, _ = planned
+    budget = 3 * site_cost("starlink", project.settings.costs, 5)
+    project = _configure(Project(project.path), summary_budget_idr=budget)
+    try:
+        rec = recommendations(project, KAB, "kabupaten")
+        plan = make_plan(project, region=KAB, max_sites=3, budget=budget)
+        assert [r["candidate_id"] for r in rec["rows"]] == list(plan.sites["candidate_id"])
+        assert 0 < rec["totals"]["cost_idr"] <= budget
+        assert "anggaran Rp " in rec["method"]
+    finally:
+        _configure(project, summary_budget_idr=0)
