@@ -97,17 +97,19 @@ def test_a_repeat_reads_the_kept_figures_and_settings_change_the_key(planned):
 
 def test_zero_sites_disables_the_section(sample_copy):
     project = _configure(sample_copy, summary_max_sites=0)
+    kept = set(project.cache_dir().glob("**/recommendations_*"))  # other tests' summaries
     s = build_summary(project, KAB)
     assert s.extra["recommendations"]["status"] == "disabled"
     assert _section(summary_html(s, map_src="data:,")) is None
-    assert not list((project.cache_dir() / "summaries").glob("recommendations_*"))
+    assert set(project.cache_dir().glob("**/recommendations_*")) == kept  # nothing planned
 
 
 def test_a_province_summary_says_per_kabupaten_without_planning(sample_copy):
+    kept = set(sample_copy.cache_dir().glob("**/recommendations_*"))
     s = build_summary(sample_copy, "99")
     rec = s.extra["recommendations"]
     assert rec["status"] == "per_kabupaten" and "per kabupaten" in rec["message"]
-    assert not list(sample_copy.cache_dir().glob("**/recommendations_*"))
+    assert set(sample_copy.cache_dir().glob("**/recommendations_*")) == kept
     assert "per kabupaten" in _section(summary_html(s, map_src="data:,"))
 
 
