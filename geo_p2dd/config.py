@@ -348,6 +348,12 @@ class PlanningSettings:
     bts_max_candidates: int = _integer(30, ge=0)
     #: the solver stops after this many seconds and reports its optimality gap
     time_limit_s: float = _number(60.0, gt=0)
+    #: sites recommended in a kabupaten's or kecamatan's printed summary ("Rekomendasi";
+    #: 0: no such section)
+    summary_max_sites: int = _integer(5, ge=0)
+    #: total cost (IDR, capex + horizon x opex) the summary's recommendations may spend
+    #: (0: no budget limit, only ``summary_max_sites``)
+    summary_budget_idr: float = _number(0.0, ge=0)
 
     def facility_weight(self, kind: str) -> float:
         """Weight of a location of ``kind`` (settlements: per person, see ``weight_person``)."""

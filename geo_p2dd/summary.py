@@ -14,7 +14,9 @@ the PDF and a notebook user get the same numbers:
 - :func:`provenance` and :func:`method`: where the data came from and the
   thresholds and weights the analysis used.
 
-:func:`build_summary` puts them together for one region code.
+:func:`build_summary` puts them together for one region code; its ``extra`` adds the
+field evidence and checks (:mod:`geo_p2dd.report.appendix`), the budget table and the
+recommended next sites (:mod:`geo_p2dd.report.recommendations`, a plan's proposal).
 """
 
 from __future__ import annotations
@@ -419,7 +421,8 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
         register=register_by_agency(sites_in_region(sites, reg.kode), lang),
         provenance=provenance(project, lang), method=method(project),
         extra={**_evidence_and_checks(project, reg.kode, lang),
-               "budget": _budget(sites_in_region(sites, reg.kode), lang)})
+               "budget": _budget(sites_in_region(sites, reg.kode), lang),
+               "recommendations": _recommendations(project, reg, lang)})
 
 
 def _evidence_and_checks(project: Project, region: str, lang: str) -> dict:
@@ -433,3 +436,10 @@ def _budget(sites: pd.DataFrame | None, lang: str) -> dict:
     from geo_p2dd.budget import budget_table, budget_totals  # the register's budgets
 
     return budget_table(budget_totals(sites), lang)
+
+
+def _recommendations(project: Project, reg: Region, lang: str) -> dict:
+    """The best next sites of the region (geo_p2dd.report.recommendations; a model's proposal)."""
+    from geo_p2dd.report.recommendations import recommendations
+
+    return recommendations(project, reg.kode, reg.level, lang)
