@@ -324,7 +324,8 @@ def sites_in_region(sites: pd.DataFrame | None, region: str) -> pd.DataFrame | N
 
 
 def provenance(project: Project, lang: str = "id") -> list[dict]:
-    """Where each layer came from: label, file name, licence, import date, rows, note."""
+    """Where each layer came from: label, file name, licence, import date, rows, note;
+    and the field reports verified in the register (:func:`register_reports_source`)."""
     out = []
     for key, entry in project.config.get("sources", {}).items():
         base = key.split(":", 1)[0]
@@ -336,10 +337,43 @@ def provenance(project: Project, lang: str = "id") -> list[dict]:
                     "licence": entry.get("licence", ""),
                     "imported": str(entry.get("imported", ""))[:10],
                     "rows": entry.get("rows"), "note": entry.get("note", "")})
+    registered = register_reports_source(project, lang)
+    if registered is not None:
+        out.append(registered)
     order = list(SOURCE_LABELS)
     out.sort(key=lambda e: (order.index(e["key"].split(":", 1)[0])
                             if e["key"].split(":", 1)[0] in order else len(order), e["key"]))
     return out
+
+
+def register_reports_source(project: Project, lang: str = "id") -> dict | None:
+    """The field reports verified in the register database, as one source entry.
+
+    Named like an imported report sheet: the label, where they are (the register
+    database), how many, the range of their observation dates (in ``note``) and
+    the date of the latest review (``imported``). None when the project has no
+    register database or no verified report (reading creates no database).
+    """
+    from geo_p2dd.registry.field_reports import list_reports
+    from geo_p2dd.registry.store import engine_for, has_register
+
+    if not has_register(project.path):
+        return None
+    records = list_reports(engine_for(project.path), status="verified")
+    if not records:
+        return None
+    observed = sorted(str(r["observed_at"])[:10] for r in records if r.get("observed_at"))
+    reviewed = max((str(r["reviewed_at"])[:10] for r in records if r.get("reviewed_at")),
+                   default="")
+    note = ""
+    if observed:
+        note = gettext("observed %(first)s to %(last)s", lang) % {
+            "first": observed[0], "last": observed[-1]}
+    return {"key": "reports:register",
+            "label": gettext("Field reports verified in the register", lang),
+            "file": gettext("register database", lang),
+            "licence": gettext("own records of the register", lang),
+            "imported": reviewed, "rows": len(records), "note": note}
 
 
 def method(project: Project) -> dict:

@@ -167,3 +167,47 @@ def test_a_queued_report_is_sent_only_by_the_user_who_wrote_it(sample_copy, fiel
         assert [(r["note"], r["reporter"]) for r in stored] == [("mine", "ana")]
     finally:
         engine.dispose()
+
+
+def test_the_chosen_kabupaten_is_remembered_and_its_outlines_work_offline(
+        sample_copy, live_server_factory, monkeypatch, page):
+    monkeypatch.delenv(db.URL_VARIABLE, raising=False)
+    villages = sample_copy.read_layer("villages")  # two kabupaten: 99.01 and 99.02
+    moved = villages.index[len(villages) // 2:]
+    villages.loc[moved, "kode"] = "99.02" + villages.loc[moved, "kode"].str.slice(5)
+    with sample_copy.transaction("two kabupaten") as tx:
+        tx.write_layer("villages", villages)
+    engine = db.open_database(sample_copy.path)
+    accounts.add_user(engine, "ana", "editor", agency="Diskominfo", password=PASSWORD)
+    engine.dispose()
+    server = live_server_factory(sample_copy.path)
+    _sign_in(page, server)
+    assert page.locator("#r-village option").count() == 1  # the kampung come with a kabupaten
+    assert page.get_attribute("#field-app", "data-villages-shown") == "0"
+    page.select_option("#r-region", "99.02")
+    page.wait_for_function("() => document.getElementById('field-app').dataset.villagesRegion"
+                           " === '99.02'")
+    assert page.locator("#field-map path.leaflet-interactive").count() == len(moved)
+    assert page.locator("#r-village option").count() == len(moved) + 1
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null && "
+                           "document.getElementById('field-app').dataset.swRegion === '99.02'",
+                           timeout=20000)
+    page.wait_for_function("""() => caches.keys().then(ks => Promise.all(ks.map(k =>
+        caches.open(k).then(c => c.keys())))).then(a => a.flat().some(r =>
+        r.url.endsWith('/lapor/villages.geojson?region=99.02')))""", timeout=20000)
+    assert page.evaluate("() => localStorage.getItem('geo_p2dd.field.region')") == "99.02"
+
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_function("() => Number(document.getElementById('field-app')"
+                           ".dataset.villagesShown) > 0")
+    assert page.input_value("#r-region") == "99.02"  # remembered on the phone
+    assert page.locator("#field-map path.leaflet-interactive").count() == len(moved)
+    _fill(page, villages.loc[moved[0]], "di kabupaten kedua")
+    page.wait_for_function("() => document.getElementById('field-queued').textContent === '1'")
+    assert page.evaluate("() => window.geoP2DDField.queue()[0].village_kode") == \
+        villages.loc[moved[0], "kode"]
+    page.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('field-queued').textContent === '0'",
+                           timeout=30000)
+    assert not [e for e in page.console_errors if "ERR_INTERNET_DISCONNECTED" not in e]

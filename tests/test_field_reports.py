@@ -357,3 +357,79 @@ def test_a_review_form_needs_the_sessions_csrf_token(web, sample_copy):
     token = page.split('name="csrf_token" value="', 1)[1].split('"')[0]
     assert client.post(url, data={"csrf_token": token}).status_code == 302
     assert client.get(f"/api/reports/{body['id']}").get_json()["status"] == "verified"
+
+
+# --- the outlines of one kabupaten ------------------------------------------------------------
+
+def test_kabupaten_choices_and_the_region_chosen():
+    import pandas as pd
+
+    from geo_p2dd.errors import InputError
+    from web.field_reports import chosen_region, kabupaten_choices
+
+    villages = pd.DataFrame({"kode": ["64.11.01.2001", "64.11.02.2001", "64.02.01.2001",
+                                      "11.01.01.2001"],
+                             "kabupaten": ["Mahakam Ulu", None, None, None]})
+    areas = pd.DataFrame({"level": ["kabupaten", "kecamatan"], "kode": ["64.02", "64.11.01"],
+                          "nama": ["Kutai Barat", "Long Apari"]})
+    choices = kabupaten_choices(villages, areas)
+    assert choices == [("11.01", "11.01"), ("64.02", "Kutai Barat"),
+                       ("64.11", "Mahakam Ulu")]  # by name; the code when none is known
+    assert chosen_region("6411", choices) == "64.11"
+    assert chosen_region("", choices) is None  # several: none until one is chosen
+    assert chosen_region(None, choices[2:]) == "64.11"  # the only one
+    with pytest.raises(InputError) as bad:
+        chosen_region("64.03", choices)
+    assert bad.value.column == "region" and "64.03" in str(bad.value)
+
+
+def _two_kabupaten(project) -> list[str]:
+    """Move the sample's second half of kampung into a kabupaten 99.02; their codes."""
+    villages = project.read_layer("villages")
+    moved = villages["kode"].iloc[len(villages) // 2:]
+    villages.loc[moved.index, "kode"] = "99.02" + moved.str.slice(5)
+    with project.transaction("two kabupaten") as tx:
+        tx.write_layer("villages", villages)
+    return sorted(villages.loc[moved.index, "kode"])
+
+
+def test_outlines_are_those_of_the_chosen_kabupaten(web, sample_copy):
+    client, tokens = web
+    every = sorted(sample_copy.read_layer("villages")["kode"])
+    one = client.get("/lapor/villages.geojson?region=99.01", headers=tokens["vera"])
+    assert sorted(f["id"] for f in one.get_json()["features"]) == every  # the only one
+    again = client.get("/lapor/villages.geojson?region=99.01",
+                       headers={**tokens["vera"], "If-None-Match": one.headers["ETag"]})
+    assert again.status_code == 304  # the same data version: the phone keeps its copy
+    bad = client.get("/lapor/villages.geojson?region=64.11", headers=tokens["vera"])
+    assert bad.status_code == 400 and "region" in bad.get_data(as_text=True)
+    assert "r-region" not in client.get("/lapor", headers=tokens["ana"]).get_data(as_text=True)
+
+    moved = _two_kabupaten(sample_copy)
+    none = client.get("/lapor/villages.geojson", headers=tokens["vera"]).get_json()
+    assert none["features"] == [] and none["choose_region"] is True
+    second = client.get("/lapor/villages.geojson?region=99.02", headers=tokens["vera"])
+    assert sorted(f["id"] for f in second.get_json()["features"]) == moved
+    assert second.headers["ETag"] != one.headers["ETag"]
+    first = client.get("/lapor/villages.geojson?region=99.01", headers=tokens["vera"])
+    assert sorted(f["id"] for f in first.get_json()["features"]) == sorted(set(every) - set(
+        "99.01" + k[5:] for k in moved))
+    assert first.headers["ETag"] != one.headers["ETag"]  # a new data version
+    html = client.get("/lapor", headers=tokens["ana"]).get_data(as_text=True)
+    assert 'id="r-region"' in html and '<option value="99.02">' in html
+    kampung = html.split('id="r-village"')[1].split("</select>")[0]
+    assert 'data-from-map="1"' in kampung and "99.01.01" not in kampung  # from the map
+
+
+def test_the_service_worker_keeps_the_chosen_kabupatens_outlines(web):
+    client, _ = web
+
+    def offline(url):
+        body = client.get(url).get_data(as_text=True)
+        return json.loads(body.split("const OFFLINE = ", 1)[1].split(";\n", 1)[0])
+
+    plain, chosen = offline("/sw.js"), offline("/sw.js?region=9902")
+    assert plain["villages"] == "/lapor/villages.geojson"
+    assert chosen["villages"] == "/lapor/villages.geojson?region=99.02"
+    assert chosen["cache"] != plain["cache"]  # another kabupaten: another worker and cache
+    assert client.get("/sw.js?region=../x").status_code == 400

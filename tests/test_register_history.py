@@ -12,6 +12,7 @@ from conftest import SITES_HEADER
 from pg import pg_cluster  # noqa: F401 - the PostgreSQL fixtures
 from sqlalchemy import text
 
+from geo_p2dd.errors import InputError, NotFoundError
 from geo_p2dd.registry import accounts, db, store
 from geo_p2dd.registry.audit import AuditFilter, audit_log
 from geo_p2dd.registry.repository import create_site, get_site, history, patch_site
@@ -216,3 +217,68 @@ def test_the_audit_log_pages_by_fifty(web):
     second = client.get("/register/audit?page=2").get_data(as_text=True)
     assert second.count('<tr class="entry') == min(50, total - 50)
     assert "catatan 9 " in second or "catatan 9<" in second or "catatan 9\n" in second
+
+
+# --- user accounts in the audit log ------------------------------------------------------------
+
+def test_account_changes_from_the_command_line_are_in_the_audit_log(web, sample_copy):
+    import getpass
+
+    from click.testing import CliRunner
+
+    from geo_p2dd.cli import main
+
+    runner = CliRunner()
+    project = ["--project", str(sample_copy.path)]
+    secret = "kata-sandi-dewi-rahasia"
+    added = runner.invoke(main, ["user", "add", *project, "dewi", "--role", "editor",
+                                 "--agency", "Bappeda", "--password-stdin", "--user", "budi"],
+                          input=secret + "\n")
+    assert added.exit_code == 0, added.output
+    made = runner.invoke(main, ["user", "token", *project, "dewi"])  # the OS user did it
+    assert made.exit_code == 0, made.output
+    token = made.output.strip().splitlines()[-1]
+    changed = runner.invoke(main, ["user", "set", *project, "dewi", "--agency", "DKP",
+                                   "--user", "budi"])
+    assert changed.exit_code == 0 and "DKP" in changed.output
+    assert runner.invoke(main, ["user", "disable", *project, "dewi", "--user",
+                                "budi"]).exit_code == 0
+
+    entries, total = audit_log(web.engine, AuditFilter(kind="user"))
+    assert [(e.action, e.user, e.source, e.object_id) for e in entries] == [
+        ("disabled", "budi", "cli", "dewi"), ("agency", "budi", "cli", "dewi"),
+        ("token", getpass.getuser(), "cli", "dewi"), ("added", "budi", "cli", "dewi"),
+        ("added", None, "cli", "rudi"), ("added", None, "cli", "ana"),
+        ("added", None, "cli", "admin")]  # the fixture's users, added without an actor
+    assert entries[1].details == {"changes": {"agency": ["Bappeda", "DKP"]}}
+    assert entries[3].details == {"role": "editor", "agency": "Bappeda", "password": True}
+    with web.engine.connect() as conn:  # never the password, the token or their hashes
+        stored = " ".join(str(r) for r in conn.execute(text("SELECT * FROM audit_events")))
+    assert secret not in stored and token not in stored
+    assert accounts.token_digest(token) not in stored and "argon2" not in stored
+
+    client = web.test_client()
+    _sign_in(client, "admin")
+    page = client.get("/register/audit?kind=user").get_data(as_text=True)
+    assert "Akun pengguna" in page and "akun ditambahkan" in page
+    assert "token API diterbitkan" in page and "akun dinonaktifkan" in page
+    assert "agency: Bappeda → DKP" in page and "Starlink" not in page
+    assert '<option value="budi"' in page  # who did it, in the filter
+    by_budi = client.get("/register/audit?user=budi&source=cli").get_data(as_text=True)
+    assert by_budi.count('<tr class="entry') == 3
+
+
+def test_a_role_change_made_on_the_web_names_its_admin(web):
+    changed = accounts.change_user(web.engine, "rudi", role="viewer", actor="admin",
+                                   source="web")
+    assert changed["role"] == "viewer"
+    assert accounts.change_user(web.engine, "rudi", role="viewer", actor="admin",
+                                source="web") == changed  # no change, no entry
+    entries = audit_log(web.engine, AuditFilter(kind="user", source="web"))[0]
+    assert [(e.action, e.user, e.details) for e in entries] == [
+        ("role", "admin", {"changes": {"role": ["reviewer", "viewer"]}})]
+    with pytest.raises(InputError, match="agency"):
+        accounts.change_user(web.engine, "rudi", role="editor")
+    with pytest.raises(NotFoundError):
+        accounts.disable_user(web.engine, "nobody")
+    assert audit_log(web.engine, AuditFilter(kind="user", source="web"))[1] == 1

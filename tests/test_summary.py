@@ -6,6 +6,7 @@ pandas), never through geo_p2dd.summary itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -205,3 +206,36 @@ def test_provenance_and_method(sample_project):
     assert s.method["date"] == analysis["date"][:10]
     assert s.is_sample
     assert np.isclose(sum(s.method["weights"].values()), 1.0)
+
+
+def test_sources_name_the_field_reports_verified_in_the_register(sample_copy):
+    import uuid
+
+    from geo_p2dd.registry import store
+    from geo_p2dd.registry.field_reports import review_report, store_report
+    from geo_p2dd.report.html import render_html
+
+    def sources(lang="id"):
+        return {p["key"]: p for p in build_summary(sample_copy, "99.01", lang=lang).provenance}
+
+    assert "reports:register" not in sources()  # no verified report yet
+    engine = store.engine_for(sample_copy.path)
+    village = sample_copy.read_layer("villages").iloc[0]
+    point = village.geometry.representative_point()
+    for day, decision in (("2026-03-05", "verified"), ("2026-01-20", "verified"),
+                          ("2025-12-01", "rejected"), ("2025-11-01", None)):
+        stored, _ = store_report(engine, {
+            "id": str(uuid.uuid4()), "village_kode": village["kode"], "lon": point.x,
+            "lat": point.y, "technology": "none", "observed_at": day}, "ana")
+        if decision:
+            review_report(engine, stored["id"], decision, "rina")
+    entry = sources()["reports:register"]
+    assert entry["rows"] == 2  # verified ones only
+    assert entry["note"] == "diamati 2026-01-20 s.d. 2026-03-05"
+    assert entry["label"] == "Laporan lapangan terverifikasi di register"
+    assert entry["imported"] == dt.datetime.now(dt.UTC).date().isoformat()
+    english = sources("en")["reports:register"]
+    assert english["note"] == "observed 2026-01-20 to 2026-03-05"
+    html = render_html(sample_copy, "99.01", map_src="data:,")
+    assert "Laporan lapangan terverifikasi di register (basis data register)" in html
+    assert "diamati 2026-01-20 s.d. 2026-03-05" in html

@@ -618,6 +618,12 @@ def bbox_villages(view: ProjectView, bbox: tuple[float, float, float, float], zo
     idx = np.sort(idx)
     if region:
         idx = idx[in_region(view.villages["kode"].iloc[idx], region).to_numpy()]
+    return village_features(view, idx, zoom, lang)
+
+
+def village_features(view: ProjectView, idx: np.ndarray, zoom: float, lang: str) -> str:
+    """Villages ``idx`` (sorted positions) as a FeatureCollection text, simplified for
+    ``zoom`` as :func:`bbox_villages` serves them."""
     band = zoom_band(zoom)
     texts = band_texts(view, band, start=False)
     if texts is not None:

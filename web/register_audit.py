@@ -2,7 +2,7 @@
 
 A thin view over :func:`geo_p2dd.registry.audit.audit_log` (registered inside
 :mod:`web.register_imports`' blueprint: endpoint ``register_imports.audit.audit_page``).
-Filters: ``user``, ``source``, ``kind`` (site, import, report), ``from`` and
+Filters: ``user``, ``source``, ``kind`` (site, import, report, user account), ``from`` and
 ``to`` (``YYYY-MM-DD``, both included); :data:`PAGE_SIZE` entries a page; a
 link to the "changes since" workbook from the ``from`` date. Admins only:
 anyone else signed in gets 403.
@@ -40,7 +40,8 @@ def _day(name: str) -> dt.date | None:
 
 def kind_labels() -> dict[str, str]:
     """What each kind of record is called on the page."""
-    return {"site": _("Site"), "import": _("Import"), "report": _("Field report")}
+    return {"site": _("Site"), "import": _("Import"), "report": _("Field report"),
+            "user": _("User account")}
 
 
 def action_labels() -> dict[str, str]:
@@ -48,7 +49,9 @@ def action_labels() -> dict[str, str]:
     return {"created": _("created"), "changed": _("changed"), "deleted": _("deleted"),
             "status": _("status changed"), "committed": _("saved to the register"),
             "verified": _("verified"), "rejected": _("rejected (to be corrected)"),
-            "submitted": _("submitted")}
+            "submitted": _("submitted"), "added": _("account added"),
+            "disabled": _("account disabled"), "role": _("role changed"),
+            "agency": _("agency changed"), "token": _("API token issued")}
 
 
 @bp.get("/register/audit")

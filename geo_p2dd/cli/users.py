@@ -9,6 +9,17 @@ import click
 
 from geo_p2dd.cli.common import database, friendly, json_option, project_option
 
+#: who the admins' audit log records a change of an account as
+actor_option = click.option("--user", "actor", default=None, metavar="NAME",
+                            help="Who the audit log records for this change "
+                                 "(default: the OS user).")
+
+
+def _actor(actor: str | None) -> str | None:
+    from geo_p2dd.imports import import_user
+
+    return import_user(actor)
+
 
 @click.group(name="user")
 def user() -> None:
@@ -33,8 +44,9 @@ def user() -> None:
 @click.option("--password-stdin", is_flag=True,
               help="Read the password from the first line of standard input (else the user "
                    "has no password and uses API tokens only).")
+@actor_option
 @friendly
-def user_add(project_dir, name, role, agency, password_stdin) -> None:
+def user_add(project_dir, name, role, agency, password_stdin, actor) -> None:
     """Add a user who signs in to the web register.
 
     \b
@@ -48,7 +60,8 @@ def user_add(project_dir, name, role, agency, password_stdin) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     with database(project_dir) as engine:
-        added = add_user(engine, name, role, agency=agency, password=password)
+        added = add_user(engine, name, role, agency=agency, password=password,
+                         actor=_actor(actor), source="cli")
     where = f" of {added['agency']}" if added["agency"] else ""
     click.echo(f"added {added['name']}: {added['role']}{where}"
                + ("" if password is not None else " (no password: API tokens only)"))
@@ -80,8 +93,9 @@ def user_list(project_dir, as_json) -> None:
 @user.command(name="disable")
 @project_option
 @click.argument("name")
+@actor_option
 @friendly
-def user_disable(project_dir, name) -> None:
+def user_disable(project_dir, name, actor) -> None:
     """Disable a user: no more sign-in, and their API tokens stop working.
 
     \b
@@ -91,15 +105,41 @@ def user_disable(project_dir, name) -> None:
     from geo_p2dd.registry.accounts import disable_user
 
     with database(project_dir) as engine:
-        disable_user(engine, name)
+        disable_user(engine, name, actor=_actor(actor), source="cli")
     click.echo(f"disabled {name}")
+
+
+@user.command(name="set")
+@project_option
+@click.argument("name")
+@click.option("--role", default=None, type=click.Choice(["admin", "editor", "reviewer", "viewer"]),
+              help="The new role.")
+@click.option("--agency", default=None, metavar="OPD",
+              help="The new agency (an empty text removes it).")
+@actor_option
+@friendly
+def user_set(project_dir, name, role, agency, actor) -> None:
+    """Change a user's role or agency (recorded in the admins' audit log).
+
+    \b
+    Example:
+      geo-p2dd user set --project data/sample ana --role editor --agency DKP
+    """
+    from geo_p2dd.registry.accounts import change_user
+
+    with database(project_dir) as engine:
+        changed = change_user(engine, name, role=role, agency=agency, actor=_actor(actor),
+                              source="cli")
+    where = f" of {changed['agency']}" if changed["agency"] else ""
+    click.echo(f"{changed['name']}: {changed['role']}{where}")
 
 
 @user.command(name="token")
 @project_option
 @click.argument("name")
+@actor_option
 @friendly
-def user_token(project_dir, name) -> None:
+def user_token(project_dir, name, actor) -> None:
     """Make a new API token for a user and print it on the last line (it is stored
     hashed and cannot be shown again). Send it as "Authorization: Bearer TOKEN".
 
@@ -110,6 +150,6 @@ def user_token(project_dir, name) -> None:
     from geo_p2dd.registry.accounts import new_token
 
     with database(project_dir) as engine:
-        token = new_token(engine, name)
+        token = new_token(engine, name, actor=_actor(actor), source="cli")
     click.echo(f"new API token for {name} (shown once; stored only as its SHA-256):")
     click.echo(token)

@@ -4,6 +4,11 @@ Roles: ``admin`` (Diskominfo: users and every record), ``editor`` (bound to
 one agency), ``reviewer`` and ``viewer``. A password is stored as an Argon2id
 hash (argon2-cffi); an API token is 32 random bytes shown once and stored as
 its SHA-256, so a copy of the database gives no usable token.
+
+Every change of an account — added, disabled, role or agency changed, token
+issued — is an ``audit_events`` row (kind ``user``) written in the change's own
+transaction, with who did it (``actor``) and from where (``source``: ``cli``
+or ``web``); never the password or the token.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
+from geo_p2dd.registry.audit import record_event
 from geo_p2dd.registry.db import read_transaction, write_transaction
 from geo_p2dd.registry.models import ROLES, ApiToken, User
 
@@ -51,14 +57,23 @@ def verify_password(stored: str | None, password: str) -> bool:
         return False
 
 
+def _audit(conn: Connection, name: str, action: str, actor: str | None, source: str,
+           details: dict[str, Any] | None = None) -> None:
+    record_event(conn, at=dt.datetime.now(dt.UTC), user=actor, source=source, kind="user",
+                 object_id=name, action=action, details=details)
+
+
 def _public(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "role": row.role, "agency": row.agency,
             "disabled": bool(row.disabled)}
 
 
 def add_user(engine: Engine, name: str, role: str, *, agency: str | None = None,
-             password: str | None = None) -> dict[str, Any]:
+             password: str | None = None, actor: str | None = None,
+             source: str = "cli") -> dict[str, Any]:
     """Add a user; an ``editor`` must name the agency (OPD) whose records they edit.
+
+    ``actor`` (who adds them) and ``source`` (``cli``, ``web``) go into the audit log.
 
     Raises
     ------
@@ -85,6 +100,8 @@ def add_user(engine: Engine, name: str, role: str, *, agency: str | None = None,
                 name=name, role=role, agency=agency, password_hash=hashed, disabled=False,
                 created_at=dt.datetime.now(dt.UTC)))
             row = conn.execute(select(USERS).where(USERS.c.name == name)).one()
+            _audit(conn, name, "added", actor, source,
+                   {"role": role, "agency": agency, "password": hashed is not None})
     except IntegrityError:
         raise UserExistsError(f"a user {name!r} exists already") from None
     return _public(row)
@@ -105,12 +122,50 @@ def list_users(engine: Engine) -> list[dict[str, Any]]:
         return [_public(r) for r in conn.execute(select(USERS).order_by(USERS.c.name))]
 
 
-def disable_user(engine: Engine, name: str) -> None:
+def disable_user(engine: Engine, name: str, *, actor: str | None = None,
+                 source: str = "cli") -> None:
     """Disable a user: no sign-in, and their API tokens stop working."""
     with write_transaction(engine) as conn:
         done = conn.execute(update(USERS).where(USERS.c.name == name).values(disabled=True))
-    if done.rowcount != 1:
-        raise NotFoundError(f"no user {name!r}")
+        if done.rowcount != 1:
+            raise NotFoundError(f"no user {name!r}")
+        _audit(conn, name, "disabled", actor, source)
+
+
+def change_user(engine: Engine, name: str, *, role: str | None = None,
+                agency: str | None = None, actor: str | None = None,
+                source: str = "cli") -> dict[str, Any]:
+    """Change a user's role and/or agency (``agency=""`` removes it); audited as
+    ``role`` / ``agency`` events with the old and new values.
+
+    Raises
+    ------
+    InputError
+        An unknown role, or an editor left without an agency.
+    NotFoundError
+        No such user.
+    """
+    if role is not None and role not in ROLES:
+        raise InputError("unknown role", column="role", expected=f"one of {', '.join(ROLES)}",
+                         found=repr(role))
+    with write_transaction(engine) as conn:
+        row = conn.execute(select(USERS).where(USERS.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no user {name!r}")
+        new_role = row.role if role is None else role
+        new_agency = row.agency if agency is None else (agency.strip() or None)
+        if new_role == "editor" and new_agency is None:
+            raise InputError("an editor edits the records of one agency (OPD)",
+                             column="agency", expected="the agency's name", found="nothing")
+        conn.execute(update(USERS).where(USERS.c.id == row.id)
+                     .values(role=new_role, agency=new_agency))
+        if new_role != row.role:
+            _audit(conn, name, "role", actor, source, {"changes": {"role": [row.role, new_role]}})
+        if new_agency != row.agency:
+            _audit(conn, name, "agency", actor, source,
+                   {"changes": {"agency": [row.agency, new_agency]}})
+        row = conn.execute(select(USERS).where(USERS.c.id == row.id)).one()
+    return _public(row)
 
 
 def authenticate(engine: Engine, name: str, password: str) -> dict[str, Any] | None:
@@ -128,8 +183,10 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def new_token(engine: Engine, name: str) -> str:
-    """A new API token for user ``name``: returned once, stored only as its SHA-256."""
+def new_token(engine: Engine, name: str, *, actor: str | None = None,
+              source: str = "cli") -> str:
+    """A new API token for user ``name``: returned once, stored only as its SHA-256
+    (the audit log records that one was issued, never the token)."""
     token = secrets.token_urlsafe(32)
     with write_transaction(engine) as conn:
         user_id = conn.execute(select(USERS.c.id).where(USERS.c.name == name)).scalar()
@@ -137,6 +194,7 @@ def new_token(engine: Engine, name: str) -> str:
             raise NotFoundError(f"no user {name!r}")
         conn.execute(insert(TOKENS).values(user_id=user_id, token_sha256=token_digest(token),
                                            created_at=dt.datetime.now(dt.UTC), revoked=False))
+        _audit(conn, name, "token", actor, source)
     return token
 
 

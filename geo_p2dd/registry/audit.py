@@ -2,7 +2,8 @@
 
 Changes of sites are in the ``history`` table (one row per change, with its
 fields' old and new values); other changes — an import committed, verified or
-rejected — are :func:`record_event` rows of ``audit_events``, written in the
+rejected, a user account added, disabled, changed or given a token — are
+:func:`record_event` rows of ``audit_events``, written in the
 transaction of the change itself; field reports contribute their submission
 and their review. :func:`audit_log` reads them all as one list, filtered by
 user, source, kind of record and a date range, one page at a time.
@@ -26,7 +27,7 @@ HISTORY = History.__table__
 SITES = Site.__table__
 REPORTS = FieldReport.__table__
 #: the kinds of record the log holds
-OBJECT_KINDS = ("site", "import", "report")
+OBJECT_KINDS = ("site", "import", "report", "user")
 PAGE_SIZE = 50
 
 
@@ -66,7 +67,7 @@ class AuditFilter:
     Attributes
     ----------
     user, source : str, optional
-    kind : {"site", "import", "report"}, optional
+    kind : {"site", "import", "report", "user"}, optional
     start, end : date, optional
         The first and last day (UTC), both included.
     """

@@ -82,20 +82,51 @@
       if (marker) marker.setLatLng([lat, lon]); else marker = L.marker([lat, lon]).addTo(map);
     }
   }
-  if (window.L) {
-    map = L.map("field-map").setView([0.8, 114.9], 8);
-    if (!/(?:^|; )basemap=none/.test(document.cookie)) {  // the same choice as the maps
-      L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                  {attribution: "&copy; OpenStreetMap", maxZoom: 19}).addTo(map);
+  // a project of several kabupaten: the outlines (and the kampung list) are those of the
+  // kabupaten chosen here, remembered on this phone; the service worker keeps that one's
+  const REGION_KEY = "geo_p2dd.field.region";
+  const regionEl = document.getElementById("r-region");
+  if (regionEl) {
+    const remembered = localStorage.getItem(REGION_KEY) || "";
+    if (regionEl.querySelector(`option[value="${CSS.escape(remembered)}"]`)) {
+      regionEl.value = remembered;
     }
-    map.on("click", (e) => setPoint(e.latlng.lat, e.latlng.lng));
+  }
+  function region() { return regionEl ? regionEl.value : ""; }
+  function withRegion(url) {
+    return region() ? `${url}?region=${encodeURIComponent(region())}` : url;
+  }
+  let outlines = null;
+  function fillVillages(data) {
+    const select = document.getElementById("r-village");
+    if (!select.dataset.fromMap) return;
+    const chosen = select.value;
+    const rows = (data.features || []).filter((f) => f.id && f.properties)
+      .map((f) => [f.id, String(f.properties.nama || f.id)])
+      .sort((a, b) => a[1].localeCompare(b[1]));
+    select.replaceChildren(select.options[0]);
+    for (const [kode, nama] of rows) {
+      select.add(new Option(`${nama} (${kode})`, kode));
+    }
+    if (rows.some((r) => r[0] === chosen)) select.value = chosen;
+  }
+  function loadOutlines() {
+    if (!map) return;
+    if (outlines) { outlines.remove(); outlines = null; }
+    if (regionEl && !region()) {
+      statusEl.textContent = msg("Region");
+      app.dataset.villagesShown = "0";
+      return;
+    }
     // the kampung outlines (from the phone's cache when offline): a click on one sets
     // the point and chooses that kampung
-    fetch(app.dataset.villages, {credentials: "same-origin"})
+    fetch(withRegion(app.dataset.villages), {credentials: "same-origin"})
       .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
       .then((data) => {
         const select = document.getElementById("r-village");
-        const outlines = L.geoJSON(data, {
+        fillVillages(data);
+        if (outlines) outlines.remove();
+        outlines = L.geoJSON(data, {
           style: {color: "#444", weight: 1, fillOpacity: 0.05},
           onEachFeature: (feature, layer) => {
             layer.on("click", (e) => {
@@ -107,8 +138,18 @@
           }}).addTo(map);
         if (outlines.getLayers().length) map.fitBounds(outlines.getBounds());
         app.dataset.villagesShown = String(outlines.getLayers().length);
+        app.dataset.villagesRegion = region();
       })
       .catch(() => { statusEl.textContent = msg("Nomap"); });
+  }
+  if (window.L) {
+    map = L.map("field-map").setView([0.8, 114.9], 8);
+    if (!/(?:^|; )basemap=none/.test(document.cookie)) {  // the same choice as the maps
+      L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                  {attribution: "&copy; OpenStreetMap", maxZoom: 19}).addTo(map);
+    }
+    map.on("click", (e) => setPoint(e.latlng.lat, e.latlng.lng));
+    loadOutlines();
   }
   document.getElementById("r-locate").addEventListener("click", () => {
     if (!navigator.geolocation) { statusEl.textContent = msg("Nogps"); return; }
@@ -143,12 +184,24 @@
   window.addEventListener("online", drain);
   setInterval(drain, 10000);
   queuedEl.textContent = String(queue().length);
-  if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register(app.dataset.sw, {scope: app.dataset.swScope || "/"})
+  // the worker keeps the chosen kabupaten's outlines: another choice installs another
+  function registerWorker() {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.register(withRegion(app.dataset.sw),
+                                     {scope: app.dataset.swScope || "/"})
       .then(() => navigator.serviceWorker.ready)
-      .then(() => { app.dataset.swReady = "1"; })
+      .then(() => { app.dataset.swReady = "1"; app.dataset.swRegion = region(); })
       .catch((e) => { app.dataset.swError = String(e); });
   }
+  if (regionEl) {
+    regionEl.addEventListener("change", () => {
+      localStorage.setItem(REGION_KEY, region());
+      statusEl.textContent = "";
+      loadOutlines();
+      registerWorker();
+    });
+  }
+  registerWorker();
   drain();
-  window.geoP2DDField = {drain, queue, setPoint, map};
+  window.geoP2DDField = {drain, queue, setPoint, map, loadOutlines};
 })();

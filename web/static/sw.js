@@ -1,6 +1,7 @@
 // Service worker of the field report form (/lapor). It keeps exactly what the server
 // lists below and nothing else: the signed-in user's form page and the village
-// outlines (network first, the cached copy when there is no network) and the page's
+// outlines of the kabupaten chosen on the form (it is registered as sw.js?region=...)
+// (network first, the cached copy when there is no network) and the page's
 // scripts, styles and images (cached first). API requests and every other page pass
 // through untouched and are never stored. Signing out deletes the cache (the server
 // also sends Clear-Site-Data). Reports themselves wait in the page's own queue.
@@ -39,12 +40,14 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (request.method !== "GET") return;
-  if (FRESH.includes(url.pathname)) {
+  // the page by its path; the outlines with their kabupaten (?region=): only the one kept
+  const key = url.pathname === OFFLINE.page ? url.pathname : url.pathname + url.search;
+  if (FRESH.includes(key)) {
     event.respondWith(fetch(request).then((response) => {
       const copy = response.clone();  // before the page reads the body
-      event.waitUntil(caches.open(CACHE).then((c) => keep(c, url.pathname, copy)));
+      event.waitUntil(caches.open(CACHE).then((c) => keep(c, key, copy)));
       return response;
-    }).catch(() => caches.match(url.pathname, {ignoreVary: true})
+    }).catch(() => caches.match(key, {ignoreVary: true})
       .then((hit) => hit || Response.error())));
   } else if (OFFLINE.assets.includes(url.pathname)) {
     event.respondWith(caches.match(url.pathname, {ignoreVary: true})
