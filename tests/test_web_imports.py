@@ -494,3 +494,22 @@ def test_the_changes_form_shows_for_reviewers_only(web, name, shown):
     _sign_in(web.client, name)
     assert ('id="changes-form"' in web.client.get("/register/").get_data(as_text=True)) \
         is shown
+
+
+def test_a_sheet_matched_to_a_recorded_site_by_name_counts_its_change(webdb):
+    """A site recorded without agency that an agency sends again with its agency: the
+    row matches the recorded site (by kind, name and kampung), so the preview counts it
+    as updated (it said unchanged while the commit changed it) and the commit applies it."""
+    create_site(webdb.engine, {
+        "kind": "starlink", "name": "SD Uji Rename", "status": "installed",
+        "lon": 114.0, "lat": 0.8, "village_kode": "99.01.04.2004"})
+    sheet = ("kind,name,status,lon,lat,agency,village_kode\n"
+             "starlink,SD Uji Rename,installed,114.0,0.8,Diskominfo,99.01.04.2004\n")
+    made = webdb.upload(sheet, webdb.admin)
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert (body["added"], body["updated"], body["unchanged"]) == (0, 1, 0)
+    done = webdb.client.post(f"/api/imports/{body['id']}/commit", headers=webdb.admin)
+    assert done.status_code == 200, done.get_json()
+    sites = [s for s in list_sites(webdb.engine) if s["name"] == "SD Uji Rename"]
+    assert len(sites) == 1 and sites[0]["agency"] == "Diskominfo"

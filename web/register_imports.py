@@ -141,8 +141,11 @@ def _foreign_sites(preview: ImportPreview) -> list[tuple[str, str]]:
         if not _same_agency(own, row.get("agency")):
             found.append((str(row.get("name") or row.get("id")), row.get("agency") or ""))
     engine = register_engine()
-    touched = [(site_id, changes) for site_id, _v, changes in preview.plan.updates]
-    touched += [(old, {}) for old, _new, _v in preview.plan.renames]  # stored by old id
+    # a site the sheet renames is stored by its old id until the commit
+    stored_as = {new: old for old, new, _v in preview.plan.renames}
+    touched = [(stored_as.get(site_id, site_id), changes)
+               for site_id, _v, changes in preview.plan.updates]
+    touched += [(old, {}) for old, _new, _v in preview.plan.renames]
     for site_id, changes in touched:
         try:
             site, _tag = repo.get_site(engine, site_id, include_deleted=True)
