@@ -479,3 +479,16 @@ def test_a_strict_import_renames_a_site_and_changes_it_in_one_commit(engine):
     assert moved["agency"] == "Dinas Pendidikan"
     with pytest.raises(NotFoundError):
         get_site(engine, site["id"])
+
+
+def test_create_sites_adds_all_or_none_with_free_ids(engine):
+    from geo_p2dd.registry.repository import create_sites, list_sites
+
+    site = {"kind": "starlink", "name": "SD A", "status": "proposed", "lon": 114.05,
+            "lat": 0.05, "agency": "Diskominfo"}
+    with pytest.raises(InputError) as bad:
+        create_sites(engine, [site, {**site, "status": "maybe"}], user="eka", source="plan")
+    assert bad.value.column == "status" and list_sites(engine) == []
+    made = create_sites(engine, [site, site], user="eka", source="plan")
+    assert [m["id"] for m in made] == [made[0]["id"], made[0]["id"] + "-2"]
+    assert len(list_sites(engine)) == 2
