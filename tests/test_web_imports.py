@@ -513,3 +513,22 @@ def test_a_sheet_matched_to_a_recorded_site_by_name_counts_its_change(webdb):
     assert done.status_code == 200, done.get_json()
     sites = [s for s in list_sites(webdb.engine) if s["name"] == "SD Uji Rename"]
     assert len(sites) == 1 and sites[0]["agency"] == "Diskominfo"
+
+
+@pytest.mark.parametrize("name, data", [("x.xlsx", b"not a zip"), ("x.zip", b"PK\x03\x04junk"),
+                                        ("x.gpkg", b"garbage")])
+def test_a_bad_file_is_refused_without_server_paths(web, name, data):
+    """Neither the JSON API nor the upload page names the server's temporary folder."""
+    api = web.client.post("/api/imports", data={"file": (io.BytesIO(data), name)},
+                          headers=web.admin, content_type="multipart/form-data")
+    assert api.status_code == 400
+    page_client = web.app.test_client()
+    _sign_in(page_client, "admin")
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      page_client.get("/register/upload").get_data(as_text=True)).group(1)
+    page = page_client.post("/register/upload", data={"file": (io.BytesIO(data), name),
+                                                      "csrf_token": token},
+                            content_type="multipart/form-data")
+    assert page.status_code == 400
+    for body in (api.get_data(as_text=True), page.get_data(as_text=True)):
+        assert "/tmp" not in body and "geo_p2dd_upload" not in body, body[:500]

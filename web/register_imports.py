@@ -66,6 +66,7 @@ from geo_p2dd.registry.importing import (
 )
 from geo_p2dd.registry.sync import RegisterChangedError
 from web.auth import WRITERS, _same_agency, register_engine, require
+from web.errors import public_message
 
 bp = Blueprint("register_imports", __name__)
 
@@ -226,7 +227,7 @@ def upload_preview():
         preview = _preview_upload()
         check_agency(preview)
     except (InputError, Forbidden) as exc:
-        message = exc.description if isinstance(exc, Forbidden) else str(exc)
+        message = exc.description if isinstance(exc, Forbidden) else public_message(str(exc))
         return render_template("register/upload.html", preview=None, key=None,
                                error=message), 400 if isinstance(exc, InputError) else 403
     key = _keep(preview)
