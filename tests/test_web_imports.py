@@ -532,3 +532,11 @@ def test_a_bad_file_is_refused_without_server_paths(web, name, data):
     assert page.status_code == 400
     for body in (api.get_data(as_text=True), page.get_data(as_text=True)):
         assert "/tmp" not in body and "geo_p2dd_upload" not in body, body[:500]
+
+
+@pytest.mark.parametrize("path", ["/register/audit", "/register/imports", "/register/"])
+def test_a_huge_page_number_is_the_last_page_not_a_server_error(web, path):
+    client = web.app.test_client()
+    _sign_in(client, "admin")
+    assert client.get(f"{path}?page=99999999999999999999").status_code == 200
+    assert client.get(f"{path}?page=abc").status_code == 200
