@@ -257,6 +257,8 @@ class PointsRead:
     renames: dict[str, str]
     licence: str | None
     rows: int
+    #: the ids of the file's rows as merged (after older ids were recognised)
+    file_ids: tuple[str, ...] = ()
 
 
 def read_points(kind: str, path: Path, *, existing: gpd.GeoDataFrame | None,
@@ -305,7 +307,8 @@ def read_points(kind: str, path: Path, *, existing: gpd.GeoDataFrame | None,
                 if column not in new.columns:
                     new[column] = None
     merged, counts = merge_points(existing, new, id_col)
-    return PointsRead(spec_kind, result, merged, counts, renames, licence, len(frame))
+    return PointsRead(spec_kind, result, merged, counts, renames, licence, len(frame),
+                      tuple(new[id_col].astype(str)))
 
 
 def import_points(st: Staged, kind: str, path: Path, layer: str | None = None,

@@ -113,6 +113,13 @@ def test_propose_adds_usulan_sites_counted_in_proposals_never_now(web_app, sampl
     before = Project(sample_copy.path).read_table("location_results").set_index("location_id")
 
     editor = _client(app, engine, "eka", "editor", agency="Diskominfo")
+    # another user's plan is theirs: neither seen, saved nor proposed by someone else
+    assert editor.get(f"/api/plans/{job}").status_code == 403
+    assert editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": ids}
+                       ).status_code == 403
+    assert editor.post(f"/api/plans/{job}/scenario", json={}).status_code == 403
+    job, plan = _finished(editor, {"max_sites": 2, "technologies": "starlink,wifi"})
+    ids = [s["candidate_id"] for s in plan["sites"]]
     assert editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": ["x"]}
                        ).status_code == 400
     r = editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": ids})
@@ -124,6 +131,14 @@ def test_propose_adds_usulan_sites_counted_in_proposals_never_now(web_app, sampl
         assert site["status"] == "proposed" and site["agency"] == "Diskominfo"
         first = repo.history(engine, site_id)[0]  # oldest first: the creation
         assert first["source"] == "plan" and first["user"] == "eka"
+    # proposed once: a second call (a double click) adds nothing
+    again = editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": ids})
+    assert again.status_code == 409
+    assert repo.count_sites(engine) == len(repo.list_sites(engine))
+    assert sum(s["status"] == "proposed" and s["id"] in made
+               for s in repo.list_sites(engine)) == 2
+    assert not [s for s in repo.list_sites(engine) if s["id"].endswith("-2")
+                and s["id"][:-2] in made]
 
     # the next analysis counts them in the proposals view, never in "now"
     fresh = Project(sample_copy.path)

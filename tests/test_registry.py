@@ -452,3 +452,43 @@ def test_four_first_uses_of_a_project_move_its_sites_once(sample_sites_project, 
     assert sorted(r.added for r in results) == [0, 0, 0, n]
     assert sum(r.already_moved for r in results) == 3
     assert count_sites(engine) == n
+
+
+# --- a rename and a change of the same site in one strict (previewed) import ---------------
+
+def test_a_strict_import_renames_a_site_and_changes_it_in_one_commit(engine):
+    """A sheet that moves a site to its new id and changes a field commits once (the
+    update is checked at the version the rename left, not the one the preview saw)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from geo_p2dd.registry.db import write_transaction
+    from geo_p2dd.registry.sync import apply_plan, plan_sites
+
+    site, _ = create_site(engine, {"kind": "starlink", "name": "SD A", "status": "installed",
+                                   "lon": 114.05, "lat": 0.05, "agency": "Diskominfo"})
+    frame = gpd.GeoDataFrame({"site_id": ["new-id"], "kind": ["starlink"], "name": ["SD A"],
+                              "status": ["installed"], "agency": ["Dinas Pendidikan"]},
+                             geometry=[Point(114.05, 0.05)], crs="EPSG:4326")
+    with write_transaction(engine) as conn:
+        plan = plan_sites(conn, frame, renames={site["id"]: "new-id"}, delete_missing=False)
+    assert plan.renames and plan.updates
+    with write_transaction(engine) as conn:
+        apply_plan(conn, plan, user="ana", source="import", strict=True)
+    moved, _etag = get_site(engine, "new-id")
+    assert moved["agency"] == "Dinas Pendidikan"
+    with pytest.raises(NotFoundError):
+        get_site(engine, site["id"])
+
+
+def test_create_sites_adds_all_or_none_with_free_ids(engine):
+    from geo_p2dd.registry.repository import create_sites, list_sites
+
+    site = {"kind": "starlink", "name": "SD A", "status": "proposed", "lon": 114.05,
+            "lat": 0.05, "agency": "Diskominfo"}
+    with pytest.raises(InputError) as bad:
+        create_sites(engine, [site, {**site, "status": "maybe"}], user="eka", source="plan")
+    assert bad.value.column == "status" and list_sites(engine) == []
+    made = create_sites(engine, [site, site], user="eka", source="plan")
+    assert [m["id"] for m in made] == [made[0]["id"], made[0]["id"] + "-2"]
+    assert len(list_sites(engine)) == 2

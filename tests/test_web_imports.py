@@ -494,3 +494,49 @@ def test_the_changes_form_shows_for_reviewers_only(web, name, shown):
     _sign_in(web.client, name)
     assert ('id="changes-form"' in web.client.get("/register/").get_data(as_text=True)) \
         is shown
+
+
+def test_a_sheet_matched_to_a_recorded_site_by_name_counts_its_change(webdb):
+    """A site recorded without agency that an agency sends again with its agency: the
+    row matches the recorded site (by kind, name and kampung), so the preview counts it
+    as updated (it said unchanged while the commit changed it) and the commit applies it."""
+    create_site(webdb.engine, {
+        "kind": "starlink", "name": "SD Uji Rename", "status": "installed",
+        "lon": 114.0, "lat": 0.8, "village_kode": "99.01.04.2004"})
+    sheet = ("kind,name,status,lon,lat,agency,village_kode\n"
+             "starlink,SD Uji Rename,installed,114.0,0.8,Diskominfo,99.01.04.2004\n")
+    made = webdb.upload(sheet, webdb.admin)
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert (body["added"], body["updated"], body["unchanged"]) == (0, 1, 0)
+    done = webdb.client.post(f"/api/imports/{body['id']}/commit", headers=webdb.admin)
+    assert done.status_code == 200, done.get_json()
+    sites = [s for s in list_sites(webdb.engine) if s["name"] == "SD Uji Rename"]
+    assert len(sites) == 1 and sites[0]["agency"] == "Diskominfo"
+
+
+@pytest.mark.parametrize("name, data", [("x.xlsx", b"not a zip"), ("x.zip", b"PK\x03\x04junk"),
+                                        ("x.gpkg", b"garbage")])
+def test_a_bad_file_is_refused_without_server_paths(web, name, data):
+    """Neither the JSON API nor the upload page names the server's temporary folder."""
+    api = web.client.post("/api/imports", data={"file": (io.BytesIO(data), name)},
+                          headers=web.admin, content_type="multipart/form-data")
+    assert api.status_code == 400
+    page_client = web.app.test_client()
+    _sign_in(page_client, "admin")
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      page_client.get("/register/upload").get_data(as_text=True)).group(1)
+    page = page_client.post("/register/upload", data={"file": (io.BytesIO(data), name),
+                                                      "csrf_token": token},
+                            content_type="multipart/form-data")
+    assert page.status_code == 400
+    for body in (api.get_data(as_text=True), page.get_data(as_text=True)):
+        assert "/tmp" not in body and "geo_p2dd_upload" not in body, body[:500]
+
+
+@pytest.mark.parametrize("path", ["/register/audit", "/register/imports", "/register/"])
+def test_a_huge_page_number_is_the_last_page_not_a_server_error(web, path):
+    client = web.app.test_client()
+    _sign_in(client, "admin")
+    assert client.get(f"{path}?page=99999999999999999999").status_code == 200
+    assert client.get(f"{path}?page=abc").status_code == 200

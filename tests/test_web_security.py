@@ -172,6 +172,9 @@ def test_without_paths():
     assert out == ("the project Mahakam Ulu has no sites layer; import one with 'geo-p2dd "
                    "import --project Mahakam Ulu sites FILE'; see app.log or batas.gpkg, "
                    "http://example.org/a/b and 1/2")
+    # GDAL's virtual file systems: the path inside is removed too
+    assert without_paths("cannot open '/vsizip//tmp/geo_p2dd_upload_ab/x.zip': bad",
+                         "/srv/geo/mahulu", "M") == "cannot open 'x.zip': bad"
 
 
 # --- serve: limits and timeouts of the real server (issue 12.5) ----------------------------

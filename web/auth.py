@@ -171,7 +171,10 @@ def source() -> str:
 
 
 def _wants_json() -> bool:
+    """A request a script makes (the API, OGC API, JSON documents such as
+    ``/lapor/villages.geojson`` and ``/lapor/token``): refused with 401, not redirected."""
     return (request.path.startswith(("/api/", "/ogcapi"))
+            or request.path.endswith((".json", ".geojson", "/token"))
             or request.accept_mimetypes.best == "application/json")
 
 

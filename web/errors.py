@@ -63,7 +63,7 @@ def status_for(exc: Exception) -> tuple[int, str]:
 
 
 # an absolute POSIX or Windows path: kept to its last part (the file name)
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:\\|/)(?:[^\s'\"/\\:;,()<>]+[/\\])*"
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:\\|/)(?:[^\s'\"/\\:;,()<>]*[/\\])*"
                             r"([^\s'\"/\\:;,()<>]+)")
 
 
@@ -75,6 +75,11 @@ def without_paths(message: str, project_path: str | Path, project_name: str) -> 
         if p not in (".", ""):
             message = message.replace(p, project_name)
     return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
+def public_message(message: str) -> str:
+    """``message`` fit for a response: no server path (see :func:`without_paths`)."""
+    return without_paths(message, current_app.config["PROJECT"], _project_name())
 
 
 def _project_name() -> str:

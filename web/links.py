@@ -42,3 +42,16 @@ def link_base() -> str:
 def external_url(endpoint: str, **values) -> str:
     """The URL of ``endpoint`` on a trusted base (see the module docstring)."""
     return link_base() + url_for(endpoint, **values)
+
+
+#: the highest page number a listing accepts (a larger one shows this page: empty)
+MAX_PAGE = 1_000_000
+
+
+def page_arg() -> int:
+    """The ``?page=`` of a paginated listing: 1 when absent or not a number, at most
+    :data:`MAX_PAGE` (a huge number would overflow the database's OFFSET)."""
+    try:
+        return min(MAX_PAGE, max(1, int(request.args.get("page", 1))))
+    except ValueError:
+        return 1

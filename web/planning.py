@@ -39,7 +39,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 from flask_login import current_user
 from sqlalchemy import Engine
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Conflict, Forbidden
 
 from geo_p2dd.codes import in_region, normalise_code
 from geo_p2dd.errors import GeoP2DDError, InputError, NotFoundError
@@ -260,16 +260,21 @@ def start_plan():
 @bp.get("/api/plans/<job_id>")
 @require()
 def plan_status(job_id: str):
+    return dict(_plan_job(job_id))
+
+
+def _plan_job(job_id: str) -> dict[str, Any]:
+    """The plan ``job_id`` of the signed-in user (admins: anyone's); 404, 403."""
     job = _plans.get(job_id)
     if job is None:
         raise NotFoundError(f"no plan {job_id}")
-    return dict(job)
+    if job["owner"] != current_user.name and current_user.role != "admin":
+        raise Forbidden(f"plan {job_id} belongs to {job['owner']}")
+    return job
 
 
 def _done_plan(job_id: str) -> dict[str, Any]:
-    job = _plans.get(job_id)
-    if job is None:
-        raise NotFoundError(f"no plan {job_id}")
+    job = _plan_job(job_id)
     if job["status"] != "done":
         raise InputError("the plan has not finished", column="status", expected="done",
                          found=job["status"])
@@ -317,8 +322,7 @@ def propose(job_id: str):
     check_may_edit(agency)  # editors of their own agency, admins; 403 says why
     plan = _done_plan(job_id)
     sites = _chosen(plan, _json())
-    engine = register_engine()
-    made = []
+    rows = []
     for s in sites:
         kind = s["kind"]
         place = s.get("village") or s.get("village_kode") or ""
@@ -329,6 +333,17 @@ def propose(job_id: str):
                   "notes": f"rencana {job_id}, kandidat {s['candidate_id']}"}
         if kind == "bts":
             values["technology"] = "4G"
-        site, _etag = repo.create_site(engine, values, user=current_user.name, source="plan")
-        made.append(site["id"])
+        rows.append(values)
+    job = _plans[job_id]
+    with _lock:  # a plan's sites are proposed once: a second call (a double click) is 409
+        if job.get("proposing") or job.get("proposed"):
+            raise Conflict(f"plan {job_id} was proposed already: sites "
+                           f"{', '.join(job.get('proposed') or [])}")
+        job["proposing"] = True
+    try:  # one transaction: every chosen site, or none
+        made = [site["id"] for site in repo.create_sites(
+            register_engine(), rows, user=current_user.name, source="plan")]
+    finally:
+        job.pop("proposing", None)
+    job["proposed"] = made
     return {"site_ids": made}, 201

@@ -20,6 +20,7 @@ from geo_p2dd.errors import InputError
 from geo_p2dd.registry import audit
 from geo_p2dd.registry.models import SOURCES
 from web.auth import register_engine, require
+from web.links import page_arg
 
 bp = Blueprint("audit", __name__)
 
@@ -57,10 +58,7 @@ def action_labels() -> dict[str, str]:
 @bp.get("/register/audit")
 @require("admin")
 def audit_page():
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        page = 1
+    page = page_arg()
     kind = request.args.get("kind") or None
     filters = audit.AuditFilter(user=request.args.get("user") or None,
                                 source=request.args.get("source") or None,

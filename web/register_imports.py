@@ -66,6 +66,7 @@ from geo_p2dd.registry.importing import (
 )
 from geo_p2dd.registry.sync import RegisterChangedError
 from web.auth import WRITERS, _same_agency, register_engine, require
+from web.errors import public_message
 
 bp = Blueprint("register_imports", __name__)
 
@@ -141,8 +142,11 @@ def _foreign_sites(preview: ImportPreview) -> list[tuple[str, str]]:
         if not _same_agency(own, row.get("agency")):
             found.append((str(row.get("name") or row.get("id")), row.get("agency") or ""))
     engine = register_engine()
-    touched = [(site_id, changes) for site_id, _v, changes in preview.plan.updates]
-    touched += [(old, {}) for old, _new, _v in preview.plan.renames]  # stored by old id
+    # a site the sheet renames is stored by its old id until the commit
+    stored_as = {new: old for old, new, _v in preview.plan.renames}
+    touched = [(stored_as.get(site_id, site_id), changes)
+               for site_id, _v, changes in preview.plan.updates]
+    touched += [(old, {}) for old, _new, _v in preview.plan.renames]
     for site_id, changes in touched:
         try:
             site, _tag = repo.get_site(engine, site_id, include_deleted=True)
@@ -223,7 +227,7 @@ def upload_preview():
         preview = _preview_upload()
         check_agency(preview)
     except (InputError, Forbidden) as exc:
-        message = exc.description if isinstance(exc, Forbidden) else str(exc)
+        message = exc.description if isinstance(exc, Forbidden) else public_message(str(exc))
         return render_template("register/upload.html", preview=None, key=None,
                                error=message), 400 if isinstance(exc, InputError) else 403
     key = _keep(preview)

@@ -34,6 +34,7 @@ from geo_p2dd.registry.validate import FIELDS
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS, TECHNOLOGIES
 from web.auth import WRITERS, check_may_edit, may_edit, register_engine, require
 from web.context import current_view
+from web.links import page_arg
 
 bp = Blueprint("register", __name__, url_prefix="/register")
 
@@ -76,13 +77,6 @@ def _vocabularies() -> dict[str, Any]:
             "fundings": FUNDING.labels(lang), "technologies": TECHNOLOGIES}
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 @bp.get("/")
 @require()
 def index():
@@ -92,7 +86,7 @@ def index():
     args = {k: v for k, v in request.args.items() if v}
     if args.get("kecamatan"):
         args["village_kode"] = args["kecamatan"]
-    page = _page_arg()
+    page = page_arg()
     engine = register_engine()
     filters = site_filter(args, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     sites = repo.list_sites(engine, filters)

@@ -31,6 +31,7 @@ from werkzeug.exceptions import Conflict, NotFound
 from geo_p2dd.errors import InputError
 from geo_p2dd.registry import uploads
 from web.auth import register_engine, require, source
+from web.links import page_arg
 
 bp = Blueprint("review", __name__)
 
@@ -55,18 +56,11 @@ def _decide(key: str, decision: Any, note: Any) -> uploads.StoredImport:
         raise Conflict(_("Only an import saved to the register can be reviewed.")) from exc
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 @bp.get("/register/imports")
 @require()
 def imports_page():
     status = request.args.get("status") or None
-    page = _page_arg()
+    page = page_arg()
     if status not in (None, *uploads.DECISIONS, "committed"):
         status = None
     rows, total = uploads.list_uploads(register_engine(), status=status, limit=PAGE_SIZE,

@@ -160,7 +160,7 @@ def preview_import(project: Project, file: str | Path, *, layer: str | None = No
                        settlements=lambda: _main_settlements(project),
                        layer=layer, lon=lon, lat=lat)
     plan = preview_plan(engine, read.merged, renames=read.renames)
-    file_ids = set(read.result.layer["site_id"].astype(str))
+    file_ids = set(read.file_ids)  # as matched to the register (older ids recognised)
     changed = {site_id for site_id, _, _ in plan.updates} | {new for _, new, _ in plan.renames}
     created = {row["id"] for row in plan.creates}
     # only the sheet's own rows: an import never deletes what the sheet does not mention

@@ -187,6 +187,44 @@ def create_site(engine: Engine, values: Mapping[str, object], *, user: str | Non
     raise SiteExistsError(f"no free id for a site like {base!r}")  # pragma: no cover
 
 
+def create_sites(engine: Engine, values: Sequence[Mapping[str, object]], *,
+                 user: str | None = None, source: str = "cli") -> list[dict[str, Any]]:
+    """Add several sites in one transaction: all of them, or none.
+
+    Each is checked as :func:`create_site` checks one (every row before anything is
+    written) and takes a free id made from kind, name and village (``-2``, ``-3``...
+    when taken, also by a site added earlier in the same call).
+
+    Returns
+    -------
+    list of dict
+        The stored sites, in the order given.
+
+    Raises
+    ------
+    InputError
+        A bad or missing field (named in ``column``); nothing is added.
+    """
+    _check_source(source)
+    cleaned = [clean_site(v) for v in values]
+    now = _now()
+    made: list[dict[str, Any]] = []
+    with write_transaction(engine) as conn:
+        for row in cleaned:
+            base = row.pop("id", None) or _stable_id(row)
+            taken = set(conn.execute(select(SITES.c.id).where(
+                SITES.c.id.like(f"{base}%"))).scalars())
+            site_id = next(candidate for candidate in
+                           (base if n == 1 else f"{base}-{n}" for n in range(1, len(taken) + 2))
+                           if candidate not in taken)
+            conn.execute(insert(SITES).values(**row, id=site_id, version=1, created_at=now,
+                                              updated_at=now))
+            _record(conn, site_id, now, user, source,
+                    {k: [None, v] for k, v in row.items() if v is not None})
+            made.append(_site_dict(_fetch(conn, site_id)))
+    return made
+
+
 def _stable_id(cleaned: Mapping[str, Any]) -> str:
     from geo_p2dd.layers import stable_id  # the importer's ids, so both agree
 

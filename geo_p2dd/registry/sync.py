@@ -187,6 +187,7 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
     def version_ok(site_id: str, version: int):
         return (c.id == site_id, c.version == version) if strict else (c.id == site_id,)
 
+    moved: dict[str, int] = {}  # a renamed site's id -> its version after the move
     for old, new, version in plan.renames:
         row = conn.execute(select(SITES).where(*version_ok(old, version))).first()
         if row is None:
@@ -195,12 +196,14 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
         values = {k: getattr(row, k) for k in (col.name for col in SITES.columns)}
         taken = conn.execute(select(SITES.c.version).where(c.id == new)).first()
         if taken is None:
-            conn.execute(insert(SITES).values({**values, "id": new, "version": row.version + 1,
+            moved[new] = row.version + 1
+            conn.execute(insert(SITES).values({**values, "id": new, "version": moved[new],
                                                "updated_at": now}))
         else:  # a deleted site of that id: the moved site takes its place (histories joined)
             values.pop("id")
+            moved[new] = max(row.version, taken.version) + 1
             conn.execute(update(SITES).where(c.id == new).values(
-                {**values, "version": max(row.version, taken.version) + 1, "updated_at": now}))
+                {**values, "version": moved[new], "updated_at": now}))
         conn.execute(update(HISTORY).where(HISTORY.c.site_id == old).values(site_id=new))
         conn.execute(delete(SITES).where(c.id == old))
         history.append({"site_id": new, "at": now, "user": user, "source": source,
@@ -219,6 +222,9 @@ def apply_plan(conn: Connection, plan: Plan, *, user: str | None, source: str,
                      "changes": {k: [None, v] for k, v in r.items()
                                  if k != "id" and v is not None}} for r in plan.creates]
     for site_id, version, changes in plan.updates:
+        # a site renamed above is checked at its version after the move (the rename
+        # itself checked the version the preview saw)
+        version = moved.get(site_id, version)
         row = conn.execute(select(SITES).where(c.id == site_id)).first()
         if row is None:
             raise RegisterChangedError(f"site {site_id!r} left the register")
