@@ -301,20 +301,37 @@ class WebSettings:
 class CostSettings:
     """``[costs]``: capex and yearly opex per technology (IDR), for plans and scenarios.
 
-    These defaults are order-of-magnitude *assumptions* for a remote kampung, to
-    be replaced by an agency's own prices. None was checked against a source
-    (they were set offline); README, "Planning", names the kind of source each is
-    meant to follow (Starlink Indonesia's price list; the ITU/UNICEF Giga cost
-    model for VSAT; BAKTI's reports for remote 4G towers; none for Wi-Fi).
+    Defaults for a remote kampung, to be replaced by an agency's own prices. README,
+    "Planning", gives each figure's source (as read, with its date) and conversion;
+    in short (USD at Rp 16,312, Bank Indonesia's JISDOR of 31 January 2025):
+
+    - Starlink: opex sourced (Starlink Indonesia's residential plan, Rp 750 ribu a
+      month in May 2024: Rp 9 juta a year); capex partly sourced (the standard kit
+      cost Rp 7.8 juta; the rest, mounting and installation, is an assumption; the
+      whole Rp 10 juta matches UNICEF Giga's default satellite installation cost of
+      USD 600, about Rp 9.8 juta).
+    - BTS: sourced from Kominfo's figures for BAKTI's 4G BTS in 3T regions (capex
+      Rp 2.6 triliun for 824 BTS, about Rp 3.155 miliar each; opex 10-12.5 % of
+      capex a year: the low end, Rp 315.5 juta).
+    - VSAT and Wi-Fi: assumptions; no source found that prices one remote site
+      (see README for the reference points read).
     """
 
+    #: Starlink site: standard kit Rp 7.8 juta (sourced) + mounting and installation (assumed)
     starlink_capex_idr: float = _number(10_000_000.0, ge=0)
+    #: Starlink residential plan, Rp 750 ribu a month x 12 (sourced, May 2024)
     starlink_opex_idr: float = _number(9_000_000.0, ge=0)
+    #: GEO VSAT terminal installed at a remote site (assumption)
     vsat_capex_idr: float = _number(35_000_000.0, ge=0)
+    #: VSAT bandwidth subscription and upkeep per year (assumption)
     vsat_opex_idr: float = _number(24_000_000.0, ge=0)
-    bts_capex_idr: float = _number(2_500_000_000.0, ge=0)
-    bts_opex_idr: float = _number(300_000_000.0, ge=0)
+    #: 4G BTS in a 3T region: Rp 2.6 triliun / 824 BTS (Kominfo, October 2021)
+    bts_capex_idr: float = _number(3_155_000_000.0, ge=0)
+    #: 10 % of the BTS capex a year (Kominfo: 10-12.5 %, October 2021)
+    bts_opex_idr: float = _number(315_500_000.0, ge=0)
+    #: community hotspot: terminal, outdoor access points, pole (assumption)
     wifi_capex_idr: float = _number(25_000_000.0, ge=0)
+    #: its subscription and upkeep per year (assumption)
     wifi_opex_idr: float = _number(12_000_000.0, ge=0)
 
     def capex(self, technology: str) -> float:

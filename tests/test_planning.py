@@ -158,6 +158,18 @@ def test_solver_is_deterministic():
 # --------------------------------------------------------------------------- #
 
 
+def test_sourced_cost_defaults_follow_their_sources():
+    """The defaults README cites: a changed figure must change README's table too."""
+    c = DEFAULTS.costs
+    # Starlink Indonesia residential plan, Rp 750 ribu a month (May 2024)
+    assert c.starlink_opex_idr == 12 * 750_000
+    # the standard kit (Rp 7.8 juta) is part of the Starlink capex
+    assert c.starlink_capex_idr >= 7_800_000
+    # Kominfo, October 2021: Rp 2.6 triliun capex for 824 BTS 4G, opex 10-12.5 % a year
+    assert c.bts_capex_idr == pytest.approx(2.6e12 / 824, rel=1e-3)
+    assert 0.10 <= c.bts_opex_idr / c.bts_capex_idr <= 0.125
+
+
 def test_costs_over_the_horizon_and_settings_checked():
     c = DEFAULTS.costs
     assert site_cost("bts", c, 5) == c.bts_capex_idr + 5 * c.bts_opex_idr
