@@ -11,6 +11,10 @@ from geo_p2dd.report import appendix
 
 def test_check_summary_is_kept_per_data_version(sample_copy):
     project = sample_copy
+    # the copy may hold files kept by earlier tests on the shared sample: start empty
+    for old in (project.path / "cache").glob("checks-*.json"):
+        old.unlink()
+    appendix._KEPT.clear()
     first = appendix.check_summary(project, "id")
     assert first["total"] == len(check_project(project))
     kept = list((project.path / "cache").glob("checks-*.json"))
