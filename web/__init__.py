@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ from flask import Flask, g, jsonify, request
 from flask_babel import Babel
 
 from geo_p2dd.i18n import LANGS
+from web import compression
 
 DEFAULTS: dict[str, Any] = {
     "PROJECT": "data/sample",
@@ -111,12 +111,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _gzip(app: Flask, response):
-    """Compress text responses when the client accepts gzip (satellite links).
+    """Compress text responses when the client accepts Brotli or gzip (satellite links;
+    :mod:`web.compression`).
 
     Only whole 200 responses: never partial content (206), and never large files
     sent from disk (downloads stream and bring their own pre-compressed copies).
     """
-    if ("gzip" not in request.headers.get("Accept-Encoding", "")
+    if (not (request.accept_encodings["gzip"] or request.accept_encodings["br"])
             or response.status_code != 200
             or "Content-Encoding" in response.headers
             or "Content-Range" in response.headers
@@ -131,8 +132,11 @@ def _gzip(app: Flask, response):
     data = response.get_data()
     if len(data) < app.config["GZIP_MIN_BYTES"]:
         return response
-    response.set_data(gzip.compress(data, compresslevel=6, mtime=0))
-    response.headers["Content-Encoding"] = "gzip"
+    packed = compression.encode(data, request.accept_encodings)
+    if packed is None:
+        return response
+    response.set_data(packed[0])
+    response.headers["Content-Encoding"] = packed[1]
     response.headers["Content-Length"] = str(len(response.get_data()))
     response.vary.add("Accept-Encoding")
     return response
