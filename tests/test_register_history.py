@@ -96,7 +96,14 @@ def test_ubah_status_defaults_to_today(web):
     done = client.post(f"/register/{site['id']}/status", data={
         "csrf_token": token, "etag": tag, "status": "in_progress"})
     assert done.status_code == 302, done.get_data(as_text=True)[-3000:]
-    assert history(web.engine, site["id"])[-1]["status_date"] == dt.date.today().isoformat()
+    # "today" in Indonesia (the server's clock may be on UTC: at 07:00 WITA it is
+    # still yesterday there); the form offers the same day as its default and limit
+    from geo_p2dd.registry.validate import indonesia_today
+
+    today = indonesia_today().isoformat()
+    assert history(web.engine, site["id"])[-1]["status_date"] == today
+    form = client.get(f"/register/{site['id']}/edit").get_data(as_text=True)
+    assert f'max="{today}"' in form and f'value="{today}"' in form
 
 
 # --- migration 0005 on a register that has data ------------------------------------------

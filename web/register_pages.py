@@ -17,7 +17,6 @@ history row. Sites changed by an agency import not yet verified carry a
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from typing import Any
 
@@ -30,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 from geo_p2dd.errors import InputError
 from geo_p2dd.registry import repository as repo
 from geo_p2dd.registry import uploads
-from geo_p2dd.registry.validate import FIELDS
+from geo_p2dd.registry.validate import FIELDS, indonesia_today
 from geo_p2dd.schema import FUNDING, SITE_KINDS, SITE_STATUS, TECHNOLOGIES
 from web.auth import WRITERS, check_may_edit, may_edit, register_engine, require
 from web.context import current_view
@@ -147,7 +146,7 @@ def _form(site: dict[str, Any] | None, values: dict[str, Any], *, tag: str | Non
           error: InputError | str | None = None, status: int = 200,
           change: dict[str, str] | None = None):
     field = error.column if isinstance(error, InputError) else None
-    today = dt.date.today().isoformat()
+    today = indonesia_today().isoformat()  # the server's clock may be on UTC
     change = change or {"status": "", "status_date": today, "status_note": ""}
     return render_template(
         "register/form.html", site=site, values=values, etag=tag, error=error, field=field,
@@ -229,7 +228,7 @@ def change_status(site_id: str):
     try:
         site, tag = repo.patch_site(
             engine, site_id, {"status": change["status"]}, given, user=current_user.name,
-            source="web", status_date=change["status_date"] or dt.date.today(),
+            source="web", status_date=change["status_date"] or indonesia_today(),
             status_note=change["status_note"])
     except InputError as exc:
         return _form(site, values, tag=given, error=exc, status=400, change=change)

@@ -216,6 +216,11 @@ def clean_site(values: Mapping[str, object], *, partial: bool = False) -> dict[s
 INDONESIA_EAST = dt.timezone(dt.timedelta(hours=9))
 
 
+def indonesia_today() -> dt.date:
+    """Today's date in Indonesia's easternmost zone (the latest "today" in Indonesia)."""
+    return dt.datetime.now(INDONESIA_EAST).date()
+
+
 def clean_status_date(value: object, today: dt.date | None = None) -> dt.date:
     """The date a status change took effect: a ``YYYY-MM-DD`` date, not in the future.
 
@@ -242,7 +247,7 @@ def clean_status_date(value: object, today: dt.date | None = None) -> dt.date:
             day = dt.date.fromisoformat(str(value).strip())
         except ValueError:
             raise _error(field, "not a date", "a date as YYYY-MM-DD", value) from None
-    today = today or dt.datetime.now(INDONESIA_EAST).date()
+    today = today or indonesia_today()
     if day > today:
         raise _error(field, "the date of a status change cannot be in the future",
                      f"a date on or before {today.isoformat()}", value)
