@@ -134,6 +134,9 @@ def test_propose_adds_usulan_sites_counted_in_proposals_never_now(web_app, sampl
     # proposed once: a second call (a double click) adds nothing
     again = editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": ids})
     assert again.status_code == 409
+    status = editor.get(f"/api/plans/{job}")
+    assert status.status_code == 200
+    assert status.get_json()["proposed"] == dict(zip(map(str, ids), made, strict=True))
     assert repo.count_sites(engine) == len(repo.list_sites(engine))
     assert sum(s["status"] == "proposed" and s["id"] in made
                for s in repo.list_sites(engine)) == 2
@@ -186,3 +189,18 @@ def test_a_region_has_its_own_whatif_and_page(web_app, sample_copy):
                                 for i, k in enumerate(villages["kode"])])
     assert [c for c, _ in _kabupaten(two)] == ["88.01", "88.02"]
     assert andi.get("/rencana?region=77").status_code == 404
+
+
+def test_a_plans_sites_may_be_proposed_in_parts_each_once(web_app):
+    app, engine = web_app
+    editor = _client(app, engine, "eka", "editor", agency="Diskominfo")
+    job, plan = _finished(editor, {"max_sites": 2, "technologies": "starlink,wifi"})
+    first, second = (s["candidate_id"] for s in plan["sites"])
+    assert editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": [first]}
+                       ).status_code == 201
+    assert editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": [second]}
+                       ).status_code == 201
+    again = editor.post(f"/api/plans/{job}/propose", json={"candidate_ids": [second, first]})
+    assert again.status_code == 409
+    assert len([s for s in repo.list_sites(engine) if s["status"] == "proposed"
+                and s["agency"] == "Diskominfo" and "rencana" in (s.get("notes") or "")]) == 2

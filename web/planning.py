@@ -260,7 +260,7 @@ def start_plan():
 @bp.get("/api/plans/<job_id>")
 @require()
 def plan_status(job_id: str):
-    return dict(_plan_job(job_id))
+    return {k: v for k, v in _plan_job(job_id).items() if not k.startswith("_")}
 
 
 def _plan_job(job_id: str) -> dict[str, Any]:
@@ -320,6 +320,7 @@ def propose(job_id: str):
 
     agency = current_user.agency
     check_may_edit(agency)  # editors of their own agency, admins; 403 says why
+    job = _plan_job(job_id)
     plan = _done_plan(job_id)
     sites = _chosen(plan, _json())
     rows = []
@@ -334,16 +335,20 @@ def propose(job_id: str):
         if kind == "bts":
             values["technology"] = "4G"
         rows.append(values)
-    job = _plans[job_id]
-    with _lock:  # a plan's sites are proposed once: a second call (a double click) is 409
-        if job.get("proposing") or job.get("proposed"):
-            raise Conflict(f"plan {job_id} was proposed already: sites "
-                           f"{', '.join(job.get('proposed') or [])}")
-        job["proposing"] = True
+    chosen = {str(s["candidate_id"]) for s in sites}
+    with _lock:  # each of a plan's sites is proposed once: again (a double click) is 409
+        again = chosen & (job.setdefault("proposed", {}).keys() | job.get("_proposing", set()))
+        if again:
+            raise Conflict(f"plan {job_id}: already proposed: candidates "
+                           f"{', '.join(sorted(again))}")
+        job.setdefault("_proposing", set()).update(chosen)  # "_": not in the status
     try:  # one transaction: every chosen site, or none
         made = [site["id"] for site in repo.create_sites(
             register_engine(), rows, user=current_user.name, source="plan")]
+        with _lock:
+            job["proposed"].update(zip((str(s["candidate_id"]) for s in sites), made,
+                                       strict=True))
     finally:
-        job.pop("proposing", None)
-    job["proposed"] = made
+        with _lock:
+            job["_proposing"] -= chosen
     return {"site_ids": made}, 201
