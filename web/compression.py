@@ -27,6 +27,8 @@ QUICK_QUALITY = 5
 BEST_QUALITY = 11
 #: bodies smaller than this are not worth a best copy
 BEST_MIN_BYTES = 16 * 1024
+#: nor larger ones (quality 11 makes about 0.5 MB a second: a few seconds of one core)
+BEST_MAX_BYTES = 2 * 1024 * 1024
 #: how many best copies are kept (least recently used dropped)
 BEST_KEPT = 64
 
@@ -50,7 +52,7 @@ def encode(data: bytes, accepted) -> tuple[bytes, str] | None:
     """``data`` compressed for a client whose ``Accept-Encoding`` is ``accepted``
     (werkzeug's parsed header): (body, encoding), or None when it takes neither."""
     if brotli is not None and accepted["br"]:
-        if len(data) >= BEST_MIN_BYTES:
+        if BEST_MIN_BYTES <= len(data) <= BEST_MAX_BYTES:
             digest = hashlib.blake2b(data, digest_size=16).digest()
             with _lock:
                 if digest in _best:
