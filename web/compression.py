@@ -27,8 +27,8 @@ QUICK_QUALITY = 5
 BEST_QUALITY = 11
 #: bodies smaller than this are not worth a best copy
 BEST_MIN_BYTES = 16 * 1024
-#: nor larger ones (quality 11 makes about 0.5 MB a second: a few seconds of one core)
-BEST_MAX_BYTES = 2 * 1024 * 1024
+#: nor larger ones (quality 11 makes about 0.5 MB a second: at most half a second of a core)
+BEST_MAX_BYTES = 256 * 1024
 #: how many best copies are kept (least recently used dropped)
 BEST_KEPT = 64
 
