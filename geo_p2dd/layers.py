@@ -18,7 +18,7 @@ import shapely
 from geo_p2dd.codes import CODE_RE, in_region, normalise_code
 from geo_p2dd.errors import InputError, RowProblem
 from geo_p2dd.io import shown_columns
-from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
+from geo_p2dd.io.table import ROW_COLUMN, RowRejections, parse_numbers, point_rows
 from geo_p2dd.io.vector import repair, repair_polygons
 from geo_p2dd.schema import (
     AREAS,
@@ -457,28 +457,14 @@ def points_from_input(
     if ROW_COLUMN not in frame.columns:
         frame = frame.copy()
         frame[ROW_COLUMN] = np.arange(len(frame)) + 1
-    bounds = tuple(villages.total_bounds)
-    if isinstance(frame, gpd.GeoDataFrame):
-        points = frame
-        kinds = shapely.get_type_id(points.geometry.values)
-        rejected = [RowProblem(int(r), "geometry", "not a point")
-                    for r, k in zip(points[ROW_COLUMN], kinds, strict=True) if k not in (0, -1)]
-        points = points[np.isin(kinds, (0, -1))]
-    else:
-        points, rejected = points_from_table(frame, file=file, lon=lon, lat=lat,
-                                             region_bounds=bounds, tolerance_deg=tolerance_deg)
+    points, rejected = point_rows(frame, file=file, lon=lon, lat=lat,
+                                  region_bounds=tuple(villages.total_bounds),
+                                  tolerance_deg=tolerance_deg)
     headers = [c for c in points.columns if c not in ("geometry", ROW_COLUMN)]
     mapping = _require(spec, headers, file)
     n = len(points)
-    rows = points[ROW_COLUMN].to_numpy()
-    ok = np.ones(n, dtype=bool)
-    reasons: dict[int, RowProblem] = {}
-
-    def reject(i: int, column: str | None, reason: str) -> None:
-        if ok[i]:
-            reasons[i] = RowProblem(int(rows[i]), column, reason)
-            ok[i] = False
-
+    reject = RowRejections(points[ROW_COLUMN].to_numpy(), rejected)
+    rows, ok = reject.rows, reject.ok
     out = pd.DataFrame(index=points.index)
     text = {k: points[v].astype("string").str.strip() for k, v in mapping.items()}
     vocab = {"kind": SITE_KINDS if spec is SITES else LOCATION_KINDS}
@@ -544,19 +530,17 @@ def points_from_input(
         j = first_row[key]
         reject(i, mapping.get(id_col), f"same {id_col} as row {int(rows[j])} ({key}): the "
                f"same {spec.name[:-1]} twice; {_differences(out, mapping, geoms, j, i)}")
-    rejected.extend(reasons[i] for i in sorted(reasons))
     result = gpd.GeoDataFrame(out[ok], geometry=geoms[ok], crs="EPSG:4326")
     result.insert(0, id_col, result.pop(id_col))
     if len(result) == 0:
-        shown = "; ".join(str(r) for r in rejected[:5])
-        raise InputError(f"no usable row ({len(rejected)} rejected: {shown})", file=file)
+        raise reject.none_usable("row", file)
     result = result.reset_index(drop=True)
     # what the file actually said: a re-import must not blank what it did not mention
     result.attrs["given_columns"] = sorted(mapping)
     result.attrs["placed_ids"] = sorted(result[id_col][placeable[ok]])
     result.attrs["derived_ids"] = sorted(result[id_col][np.array(
         [g is None for g in given], dtype=bool)[ok]])
-    return PointImport(result, sorted(rejected, key=lambda r: r.row))
+    return PointImport(result, reject.problems)
 
 
 def _site_attributes(out, text, mapping, points, reject, file) -> None:

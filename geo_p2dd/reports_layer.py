@@ -43,7 +43,7 @@ import shapely
 
 from geo_p2dd.config import RsrpThresholds
 from geo_p2dd.errors import InputError, RowProblem
-from geo_p2dd.io.table import ROW_COLUMN, parse_numbers, points_from_table
+from geo_p2dd.io.table import ROW_COLUMN, RowRejections, parse_numbers, point_rows
 from geo_p2dd.io.vector import repair
 from geo_p2dd.layers import (
     OPERATORS_510,
@@ -271,15 +271,9 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
     headers = [c for c in frame.columns if c not in ("geometry", ROW_COLUMN)]
     if is_measurement_csv(headers):
         frame = _measurement_frame(frame)
-    if isinstance(frame, gpd.GeoDataFrame):
-        kinds = shapely.get_type_id(frame.geometry.values)
-        rejected = [RowProblem(int(r), "geometry", "not a point")
-                    for r, k in zip(frame[ROW_COLUMN], kinds, strict=True) if k not in (0, -1)]
-        points = frame[np.isin(kinds, (0, -1))]
-    else:
-        points, rejected = points_from_table(frame, file=file, lon=lon, lat=lat,
-                                             region_bounds=tuple(villages.total_bounds),
-                                             tolerance_deg=tolerance_deg)
+    points, rejected = point_rows(frame, file=file, lon=lon, lat=lat,
+                                  region_bounds=tuple(villages.total_bounds),
+                                  tolerance_deg=tolerance_deg)
     headers = [c for c in points.columns if c not in ("geometry", ROW_COLUMN)]
     mapping = match_columns(REPORTS, headers)
     if "technology" not in mapping and "rsrp_dbm" not in mapping:
@@ -288,14 +282,8 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
                          expected="jaringan/sinyal (Tidak ada sinyal, 2G, 3G, 4G) or rsrp/dbm",
                          found="columns " + ", ".join(map(str, headers)))
     n = len(points)
-    rows = points[ROW_COLUMN].to_numpy()
-    ok = np.ones(n, dtype=bool)
-    reasons: dict[int, RowProblem] = {}
-
-    def reject(i: int, column: str | None, reason: str) -> None:
-        if ok[i]:
-            reasons[i] = RowProblem(int(rows[i]), column, reason)
-            ok[i] = False
+    reject = RowRejections(points[ROW_COLUMN].to_numpy(), rejected)
+    rows, ok = reject.rows, reject.ok
 
     def text(name: str) -> pd.Series:
         if name not in mapping:
@@ -365,13 +353,11 @@ def reports_from_input(frame: pd.DataFrame, *, file: str, villages: gpd.GeoDataF
                    f" ({key})")
         else:
             seen[key] = i
-    rejected.extend(reasons[i] for i in sorted(reasons))
     layer = gpd.GeoDataFrame(out[ok].reset_index(drop=True),
                              geometry=list(geoms[ok]), crs="EPSG:4326")
     if len(layer) == 0:
-        shown = "; ".join(str(r) for r in rejected[:5])
-        raise InputError(f"no usable report ({len(rejected)} rejected: {shown})", file=file)
-    return ReportsImport(layer, sorted(rejected, key=lambda r: r.row), int(placed[ok].sum()))
+        raise reject.none_usable("report", file)
+    return ReportsImport(layer, reject.problems, int(placed[ok].sum()))
 
 
 #: the words of the reports' reasons: a kampung; a known point decides over an unknown name

@@ -15,6 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from geo_p2dd.errors import InputError, RowProblem
 from geo_p2dd.io import input_file, shown_columns
@@ -317,3 +318,72 @@ def points_from_table(
     geom = np.array(gpd.points_from_xy(x[keep], y[keep]), dtype=object)
     geom[np.isnan(x[keep])] = None  # no coordinates: callers may place the row
     return gpd.GeoDataFrame(out, geometry=geom, crs=STORAGE_CRS), rejected
+
+
+def point_rows(
+    frame: pd.DataFrame,
+    *,
+    file: str,
+    lon: str | None = None,
+    lat: str | None = None,
+    region_bounds: tuple[float, float, float, float] | None = None,
+    tolerance_deg: float = 0.1,
+) -> tuple[gpd.GeoDataFrame, list[RowProblem]]:
+    """The point rows of an import, from a point layer or a table with coordinates.
+
+    A layer's rows that are not points are rejected; a table goes through
+    :func:`points_from_table` (``lon``, ``lat``, ``region_bounds`` and
+    ``tolerance_deg`` are for it).
+
+    Returns
+    -------
+    points : GeoDataFrame
+        The rows with a point or no geometry (``_row`` keeps their row in the file).
+    rejected : list of RowProblem
+    """
+    if isinstance(frame, gpd.GeoDataFrame):
+        is_point = np.isin(shapely.get_type_id(frame.geometry.values), (-1, 0))  # none, point
+        rejected = [RowProblem(int(r), "geometry", "not a point")
+                    for r in frame[ROW_COLUMN].to_numpy()[~is_point]]
+        return frame[is_point], rejected
+    return points_from_table(frame, file=file, lon=lon, lat=lat, region_bounds=region_bounds,
+                             tolerance_deg=tolerance_deg)
+
+
+class RowRejections:
+    """The rows of one import rejected one by one, each with the first reason found.
+
+    Call it as ``reject(i, column, reason)`` with ``i`` the position of the row in
+    ``rows`` (the rows' numbers in the file); :attr:`ok` says which rows are still
+    usable.
+
+    Parameters
+    ----------
+    rows : array of int
+        Each position's row number in the file.
+    earlier : list of RowProblem
+        Rows rejected before (e.g. by :func:`point_rows`), reported with the others.
+    """
+
+    def __init__(self, rows: np.ndarray, earlier: list[RowProblem] | None = None) -> None:
+        self.rows = np.asarray(rows)
+        self.ok = np.ones(len(self.rows), dtype=bool)
+        self._earlier = list(earlier or [])
+        self._reasons: dict[int, RowProblem] = {}
+
+    def __call__(self, i: int, column: str | None, reason: str) -> None:
+        if self.ok[i]:
+            self._reasons[i] = RowProblem(int(self.rows[i]), column, reason)
+            self.ok[i] = False
+
+    @property
+    def problems(self) -> list[RowProblem]:
+        """Every rejected row, in the order of the file."""
+        found = self._earlier + [self._reasons[i] for i in sorted(self._reasons)]
+        return sorted(found, key=lambda r: r.row)
+
+    def none_usable(self, noun: str, file: str) -> InputError:
+        """The error for a file none of whose rows can be used (the first five reasons)."""
+        problems = self.problems
+        shown = "; ".join(str(r) for r in problems[:5])
+        return InputError(f"no usable {noun} ({len(problems)} rejected: {shown})", file=file)
