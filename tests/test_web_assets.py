@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from urllib.parse import urljoin
 
@@ -110,6 +111,50 @@ def test_unbundled_switch_loads_the_separate_files(unbundled):
     assert not any(u.startswith("/assets/") for u in urls)
 
 
+#: a navigation the browser makes when the visitor comes from outside the app (typed
+#: address, bookmark, a link in an e-mail): Fetch Metadata request headers
+FROM_OUTSIDE = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+                "Sec-Fetch-Site": "none"}
+
+
+def test_map_page_from_outside_carries_its_bundles(client):
+    """One round trip on a satellite link: the page holds its styles and scripts (the
+    scripts with the page's nonce) and names the versioned files to fetch once loaded."""
+    files = client.get("/", headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"})
+    inline = client.get("/", headers=FROM_OUTSIDE)
+    html = inline.get_data(as_text=True)
+    assert _urls(html) == []  # nothing to ask for before the map is drawn
+    versioned = _urls(files.get_data(as_text=True))
+    assert len(versioned) == 3
+    prefetch = re.search(r'<script type="application/json" id="asset-prefetch">([^<]+)<',
+                         html)
+    assert sorted(json.loads(prefetch.group(1))) == sorted(versioned)
+    for url in versioned:
+        body = client.get(url).get_data(as_text=True)
+        if url.endswith(".css"):  # its images from /static/ (the page is not in /assets/)
+            assert body.replace('url("../static/', 'url("/static/') in html
+        else:
+            nonce = re.search(r"'nonce-([^']+)'",
+                              inline.headers["Content-Security-Policy"]).group(1)
+            assert f'<script nonce="{nonce}">{body}</script>' in html
+    assert "../static/" not in html
+    # one page either way: the same entity tag, so a kept copy of either is revalidated
+    assert inline.headers["ETag"] == files.headers["ETag"]
+    assert client.get("/", headers={"If-None-Match": inline.headers["ETag"]}).status_code \
+        == 304
+
+
+def test_map_page_inside_the_app_or_unasked_references_the_files(client, sample_project):
+    for headers in ({**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"}, {},
+                    {**FROM_OUTSIDE, "Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"}):
+        html = client.get("/", headers=headers).get_data(as_text=True)
+        assert len(_urls(html)) == 3 and "asset-prefetch" not in html, headers
+    app = create_app({"PROJECT": str(sample_project.path), "TESTING": True,
+                      "INLINE_ASSETS": False})
+    html = app.test_client().get("/", headers=FROM_OUTSIDE).get_data(as_text=True)
+    assert len(_urls(html)) == 3 and "asset-prefetch" not in html
+
+
 def test_map_page_is_revalidated_not_sent_again(client, sample_project):
     first = client.get("/")
     tag = first.headers["ETag"]
@@ -131,16 +176,17 @@ def test_map_page_is_revalidated_not_sent_again(client, sample_project):
 
 @pytest.mark.browser
 def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
-    """First visit: the page and three versioned files, immutable; repeat visit: the page
-    and those files from the browser's cache (no round trip), the map still works (its
-    scripts run under the kept policy) and the page is revalidated in the background (a
-    304, no body)."""
+    """First visit: the page alone (it carries its styles and scripts) until the map is
+    drawn, then the three versioned files fetched in the background, immutable; repeat
+    visit: the page and those files from the browser's cache (no round trip), the map
+    still works (its scripts run under the kept policy) and the page is revalidated in the
+    background (a 304, no body)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.add_cookies([{"name": "basemap", "value": "none", "url": sample_server.url}])
     entries = """() => performance.getEntriesByType('navigation').concat(
         performance.getEntriesByType('resource')).filter(e => !e.name.includes('/tiles/'))
         .map(e => ({url: e.name, sent: e.transferSize, size: e.decodedBodySize,
-                    kind: e.initiatorType}))"""
+                    kind: e.initiatorType, start: e.startTime}))"""
     try:
         seen = []
         for _visit in range(2):
@@ -155,6 +201,10 @@ def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
             page.goto(sample_server.url + "/", wait_until="networkidle")
             page.wait_for_function("() => window.geoP2DD && window.geoP2DD.villagesReady")
             assert page.evaluate("() => Object.keys(window.geoP2DD.villages).length") > 0
+            if not _visit:
+                page.wait_for_function("() => performance.getEntriesByType('resource')"
+                                       ".filter(e => e.name.includes('/assets/')).length == 3")
+                ready = page.evaluate("() => window.geoP2DD.villagesReady")
             if _visit:
                 page.wait_for_function("() => window.geoP2DD.fresh.checked")
                 assert not page.evaluate("() => window.geoP2DD.fresh.newer")
@@ -165,6 +215,8 @@ def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
         assert len(first) <= 4, [e["url"] for e in first]
         versioned = [e["url"] for e in first if "/assets/" in e["url"]]
         assert len(versioned) == 3
+        # asked for once the page had loaded, not before the map was drawn
+        assert all(e["start"] > ready for e in first if "/assets/" in e["url"])
         for url in versioned:
             assert first_headers[url]["cache-control"] == \
                 "public, max-age=31536000, immutable"

@@ -28,7 +28,13 @@ from geo_p2dd.schema import (
 )
 from geo_p2dd.scoring import FACTORS, factor_label, rank
 from web import auth, mapdata, tiles
-from web.assets import folium_replacements, localise
+from web.assets import (
+    PAGE_BUNDLES,
+    folium_replacements,
+    inline_wanted,
+    localise,
+    prefetch_urls,
+)
 from web.context import current_view
 from web.security import NONCE_PLACEHOLDER, nonce_scripts
 
@@ -284,8 +290,10 @@ def index():
     region = request.args.get("region")
     region = normalise_code(region) if region else _default_region(view)
     key = _page_key("index", region)
-    return _revalidated(view, key, lambda: view.pages.get(key, lambda: _index_page(view,
-                                                                                   region)))
+    # the same page either way (one entity tag): its bundles inline or as versioned files
+    inline = inline_wanted()
+    return _revalidated(view, key, lambda: view.pages.get(
+        (*key, inline), lambda: _index_page(view, region, inline)))
 
 
 def _revalidated(view, key: tuple, page) -> Response:
@@ -316,7 +324,7 @@ def _revalidated(view, key: tuple, page) -> Response:
     return resp
 
 
-def _index_page(view, region: str) -> str:
+def _index_page(view, region: str, inline: bool = False) -> str:
     lang = g.lang
     built = build_map(view, region, lang)
     frame = built["frame"]
@@ -341,7 +349,8 @@ def _index_page(view, region: str) -> str:
         no_data_colour=mapdata.NO_DATA_COLOUR,
         signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
         refs_js=_refs_js(built["config"]), data_version=_data_version(view),
-        analysed=view.results is not None)
+        analysed=view.results is not None, inline_assets=inline,
+        prefetch=Markup(_json(prefetch_urls(*PAGE_BUNDLES, "map.js"))) if inline else None)
 
 
 def _refs_js(config: dict) -> Markup:
