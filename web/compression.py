@@ -48,11 +48,13 @@ def _make_best(digest: bytes, data: bytes) -> None:
             _best[digest] = packed
 
 
-def encode(data: bytes, accepted) -> tuple[bytes, str] | None:
+def encode(data: bytes, accepted, best_max_bytes: int = BEST_MAX_BYTES
+           ) -> tuple[bytes, str] | None:
     """``data`` compressed for a client whose ``Accept-Encoding`` is ``accepted``
-    (werkzeug's parsed header): (body, encoding), or None when it takes neither."""
+    (werkzeug's parsed header): (body, encoding), or None when it takes neither.
+    ``best_max_bytes``: the largest body given a best copy (a page sent to many)."""
     if brotli is not None and accepted["br"]:
-        if BEST_MIN_BYTES <= len(data) <= BEST_MAX_BYTES:
+        if BEST_MIN_BYTES <= len(data) <= best_max_bytes:
             digest = hashlib.blake2b(data, digest_size=16).digest()
             with _lock:
                 if digest in _best:
