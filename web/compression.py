@@ -5,7 +5,9 @@ A page is compressed quickly on the request that makes it (Brotli quality 5, gzi
 a body asked for a second time — the village data of a view, a download's JSON — is
 then given its best Brotli copy (quality 11, about a quarter smaller than gzip), made
 once in a background thread and kept by the body's digest for the requests after.
-Bodies seen once (pages carry a fresh script nonce each time) never cost that work.
+Bodies seen once (most pages carry a fresh script nonce each time) never cost that
+work; the kept map pages, the same bytes each time (``web/maps.py``), get best copies
+up to a larger size.
 """
 
 from __future__ import annotations
