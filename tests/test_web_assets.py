@@ -118,30 +118,33 @@ FROM_OUTSIDE = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
                 "Sec-Fetch-Site": "none"}
 
 
-def test_map_page_from_outside_carries_its_bundles(client):
+def test_map_page_from_outside_carries_its_bundles(client, sample_project):
     """One round trip on a satellite link: the page holds its styles and scripts (the
-    scripts with the page's nonce) and names the versioned files to fetch once loaded."""
-    files = client.get("/", headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"})
-    inline = client.get("/", headers=FROM_OUTSIDE)
-    html = inline.get_data(as_text=True)
-    assert _urls(html) == []  # nothing to ask for before the map is drawn
-    versioned = _urls(files.get_data(as_text=True))
-    assert len(versioned) == 3
-    prefetch = re.search(r'<script type="application/json" id="asset-prefetch">([^<]+)<',
-                         html)
-    assert sorted(json.loads(prefetch.group(1))) == sorted(versioned)
-    for url in versioned:
-        body = client.get(url).get_data(as_text=True)
-        if url.endswith(".css"):  # its images from /static/ (the page is not in /assets/)
-            assert body.replace('url("../static/', 'url("/static/') in html
-        else:  # allowed by its hash (the page is the same bytes on every request)
-            assert f"<script>{body}</script>" in html
-            assert _hash(body) in inline.headers["Content-Security-Policy"]
-    assert "../static/" not in html
-    # one page either way: the same entity tag, so a kept copy of either is revalidated
-    assert inline.headers["ETag"] == files.headers["ETag"]
-    assert client.get("/", headers={"If-None-Match": inline.headers["ETag"]}).status_code \
-        == 304
+    scripts allowed by their hashes) and names the versioned files to fetch once loaded;
+    a kampung's page too (a link shared in a message)."""
+    kode = sample_project.read_table("village_results")["kode"].iloc[0]
+    for page in ("/", f"/village/{kode}"):
+        files = client.get(page, headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"})
+        inline = client.get(page, headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "cross-site"})
+        html = inline.get_data(as_text=True)
+        assert _urls(html) == [], page  # nothing to ask for before the map is drawn
+        versioned = _urls(files.get_data(as_text=True))
+        assert len(versioned) == 3, page
+        prefetch = re.search(r'<script type="application/json" id="asset-prefetch">([^<]+)<',
+                             html)
+        assert sorted(json.loads(prefetch.group(1))) == sorted(versioned)
+        for url in versioned:
+            body = client.get(url).get_data(as_text=True)
+            if url.endswith(".css"):  # its images from /static/ (the page is not in /assets/)
+                assert body.replace('url("../static/', 'url("/static/') in html
+            else:  # allowed by its hash (the page is the same bytes on every request)
+                assert f"<script>{body}</script>" in html
+                assert _hash(body) in inline.headers["Content-Security-Policy"]
+        assert "../static/" not in html
+        # one page either way: the same entity tag, so a kept copy of either is revalidated
+        assert inline.headers["ETag"] == files.headers["ETag"]
+        assert client.get(page, headers={"If-None-Match": inline.headers["ETag"]}
+                          ).status_code == 304
 
 
 def test_map_page_from_outside_is_sent_in_its_best_copy_after_the_first(client):

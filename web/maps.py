@@ -384,7 +384,7 @@ def _index_page(view, region: str, inline: bool = False) -> str:
         signal_legend=tiles.SIGNAL_LEGEND, config_json=Markup(_json(built["config"])),
         refs_js=_refs_js(built["config"]), data_version=_data_version(view),
         analysed=view.results is not None, inline_assets=inline,
-        prefetch=Markup(_json(prefetch_urls(*PAGE_BUNDLES, "map.js"))) if inline else None)
+        prefetch=_prefetch(inline))
 
 
 def _refs_js(config: dict) -> Markup:
@@ -443,11 +443,12 @@ def village(kode: str):
     if row is None:
         raise NotFoundError(_("No village with code %(kode)s.", kode=kode))
     key = _page_key("village", kode)
-    return _revalidated(view, key, lambda: view.pages.get(key, lambda: _village_page(
-        view, kode, row)))
+    inline = inline_wanted()  # a link to a kampung shared in a message: one round trip
+    return _revalidated(view, key, lambda: view.pages.get((*key, inline), lambda: _village_page(
+        view, kode, row, inline)))
 
 
-def _village_page(view, kode: str, row: pd.Series) -> str:
+def _village_page(view, kode: str, row: pd.Series, inline: bool = False) -> str:
     lang = g.lang
     frame = mapdata.region_villages(view, kode)
     bounds = frame.total_bounds
@@ -509,4 +510,9 @@ def _village_page(view, kode: str, row: pd.Series) -> str:
         map_html=Markup(fig.html.render()),
         map_script=Markup(localise(fig.script.render(), static, replace)),
         config_json=Markup(_json(config)), refs_js=_refs_js(config),
-        data_version=_data_version(view))
+        data_version=_data_version(view), inline_assets=inline, prefetch=_prefetch(inline))
+
+
+def _prefetch(inline: bool) -> Markup | None:
+    """The versioned files a page that carried its bundles fetches once loaded."""
+    return Markup(_json(prefetch_urls(*PAGE_BUNDLES, "map.js"))) if inline else None
