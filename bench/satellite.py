@@ -144,6 +144,9 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=1000.0, help="kbit/s")
     parser.add_argument("--up", type=float, default=256.0, help="kbit/s")
     parser.add_argument("--path", default="/")
+    parser.add_argument("--modes", type=lambda v: v.split(","),
+                        default=["unbundled", "bundled", "inline"],
+                        help="asset modes to measure, comma-separated")
     parser.add_argument("--waterfall", action="store_true",
                         help="print the requests of the first run's visits")
     args = parser.parse_args()
@@ -157,7 +160,7 @@ def main() -> None:
     servers = {mode: LiveServer(create_app({"PROJECT": str(project),
                                             "BUNDLE_ASSETS": mode != "unbundled",
                                             "INLINE_ASSETS": mode == "inline"}))
-               for mode in ("unbundled", "bundled", "inline")}
+               for mode in args.modes}
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"project {project}; link: {args.latency:.0f} ms round trip, {args.down:.0f} kbit/s "
           f"down, {args.up:.0f} kbit/s up (Chromium network emulation); page {args.path}")
@@ -183,8 +186,10 @@ def main() -> None:
         browser.close()
     for s in servers.values():
         s.stop()
+    if "inline" not in results:
+        return
     after = results["inline"]
-    for name, before in (("bundled", results["bundled"]), ("unbundled", results["unbundled"])):
+    for name, before in ((m, results[m]) for m in ("bundled", "unbundled") if m in results):
         for i, visit_name in enumerate(("first", "repeat")):
             b = statistics.median(r["tti_s"] for r in before[i])
             a = statistics.median(r["tti_s"] for r in after[i])

@@ -327,7 +327,7 @@ def _revalidated(view, key: tuple, page) -> Response:
     else:
         resp = _same_bytes(page())
     resp.set_etag(tag)
-    resp.headers["Cache-Control"] = KEPT_PAGE
+    resp.headers.setdefault("Cache-Control", KEPT_PAGE)  # signed in: no-cache (personalised)
     resp.vary.add("Cookie")
     return resp
 
