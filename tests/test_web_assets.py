@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from urllib.parse import urljoin
 
 import pytest
 
-from web import assets, create_app
+from web import assets, compression, create_app
+from web.security import _hash
 
 TAGS = re.compile(r'<(?:script|link)\b[^>]*?(?:src|href)="(/[^"]+)"')
 
@@ -110,6 +112,68 @@ def test_unbundled_switch_loads_the_separate_files(unbundled):
     assert not any(u.startswith("/assets/") for u in urls)
 
 
+#: a navigation the browser makes when the visitor comes from outside the app (typed
+#: address, bookmark, a link in an e-mail): Fetch Metadata request headers
+FROM_OUTSIDE = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate",
+                "Sec-Fetch-Site": "none"}
+
+
+def test_map_page_from_outside_carries_its_bundles(client, sample_project):
+    """One round trip on a satellite link: the page holds its styles and scripts (the
+    scripts allowed by their hashes) and names the versioned files to fetch once loaded;
+    a kampung's page too (a link shared in a message)."""
+    kode = sample_project.read_table("village_results")["kode"].iloc[0]
+    for page in ("/", f"/village/{kode}"):
+        files = client.get(page, headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"})
+        inline = client.get(page, headers={**FROM_OUTSIDE, "Sec-Fetch-Site": "cross-site"})
+        html = inline.get_data(as_text=True)
+        assert _urls(html) == [], page  # nothing to ask for before the map is drawn
+        versioned = _urls(files.get_data(as_text=True))
+        assert len(versioned) == 3, page
+        prefetch = re.search(r'<script type="application/json" id="asset-prefetch">([^<]+)<',
+                             html)
+        assert sorted(json.loads(prefetch.group(1))) == sorted(versioned)
+        for url in versioned:
+            body = client.get(url).get_data(as_text=True)
+            if url.endswith(".css"):  # its images from /static/ (the page is not in /assets/)
+                assert body.replace('url("../static/', 'url("/static/') in html
+            else:  # allowed by its hash (the page is the same bytes on every request)
+                assert f"<script>{body}</script>" in html
+                assert _hash(body) in inline.headers["Content-Security-Policy"]
+        assert "../static/" not in html
+        # one page either way: the same entity tag, so a kept copy of either is revalidated
+        assert inline.headers["ETag"] == files.headers["ETag"]
+        assert client.get(page, headers={"If-None-Match": inline.headers["ETag"]}
+                          ).status_code == 304
+
+
+def test_map_page_from_outside_is_sent_in_its_best_copy_after_the_first(client):
+    """The page with its bundles is larger than other bodies given a best Brotli copy;
+    being the same bytes each time, the next visitors get its best copy."""
+    brotli = pytest.importorskip("brotli", reason="the optional brotli package is not installed")
+    headers = {**FROM_OUTSIDE, "Accept-Encoding": "gzip, deflate, br, zstd"}
+    first, second = client.get("/", headers=headers), client.get("/", headers=headers)
+    plain = brotli.decompress(first.data)
+    assert len(plain) > compression.BEST_MAX_BYTES
+    compression._maker.submit(lambda: None).result()  # the best copy is made
+    third = client.get("/", headers=headers)
+    assert third.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(third.data) == brotli.decompress(second.data) == plain
+    assert len(third.data) < 0.9 * len(first.data)
+    assert third.headers["ETag"] == first.headers["ETag"]
+
+
+def test_map_page_inside_the_app_or_unasked_references_the_files(client, sample_project):
+    for headers in ({**FROM_OUTSIDE, "Sec-Fetch-Site": "same-origin"}, {},
+                    {**FROM_OUTSIDE, "Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"}):
+        html = client.get("/", headers=headers).get_data(as_text=True)
+        assert len(_urls(html)) == 3 and "asset-prefetch" not in html, headers
+    app = create_app({"PROJECT": str(sample_project.path), "TESTING": True,
+                      "INLINE_ASSETS": False})
+    html = app.test_client().get("/", headers=FROM_OUTSIDE).get_data(as_text=True)
+    assert len(_urls(html)) == 3 and "asset-prefetch" not in html
+
+
 def test_map_page_is_revalidated_not_sent_again(client, sample_project):
     first = client.get("/")
     tag = first.headers["ETag"]
@@ -131,19 +195,20 @@ def test_map_page_is_revalidated_not_sent_again(client, sample_project):
 
 @pytest.mark.browser
 def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
-    """First visit: the page and three versioned files, immutable; repeat visit: the page
-    and those files from the browser's cache (no round trip), the map still works (its
-    scripts run under the kept policy) and the page is revalidated in the background (a
-    304, no body)."""
+    """First visit: the page alone (it carries its styles and scripts) until the map is
+    drawn; once loaded, the three versioned files (immutable) and the page naming them,
+    which replaces the kept copy. Repeat visit: that page and those files from the
+    browser's cache (no round trip), the map still works (its scripts run under the kept
+    policy) and the page is revalidated in the background (a 304, no body)."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.add_cookies([{"name": "basemap", "value": "none", "url": sample_server.url}])
     entries = """() => performance.getEntriesByType('navigation').concat(
         performance.getEntriesByType('resource')).filter(e => !e.name.includes('/tiles/'))
         .map(e => ({url: e.name, sent: e.transferSize, size: e.decodedBodySize,
-                    kind: e.initiatorType}))"""
+                    kind: e.initiatorType, start: e.startTime}))"""
     try:
         seen = []
-        for _visit in range(2):
+        for visit in range(2):
             page = context.new_page()
             errors = []
             page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
@@ -152,26 +217,33 @@ def test_map_over_the_network_first_and_repeat_visit(sample_server, browser):
             headers = {}
             page.on("response", lambda r, headers=headers: headers.__setitem__(
                 r.url, r.headers))
-            page.goto(sample_server.url + "/", wait_until="networkidle")
+            page.goto(sample_server.url + "/")
             page.wait_for_function("() => window.geoP2DD && window.geoP2DD.villagesReady")
             assert page.evaluate("() => Object.keys(window.geoP2DD.villages).length") > 0
-            if _visit:
+            ready = page.evaluate("() => window.geoP2DD.villagesReady")
+            if visit == 0:
+                page.wait_for_function("() => window.geoP2DDAssets.kept")
+            else:
+                assert page.evaluate("() => window.geoP2DDAssets") is None  # the files' page
                 page.wait_for_function("() => window.geoP2DD.fresh.checked")
                 assert not page.evaluate("() => window.geoP2DD.fresh.newer")
             assert errors == []
-            seen.append((page.evaluate(entries), headers))
+            seen.append((page.evaluate(entries), headers, ready))
             page.close()
-        (first, first_headers), (repeat, _) = seen
-        assert len(first) <= 4, [e["url"] for e in first]
-        versioned = [e["url"] for e in first if "/assets/" in e["url"]]
-        assert len(versioned) == 3
+        (first, first_headers, ready), (repeat, _, _) = seen
+        page_entry, *later = first
+        assert page_entry["kind"] == "navigation" and page_entry["sent"] > 0
+        versioned = [e["url"] for e in later if "/assets/" in e["url"]]
+        assert len(versioned) == 3 and len(later) == 4, [e["url"] for e in later]
+        # asked for once the page had loaded, not before the map was drawn
+        assert all(e["start"] > ready for e in later)
         for url in versioned:
             assert first_headers[url]["cache-control"] == \
                 "public, max-age=31536000, immutable"
         checks = [e for e in repeat if e["kind"] == "fetch"]
         repeat = [e for e in repeat if e["kind"] != "fetch"]
-        assert len(repeat) == len(first)
         page_entry, *files = repeat
+        assert sorted(e["url"] for e in files) == sorted(versioned)
         assert all(e["sent"] == 0 for e in files), files  # from the cache, not asked
         assert page_entry["size"] > 10_000 and page_entry["sent"] == 0  # not asked either
         # the background check: the kept copy's tag (local), then a 304 without a body
@@ -194,6 +266,8 @@ def test_kept_map_page_says_when_the_data_changed(sample_copy, live_server_facto
         page = context.new_page()
         page.goto(server.url + "/")
         page.wait_for_function("() => window.geoP2DD && window.geoP2DD.villagesReady")
+        # a first visit's page replaces its kept copy once loaded: let it finish
+        page.wait_for_function("() => !window.geoP2DDAssets || window.geoP2DDAssets.kept")
         return page
 
     try:

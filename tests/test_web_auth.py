@@ -317,9 +317,12 @@ def test_a_private_project_needs_sign_in_for_maps_downloads_ogc_and_summaries(
 def test_cached_map_pages_carry_each_visitors_own_links(app):
     signed = app.test_client()
     sign_in(signed, "ana")
-    mine = signed.get("/").get_data(as_text=True)
+    page = signed.get("/")
+    mine = page.get_data(as_text=True)
     assert "Keluar" in mine and 'name="csrf-token"' in mine
+    assert page.headers["Cache-Control"] == "private, no-cache"  # an edit is seen at once
     theirs = app.test_client().get("/")  # the same cached page, another visitor
+    assert theirs.headers["Cache-Control"] == "private, max-age=86400"
     text = theirs.get_data(as_text=True)
     assert "ana" not in re.findall(r'class="who"[^>]*>([^<]*)', text)
     assert "signout" not in text and 'name="csrf-token"' not in text and "Masuk" in text

@@ -9,7 +9,7 @@ import pytest
 
 from web import create_app
 from web.errors import without_paths
-from web.security import NONCE_PLACEHOLDER
+from web.security import INLINE_HANDLERS, NONCE_PLACEHOLDER, _hash
 from web.tiles import lonlat_to_tile
 
 
@@ -57,34 +57,57 @@ def test_headers_on_every_kind_of_response(client, sample_project):
             assert policy["default-src"] == ["'none'"], url
 
 
-def test_pages_allow_only_their_own_scripts_by_a_fresh_nonce(client, sample_project):
+def _inline_scripts(html: str) -> list[tuple[str, str]]:
+    """(attributes, text) of the page's inline scripts (not data blocks)."""
+    return re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)([^>]*)>(.*?)</script>",
+                      html, re.S)
+
+
+def test_pages_allow_only_their_own_scripts_by_a_fresh_nonce(client):
+    url = "/report/"
+    nonces = set()
+    for _ in range(2):
+        resp = client.get(url)
+        policy = _policy(resp)
+        html = resp.get_data(as_text=True)
+        assert NONCE_PLACEHOLDER not in html
+        assert "'unsafe-inline'" not in policy["script-src"]
+        assert "'unsafe-eval'" not in policy["script-src"]
+        nonce = [v for v in policy["script-src"] if v.startswith("'nonce-")]
+        assert len(nonce) == 1, url
+        nonce = nonce[0][len("'nonce-"):-1]
+        nonces.add(nonce)
+        inline = [attrs for attrs, _text in _inline_scripts(html)]
+        assert inline, url
+        assert all(f'nonce="{nonce}"' in attrs for attrs in inline), (url, inline)
+        assert " on" not in " ".join(re.findall(r"<[a-z]+\s[^>]*\bon[a-z]+=", html))
+        assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
+    assert len(nonces) == 2, "a nonce is used once"
+
+
+def test_kept_map_pages_allow_exactly_their_own_scripts_by_hash(client, sample_project):
+    """The map pages are the same bytes on every request (their best compressed copy can
+    be kept): no nonce, the policy names the hash of each inline script and nothing else."""
     kode = sample_project.read_layer("villages")["kode"].iloc[0]
+    handlers = {_hash(h) for h in INLINE_HANDLERS}
     for url in ("/", f"/village/{kode}"):
-        nonces = set()
-        for _ in range(2):
-            resp = client.get(url)
-            policy = _policy(resp)
-            html = resp.get_data(as_text=True)
-            assert NONCE_PLACEHOLDER not in html
-            assert "'unsafe-inline'" not in policy["script-src"]
-            assert "'unsafe-eval'" not in policy["script-src"]
-            nonce = [v for v in policy["script-src"] if v.startswith("'nonce-")]
-            assert len(nonce) == 1, url
-            nonce = nonce[0][len("'nonce-"):-1]
-            nonces.add(nonce)
-            inline = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)([^>]*)>",
-                                html)
-            assert inline, url
-            assert all(f'nonce="{nonce}"' in attrs for attrs in inline), (url, inline)
-            assert " on" not in " ".join(re.findall(r"<[a-z]+\s[^>]*\bon[a-z]+=", html))
-            assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
-        assert len(nonces) == 2, "a nonce is used once"
+        first, again = client.get(url), client.get(url)
+        assert first.data == again.data, url
+        html = first.get_data(as_text=True)
+        policy = _policy(first)
+        assert "nonce" not in first.headers["Content-Security-Policy"]
+        assert "nonce=" not in html and NONCE_PLACEHOLDER not in html
+        scripts = _inline_scripts(html)
+        assert len(scripts) >= 3, url
+        hashes = {_hash(text) for _attrs, text in scripts}
+        assert set(policy["script-src"]) == {"'self'", "'unsafe-hashes'"} | handlers | hashes
+        assert policy["default-src"] == ["'self'"] and policy["object-src"] == ["'none'"]
 
 
 def test_gzipped_pages_carry_the_nonce_too(client):
     import gzip
 
-    resp = client.get("/", headers={"Accept-Encoding": "gzip"})
+    resp = client.get("/report/", headers={"Accept-Encoding": "gzip"})
     assert resp.headers["Content-Encoding"] == "gzip"
     html = gzip.decompress(resp.data).decode()
     nonce = re.search(r"'nonce-([^']+)'", resp.headers["Content-Security-Policy"]).group(1)

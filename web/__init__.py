@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "GZIP_MIN_BYTES": 1024,
     "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     "BUNDLE_ASSETS": True,  # versioned, immutable bundles (web/assets.py); False: files as before
+    "INLINE_ASSETS": True,  # a first visit's map page carries its bundles (web/assets.py)
     "REANALYSE": None,  # re-analyse after register changes; None: [web] reanalyse of the project
 }
 

@@ -245,13 +245,17 @@ def asset_url(name: str) -> str | None:
     return url_for("assets.bundle", filename=b.filename) if b is not None else None
 
 
-def asset_tags(name: str, defer: bool = False, separate: str = "own") -> Markup:
+def asset_tags(name: str, defer: bool = False, separate: str = "own",
+               inline: bool = False) -> Markup:
     """The ``<link>`` or ``<script>`` tag(s) of bundle ``name``.
 
-    Bundled: one tag of the versioned file. Not bundled: one tag per file; with
-    ``separate="own"`` only our files (folium's header loads the vendor ones).
+    Bundled: one tag of the versioned file, or with ``inline`` the bundle itself in the
+    page (:func:`inline_wanted`). Not bundled: one tag per file; with ``separate="own"``
+    only our files (folium's header loads the vendor ones).
     """
     b = bundled(name)
+    if b is not None and inline:
+        return _inline(b)
     if b is not None:
         urls = [url_for("assets.bundle", filename=b.filename)]
     else:
@@ -265,6 +269,48 @@ def asset_tags(name: str, defer: bool = False, separate: str = "own") -> Markup:
     else:
         tags = [f'<script src="{escape(u)}"{attr}></script>' for u in urls]
     return Markup("\n".join(tags))
+
+
+def inline_wanted() -> bool:
+    """Whether this page request should carry its bundles in the page itself.
+
+    On a satellite link each round trip costs about 600 ms, and the files a page
+    references are asked for only once its first bytes are in: a second round trip
+    before the map can be drawn. A browser that comes to the app from outside (typed
+    address, bookmark, a link in another site or an e-mail: ``Sec-Fetch-Site`` other
+    than ``same-origin``) most likely does not hold the bundles, so its page carries
+    them, in one round trip; the page then asks for the versioned files in the
+    background once loaded (:func:`prefetch_urls`), so the app's next pages find them in
+    the browser's cache. A navigation inside the app, or a client that does not say
+    (no ``Sec-Fetch-*`` headers), gets the tags of the versioned files.
+    """
+    if not current_app.config.get("BUNDLE_ASSETS", True) or \
+            not current_app.config.get("INLINE_ASSETS", True):
+        return False
+    return request.headers.get("Sec-Fetch-Dest") == "document" and \
+        request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin"
+
+
+def _inline(b: Bundle) -> Markup:
+    """Bundle ``b`` in the page: a ``<style>`` block, or a script with the page's nonce."""
+    from web.security import NONCE_PLACEHOLDER
+
+    text = b.body.decode("utf-8")
+    if b.name.endswith(".css"):
+        if "</style" in text.lower():
+            raise ValueError(f"bundle {b.name} cannot be inlined (holds </style)")
+        # url()s point one level up from /assets/; in the page they must be absolute
+        text = text.replace('url("../static/', 'url("' + url_for("static", filename=""))
+        return Markup(f"<style>{text}</style>")
+    if "</script" in text.lower() or "<!--" in text:
+        raise ValueError(f"bundle {b.name} cannot be inlined (holds </script or <!--)")
+    return Markup(f'<script nonce="{NONCE_PLACEHOLDER}">{text}</script>')
+
+
+def prefetch_urls(*names: str) -> list[str]:
+    """The versioned URLs of bundles ``names`` (those built), for a page that carried
+    them inline to ask for in the background (``<link rel="prefetch">``)."""
+    return [u for u in (asset_url(n) for n in names) if u is not None]
 
 
 #: bundles every map page loads itself (its template's tags), and those folium asks for

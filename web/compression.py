@@ -5,7 +5,9 @@ A page is compressed quickly on the request that makes it (Brotli quality 5, gzi
 a body asked for a second time — the village data of a view, a download's JSON — is
 then given its best Brotli copy (quality 11, about a quarter smaller than gzip), made
 once in a background thread and kept by the body's digest for the requests after.
-Bodies seen once (pages carry a fresh script nonce each time) never cost that work.
+Bodies seen once (most pages carry a fresh script nonce each time) never cost that
+work; the kept map pages, the same bytes each time (``web/maps.py``), get best copies
+up to a larger size.
 """
 
 from __future__ import annotations
@@ -48,11 +50,13 @@ def _make_best(digest: bytes, data: bytes) -> None:
             _best[digest] = packed
 
 
-def encode(data: bytes, accepted) -> tuple[bytes, str] | None:
+def encode(data: bytes, accepted, best_max_bytes: int = BEST_MAX_BYTES
+           ) -> tuple[bytes, str] | None:
     """``data`` compressed for a client whose ``Accept-Encoding`` is ``accepted``
-    (werkzeug's parsed header): (body, encoding), or None when it takes neither."""
+    (werkzeug's parsed header): (body, encoding), or None when it takes neither.
+    ``best_max_bytes``: the largest body given a best copy (a page sent to many)."""
     if brotli is not None and accepted["br"]:
-        if BEST_MIN_BYTES <= len(data) <= BEST_MAX_BYTES:
+        if BEST_MIN_BYTES <= len(data) <= best_max_bytes:
             digest = hashlib.blake2b(data, digest_size=16).digest()
             with _lock:
                 if digest in _best:

@@ -47,19 +47,24 @@ def _hash(source: str) -> str:
     return "'sha256-" + base64.b64encode(digest).decode() + "'"
 
 
-def content_security_policy(nonce: str | None, image_hosts: tuple[str, ...] = ()) -> str:
+def content_security_policy(nonce: str | None, image_hosts: tuple[str, ...] = (),
+                            hashes: tuple[str, ...] = ()) -> str:
     """The policy of an HTML page.
 
     Parameters
     ----------
     nonce : str or None
-        The nonce of the page's inline scripts (None: no inline script may run).
+        The nonce of the page's inline scripts (None: no inline script may run, but
+        those of ``hashes``).
     image_hosts : tuple of str
         Origins allowed as images besides the app (basemap tile servers).
+    hashes : tuple of str
+        Hash sources of the page's inline scripts (:func:`hash_scripts`).
     """
     script = ["'self'"]
     if nonce:
         script.append(f"'nonce-{nonce}'")
+    script += hashes
     script += ["'unsafe-hashes'", *(_hash(h) for h in INLINE_HANDLERS)]
     directives = {
         "default-src": ["'self'"],
@@ -88,6 +93,32 @@ def nonce_scripts(html: str) -> str:
     For markup we generate (folium's header), never for text that holds user data.
     """
     return _SCRIPT_TAG.sub(f'<script nonce="{NONCE_PLACEHOLDER}"', html)
+
+
+def hash_scripts(html: str) -> tuple[str, tuple[str, ...]]:
+    """Trusted ``html`` whose inline scripts are allowed by their hashes, not a nonce.
+
+    A page made once and sent to many (the kept map pages) is then the same bytes on
+    every request, so its best compressed copy can be kept (:mod:`web.compression`),
+    and its policy names each script it carries: an injected script matches none.
+
+    Returns
+    -------
+    html : str
+        ``html`` without the nonce placeholder of its inline scripts.
+    hashes : tuple of str
+        Their hash sources, for :func:`content_security_policy`.
+    """
+    opening = f'<script nonce="{NONCE_PLACEHOLDER}"'
+    parts, hashes, at = [], {}, 0
+    while (start := html.find(opening, at)) >= 0:
+        body = html.index(">", start) + 1
+        end = html.index("</script>", body)
+        parts += [html[at:start], "<script", html[start + len(opening):end]]
+        hashes[_hash(html[body:end])] = None
+        at = end
+    parts.append(html[at:])
+    return "".join(parts), tuple(hashes)
 
 
 def apply(response: Response, image_hosts: tuple[str, ...] = ()) -> Response:
