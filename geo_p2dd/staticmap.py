@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.path import Path
+from PIL import Image
 
 from geo_p2dd.codes import region_sql
 from geo_p2dd.errors import InputError
@@ -399,6 +400,12 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
                                    alignment="left")
             legend_ax.add_artist(leg)
         buf = io.BytesIO()
-        metadata = {"Software": None} if fmt == "png" else {"Date": None}
-        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
+        if fmt == "png":
+            # RGB, not matplotlib's RGBA: the map is opaque, and a PDF would otherwise carry
+            # (and WeasyPrint encode) a second, all-opaque alpha image
+            fig.canvas.draw()
+            rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
+            Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", dpi=(dpi, dpi))
+        else:
+            fig.savefig(buf, format=fmt, dpi=dpi, metadata={"Date": None})
     return buf.getvalue()

@@ -170,15 +170,16 @@ def read_region_results(project: Project, region: str) -> pd.DataFrame:
     """The ``village_results`` rows of ``region`` (and below) only, filtered as they are read.
 
     A province of the national project reads ~1,000 of 83,000 rows. When no row
-    matches, all rows are read, so :func:`resolve_region` can name the regions the
-    project has.
+    matches (or ``region`` is not a province, kabupaten or kecamatan code), all rows are
+    read, so :func:`resolve_region` can name the regions the project has.
 
     Raises
     ------
     NotFoundError
         The project has not been analysed.
     """
-    where = region_sql(str(region).strip())
+    code = normalise_code(str(region).strip())
+    where = region_sql(code) if region_level(code) is not None else None
     if where is not None and project.has_layer("village_results"):
         rows = pyogrio.read_dataframe(project.layers_path, layer="village_results",
                                       read_geometry=False, use_arrow=True, where=where)
