@@ -91,3 +91,30 @@ def in_region(codes: pd.Series, region: str | None) -> pd.Series:
         fixed = normalise_codes(s[odd])
         hit[odd] = ((fixed == region) | fixed.str.startswith(region + ".")).fillna(False)
     return hit.astype(bool)
+
+
+def region_sql(region: str, column: str = "kode") -> str | None:
+    """:func:`in_region` as an SQL filter on stored (normalised) codes, for a reader's ``where``.
+
+    Parameters
+    ----------
+    region : str
+        A code in any form :func:`normalise_code` reads.
+    column : str
+        The code column (a plain identifier).
+
+    Returns
+    -------
+    str or None
+        ``kode = '64.11' OR substr(kode, 1, 6) = '64.11.'``; None when ``region`` is
+        not a code (nothing to filter on safely).
+
+    Examples
+    --------
+    >>> region_sql("6411")
+    "kode = '64.11' OR substr(kode, 1, 6) = '64.11.'"
+    """
+    code = normalise_code(region)
+    if not CODE_RE.match(code) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column):
+        return None
+    return f"{column} = '{code}' OR substr({column}, 1, {len(code) + 1}) = '{code}.'"

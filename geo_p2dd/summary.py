@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyogrio
 
+from geo_p2dd.codes import region_sql
 from geo_p2dd.errors import NotFoundError
 from geo_p2dd.i18n import N_, gettext
 from geo_p2dd.layers import normalise_code
@@ -98,17 +100,30 @@ def in_region(codes: pd.Series, region: str) -> pd.Series:
 def list_regions(results: pd.DataFrame, areas: pd.DataFrame | None = None) -> list[Region]:
     """The kabupaten and kecamatan of an analysed project, kabupaten first, by code."""
     out = []
-    # the areas' names looked up, and each region's rows taken, once (a province of a
-    # national project has ~100 kecamatan; areas hold every region of Indonesia)
+    # one grouped pass per level (a province of a national project has ~100 kecamatan;
+    # areas hold every region of Indonesia): names from the areas, else the first named row
     named = _area_names(areas)
     for level, key, name_col in (("kabupaten", "kabupaten_kode", "kabupaten"),
                                  ("kecamatan", "kecamatan_kode", "kecamatan")):
         if key not in results.columns:
             continue
-        groups = results.groupby(key, sort=True).indices
-        for code, rows in groups.items():
-            out.append(_region(results.iloc[rows], named, str(code), level, key, name_col))
+        groups = results.groupby(key, sort=True)
+        first = {col: groups[col].first().to_dict()
+                 for col in (name_col, "kabupaten") if col in results.columns}
+        for code in groups.indices:
+            nama = named.get((level, str(code)))
+            if nama is None or pd.isna(nama):
+                nama = first.get(name_col, {}).get(code)
+            parent = first["kabupaten"].get(code) if level == "kecamatan" \
+                and "kabupaten" in first else None
+            out.append(Region(str(code), _name(nama, str(code)), level,
+                              None if parent is None or pd.isna(parent) else str(parent)))
     return out
+
+
+def _name(nama, code: str) -> str:
+    """A region's name as printed: its code when it has none."""
+    return str(nama) if nama is not None and not pd.isna(nama) else code
 
 
 def _area_names(areas: pd.DataFrame | None) -> dict[tuple[str, str], object]:
@@ -149,6 +164,28 @@ def resolve_region(results: pd.DataFrame, areas: pd.DataFrame | None, code: str)
     if level == "provinsi" or key not in results.columns:
         return Region(code, code, level)
     return _region(results, areas, code, level, key, level)
+
+
+def read_region_results(project: Project, region: str) -> pd.DataFrame:
+    """The ``village_results`` rows of ``region`` (and below) only, filtered as they are read.
+
+    A province of the national project reads ~1,000 of 83,000 rows. When no row
+    matches (or ``region`` is not a province, kabupaten or kecamatan code), all rows are
+    read, so :func:`resolve_region` can name the regions the project has.
+
+    Raises
+    ------
+    NotFoundError
+        The project has not been analysed.
+    """
+    code = normalise_code(str(region).strip())
+    where = region_sql(code) if region_level(code) is not None else None
+    if where is not None and project.has_layer("village_results"):
+        rows = pyogrio.read_dataframe(project.layers_path, layer="village_results",
+                                      read_geometry=False, use_arrow=True, where=where)
+        if len(rows):
+            return rows
+    return project.read_table("village_results")
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -262,18 +299,34 @@ class KecamatanTable:
 
 def kecamatan_overview(villages: pd.DataFrame, areas: pd.DataFrame | None = None
                        ) -> pd.DataFrame:
-    """One row per kecamatan: kampung per class, people, facilities and sites."""
+    """One row per kecamatan: kampung per class, people, facilities and sites.
+
+    The figures are :func:`headline`'s of each kecamatan's villages, summed in one
+    grouped pass (a province of a national project has ~100 kecamatan).
+    """
+    regions = [r for r in list_regions(villages, areas) if r.level == "kecamatan"]
+    if not regions:
+        return pd.DataFrame()
+    sums = ["people_located", "people_unserved", "people_4g", "facilities",
+            "facilities_unserved", *(f"sites_{s}" for s in STATUS_ORDER)]
+    groups = villages.groupby("kecamatan_kode", sort=True)
+    total = groups[sums].sum()
+    size = groups.size()
+    classes = pd.crosstab(villages["kecamatan_kode"], villages["gap_class"]) \
+        .reindex(columns=list(GAP_ORDER), fill_value=0)
     rows = []
-    for region in list_regions(villages, areas):
-        if region.level != "kecamatan":
-            continue
-        h = headline(villages[villages["kecamatan_kode"] == region.kode])
-        rows.append({"kode": region.kode, "nama": region.nama, "villages": h["villages"],
-                     **{f"n_{c}": h["classes"][c] for c in GAP_ORDER},
-                     "people": h["people"], "people_unserved": h["people_unserved"],
-                     "share_4g": h["share_4g"], "facilities": h["facilities"],
-                     "facilities_unserved": h["facilities_unserved"],
-                     **{f"sites_{s}": h["sites"][s] for s in STATUS_ORDER}})
+    for region in regions:
+        t = total.loc[region.kode]
+        people = float(t["people_located"])
+        rows.append({"kode": region.kode, "nama": region.nama,
+                     "villages": int(size.loc[region.kode]),
+                     **{f"n_{c}": int(classes.at[region.kode, c]) if region.kode in
+                        classes.index else 0 for c in GAP_ORDER},
+                     "people": _int(people), "people_unserved": _int(t["people_unserved"]),
+                     "share_4g": _share(t["people_4g"], people),
+                     "facilities": int(t["facilities"]),
+                     "facilities_unserved": int(t["facilities_unserved"]),
+                     **{f"sites_{s}": int(t[f"sites_{s}"]) for s in STATUS_ORDER}})
     return pd.DataFrame(rows)
 
 
@@ -281,10 +334,11 @@ def kecamatan_tables(villages: pd.DataFrame, areas: pd.DataFrame | None = None
                      ) -> list[KecamatanTable]:
     """A table of kampung for each kecamatan among ``villages``, by code."""
     out = []
+    rows = villages.groupby("kecamatan_kode", sort=True).indices if len(villages) else {}
     for region in list_regions(villages, areas):
         if region.level != "kecamatan":
             continue
-        members = villages[villages["kecamatan_kode"] == region.kode]
+        members = villages.iloc[rows[region.kode]]
         out.append(KecamatanTable(region, headline(members), village_rows(members)))
     return out
 
@@ -425,7 +479,8 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
     """The summary of ``region`` (a kabupaten or kecamatan code) of an analysed project.
 
     ``results``, ``areas`` and ``sites`` may be given when already read (the
-    web app keeps them in memory); otherwise they are read from the project.
+    web app keeps them in memory); otherwise they are read from the project (of
+    ``village_results`` only the region's rows, :func:`read_region_results`).
 
     Raises
     ------
@@ -439,7 +494,7 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
     22
     """
     if results is None:
-        results = project.read_table("village_results")
+        results = read_region_results(project, region)
     if areas is None:
         areas = project.read_table("area_results", required=False)
     if sites is None:

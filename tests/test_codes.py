@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo_p2dd.codes import CODE_RE, in_region, normalise_code, normalise_codes
+from geo_p2dd.codes import CODE_RE, in_region, normalise_code, normalise_codes, region_sql
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -51,3 +51,24 @@ def test_empty_region_is_everything(region):
 def test_string_and_object_dtypes_agree():
     for dtype in ("string", object):
         assert in_region(CODES.astype(dtype), "64.11").sum() == 5
+
+
+@pytest.mark.parametrize("region", ["64", "6411", "64.11.01", " 64 11 "])
+def test_region_sql_selects_what_in_region_selects(region):
+    """The SQL form (a reader's ``where``) agrees with in_region on stored codes."""
+    import sqlite3
+
+    codes = ["64", "64.11", "64.11.01", "64.11.01.2006", "64.11.02.2001", "64.110.01",
+             "64.1", "65.11.01.2006", "64.12.01.2001", None]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (kode TEXT)")
+    db.executemany("INSERT INTO t VALUES (?)", [(c,) for c in codes])
+    got = {r[0] for r in db.execute(f"SELECT kode FROM t WHERE {region_sql(region)}")}
+    s = pd.Series(codes, dtype="string")
+    assert got == set(s[in_region(s, region)])
+
+
+def test_region_sql_refuses_what_is_not_a_code():
+    assert region_sql("64'; DROP TABLE t; --") is None
+    assert region_sql("nonsense") is None
+    assert region_sql("64.11", column="kode; x") is None

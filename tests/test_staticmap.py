@@ -103,3 +103,95 @@ def test_one_style_for_every_map():
     assert GAP_ORDER == GAP_CLASSES.ids and STATUS_ORDER == SITE_STATUS.ids
     assert mapdata.GAP_COLOURS is GAP_COLOURS and mapdata.SITE_COLOURS is SITE_COLOURS
     assert {s: colour for s, (_, colour, _) in SITE_STYLE.items()} == SITE_COLOURS
+
+
+def _map_pixels(project, region: str, dpi: int, max_height_mm: float = 150.0):
+    """The villages of ``region`` (projected) and their pixel positions on its map."""
+    import geopandas as gpd
+    import shapely
+
+    from geo_p2dd.staticmap import _frame
+
+    villages = project.read_layer("villages")
+    results = pyogrio.read_dataframe(project.layers_path, layer="village_results",
+                                     read_geometry=False)[["kode", "gap_class"]]
+    mine = villages[villages["kode"].str.startswith(region + ".")].merge(results, on="kode")
+    mine = gpd.GeoDataFrame(mine, geometry="geometry", crs=villages.crs).to_crs(
+        project.grid.crs)
+    (west, south, east, north), map_h, _ = _frame(mine.total_bounds, 182.0, max_height_mm)
+    px_per_mm = dpi / 25.4
+    circles = shapely.maximum_inscribed_circle(mine.geometry.values, 1.0)
+    centre = shapely.get_point(circles, 0)
+    col = (shapely.get_x(centre) - west) / (east - west) * 182.0 * px_per_mm
+    row = (north - shapely.get_y(centre)) / (north - south) * map_h * px_per_mm
+    radius_px = shapely.length(circles) / (east - west) * 182.0 * px_per_mm
+    return mine, col, row, radius_px
+
+
+def test_every_village_is_drawn_in_its_class_colour(sample_project):
+    """Read back the PNG inside each village: its class colour is there (one collection
+    per class now draws them all, holes and multi-part villages included)."""
+    dpi = 100
+    img = np.asarray(Image.open(io.BytesIO(render_map(sample_project, "99.01", dpi=dpi)))
+                     .convert("RGB")).astype(int)
+    mine, col, row, radius = _map_pixels(sample_project, "99.01", dpi)
+    shares = []
+    for cls, c, r, rad in zip(mine["gap_class"], col, row, radius, strict=True):
+        if rad < 4:  # too thin to find its inside at this resolution
+            continue
+        half = int(min(rad * 0.6, 10))
+        window = img[int(r) - half:int(r) + half + 1, int(c) - half:int(c) + half + 1]
+        near = np.abs(window - _rgb(GAP_COLOURS[cls])).max(axis=-1) <= 6
+        assert near.any(), (cls, c, r)  # a site marker or a label may cover the rest
+        shares.append(near.mean())
+    assert len(shares) >= 0.8 * len(mine)
+    assert np.mean(shares) > 0.5  # under the white hatching, markers and labels
+
+
+def test_paths_keep_holes_and_parts():
+    import shapely
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from geo_p2dd.staticmap import _fill, _paths
+
+    ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(3, 3), (7, 3), (7, 7),
+                                                                    (3, 7)]])
+    parts = shapely.MultiPolygon([shapely.box(12, 0, 15, 3), shapely.box(12, 7, 15, 10)])
+    assert len(_paths([ring, shapely.Polygon(), parts])) == 2  # one path each, empty left out
+    fig = Figure(figsize=(1.6, 1.0), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(0, 16)
+    ax.set_ylim(0, 10)
+    _fill(ax, [ring, parts], facecolor="#b2182b", edgecolor="none", linewidth=0, zorder=1)
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+    def at(x, y):  # the pixel at data coordinates (x, y)
+        return img[int((10 - y) * 10), int(x * 10)]
+
+    red, white = _rgb("#b2182b"), _rgb("#ffffff")
+    assert np.abs(at(1.5, 1.5) - red).max() <= 6  # the polygon
+    assert np.abs(at(5, 5) - white).max() <= 6  # its hole
+    assert np.abs(at(13.5, 1.5) - red).max() <= 6  # both parts of the multi-polygon
+    assert np.abs(at(13.5, 8.5) - red).max() <= 6
+    assert np.abs(at(13.5, 5) - white).max() <= 6  # and nothing between them
+
+
+@pytest.mark.parametrize("region", ["99.01", "99.01.02"])
+def test_a_map_read_alone_equals_the_map_of_layers_in_memory(sample_project, region):
+    """Without the layers in memory the map reads the region's rows and the frame's
+    villages only; it draws the same map."""
+    given = render_map(sample_project, region, dpi=80,
+                       results=pyogrio.read_dataframe(sample_project.layers_path,
+                                                      layer="village_results",
+                                                      read_geometry=False),
+                       villages=sample_project.read_layer("villages"),
+                       sites=sample_project.read_layer("sites"))
+    alone = render_map(sample_project, region, dpi=80)
+    a = np.asarray(Image.open(io.BytesIO(given)).convert("RGB")).astype(int)
+    b = np.asarray(Image.open(io.BytesIO(alone)).convert("RGB")).astype(int)
+    assert a.shape == b.shape
+    assert (np.abs(a - b).max(axis=-1) > 30).mean() < 0.001

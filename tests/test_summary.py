@@ -21,6 +21,7 @@ from geo_p2dd.summary import (
     build_summary,
     headline,
     list_regions,
+    read_region_results,
     region_level,
     register_by_agency,
     resolve_region,
@@ -239,3 +240,18 @@ def test_sources_name_the_field_reports_verified_in_the_register(sample_copy):
     html = render_html(sample_copy, "99.01", map_src="data:,")
     assert "Laporan lapangan terverifikasi di register (basis data register)" in html
     assert "diamati 2026-01-20 s.d. 2026-03-05" in html
+
+
+@pytest.mark.parametrize("region", ["99.01", "99.01.02"])
+def test_region_results_are_read_alone(sample_project, tables, region):
+    """A summary read from disk reads its region's rows only, all columns."""
+    v = tables["villages"]
+    got = read_region_results(sample_project, region)
+    assert list(got.columns) == list(v.columns)
+    assert list(got["kode"]) == list(v.loc[v["kode"].str.startswith(region + "."), "kode"])
+
+
+@pytest.mark.parametrize("code", ["99.07", "99.01.01.2001", "nonsense"])
+def test_region_results_of_no_region_are_all_rows(sample_project, tables, code):
+    """No such region, or a village code: every row (the error names the regions)."""
+    assert len(read_region_results(sample_project, code)) == len(tables["villages"])
