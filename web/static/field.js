@@ -12,7 +12,8 @@
   const msg = (name) => app.dataset["msg" + name] || "";
   const statusEl = document.getElementById("field-status");
   const queuedEl = document.getElementById("field-queued");
-  const RESEND_MS = 10000;  // the fallback: every 10 s whatever the events said
+  // the fallback: every 10 s whatever the events said (app config FIELD_RESEND_SECONDS)
+  const RESEND_MS = Number(app.dataset.resendMs) > 0 ? Number(app.dataset.resendMs) : 10000;
   const RETRY_FIRST_MS = 1000;  // a send failed while online: again after 1, 2, 4, 8 s ...
   let sending = false;
   let again = false;  // asked to send while sending: once more when this round ends
