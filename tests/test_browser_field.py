@@ -10,6 +10,7 @@ from geo_p2dd.registry.field_reports import list_reports
 
 pytestmark = pytest.mark.browser
 PASSWORD = "rahasia-123"
+RESEND_S = 600
 
 
 @pytest.fixture
@@ -18,7 +19,9 @@ def field_server(sample_copy, live_server_factory, monkeypatch):
     engine = db.open_database(sample_copy.path)
     accounts.add_user(engine, "ana", "editor", agency="Diskominfo", password=PASSWORD)
     engine.dispose()
-    return live_server_factory(sample_copy.path)
+    # the phone's fallback resend every 10 minutes, not 10 s: what the tests see sent was sent
+    # by the events (the network back, the page shown again, a retry after a lost answer)
+    return live_server_factory(sample_copy.path, FIELD_RESEND_SECONDS=RESEND_S)
 
 
 def test_offline_report_waits_then_is_sent_once(sample_copy, field_server, page):
@@ -31,6 +34,7 @@ def test_offline_report_waits_then_is_sent_once(sample_copy, field_server, page)
     page.click('#login-form button[type="submit"]')
     page.wait_for_url("**/lapor**")
     assert "Laporan lapangan" in page.inner_text("main")
+    assert page.get_attribute("#field-app", "data-resend-ms") == str(RESEND_S * 1000)
     page.context.set_offline(True)
 
     village = sample_copy.read_layer("villages").iloc[2]
@@ -62,6 +66,22 @@ def test_offline_report_waits_then_is_sent_once(sample_copy, field_server, page)
             body: JSON.stringify(report)}).then(r => r.status)""", queued[0])
         assert status == 200
         assert len(list_reports(engine)) == 1
+
+        # a busy server (503) keeps the next one on the phone; shown again, the page sends it
+        page.context.route("**/api/reports", lambda route: route.fulfill(status=503)
+                           if route.request.method == "POST" else route.continue_())
+        page.fill("#r-note", "sinyal hilang lagi")
+        with page.expect_response(lambda r: r.url.endswith("/api/reports")
+                                  and r.status == 503):
+            page.click("#r-send")
+        page.context.unroute("**/api/reports")
+        assert page.inner_text("#field-queued") == "1"
+        assert len(list_reports(engine)) == 1
+        page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+        page.wait_for_function("() => document.getElementById('field-queued').textContent "
+                               "=== '0'", timeout=20000)
+        assert {r["note"] for r in list_reports(engine)} == {
+            "tidak ada sinyal di balai kampung", "sinyal hilang lagi"}
     finally:
         engine.dispose()
 
@@ -180,7 +200,7 @@ def test_the_chosen_kabupaten_is_remembered_and_its_outlines_work_offline(
     engine = db.open_database(sample_copy.path)
     accounts.add_user(engine, "ana", "editor", agency="Diskominfo", password=PASSWORD)
     engine.dispose()
-    server = live_server_factory(sample_copy.path)
+    server = live_server_factory(sample_copy.path, FIELD_RESEND_SECONDS=RESEND_S)
     _sign_in(page, server)
     assert page.locator("#r-village option").count() == 1  # the kampung come with a kabupaten
     assert page.get_attribute("#field-app", "data-villages-shown") == "0"

@@ -112,12 +112,10 @@ def test_the_cli_says_it_waits_and_refuses_after_its_timeout(project, sites_csv)
 
 
 def test_analyze_beside_an_import_never_stores_results_as_current_without_the_new_sites(
-        tmp_path):
-    """The issue's case: analyze running beside 'import sites'."""
-    from geo_p2dd.sample import build_sample
-
-    with pytest.warns(Warning):
-        project = build_sample(tmp_path / "s")
+        sample_copy, tmp_path):
+    """The issue's case: analyze running beside 'import sites' (on a copy of the analysed
+    sample: its previous results are stale once the import lands)."""
+    project = sample_copy
     village = project.read_layer("villages").iloc[0]
     inside = village.geometry.representative_point()
     extra = _sites(tmp_path / "extra.csv", "Baru", 5, kode=village["kode"], lon=inside.x,
@@ -162,9 +160,15 @@ def test_kill_9_at_random_moments_leaves_the_old_or_the_new_state(project, tmp_p
     rng = random.Random(12)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for _ in range(5):
+        started = Project(project.path).file_data_version
         proc = subprocess.Popen([sys.executable, "-c", KILLER, str(project.path), str(dem_a),
                                  str(dem_b)], env=env, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(2.0, 4.0))  # past start-up, somewhere inside the loop
+        # past start-up (its first import committed), then somewhere inside the loop
+        deadline = time.monotonic() + 120
+        while Project(project.path).file_data_version == started:
+            assert proc.poll() is None and time.monotonic() < deadline, "the loop never ran"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.6))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         reopened = Project(project.path)

@@ -43,6 +43,20 @@ def test_bundle_names_carry_a_hash_of_their_content(tmp_path):
     assert gzip.decompress(second["map.js"].gzipped) == second["map.js"].body
 
 
+def test_apps_of_one_process_build_the_bundles_once_until_a_file_changes(tmp_path):
+    import os
+
+    (tmp_path / "app.css").write_text("body { color: red }\n")
+    (tmp_path / "map.js").write_text("var a = 1;\n")
+    first = assets._built_bundles(tmp_path)
+    assert assets._built_bundles(tmp_path) is first  # not built (and compressed) again
+    (tmp_path / "map.js").write_text("var a = 22;\n")  # another size and time: rebuilt
+    os.utime(tmp_path / "map.js", ns=(1, 1))
+    second = assets._built_bundles(tmp_path)
+    assert second is not first and second["map.js"].body.endswith(b"var a = 22;\n;\n")
+    assert second["app.css"].filename == first["app.css"].filename
+
+
 def test_stylesheet_images_are_inlined_or_point_at_the_vendor_copy(tmp_path):
     (tmp_path / "vendor" / "x" / "images").mkdir(parents=True)
     (tmp_path / "vendor" / "x" / "small.svg").write_text("<svg/>")

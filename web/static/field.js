@@ -1,6 +1,8 @@
 // The field report form (/lapor): a report gets its UUID here, waits in localStorage
 // until the server has it (201 or 200 for a re-sent one), and is sent again when the
-// network returns (a re-sent id is stored once). The service worker (/sw.js) keeps the
+// network returns (a re-sent id is stored once): at once on the browser's "online" event and
+// when the page is shown again, soon after a send that failed on a working link (the answer
+// lost), and every RESEND_MS in any case. The service worker (/sw.js) keeps the
 // page, its assets and the village outlines so the form opens without a network.
 (function () {
   "use strict";
@@ -10,7 +12,13 @@
   const msg = (name) => app.dataset["msg" + name] || "";
   const statusEl = document.getElementById("field-status");
   const queuedEl = document.getElementById("field-queued");
+  // the fallback: every 10 s whatever the events said (app config FIELD_RESEND_SECONDS)
+  const RESEND_MS = Number(app.dataset.resendMs) > 0 ? Number(app.dataset.resendMs) : 10000;
+  const RETRY_FIRST_MS = 1000;  // a send failed while online: again after 1, 2, 4, 8 s ...
   let sending = false;
+  let again = false;  // asked to send while sending: once more when this round ends
+  let retryMs = RETRY_FIRST_MS;
+  let retryTimer = null;
 
   function uuid() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -35,12 +43,27 @@
     return response.json();
   }
 
+  // a send failed on a link the browser calls working: try again soon, then less often
+  function retrySoon() {
+    if (retryTimer !== null || navigator.onLine === false) return;  // "online" will say
+    retryTimer = setTimeout(() => { retryTimer = null; drain(); }, retryMs);
+    retryMs = Math.min(retryMs * 2, RESEND_MS);
+  }
+
   async function drain() {
-    if (sending || !queue().length) return;
+    if (sending) { again = true; return; }
+    if (!queue().length) return;
     sending = true;
+    again = false;
+    let failed = false;
     try {
       let now;
-      try { now = await signedIn(); } catch (e) { return; }  // offline or signed out
+      try {
+        now = await signedIn();
+      } catch (e) {  // offline, or signed out (then only a sign-in helps)
+        failed = !(e instanceof Error && /^\d+$/.test(e.message));
+        return;
+      }
       // a report is sent by the user who wrote it, never by the next one signed in
       for (const report of queue().filter((r) => !r.by || r.by === now.user)) {
         const body = Object.assign({}, report);
@@ -52,9 +75,11 @@
             headers: {"Content-Type": "application/json", "X-CSRFToken": now.csrf_token},
             body: JSON.stringify(body)});
         } catch (e) {
-          break;  // offline: try again later
+          failed = true;
+          break;  // offline, or the answer was lost: try again later
         }
         if (response.status === 200 || response.status === 201) {
+          retryMs = RETRY_FIRST_MS;
           save(queue().filter((r) => r.id !== report.id));
           statusEl.textContent = msg("Sent");
         } else if (response.status === 400 || response.status === 403) {
@@ -68,6 +93,8 @@
     } finally {
       sending = false;
       queuedEl.textContent = String(queue().length);
+      if (again) drain();  // an event came during this round: its network may be back
+      else if (failed) retrySoon();
     }
   }
 
@@ -181,8 +208,15 @@
   document.querySelectorAll("form.signout").forEach((f) => f.addEventListener("submit", (e) => {
     if (queue().length && !window.confirm(msg("Signout"))) e.preventDefault();
   }));
-  window.addEventListener("online", drain);
-  setInterval(drain, 10000);
+  // send at once when the network returns or the phone shows the page again; the
+  // interval is the fallback for a link that comes back without an event
+  window.addEventListener("online", () => { retryMs = RETRY_FIRST_MS; drain(); });
+  window.addEventListener("focus", drain);
+  window.addEventListener("pageshow", drain);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") drain();
+  });
+  setInterval(drain, RESEND_MS);
   queuedEl.textContent = String(queue().length);
   // the worker keeps the chosen kabupaten's outlines: another choice installs another
   function registerWorker() {
