@@ -3,7 +3,7 @@
 ``analyze_project`` reads the layers, computes coverage at every location (now,
 and after the sites in progress and planned), aggregates per village, scores
 and ranks the gaps, aggregates per kecamatan/kabupaten, and writes attribute
-tables keyed by code into ``layers.gpkg`` in one atomic transaction:
+tables keyed by code into ``results.gpkg`` in one atomic transaction:
 
 - ``village_results`` (one row per village, keyed by ``kode``),
 - ``location_results`` (one row per location, with lon/lat),
