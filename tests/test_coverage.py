@@ -181,6 +181,36 @@ def test_class_cache_keeps_the_most_recent_files(tmp_path):
     assert len(list(cache.glob("classes-*.npy"))) == cov.CLASS_CACHE_KEEP
 
 
+def test_dbm_at_locations_is_kept_in_the_cache_and_read_back(tmp_path):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    cells = [(0, 0), (3, 1), (7, 0), (1, 2), (2000, 39), (2499, 5)]  # (7, 0) is nodata
+    pts = points([centre(r, c) for r, c in cells] + [(0.0, 0.0)])  # the last one outside
+    expected = [float(values[r, c]) for r, c in cells]
+    expected = [np.nan if v == -9999.0 else v for v in expected] + [np.nan]
+    src = cov.load_source(entry, path, THRESHOLDS, cache)
+    first = cov.sample_dbm(src, pts)
+    np.testing.assert_array_equal(first, expected)
+    kept = list(cache.glob("dbmat-*.npy"))
+    assert len(kept) == 1
+    # the next analysis of the same locations reads the kept values, not the raster
+    np.save(kept[0], np.load(kept[0]) + 1000.0)
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts)[:2], np.array(expected[:2]) + 1000)
+    # other locations: other cells, another file; without a cache: the raster
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts[:3]), expected[:3])
+    assert len(list(cache.glob("dbmat-*.npy"))) == 2
+    np.testing.assert_array_equal(
+        cov.sample_dbm(cov.load_source(entry, path, THRESHOLDS), pts), expected)
+    # a re-imported raster (a new file) is read again; a damaged file is replaced
+    values[0, 0] = -60.0
+    os.replace(write_tif(tmp_path / "new.tif", values, transform=GEO, nodata=-9999.0), path)
+    assert cov.sample_dbm(cov.load_source(entry, path, THRESHOLDS, cache), pts)[0] == -60.0
+    for f in cache.glob("dbmat-*.npy"):
+        f.write_bytes(b"not numpy")
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts)[1:], expected[1:])
+
+
 # --------------------------------------------------------------------------- #
 # sample_source: which cell a location reads
 # --------------------------------------------------------------------------- #
