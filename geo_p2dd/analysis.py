@@ -535,8 +535,9 @@ def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
     shown = contrib.round(2)  # the reasons quote the stored contributions
-    v["reasons_id"] = scoring.explain_all(v, shown, "id")
-    v["reasons_en"] = scoring.explain_all(v, shown, "en")
+    reasons = scoring.explain_all_langs(v, shown, ("id", "en"))
+    v["reasons_id"] = reasons["id"]
+    v["reasons_en"] = reasons["en"]
     return v
 
 
