@@ -463,8 +463,12 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     ref = next((s for s in four_g if not s.modelled), four_g[0])
     classes = cov.best_of_classes(four_g, ref.transform, ref.crs, ref.classes.shape)
     geoms = villages.geometry.to_crs(ref.crs).values
+    # the villages as read from the project's layers file: its identity stands for the
+    # geometries while it holds (an analysis hard-links it into the next generation)
+    st = project.layers_path.stat()
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, "villages")
     labels = zonal.cached_label_grid(project.cache_dir(), geoms, ref.transform, classes.shape,
-                                     ref.crs)
+                                     ref.crs, identity=identity)
     counts = counter(geoms, classes, ref.transform, len(CLASS_NAMES), labels=labels)
     total = counts.sum(axis=1)
     known = total - counts[:, 0]
