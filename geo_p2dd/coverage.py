@@ -532,9 +532,10 @@ def locations_coverage(
             best_4g = np.maximum(best_4g, vals)
         elif src.technology != "fixed":  # fixed broadband tiles are no mobile signal
             best_other = np.maximum(best_other, vals)
-    pts = locations.geometry.to_crs(metric_crs)
     active = sites[sites["status"].isin(statuses)]
     active_m = active.geometry.to_crs(metric_crs)
+    # the locations in metres only when a site can be near them (83,246 points nationally)
+    pts = locations.geometry.to_crs(metric_crs) if len(active) else None
     by_site = np.full(n, "", dtype=object)
     site_m = np.full(n, np.nan)
     near_name = np.full(n, "", dtype=object)
@@ -573,17 +574,16 @@ def locations_coverage(
     weak = ~served & ((best_4g >= SIGNAL_CODES["marginal"]) | (best_other >= usable))
     status = np.where(served, "served", np.where(weak, "weak",
                                                  np.where(known, "unserved", "unknown")))
-    reasons, reasons_id = [], []
-    seen: dict = {}  # _reason is pure: locations with the same facts share one text
-    for a in zip(status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
-                 strict=True):
-        key = a[:5] + (None if np.isnan(a[5]) else a[5],) + a[6:]
-        texts = seen.get(key)
-        if texts is None:
-            texts = seen[key] = (_reason(*a, usable=usable),
-                                 _reason(*a, usable=usable, lang="id"))
-        reasons.append(texts[0])
-        reasons_id.append(texts[1])
+    # _reason is pure: locations with the same facts share one text, made once per group
+    # (grouped in one pass; NaN distances form one group, as they give one text)
+    facts = (status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind)
+    group = pd.DataFrame(dict(enumerate(facts))).groupby(
+        list(range(len(facts))), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(group, return_index=True)[1]  # a location of each group, by group
+    texts = [(_reason(*a, usable=usable), _reason(*a, usable=usable, lang="id"))
+             for a in zip(*(np.asarray(f)[first] for f in facts), strict=True)]
+    reasons = np.array([t[0] for t in texts], dtype=object)[group].tolist() if n else []
+    reasons_id = np.array([t[1] for t in texts], dtype=object)[group].tolist() if n else []
     return pd.DataFrame({"best_4g": best_4g, "best_other": best_other,
                          "best_source": best_src, **per_source, "by_site": by_site,
                          "site_m": site_m, "tower_m": tower_m, "status": status,

@@ -18,6 +18,7 @@ import os
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
@@ -382,6 +383,23 @@ def test_reasons(locs, sites, sources):
     assert r["L6"].startswith("no usable 4G; 2G/3G poor; nearest")
     assert r["L7"] == "within the service radius of site S1; no usable 4G"
     assert r["L8"] == "within the service radius of site S2; 4G signal unknown"
+
+
+def test_reasons_shared_by_locations_with_the_same_facts(locs, sites, sources):
+    # each location's texts made alone equal those of the same location among many copies
+    # (the texts are made once per group of locations with the same facts)
+    many = pd.concat([locs.iloc[::-1], locs, locs.iloc[::2]], ignore_index=True)
+    for active in (sites, sites.iloc[:0]):  # nearest sites, and none at all (NaN)
+        out = cov.locations_coverage(many, active, sources, "EPSG:32650", DEFAULTS)
+        for i in range(len(many)):
+            alone = cov.locations_coverage(many.iloc[[i]], active, sources, "EPSG:32650",
+                                           DEFAULTS)
+            assert out["reason_en"].iloc[i] == alone["reason_en"].iloc[0]
+            assert out["reason_id"].iloc[i] == alone["reason_id"].iloc[0]
+        assert set(out["reason_en"]) == set(cov.locations_coverage(
+            locs, active, sources, "EPSG:32650", DEFAULTS)["reason_en"])
+    assert cov.locations_coverage(many.iloc[:0], sites, sources, "EPSG:32650",
+                                  DEFAULTS)["reason_en"].tolist() == []
 
 
 def test_site_distance_is_to_the_nearest_site_of_those_statuses(locs, sites, sources):
