@@ -3,7 +3,7 @@
 ``analyze_project`` reads the layers, computes coverage at every location (now,
 and after the sites in progress and planned), aggregates per village, scores
 and ranks the gaps, aggregates per kecamatan/kabupaten, and writes attribute
-tables keyed by code into ``layers.gpkg`` in one atomic transaction:
+tables keyed by code into ``results.gpkg`` in one atomic transaction:
 
 - ``village_results`` (one row per village, keyed by ``kode``),
 - ``location_results`` (one row per location, with lon/lat),
@@ -463,8 +463,12 @@ def _area_shares(project: Project, villages: gpd.GeoDataFrame, sources: list,
     ref = next((s for s in four_g if not s.modelled), four_g[0])
     classes = cov.best_of_classes(four_g, ref.transform, ref.crs, ref.classes.shape)
     geoms = villages.geometry.to_crs(ref.crs).values
+    # the villages as read from the project's layers file: its identity stands for the
+    # geometries while it holds (an analysis hard-links it into the next generation)
+    st = project.layers_path.stat()
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, "villages")
     labels = zonal.cached_label_grid(project.cache_dir(), geoms, ref.transform, classes.shape,
-                                     ref.crs)
+                                     ref.crs, identity=identity)
     counts = counter(geoms, classes, ref.transform, len(CLASS_NAMES), labels=labels)
     total = counts.sum(axis=1)
     known = total - counts[:, 0]
@@ -535,8 +539,9 @@ def _score(v: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     v["rank_kabupaten"] = scoring.rank(frame, by="kabupaten_kode").to_numpy()
     v["rank_kecamatan"] = scoring.rank(frame, by="kecamatan_kode").to_numpy()
     shown = contrib.round(2)  # the reasons quote the stored contributions
-    v["reasons_id"] = scoring.explain_all(v, shown, "id")
-    v["reasons_en"] = scoring.explain_all(v, shown, "en")
+    reasons = scoring.explain_all_langs(v, shown, ("id", "en"))
+    v["reasons_id"] = reasons["id"]
+    v["reasons_en"] = reasons["en"]
     return v
 
 

@@ -13,6 +13,10 @@ a quarter of the float32 values) are kept in the project's cache as
 the dBm thresholds (:func:`class_cache_key`), so changing a threshold or
 re-importing the raster derives them again. The stored dBm raster stays the
 source of truth; an unreadable cache file is classified again and replaced.
+The dBm values at the analysis' locations are kept the same way
+(``dbmat-<key>.npy``, keyed by the raster's identity and the cells sampled):
+reading them back costs nothing, reading the compressed blocks that hold 83,246
+national locations costs a second of a core on every analysis.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ FOUR_G = ("4G", "5G")
 CLASS_CACHE_VERSION = 1
 #: classified dBm rasters kept in a project's cache (most recently used first)
 CLASS_CACHE_KEEP = 3
+#: dBm values sampled at a set of cells kept in a project's cache (most recently used first)
+SAMPLE_CACHE_KEEP = 8
 #: rows of a dBm raster read and classified at once (a multiple of the COG's 512-pixel blocks)
 CLASSIFY_ROWS = 512
 #: GDAL block cache (MB) while classifying: a band's blocks are decoded once
@@ -79,6 +85,8 @@ class Source:
     dbm: np.ndarray | None = None
     #: the stored dBm raster (an imported ``values = "dbm"`` coverage), sampled at points
     dbm_path: str | None = None
+    #: the project's cache directory, where values sampled from ``dbm_path`` are kept
+    cache_dir: str | None = None
     #: other measured values on the same grid (``dl``, ``ul``, ``ms``, ``tests`` of Ookla tiles)
     values: dict[str, np.ndarray] = field(default_factory=dict)
     #: class codes and dBm already sampled at the locations of one analysis (in their order),
@@ -121,7 +129,8 @@ def load_source(entry: dict, path, thresholds: RsrpThresholds,
     if entry.get("values") == "dbm":
         classes, transform, crs = dbm_classes(path, thresholds, cache_dir)
         return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
-                      classes, transform, crs, evidence=evidence, dbm_path=str(path))
+                      classes, transform, crs, evidence=evidence, dbm_path=str(path),
+                      cache_dir=None if cache_dir is None else str(cache_dir))
     # GDAL decodes the compressed tiles on every core (same pixels)
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path) as src:
         data = src.read(1)
@@ -143,6 +152,11 @@ def load_source(entry: dict, path, thresholds: RsrpThresholds,
             classes[data == nodata] = 0
     return Source(entry["name"], entry.get("operator", ""), entry.get("technology", "4G"),
                   classes, transform, crs, evidence=evidence)
+
+
+def _file_identity(path: str | Path) -> tuple:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def class_cache_key(path: str | Path, thresholds: RsrpThresholds) -> str:
@@ -360,6 +374,9 @@ def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
     point (each block once, one at a time: the memory of a block, not of the
     raster), not classified again. Settlements lie along rivers and roads, so
     a regency's points touch few blocks; measured in ``bench/operator_signal.py``.
+    With the source's ``cache_dir`` the values read are kept there, keyed by the
+    raster's file identity and the cells (``dbmat-<key>.npy``), and read back
+    by the next analysis of the same locations.
     """
     if source.at_points is not None:
         return _given(source, points)[1]
@@ -379,10 +396,20 @@ def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
                                 (col < src.width))
         if not len(inside):
             return out
+        r, c = row[inside], col[inside]
+        cached = _sample_cache(source, r, c)
+        if cached is not None and cached.exists():
+            try:
+                vals = np.load(cached, allow_pickle=False)
+                if vals.shape == (len(inside),) and vals.dtype == np.float64:
+                    os.utime(cached)
+                    out[inside] = vals
+                    return out
+            except (OSError, ValueError, EOFError):
+                pass  # unreadable: read the raster again and replace it
         bh, bw = src.block_shapes[0]
         th = bh * -(-SAMPLE_BLOCK // bh)  # whole blocks, at least SAMPLE_BLOCK cells a side
         tw = min(src.width, bw * -(-SAMPLE_BLOCK // bw))
-        r, c = row[inside], col[inside]
         tiles, which = np.unique(np.column_stack([r // th, c // tw]), axis=0,
                                  return_inverse=True)
         which = which.ravel()
@@ -398,7 +425,25 @@ def sample_dbm(source: Source, points: gpd.GeoSeries) -> np.ndarray | None:
         if src.nodata is not None:
             vals[vals == src.nodata] = np.nan
     out[inside] = vals
+    if cached is not None:
+        with atomic_path(cached, fsync=False) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vals, allow_pickle=False)
+        files = sorted(cached.parent.glob("dbmat-*.npy"), key=lambda p: p.stat().st_mtime,
+                       reverse=True)
+        for p in files[SAMPLE_CACHE_KEEP:]:
+            p.unlink(missing_ok=True)
     return out
+
+
+def _sample_cache(source: Source, row: np.ndarray, col: np.ndarray) -> Path | None:
+    """Where the dBm values of ``source`` at these cells are kept (None: no cache)."""
+    if source.cache_dir is None:
+        return None
+    h = hashlib.sha1(repr((CLASS_CACHE_VERSION, _file_identity(source.dbm_path),
+                           len(row))).encode())
+    h.update(np.ascontiguousarray(row, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(col, dtype=np.int64).tobytes())
+    return Path(source.cache_dir) / f"dbmat-{h.hexdigest()[:20]}.npy"
 
 
 #: side (cells) of the windows :func:`sample_dbm` reads, rounded up to whole blocks
@@ -487,9 +532,10 @@ def locations_coverage(
             best_4g = np.maximum(best_4g, vals)
         elif src.technology != "fixed":  # fixed broadband tiles are no mobile signal
             best_other = np.maximum(best_other, vals)
-    pts = locations.geometry.to_crs(metric_crs)
     active = sites[sites["status"].isin(statuses)]
     active_m = active.geometry.to_crs(metric_crs)
+    # the locations in metres only when a site can be near them (83,246 points nationally)
+    pts = locations.geometry.to_crs(metric_crs) if len(active) else None
     by_site = np.full(n, "", dtype=object)
     site_m = np.full(n, np.nan)
     near_name = np.full(n, "", dtype=object)
@@ -528,17 +574,16 @@ def locations_coverage(
     weak = ~served & ((best_4g >= SIGNAL_CODES["marginal"]) | (best_other >= usable))
     status = np.where(served, "served", np.where(weak, "weak",
                                                  np.where(known, "unserved", "unknown")))
-    reasons, reasons_id = [], []
-    seen: dict = {}  # _reason is pure: locations with the same facts share one text
-    for a in zip(status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind,
-                 strict=True):
-        key = a[:5] + (None if np.isnan(a[5]) else a[5],) + a[6:]
-        texts = seen.get(key)
-        if texts is None:
-            texts = seen[key] = (_reason(*a, usable=usable),
-                                 _reason(*a, usable=usable, lang="id"))
-        reasons.append(texts[0])
-        reasons_id.append(texts[1])
+    # _reason is pure: locations with the same facts share one text, made once per group
+    # (grouped in one pass; NaN distances form one group, as they give one text)
+    facts = (status, best_4g, best_other, best_src, by_site, site_m, near_name, near_kind)
+    group = pd.DataFrame(dict(enumerate(facts))).groupby(
+        list(range(len(facts))), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(group, return_index=True)[1]  # a location of each group, by group
+    texts = [(_reason(*a, usable=usable), _reason(*a, usable=usable, lang="id"))
+             for a in zip(*(np.asarray(f)[first] for f in facts), strict=True)]
+    reasons = np.array([t[0] for t in texts], dtype=object)[group].tolist() if n else []
+    reasons_id = np.array([t[1] for t in texts], dtype=object)[group].tolist() if n else []
     return pd.DataFrame({"best_4g": best_4g, "best_other": best_other,
                          "best_source": best_src, **per_source, "by_site": by_site,
                          "site_m": site_m, "tower_m": tower_m, "status": status,

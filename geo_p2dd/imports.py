@@ -49,7 +49,7 @@ from geo_p2dd.layers import (
     towers_from_opencellid,
     villages_from_frame,
 )
-from geo_p2dd.project import Project, Transaction, region_grid
+from geo_p2dd.project import RESULT_LAYERS, Project, Transaction, region_grid
 from geo_p2dd.schema import LOCATIONS, SIGNAL_CLASSES, SIGNAL_CODES, SITES, normalise_header
 
 KINDS = ("villages", "kecamatan", "kabupaten", "locations", "sites", "towers", "coverage",
@@ -656,7 +656,7 @@ def import_layer(project: Project, kind: str, path: str | Path, *, user: str | N
     return report
 
 
-RESULT_TABLES = ("village_results", "location_results", "area_results", "evidence_conflicts")
+RESULT_TABLES = RESULT_LAYERS  # kept in results.gpkg (geo_p2dd.project)
 
 
 def _invalidate_analysis(tx: Transaction) -> None:
@@ -709,8 +709,8 @@ def init_project(
     while not created.parent.exists():
         created = created.parent
     # on failure remove only what this call made, never a user's own rasters/ or cache/
-    made = {n for n in ("project.toml", "layers.gpkg", "rasters", "cache", ".lock",
-                        ".current", ".generations")
+    made = {n for n in ("project.toml", "layers.gpkg", "results.gpkg", "rasters", "cache",
+                        ".lock", ".current", ".generations")
             if not (path / n).exists() and not (path / n).is_symlink()}
     project = Project.create(path, name=name, region_code=region or "")
     reports: list[ImportReport] = []

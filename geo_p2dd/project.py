@@ -1,15 +1,21 @@
-"""The project directory: ``project.toml``, ``layers.gpkg`` and ``rasters/``.
+"""The project directory: ``project.toml``, ``layers.gpkg``, ``results.gpkg``, ``rasters/``.
 
 Layout
 ------
 The committed state lives in *generations*: ``.generations/g000007/`` holds
-one complete, never-modified set of ``project.toml``, ``layers.gpkg`` and
-``rasters/``; the symbolic link ``.current`` names the current one, and
-``project.toml``, ``layers.gpkg`` and ``rasters`` at the top level are links
-into it for people and other tools. A project written by an older version
-(plain files at the top level) is read as it is and moved into a generation by
-its first change; a ``project.toml`` edited by hand into a plain file wins
-over the generation's copy and is committed by the next change.
+one complete, never-modified set of ``project.toml``, ``layers.gpkg`` (the
+input layers), ``results.gpkg`` (the analysis' result tables, see
+:data:`RESULT_LAYERS`) and ``rasters/``; the symbolic link ``.current`` names
+the current one, and ``project.toml``, ``layers.gpkg``, ``results.gpkg`` and
+``rasters`` at the top level are links into it for people and other tools.
+The results have their own file so that an analysis never copies the input
+layers (a national ``layers.gpkg`` is 250 MB; unchanged files are hard-linked
+between generations); a project analysed before kept its results inside
+``layers.gpkg``: they are read from there until the next analysis moves them.
+A project written by an older version (plain files at the top level) is read
+as it is and moved into a generation by its first change; a ``project.toml``
+edited by hand into a plain file wins over the generation's copy and is
+committed by the next change.
 
 Changes
 -------
@@ -51,6 +57,10 @@ from geo_p2dd.lock import LOCK_NAME, is_held_here, project_lock
 
 CONFIG_NAME = "project.toml"
 LAYERS_NAME = "layers.gpkg"
+#: the analysis' result tables: their own GeoPackage beside the input layers
+RESULTS_NAME = "results.gpkg"
+#: the layers kept in :data:`RESULTS_NAME` (older projects: in :data:`LAYERS_NAME`)
+RESULT_LAYERS = ("village_results", "location_results", "area_results", "evidence_conflicts")
 RASTERS_DIR = "rasters"
 CACHE_DIR = "cache"
 #: the settings an analysis records; results computed with other values are stale
@@ -164,6 +174,19 @@ class Project:
         return (self.generation or self.path) / relative
 
     @property
+    def results_path(self) -> Path:
+        """The ``results.gpkg`` of the generation this object reads (may not exist)."""
+        return self.file(RESULTS_NAME)
+
+    def layer_path(self, name: str) -> Path:
+        """The GeoPackage that holds layer ``name``: ``results.gpkg`` for the result
+        tables when it exists (older projects keep them in ``layers.gpkg``), else
+        ``layers.gpkg``."""
+        if name in RESULT_LAYERS and self.results_path.exists():
+            return self.results_path
+        return self.layers_path
+
+    @property
     def file_data_version(self) -> int:
         """Counts committed changes of the project's input files (``project.toml``)."""
         return int(self.config["project"].get("data_version", 0) or 0)
@@ -220,9 +243,15 @@ class Project:
         return bool(self.config["project"].get("sample"))
 
     def layer_names(self) -> list[str]:
-        if not self.layers_path.exists():
-            return []
-        return [str(n) for n, _ in pyogrio.list_layers(self.layers_path)]
+        """The layers of ``layers.gpkg`` and the result tables (wherever they are kept)."""
+        names = []
+        results = self.results_path.exists()
+        if self.layers_path.exists():
+            names = [str(n) for n, _ in pyogrio.list_layers(self.layers_path)
+                     if not (results and str(n) in RESULT_LAYERS)]
+        if results:
+            names += [str(n) for n, _ in pyogrio.list_layers(self.results_path)]
+        return names
 
     def has_layer(self, name: str) -> bool:
         """Whether the layer exists; ``"sites"``: whether the register holds a live site."""
@@ -266,8 +295,8 @@ class Project:
                 raise NotFoundError(f"the project {self.path} has no {name} layer; import one "
                                     f"with 'geo-p2dd import --project {self.path} {name} FILE'")
             return None
-        return pyogrio.read_dataframe(self.layers_path, layer=name, columns=columns, bbox=bbox,
-                                      use_arrow=True)
+        return pyogrio.read_dataframe(self.layer_path(name), layer=name, columns=columns,
+                                      bbox=bbox, use_arrow=True)
 
     def read_table(self, name: str, *, required: bool = True) -> pd.DataFrame | None:
         """Read an attribute table (no geometry) such as analysis results."""
@@ -276,7 +305,7 @@ class Project:
                 raise NotFoundError(f"the project {self.path} has no {name} table; run "
                                     f"'geo-p2dd analyze --project {self.path}' first")
             return None
-        return pyogrio.read_dataframe(self.layers_path, layer=name, read_geometry=False,
+        return pyogrio.read_dataframe(self.layer_path(name), layer=name, read_geometry=False,
                                       use_arrow=True)
 
     def raster_path(self, name: str) -> Path | None:
@@ -312,9 +341,13 @@ class Project:
     def info(self) -> dict:
         """What the project holds, for people (``geo-p2dd info``) and machines (``--json``)."""
         layers = {}
-        if self.layers_path.exists():
-            for name, geom in pyogrio.list_layers(self.layers_path):
-                meta = pyogrio.read_info(self.layers_path, layer=name)
+        for path in dict.fromkeys((self.layers_path, self.results_path)):
+            if not path.exists():
+                continue
+            for name, geom in pyogrio.list_layers(path):
+                if self.layer_path(str(name)) != path:  # a result table moved out
+                    continue
+                meta = pyogrio.read_info(path, layer=name)
                 layers[str(name)] = {
                     "rows": int(meta["features"]),
                     "geometry": None if geom is None else str(geom),
@@ -429,6 +462,9 @@ class Transaction:
         self.staging.mkdir()
         self.config = copy.deepcopy(project.config)
         self._layers: Path | None = None
+        #: the staged results.gpkg (written fresh) and the result layers written or deleted
+        self._results: Path | None = None
+        self._results_done: set[str] = set()
         self._files: dict[Path, str] = {}  # staged file -> relative path in the project
         self._remove: set[str] = set()
         #: sites to store in the register at commit (None: unchanged)
@@ -446,17 +482,30 @@ class Transaction:
                 shutil.copyfile(self.project.layers_path, self._layers)
         return self._layers
 
+    def _results_file(self) -> Path:
+        """The new ``results.gpkg``, staged empty: the result tables are written fresh and
+        the input layers are not copied (those not written are carried over at commit)."""
+        if self._results is None:
+            self._results = self.stage_file(RESULTS_NAME)
+        return self._results
+
     def write_layer(self, name: str, frame: pd.DataFrame) -> None:
         """Write (replace) a vector layer or attribute table.
 
         ``"sites"`` go to the register database when the transaction commits
         (:func:`geo_p2dd.registry.sync.replace_sites`: one database transaction,
-        a history row per changed site, source :attr:`register_source`).
+        a history row per changed site, source :attr:`register_source`). The
+        result tables (:data:`RESULT_LAYERS`) go to ``results.gpkg``, the rest to
+        ``layers.gpkg``.
         """
         if name == "sites":
             self.sites = frame
             return
-        target = self._layers_copy()
+        if name in RESULT_LAYERS:
+            target = self._results_file()
+            self._results_done.add(name)
+        else:
+            target = self._layers_copy()
         if isinstance(frame, gpd.GeoDataFrame):
             frame = frame.to_crs("EPSG:4326") if frame.crs is not None else frame
             if name in ("sites", "locations"):
@@ -470,21 +519,34 @@ class Transaction:
                                     use_arrow=True)
 
     def delete_layer(self, name: str) -> None:
-        import sqlite3
-
-        target = self._layers_copy()
-        if not target.exists():
+        """Remove a layer (nothing is copied when it is absent)."""
+        if name in RESULT_LAYERS:
+            self._results_file()
+            self._results_done.add(name)
             return
-        if name in [n for n, _ in pyogrio.list_layers(target)]:
-            con = sqlite3.connect(target)
-            try:
-                con.execute(f'DROP TABLE IF EXISTS "{name}"')
-                for table in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_ogr_contents"):
-                    con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
-                con.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (name,))
-                con.commit()
-            finally:
-                con.close()
+        source = self._layers if self._layers is not None else self.project.layers_path
+        if source.exists() and name in [n for n, _ in pyogrio.list_layers(source)]:
+            _drop_layer(self._layers_copy(), name)
+
+    def _finish_results(self) -> None:
+        """Complete the staged ``results.gpkg``: carry over the result tables this change
+        did not write or delete; none left: the new generation has no results file. A
+        project whose results were kept in ``layers.gpkg`` has them removed from there
+        (moved once)."""
+        if self._results is None:
+            return
+        before = self.project.layer_names()
+        for name in RESULT_LAYERS:
+            if name not in self._results_done and name in before:
+                self.write_layer(name, self.project.read_layer_file(name))
+        if not self._results.exists():
+            del self._files[self._results]
+            self.remove_file(RESULTS_NAME)
+        layers = self.project.layers_path
+        if layers.exists():
+            for name, _ in pyogrio.list_layers(layers):
+                if str(name) in RESULT_LAYERS:
+                    _drop_layer(self._layers_copy(), str(name))
 
     def stage_file(self, relative: str) -> Path:
         """A staging path for a file that will land at ``relative`` in the project."""
@@ -529,6 +591,7 @@ class Transaction:
         final: Path | None = None
         register = ExitStack()  # the register's transaction, committed after the switch
         try:
+            self._finish_results()
             if self.sites is not None:
                 self._stage_sites(register)
             final = self._build_generation()
@@ -608,7 +671,7 @@ GENERATIONS_DIR = ".generations"
 CURRENT_LINK = ".current"
 STAGING_PREFIX = ".staging-"
 KEEP_GENERATIONS = 3
-TOP_LEVEL = (CONFIG_NAME, LAYERS_NAME, RASTERS_DIR)
+TOP_LEVEL = (CONFIG_NAME, LAYERS_NAME, RESULTS_NAME, RASTERS_DIR)
 
 
 def current_generation(path: str | Path) -> Path | None:
@@ -664,7 +727,8 @@ def _generation_number(gen: Path | None) -> int:
 def _data_files(base: Path, *, legacy: bool) -> list[str]:
     """Relative paths of the data files of a generation (not its config or layers)."""
     roots = [base / RASTERS_DIR] if legacy else [base]
-    out = []
+    # the flat layout (or a copy that followed the links) may hold a results file too
+    out = [RESULTS_NAME] if legacy and (base / RESULTS_NAME).is_file() else []
     for top in roots:
         if not top.is_dir():
             continue
@@ -762,6 +826,21 @@ def _fsync_dir(path: Path) -> None:
         _fsync_file(path)
     except OSError:  # some file systems refuse fsync on directories
         pass
+
+
+def _drop_layer(gpkg: Path, name: str) -> None:
+    """Remove layer ``name`` from a GeoPackage (its table and its registry rows)."""
+    import sqlite3
+
+    con = sqlite3.connect(gpkg)
+    try:
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        for table in ("gpkg_contents", "gpkg_geometry_columns", "gpkg_ogr_contents"):
+            con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
+        con.execute("DELETE FROM gpkg_extensions WHERE table_name = ?", (name,))
+        con.commit()
+    finally:
+        con.close()
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

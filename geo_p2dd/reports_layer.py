@@ -473,12 +473,13 @@ def read_reports(project: Project, villages: gpd.GeoDataFrame | None = None,
     project without a register database gets its imported layer (with
     ``origin``); none is created by reading.
     """
-    from geo_p2dd.registry.field_reports import list_reports
     from geo_p2dd.registry.store import engine_for, has_register
 
     imported = project.read_layer("reports", required=False)
     registered = None
     if has_register(project.path):
+        from geo_p2dd.registry.field_reports import list_reports  # its models only then
+
         records = list_reports(engine_for(project.path), status="verified")
         if records:
             if villages is None:

@@ -158,28 +158,51 @@ def explain_all(frame: pd.DataFrame, contributions: pd.DataFrame, lang: str = "i
     contributions : DataFrame
         One column per factor (score points), aligned with ``frame``.
     """
+    return explain_all_langs(frame, contributions, (lang,), top)[lang]
+
+
+def explain_all_langs(frame: pd.DataFrame, contributions: pd.DataFrame,
+                      langs: tuple[str, ...] = ("id", "en"), top: int = 3,
+                      ) -> dict[str, list[str]]:
+    """:func:`explain_all` in each of ``langs``: the factors are chosen once for all.
+
+    The texts are assembled as arrays of strings: each shown contribution's
+    ``(+x.x)`` is formatted once per distinct value, and the parts are added
+    position by position (the shown factors come first in each row's order),
+    not in a Python loop over villages.
+    """
     n = len(frame)
     if n == 0:
-        return []
+        return {lang: [] for lang in langs}
     # columns by name descending, then a stable sort by value descending: ties between
     # equal values keep the larger name first, as sorted(..., reverse=True) does
     names = sorted(contributions.columns, reverse=True)
     values = contributions[names].to_numpy(dtype=float)
     shown = values > 0.05  # NaN is never shown
     order = np.argsort(-np.where(shown, values, -np.inf), axis=1, kind="stable")[:, :top]
-    texts = {}
+    picked = np.take_along_axis(shown, order, axis=1)  # position k of a row is shown
     facts_of = frame[[c for c in _FACT_COLUMNS if c in frame.columns]]  # not every column
-    for j, name in enumerate(names):
+    rows_of, points_of = {}, {}
+    for j in range(len(names)):
         rows = np.flatnonzero(shown[:, j] & (order == j).any(axis=1))
-        label = factor_label(name, lang)
-        facts = _facts(name, facts_of.iloc[rows], lang)
-        texts[j] = dict(zip(rows.tolist(), (
-            f"{label}: {fact} (+{value:.1f})"
-            for fact, value in zip(facts, values[rows, j], strict=True)), strict=True))
-    # plain lists: indexing numpy rows element by element costs ~10x more per village
-    shown_rows = shown.tolist()
-    return ["; ".join([texts[j][i] for j in row if shown_rows[i][j]])
-            for i, row in enumerate(order.tolist())]
+        rows_of[j] = rows
+        distinct, which = np.unique(values[rows, j], return_inverse=True)
+        points_of[j] = np.array([f" (+{x:.1f})" for x in distinct.tolist()],
+                                dtype=object)[which.ravel()]
+    out = {}
+    for lang in langs:
+        texts = np.full((n, len(names)), None, dtype=object)
+        for j, name in enumerate(names):
+            rows = rows_of[j]
+            facts = np.array(_facts(name, facts_of.iloc[rows], lang), dtype=object)
+            texts[rows, j] = (factor_label(name, lang) + ": ") + facts + points_of[j]
+        joined = np.full(n, "", dtype=object)
+        for k in range(order.shape[1]):
+            at = np.flatnonzero(picked[:, k])  # a prefix of each row's positions
+            part = texts[at, order[at, k]]
+            joined[at] = part if k == 0 else joined[at] + "; " + part
+        out[lang] = joined.tolist()
+    return out
 
 
 #: the columns :func:`_facts` reads

@@ -917,16 +917,26 @@ def cache_key(geoms: np.ndarray, transform: Affine, shape: tuple[int, int], crs:
 
 
 def cached_label_grid(cache_dir: Path | None, geoms: np.ndarray, transform: Affine,
-                      shape: tuple[int, int], crs: str) -> LabelRuns:
+                      shape: tuple[int, int], crs: str, *,
+                      identity: tuple | None = None) -> LabelRuns:
     """The (run-length encoded) label grid for (boundaries, grid), from ``cache_dir`` when there.
 
     The cache file (``labelruns-<key>.npz``) is written atomically; the
     ``CACHE_KEEP`` most recently used are kept.
+
+    ``identity``, when given, names where ``geoms`` were read from so that the
+    same identity always means the same geometries (e.g. the file's device,
+    inode, size and modification time, and the layer): the key computed from
+    the geometries (:func:`cache_key`, 0.6 s of a core for 83,246 villages) is
+    then kept as ``labelkey-<identity>.txt`` and read back while the identity
+    holds. A new identity computes the key from the geometries again, so the
+    same boundaries in another file still find their label grid.
     """
     if cache_dir is None:
         return label_runs(geoms, transform, shape)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"labelruns-{cache_key(geoms, transform, shape, crs)}.npz"
+    key = _known_key(cache_dir, geoms, transform, shape, crs, identity)
+    path = cache_dir / f"labelruns-{key}.npz"
     if path.exists():
         try:
             runs = LabelRuns.load(path)
@@ -942,6 +952,35 @@ def cached_label_grid(cache_dir: Path | None, geoms: np.ndarray, transform: Affi
     _prune(cache_dir)
     runs.source = path
     return runs
+
+
+#: keys of identified geometries kept (most recently used first)
+KEY_KEEP = 8
+
+
+def _known_key(cache_dir: Path, geoms: np.ndarray, transform: Affine, shape: tuple[int, int],
+               crs: str, identity: tuple | None) -> str:
+    """:func:`cache_key`, read from ``labelkey-<identity>.txt`` when the identity is known."""
+    if identity is None:
+        return cache_key(geoms, transform, shape, crs)
+    ident = hashlib.sha1(repr((CACHE_VERSION, identity, len(geoms), tuple(transform)[:6],
+                               tuple(int(s) for s in shape), str(crs))).encode()).hexdigest()
+    known = cache_dir / f"labelkey-{ident[:20]}.txt"
+    try:
+        key = known.read_text(encoding="ascii").strip()
+        if len(key) == 20 and all(ch in "0123456789abcdef" for ch in key):
+            os.utime(known)
+            return key
+    except (OSError, UnicodeDecodeError):
+        pass  # not known (or unreadable): computed again and replaced
+    key = cache_key(geoms, transform, shape, crs)
+    with atomic_path(known, fsync=False) as tmp:
+        Path(tmp).write_text(key, encoding="ascii")
+    files = sorted(cache_dir.glob("labelkey-*.txt"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    for p in files[KEY_KEEP:]:
+        p.unlink(missing_ok=True)
+    return key
 
 
 def _prune(cache_dir: Path) -> None:

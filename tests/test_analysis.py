@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tomllib
 
@@ -35,7 +36,7 @@ from geo_p2dd.config import DEFAULTS
 from geo_p2dd.errors import ConfigError
 from geo_p2dd.imports import import_layer, init_project
 from geo_p2dd.io.vector import RepairWarning
-from geo_p2dd.project import Project
+from geo_p2dd.project import RESULT_LAYERS, Project
 
 CELL = 1 / 64
 X0, Y0 = 114.0, 10 / 64
@@ -657,8 +658,12 @@ def test_area_results_on_the_sample(sample_project):
 # Storage: tables in layers.gpkg, identical re-runs, atomic writes
 # --------------------------------------------------------------------------- #
 
-def test_results_are_stored_in_layers_gpkg(tiny_built):
+def test_results_are_stored_in_results_gpkg(tiny_built):
     project, result = tiny_built
+    assert project.layer_path("village_results") == project.results_path
+    assert [n for n, _ in pyogrio.list_layers(project.results_path)] == [
+        "village_results", "location_results", "area_results", "evidence_conflicts"]
+    assert not set(RESULT_LAYERS) & {n for n, _ in pyogrio.list_layers(project.layers_path)}
     stored = project.read_table("village_results")
     assert list(stored["kode"]) == list(result.villages["kode"])
     np.testing.assert_allclose(stored["score"], result.villages["score"])
@@ -667,6 +672,52 @@ def test_results_are_stored_in_layers_gpkg(tiny_built):
     assert len(project.read_table("area_results")) == len(result.areas)
     assert project.config["analysis"]["villages"] == 5
     assert project.config["analysis"]["weights"] == HAND_WEIGHTS
+
+
+def test_an_analysis_does_not_copy_the_input_layers(tiny_copy):
+    before = tiny_copy.layers_path.stat()
+    generation, results = tiny_copy.generation, tiny_copy.results_path.stat()
+    analyze_project(tiny_copy)
+    after = Project(tiny_copy.path)
+    assert after.generation != generation
+    # the new generation's layers.gpkg is the previous one's file (a hard link), untouched
+    assert after.layers_path.stat().st_ino == before.st_ino
+    assert after.layers_path.stat().st_mtime_ns == before.st_mtime_ns
+    assert after.results_path.stat().st_ino != results.st_ino
+
+
+def _results_into_layers(project: Project) -> None:
+    """Make ``project`` look analysed by an older version: results inside layers.gpkg."""
+    gen = project.generation
+    results = gen / "results.gpkg"
+    layers = gen / "layers.gpkg"
+    shutil.copyfile(layers, layers.with_suffix(".tmp"))  # unshare the hard link first
+    os.replace(layers.with_suffix(".tmp"), layers)
+    for name in RESULT_LAYERS:
+        frame = pyogrio.read_dataframe(results, layer=name, read_geometry=False)
+        pyogrio.write_dataframe(frame, layers, layer=name, driver="GPKG")
+    results.unlink()
+    (project.path / "results.gpkg").unlink()
+
+
+def test_results_of_an_older_version_are_read_then_moved(tiny_copy):
+    tables = ("village_results", "location_results", "area_results")
+    expected = {t: tiny_copy.read_table(t) for t in tables}
+    _results_into_layers(tiny_copy)
+    old = Project(tiny_copy.path)
+    assert not old.results_path.exists()
+    assert old.layer_path("village_results") == old.layers_path
+    for t in tables:  # read from layers.gpkg as before
+        pd.testing.assert_frame_equal(old.read_table(t), expected[t])
+    assert set(RESULT_LAYERS) <= set(old.layer_names())
+    assert set(old.info()["layers"]) >= set(RESULT_LAYERS)
+    analyze_project(old)  # moves them into results.gpkg
+    new = Project(tiny_copy.path)
+    assert new.results_path.exists() and (new.path / "results.gpkg").is_symlink()
+    assert not set(RESULT_LAYERS) & {n for n, _ in pyogrio.list_layers(new.layers_path)}
+    assert new.layer_names().count("village_results") == 1
+    for t in tables:
+        pd.testing.assert_frame_equal(new.read_table(t), expected[t])
 
 
 def test_rerun_with_unchanged_inputs_gives_identical_tables(tiny_copy):

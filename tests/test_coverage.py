@@ -18,6 +18,7 @@ import os
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from affine import Affine
@@ -179,6 +180,36 @@ def test_class_cache_keeps_the_most_recent_files(tmp_path):
     for good in range(-85, -85 + 5 * (cov.CLASS_CACHE_KEEP + 1), 5):
         cov.load_source(entry, path, dataclasses.replace(THRESHOLDS, good=float(good)), cache)
     assert len(list(cache.glob("classes-*.npy"))) == cov.CLASS_CACHE_KEEP
+
+
+def test_dbm_at_locations_is_kept_in_the_cache_and_read_back(tmp_path):
+    path, values = _dbm_raster(tmp_path)
+    cache = tmp_path / "cache"
+    entry = {"name": "d", "values": "dbm"}
+    cells = [(0, 0), (3, 1), (7, 0), (1, 2), (2000, 39), (2499, 5)]  # (7, 0) is nodata
+    pts = points([centre(r, c) for r, c in cells] + [(0.0, 0.0)])  # the last one outside
+    expected = [float(values[r, c]) for r, c in cells]
+    expected = [np.nan if v == -9999.0 else v for v in expected] + [np.nan]
+    src = cov.load_source(entry, path, THRESHOLDS, cache)
+    first = cov.sample_dbm(src, pts)
+    np.testing.assert_array_equal(first, expected)
+    kept = list(cache.glob("dbmat-*.npy"))
+    assert len(kept) == 1
+    # the next analysis of the same locations reads the kept values, not the raster
+    np.save(kept[0], np.load(kept[0]) + 1000.0)
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts)[:2], np.array(expected[:2]) + 1000)
+    # other locations: other cells, another file; without a cache: the raster
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts[:3]), expected[:3])
+    assert len(list(cache.glob("dbmat-*.npy"))) == 2
+    np.testing.assert_array_equal(
+        cov.sample_dbm(cov.load_source(entry, path, THRESHOLDS), pts), expected)
+    # a re-imported raster (a new file) is read again; a damaged file is replaced
+    values[0, 0] = -60.0
+    os.replace(write_tif(tmp_path / "new.tif", values, transform=GEO, nodata=-9999.0), path)
+    assert cov.sample_dbm(cov.load_source(entry, path, THRESHOLDS, cache), pts)[0] == -60.0
+    for f in cache.glob("dbmat-*.npy"):
+        f.write_bytes(b"not numpy")
+    np.testing.assert_array_equal(cov.sample_dbm(src, pts)[1:], expected[1:])
 
 
 # --------------------------------------------------------------------------- #
@@ -352,6 +383,23 @@ def test_reasons(locs, sites, sources):
     assert r["L6"].startswith("no usable 4G; 2G/3G poor; nearest")
     assert r["L7"] == "within the service radius of site S1; no usable 4G"
     assert r["L8"] == "within the service radius of site S2; 4G signal unknown"
+
+
+def test_reasons_shared_by_locations_with_the_same_facts(locs, sites, sources):
+    # each location's texts made alone equal those of the same location among many copies
+    # (the texts are made once per group of locations with the same facts)
+    many = pd.concat([locs.iloc[::-1], locs, locs.iloc[::2]], ignore_index=True)
+    for active in (sites, sites.iloc[:0]):  # nearest sites, and none at all (NaN)
+        out = cov.locations_coverage(many, active, sources, "EPSG:32650", DEFAULTS)
+        for i in range(len(many)):
+            alone = cov.locations_coverage(many.iloc[[i]], active, sources, "EPSG:32650",
+                                           DEFAULTS)
+            assert out["reason_en"].iloc[i] == alone["reason_en"].iloc[0]
+            assert out["reason_id"].iloc[i] == alone["reason_id"].iloc[0]
+        assert set(out["reason_en"]) == set(cov.locations_coverage(
+            locs, active, sources, "EPSG:32650", DEFAULTS)["reason_en"])
+    assert cov.locations_coverage(many.iloc[:0], sites, sources, "EPSG:32650",
+                                  DEFAULTS)["reason_en"].tolist() == []
 
 
 def test_site_distance_is_to_the_nearest_site_of_those_statuses(locs, sites, sources):

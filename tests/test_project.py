@@ -18,6 +18,7 @@ from geo_p2dd.errors import NotFoundError, ProjectError
 from geo_p2dd.project import (
     CONFIG_NAME,
     DEFAULT_CONFIG,
+    RESULTS_NAME,
     Project,
     file_sha256,
     now_iso,
@@ -320,6 +321,64 @@ def test_delete_layer_and_remove_file(project):
     assert project.layer_names() == ["kabupaten", "villages"]
     assert not (project.path / "rasters" / "old.tif").exists()
     assert project.read_layer("kabupaten")["kode"].tolist() == ["99.01"]
+
+
+def test_result_tables_have_their_own_file(project):
+    layers = project.layers_path.stat().st_ino
+    with project.transaction(inputs=False) as tx:
+        tx.write_layer("village_results", pd.DataFrame({"kode": ["99.01.01.2001"]}))
+        tx.write_layer("area_results", pd.DataFrame({"kode": ["99.01"]}))
+    assert project.layers_path.stat().st_ino == layers  # linked, not copied
+    assert (project.path / RESULTS_NAME).is_symlink()
+    assert project.layer_names() == ["kecamatan", "kabupaten", "villages", "village_results",
+                                     "area_results"]
+    assert project.info()["layers"]["area_results"]["rows"] == 1
+    results = project.results_path.stat().st_ino
+    # a change of other files shares the results file too
+    with project.transaction() as tx:
+        tx.config["project"]["name"] = "Lain"
+    assert project.results_path.stat().st_ino == results
+    # writing one result table keeps the others
+    with project.transaction(inputs=False) as tx:
+        tx.write_layer("village_results", pd.DataFrame({"kode": ["99.01.01.2002"]}))
+    assert project.read_table("village_results")["kode"].tolist() == ["99.01.01.2002"]
+    assert project.read_table("area_results")["kode"].tolist() == ["99.01"]
+    # deleting one keeps the rest; deleting all removes the file and its top-level link
+    with project.transaction() as tx:
+        tx.delete_layer("area_results")
+    assert project.read_table("area_results", required=False) is None
+    assert project.read_table("village_results")["kode"].tolist() == ["99.01.01.2002"]
+    with project.transaction() as tx:
+        tx.delete_layer("village_results")
+    assert not project.results_path.exists()
+    assert not (project.path / RESULTS_NAME).is_symlink()
+    assert project.layer_names() == ["kecamatan", "kabupaten", "villages"]
+    assert project.layers_path.stat().st_ino == layers
+
+
+def test_deleting_an_absent_layer_copies_nothing(project):
+    layers = project.layers_path.stat().st_ino
+    with project.transaction() as tx:
+        tx.delete_layer("not-there")
+    assert project.layers_path.stat().st_ino == layers
+
+
+def test_results_survive_a_copy_that_followed_the_links(project, tmp_path):
+    import shutil
+
+    with project.transaction(inputs=False) as tx:
+        tx.write_layer("village_results", pd.DataFrame({"kode": ["99.01.01.2001"]}))
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in (CONFIG_NAME, "layers.gpkg", RESULTS_NAME):  # cp -L of the top level
+        shutil.copyfile(project.path / name, flat / name)
+    old = Project(flat)
+    assert old.generation is None
+    assert old.read_table("village_results")["kode"].tolist() == ["99.01.01.2001"]
+    with old.transaction() as tx:
+        tx.config["project"]["name"] = "Pindah"
+    assert Project(flat).read_table("village_results")["kode"].tolist() == ["99.01.01.2001"]
+    assert (flat / RESULTS_NAME).is_symlink()
 
 
 def test_record_source(project, tmp_path):

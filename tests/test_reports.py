@@ -54,7 +54,7 @@ def _assert_a4(pdf: bytes) -> int:
 
 
 def _tables(project) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    path = project.layers_path
+    path = project.results_path
     return (pyogrio.read_dataframe(path, layer="village_results", read_geometry=False),
             pyogrio.read_dataframe(path, layer="area_results", read_geometry=False),
             pd.DataFrame(project.read_layer("sites").drop(columns="geometry")))
@@ -261,7 +261,7 @@ def _region_links(html: str) -> tuple[set[str], set[str]]:
 
 def test_index_of_several_provinces_lists_provinces_then_kabupaten_then_kecamatan(
         provinces_client, provinces_project):
-    areas = pyogrio.read_dataframe(provinces_project.layers_path, layer="area_results",
+    areas = pyogrio.read_dataframe(provinces_project.results_path, layer="area_results",
                                    read_geometry=False)
     top = provinces_client.get("/report/")
     assert top.status_code == 200

@@ -42,7 +42,7 @@ def test_png_size_follows_the_printed_width(kabupaten_png):
 
 def test_classes_and_sites_are_drawn_in_their_colours(kabupaten_png, sample_project):
     img = np.asarray(Image.open(io.BytesIO(kabupaten_png)).convert("RGB"))
-    results = pyogrio.read_dataframe(sample_project.layers_path, layer="village_results",
+    results = pyogrio.read_dataframe(sample_project.results_path, layer="village_results",
                                      read_geometry=False)
     present = set(results["gap_class"])
     assert len(present) >= 2
@@ -54,7 +54,7 @@ def test_classes_and_sites_are_drawn_in_their_colours(kabupaten_png, sample_proj
 
 
 def test_svg_keeps_legend_text_in_both_languages(sample_project):
-    results = pyogrio.read_dataframe(sample_project.layers_path, layer="village_results",
+    results = pyogrio.read_dataframe(sample_project.results_path, layer="village_results",
                                      read_geometry=False)
     sites = sample_project.read_layer("sites").drop(columns="geometry")
     mine = results[results["kecamatan_kode"] == "99.01.02"]

@@ -30,7 +30,7 @@ from geo_p2dd.summary import (
 
 
 def _table(project, name: str) -> pd.DataFrame:
-    return pyogrio.read_dataframe(project.layers_path, layer=name, read_geometry=False)
+    return pyogrio.read_dataframe(project.layer_path(name), layer=name, read_geometry=False)
 
 
 @pytest.fixture(scope="module")

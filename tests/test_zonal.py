@@ -322,6 +322,41 @@ def test_cached_label_grid_reuse_and_invalidation(tmp_path, monkeypatch):
     assert len(calls) == 8
 
 
+def test_label_grid_key_of_identified_geometries_is_kept(tmp_path, monkeypatch):
+    rng = np.random.default_rng(11)
+    t = TRANSFORMS[1]
+    shape = (60, 80)
+    geoms = random_polygons(rng, t, shape)
+    hashed = []
+    real_key = zonal.cache_key
+
+    def counting(*args):
+        hashed.append(1)
+        return real_key(*args)
+
+    monkeypatch.setattr(zonal, "cache_key", counting)
+    first = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326", identity=("f", 1))
+    assert len(hashed) == 1 and len(list(tmp_path.glob("labelkey-*.txt"))) == 1
+    # the same identity: the kept key, no hashing of the geometries, the same label grid
+    again = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326", identity=("f", 1))
+    assert len(hashed) == 1 and (again.to_grid() == first.to_grid()).all()
+    assert len(list(tmp_path.glob("labelruns-*.npz"))) == 1
+    # another identity (a new file of the same boundaries): hashed, the same label grid file
+    other = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326", identity=("g", 2))
+    assert len(hashed) == 2 and (other.to_grid() == first.to_grid()).all()
+    assert len(list(tmp_path.glob("labelruns-*.npz"))) == 1
+    # another grid under the same identity is another key; a damaged key file is replaced
+    zonal.cached_label_grid(tmp_path, geoms, t, (61, 80), "EPSG:4326", identity=("f", 1))
+    assert len(hashed) == 3
+    for f in tmp_path.glob("labelkey-*.txt"):
+        f.write_text("../../etc")
+    fixed = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326", identity=("f", 1))
+    assert len(hashed) == 4 and (fixed.to_grid() == first.to_grid()).all()
+    assert zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326",
+                                   identity=("f", 1)) is not None
+    assert len(hashed) == 4
+
+
 def test_old_dense_cache_files_are_removed(tmp_path):
     (tmp_path / "labels-0123456789abcdef.npy").write_bytes(b"x" * 10)
     t = Affine(1, 0, 0, 0, -1, 4)

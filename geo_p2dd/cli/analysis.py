@@ -21,8 +21,8 @@ from geo_p2dd.cli.common import friendly, json_option, lang_option, project_opti
 def analyze(project_dir, as_json, scheduler, workers) -> None:
     """Compute coverage, gap classes, scores and ranks; store them in the project.
 
-    Results go into layers.gpkg (village_results, location_results,
-    area_results) in one atomic write; re-running with unchanged inputs gives
+    Results go into results.gpkg beside layers.gpkg (village_results,
+    location_results, area_results) in one atomic write; re-running with unchanged inputs gives
     identical results. With --scheduler or --workers the tower modelling and
     the area shares run as Dask tasks (same results); the project directory
     must be readable at the same path on every worker.

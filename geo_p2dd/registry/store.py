@@ -94,10 +94,10 @@ def has_register(project_path: str | Path) -> bool:
 
 def register_version(project_path: str | Path) -> int:
     """The register's version (0 for a project without a register; none is made)."""
+    if not has_register(project_path):  # checked first: no models to import then
+        return 0
     from geo_p2dd.registry.repository import version
 
-    if not has_register(project_path):
-        return 0
     return version(engine_for(project_path))
 
 
@@ -115,11 +115,11 @@ def read_sites(project: Project, *, columns: list[str] | None = None,
         None when the register holds no site (as a project without a sites layer).
     version : int
     """
+    if not has_register(project.path) and "sites" not in project.layer_names():
+        return None, 0
     from geo_p2dd.registry.migrate import sites_layer
     from geo_p2dd.registry.repository import SiteFilter, version
 
-    if not has_register(project.path) and "sites" not in project.layer_names():
-        return None, 0
     engine = project_register(project)
     number = version(engine)
     frame = sites_layer(engine, SiteFilter(bbox=bbox) if bbox is not None else None)
