@@ -181,8 +181,9 @@ def read_region_results(project: Project, region: str) -> pd.DataFrame:
     code = normalise_code(str(region).strip())
     where = region_sql(code) if region_level(code) is not None else None
     if where is not None and project.has_layer("village_results"):
-        rows = pyogrio.read_dataframe(project.layers_path, layer="village_results",
-                                      read_geometry=False, use_arrow=True, where=where)
+        rows = pyogrio.read_dataframe(project.layer_path("village_results"),
+                                      layer="village_results", read_geometry=False,
+                                      use_arrow=True, where=where)
         if len(rows):
             return rows
     return project.read_table("village_results")

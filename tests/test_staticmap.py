@@ -113,7 +113,7 @@ def _map_pixels(project, region: str, dpi: int, max_height_mm: float = 150.0):
     from geo_p2dd.staticmap import _frame
 
     villages = project.read_layer("villages")
-    results = pyogrio.read_dataframe(project.layers_path, layer="village_results",
+    results = pyogrio.read_dataframe(project.layer_path("village_results"), layer="village_results",
                                      read_geometry=False)[["kode", "gap_class"]]
     mine = villages[villages["kode"].str.startswith(region + ".")].merge(results, on="kode")
     mine = gpd.GeoDataFrame(mine, geometry="geometry", crs=villages.crs).to_crs(
@@ -185,7 +185,7 @@ def test_a_map_read_alone_equals_the_map_of_layers_in_memory(sample_project, reg
     """Without the layers in memory the map reads the region's rows and the frame's
     villages only; it draws the same map."""
     given = render_map(sample_project, region, dpi=80,
-                       results=pyogrio.read_dataframe(sample_project.layers_path,
+                       results=pyogrio.read_dataframe(sample_project.results_path,
                                                       layer="village_results",
                                                       read_geometry=False),
                        villages=sample_project.read_layer("villages"),
