@@ -19,6 +19,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # no background re-analysis after register edits (web/reanalysis.py) unless a test asks for it
 # (create_app({"REANALYSE": True})): the suite stays fast, no thread outlives its temp dir
 __import__("os").environ.setdefault("GEO_P2DD_REANALYSE", "false")
+# passwords hashed at OWASP's lowest recommended Argon2id cost (38 ms, not 180 ms a hash):
+# still Argon2id, verified for real; the default cost is tested in test_registry
+__import__("os").environ.setdefault("GEO_P2DD_ARGON2", "2,19456,1")
 
 
 def shared_data(*parts: str) -> Path:

@@ -492,3 +492,32 @@ def test_create_sites_adds_all_or_none_with_free_ids(engine):
     made = create_sites(engine, [site, site], user="eka", source="plan")
     assert [m["id"] for m in made] == [made[0]["id"], made[0]["id"] + "-2"]
     assert len(list_sites(engine)) == 2
+
+
+def test_passwords_are_hashed_at_the_default_argon2_cost_unless_set():
+    """Without GEO_P2DD_ARGON2 a password is hashed at argon2-cffi's default (RFC 9106,
+    64 MiB); a cost below OWASP's minimum is refused naming the variable; a hash made at
+    one cost verifies under another (the suite runs at the minimum)."""
+    import os
+    import subprocess
+    import sys
+
+    from argon2 import PasswordHasher
+
+    from geo_p2dd.registry import accounts
+
+    env = {k: v for k, v in os.environ.items() if k != accounts.ARGON2_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", "from geo_p2dd.registry import accounts; "
+         "print(accounts.hash_password('rahasia-sekali'))"],
+        env=env, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert accounts.argon2_cost(None) == accounts.ARGON2_DEFAULT == (3, 65536, 4)
+    assert accounts.argon2_cost("2,19456,1") == (2, 19456, 1)
+    for bad in ("1,19456,1", "2,1024,1", "2,19456", "dua,19456,1"):
+        with pytest.raises(InputError) as err:
+            accounts.argon2_cost(bad)
+        assert "GEO_P2DD_ARGON2" in str(err.value) and repr(bad) in str(err.value)
+    stored = PasswordHasher().hash("rahasia-sekali")  # the default cost
+    assert accounts.verify_password(stored, "rahasia-sekali")
+    assert not accounts.verify_password(stored, "rahasia-salah")

@@ -14,7 +14,9 @@ or ``web``); never the password or the token.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import os
 import secrets
 from typing import Any
 
@@ -30,10 +32,52 @@ from geo_p2dd.registry.models import ROLES, ApiToken, User
 
 USERS = User.__table__
 TOKENS = ApiToken.__table__
-_HASHER = PasswordHasher()
-#: verified against when the user is unknown, so that costs the same time as a wrong password
-_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 MIN_PASSWORD = 8
+#: Argon2id cost (time_cost, memory_cost in KiB, parallelism): argon2-cffi's default,
+#: RFC 9106's second recommended option (64 MiB); ``GEO_P2DD_ARGON2`` ("t,m,p") sets
+#: another for a small server, never below :data:`ARGON2_MINIMUM`
+ARGON2_DEFAULT = (3, 65536, 4)
+#: OWASP's lowest recommended Argon2id cost (t=2, 19 MiB, p=1); the test suite uses it
+ARGON2_MINIMUM = (2, 19456, 1)
+ARGON2_ENV = "GEO_P2DD_ARGON2"
+
+
+def argon2_cost(value: str | None) -> tuple[int, int, int]:
+    """The Argon2id cost given as ``"time_cost,memory_kib,parallelism"`` (None: default).
+
+    A stored hash keeps the cost it was made with, so passwords set under one cost
+    still verify under another.
+
+    Raises
+    ------
+    InputError
+        Not three whole numbers, or any below :data:`ARGON2_MINIMUM`.
+    """
+    if value is None or not value.strip():
+        return ARGON2_DEFAULT
+    expected = (f"time_cost,memory_kib,parallelism, each at least "
+                f"{','.join(map(str, ARGON2_MINIMUM))} (e.g. "
+                f"{','.join(map(str, ARGON2_DEFAULT))})")
+    try:
+        cost = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        cost = ()
+    if len(cost) != 3 or any(c < m for c, m in zip(cost, ARGON2_MINIMUM, strict=True)):
+        raise InputError("unusable password hashing cost", column=ARGON2_ENV,
+                         expected=expected, found=repr(value))
+    return cost  # type: ignore[return-value]
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    t, m, p = argon2_cost(os.environ.get(ARGON2_ENV))
+    return PasswordHasher(time_cost=t, memory_cost=m, parallelism=p)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so that costs what a wrong password does."""
+    return _hasher().hash(secrets.token_hex(16))
 
 
 class UserExistsError(GeoP2DDError, ValueError):
@@ -46,13 +90,13 @@ def hash_password(password: str) -> str:
         raise InputError("password too short", column="password",
                          expected=f"at least {MIN_PASSWORD} characters",
                          found=f"{len(password) if isinstance(password, str) else 0}")
-    return _HASHER.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(stored: str | None, password: str) -> bool:
     """Whether ``password`` matches the ``stored`` hash (False for no hash)."""
     try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher().verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
