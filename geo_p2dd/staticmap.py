@@ -46,7 +46,7 @@ from geo_p2dd.style import (
     SITE_MARKERS,
     STATUS_ORDER,
 )
-from geo_p2dd.summary import in_region, read_region_results, resolve_region
+from geo_p2dd.summary import in_region, read_summary_inputs, resolve_region
 
 SITE_STYLE = {s: (marker, SITE_COLOURS[s], size) for s, (marker, size) in SITE_MARKERS.items()}
 MM = 1 / 25.4
@@ -258,12 +258,7 @@ def render_map(project: Project, region: str, *, fmt: str = "png", lang: str = "
     """
     if fmt not in FORMATS:
         raise InputError(f"unknown map format {fmt!r}", expected=", ".join(FORMATS))
-    if results is None:
-        results = read_region_results(project, region)
-    if areas is None:
-        areas = project.read_table("area_results", required=False)
-    if sites is None:
-        sites = project.read_layer("sites", required=False)
+    results, areas, sites = read_summary_inputs(project, region, results, areas, sites)
     reg = resolve_region(results, areas, region)
 
     # the region's villages; without the layer in memory only they are read (a province

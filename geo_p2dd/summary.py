@@ -189,6 +189,20 @@ def read_region_results(project: Project, region: str) -> pd.DataFrame:
     return project.read_table("village_results")
 
 
+def read_summary_inputs(project: Project, region: str, results: pd.DataFrame | None = None,
+                        areas: pd.DataFrame | None = None, sites: pd.DataFrame | None = None,
+                        ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """``(results, areas, sites)`` of a summary or map: those given, the others read
+    (of the results only ``region``'s rows, :func:`read_region_results`)."""
+    if results is None:
+        results = read_region_results(project, region)
+    if areas is None:
+        areas = project.read_table("area_results", required=False)
+    if sites is None:
+        sites = project.read_layer("sites", required=False)
+    return results, areas, sites
+
+
 # -- figures ---------------------------------------------------------------------------------
 
 def _int(value) -> int:
@@ -494,12 +508,7 @@ def build_summary(project: Project, region: str, *, lang: str = "id", top: int =
     >>> s.headline["classes"]["blank_spot"]                     # doctest: +SKIP
     22
     """
-    if results is None:
-        results = read_region_results(project, region)
-    if areas is None:
-        areas = project.read_table("area_results", required=False)
-    if sites is None:
-        sites = project.read_layer("sites", required=False)
+    results, areas, sites = read_summary_inputs(project, region, results, areas, sites)
     reg = resolve_region(results, areas, region)
     members = results[in_region(results["kode"], reg.kode)]
     return Summary(

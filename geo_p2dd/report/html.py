@@ -27,7 +27,7 @@ from geo_p2dd.project import Project
 from geo_p2dd.schema import GAP_CLASSES, SIGNAL_CLASSES, SITE_STATUS, gap_definition
 from geo_p2dd.scoring import factor_label
 from geo_p2dd.style import GAP_ORDER, SITE_GLYPHS, STATUS_ORDER, css_rules
-from geo_p2dd.summary import Summary, build_summary, phase_label, read_region_results
+from geo_p2dd.summary import Summary, build_summary, phase_label, read_summary_inputs
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -121,12 +121,7 @@ def render_html(project: Project, region: str, *, lang: str = i18n.DEFAULT_LANG,
     """
     i18n.check_lang(lang)
     # read once for the figures and the map; of the results only the region's rows
-    if results is None:
-        results = read_region_results(project, region)
-    if areas is None:
-        areas = project.read_table("area_results", required=False)
-    if sites is None:
-        sites = project.read_layer("sites", required=False)
+    results, areas, sites = read_summary_inputs(project, region, results, areas, sites)
     summary = build_summary(project, region, lang=lang, top=top, results=results, areas=areas,
                             sites=sites)
     if map_src is None:
