@@ -249,11 +249,13 @@ def derive_settlements(villages: gpd.GeoDataFrame, population_path, settings: Se
     codes = sel["kode"].to_numpy()
     names = sel["nama"].to_numpy()
     pop_known = sel["population"].to_numpy(dtype=float)
-    covered = set(df["i"]) if len(df) else set()
-    missing = [i for i in range(len(sel)) if i not in covered]
-    if missing:
+    # no populated cell: the village's representative point (of those villages only)
+    missing = np.setdiff1d(np.arange(len(sel)), df["i"].to_numpy(dtype=int)) if len(df) \
+        else np.arange(len(sel))
+    if len(missing):
         extra = pd.DataFrame({"i": missing, "people": pop_known[missing],
-                              "geometry": sel.geometry.representative_point().values[missing],
+                              "geometry": shapely.point_on_surface(
+                                  np.asarray(sel.geometry.values)[missing]),
                               "k": 0})
         df = pd.concat([df, extra], ignore_index=True) if len(df) else extra
     df["n"] = df.groupby("i").cumcount() + 1
@@ -357,7 +359,6 @@ def build_locations(villages: gpd.GeoDataFrame, imported: gpd.GeoDataFrame | Non
         with :data:`COLUMNS` (``source`` imported | register | estimate), only those
         of ``villages``, index 0..n-1.
     """
-    codes = set(villages["kode"])
     parts = []
     has_settlement: set = set()
     if imported is not None and len(imported):
@@ -379,7 +380,8 @@ def build_locations(villages: gpd.GeoDataFrame, imported: gpd.GeoDataFrame | Non
     if not parts:
         return _empty()
     locs = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
-    locs = locs[locs["village_kode"].astype(object).isin(codes)].reset_index(drop=True)
+    locs = locs[locs["village_kode"].astype(object).isin(
+        villages["kode"].to_numpy(dtype=object))].reset_index(drop=True)
     return locs
 
 
