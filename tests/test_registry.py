@@ -521,3 +521,29 @@ def test_passwords_are_hashed_at_the_default_argon2_cost_unless_set():
     stored = PasswordHasher().hash("rahasia-sekali")  # the default cost
     assert accounts.verify_password(stored, "rahasia-sekali")
     assert not accounts.verify_password(stored, "rahasia-salah")
+
+
+def test_an_analysis_without_a_register_loads_no_sqlalchemy(sample_copy):
+    """A project without a register (a national analysis, a report) never imports
+    SQLAlchemy or Alembic (~0.4 s of every such command); one with a register does."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom geo_p2dd.cli import main\n"
+            "try:\n    main(['analyze', '--project', sys.argv[1]], prog_name='geo-p2dd')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print('loaded', sorted(m for m in ('sqlalchemy', 'alembic') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k != "GEO_P2DD_DATABASE_URL"}
+
+    def loaded() -> str:
+        result = subprocess.run([sys.executable, "-c", code, str(sample_copy.path)], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    assert loaded() == "loaded ['alembic', 'sqlalchemy']"  # the sample's register
+    for name in ("register.sqlite", "register.sqlite-wal", "register.sqlite-shm"):
+        (sample_copy.path / name).unlink(missing_ok=True)
+    assert "sites" not in sample_copy.layer_names()  # its sites were in the register only
+    assert loaded() == "loaded []"

@@ -16,14 +16,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from typing import TYPE_CHECKING
 
 from geo_p2dd.errors import ConfigError, ConfigProblem, ProjectError
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported when a register is opened, not
+    # before: a project without a register (a national analysis) never loads them (~0.4 s)
+    from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 #: the environment variable naming a database server for every command and for serve
 URL_VARIABLE = "GEO_P2DD_DATABASE_URL"
@@ -79,6 +79,8 @@ def make_engine(url: str, **kwargs) -> Engine:
     -------
     sqlalchemy.Engine
     """
+    from sqlalchemy import create_engine
+
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -86,6 +88,8 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:
         # the driver must not open transactions itself: "begin" below does, as asked
@@ -128,6 +132,8 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 def alembic_config() -> Config:
     """The Alembic configuration of the register (migrations inside the package)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -135,6 +141,8 @@ def alembic_config() -> Config:
 
 def head_revision() -> str:
     """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -142,6 +150,8 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
@@ -152,6 +162,9 @@ def upgrade(engine: Engine) -> None:
     Runs in one write transaction; on PostgreSQL under an advisory lock, so
     processes that open a new database together migrate it once.
     """
+    from alembic import command
+    from sqlalchemy import text
+
     head = head_revision()
     if current_revision(engine) == head:
         return

@@ -16,13 +16,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.pool import NullPool
-
 from geo_p2dd.registry.db import SQLITE_NAME, database_url, make_engine, upgrade
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    from sqlalchemy import Engine
 
     from geo_p2dd.project import Project
 
@@ -58,6 +56,8 @@ def engine_for(project_path: str | Path, url: str | None = None) -> Engine:
         if engine is not None:
             _ENGINES.move_to_end(_key(url))
             return engine
+    from sqlalchemy.pool import NullPool
+
     kwargs = {"poolclass": NullPool} if url.startswith("sqlite") else {}
     engine = make_engine(url, **kwargs)
     upgrade(engine)
