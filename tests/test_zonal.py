@@ -271,19 +271,26 @@ def test_label_runs_save_load_roundtrip(tmp_path):
     assert (back.to_grid() == runs.to_grid()).all()
 
 
-def test_cached_label_grid_reuse_and_invalidation(tmp_path, monkeypatch):
-    rng = np.random.default_rng(9)
-    t = TRANSFORMS[1]
-    shape = (60, 80)
-    geoms = random_polygons(rng, t, shape)
-    calls = []
-    real = zonal.label_runs
+def _count_calls(monkeypatch, name: str) -> list:
+    """Wrap ``zonal.<name>`` so each call appends to the returned list (it still runs)."""
+    calls: list = []
+    real = getattr(zonal, name)
 
     def counting(*args):
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(zonal, "label_runs", counting)
+    monkeypatch.setattr(zonal, name, counting)
+    return calls
+
+
+def test_cached_label_grid_reuse_and_invalidation(tmp_path, monkeypatch):
+    rng = np.random.default_rng(9)
+    t = TRANSFORMS[1]
+    shape = (60, 80)
+    geoms = random_polygons(rng, t, shape)
+    real = zonal.label_runs
+    calls = _count_calls(monkeypatch, "label_runs")
     first = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326")
     assert len(calls) == 1 and len(list(tmp_path.glob("labelruns-*.npz"))) == 1
     again = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326")
@@ -327,14 +334,7 @@ def test_label_grid_key_of_identified_geometries_is_kept(tmp_path, monkeypatch):
     t = TRANSFORMS[1]
     shape = (60, 80)
     geoms = random_polygons(rng, t, shape)
-    hashed = []
-    real_key = zonal.cache_key
-
-    def counting(*args):
-        hashed.append(1)
-        return real_key(*args)
-
-    monkeypatch.setattr(zonal, "cache_key", counting)
+    hashed = _count_calls(monkeypatch, "cache_key")
     first = zonal.cached_label_grid(tmp_path, geoms, t, shape, "EPSG:4326", identity=("f", 1))
     assert len(hashed) == 1 and len(list(tmp_path.glob("labelkey-*.txt"))) == 1
     # the same identity: the kept key, no hashing of the geometries, the same label grid
